@@ -1,0 +1,57 @@
+"""The ``m1`` command line. Each subcommand lives in ``m1/commands/<name>.py`` and exposes
+``register(subparsers)``; heavy imports happen inside the command, so ``m1 --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from m1 import __version__
+from m1.config import ConfigError
+
+# Order is the order of `m1 --help`. Add a module here to add a subcommand.
+COMMAND_MODULES = [
+    "m1.commands.config",
+]
+
+
+class UserError(Exception):
+    """An error caused by user input; printed without a traceback, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="m1",
+        description="videochat-m1: a team of LLM agents that answers questions about videos by "
+        "planning, executing and revising video-tool calls together (Collaborative Policy "
+        "Planning), trained with SFT and multi-agent GRPO on Ray.",
+        epilog="Every subcommand has --help. Settings: `m1 config show` prints all of them; "
+        "override any with dotted key=value pairs, e.g. `m1 synth ... synth.fps=8`.",
+    )
+    parser.add_argument("--version", action="version", version=f"videochat-m1 {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, UserError) as e:
+        print(f"m1 {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

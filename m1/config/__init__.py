@@ -1,0 +1,43 @@
+"""All settings of videochat-m1 as pydantic v2 models — the one source of truth.
+
+Sections live one file per concern (``synth.py``, ``video.py``, ...); :class:`M1Config` is
+their root. ``configs/*.yaml`` are instances of it; :func:`load_config` merges
+defaults ← YAML file ← dotted overrides and validates the result, raising
+:class:`ConfigError` with every offending key and value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from m1.config.base import ConfigError, StrictModel, build, load_yaml, parse_overrides, to_yaml
+from m1.config.synth import SynthConfig
+
+
+class M1Config(StrictModel):
+    """Root of the configuration tree."""
+
+    seed: int = Field(0, ge=0, description="Global seed; every random choice derives from it.")
+    output_dir: str = Field("runs/default", description="Where jobs write logs, data and checkpoints.")
+    synth: SynthConfig = Field(default_factory=SynthConfig)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> M1Config:
+    """Defaults ← YAML ``path`` ← ``overrides`` (``["synth.fps=8", ...]``), validated."""
+    layers = []
+    if path is not None:
+        layers.append(load_yaml(path))
+    layers.append(parse_overrides(list(overrides or [])))
+    return build(M1Config, *layers)
+
+
+__all__ = [
+    "ConfigError",
+    "M1Config",
+    "StrictModel",
+    "SynthConfig",
+    "load_config",
+    "to_yaml",
+]
