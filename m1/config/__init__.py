@@ -13,7 +13,9 @@ from pathlib import Path
 from pydantic import Field
 
 from m1.config.base import ConfigError, StrictModel, build, load_yaml, parse_overrides, to_yaml
+from m1.config.engine import EngineConfig
 from m1.config.synth import SynthConfig
+from m1.config.team import AgentSpec, TeamConfig
 
 
 class M1Config(StrictModel):
@@ -22,6 +24,8 @@ class M1Config(StrictModel):
     seed: int = Field(0, ge=0, description="Global seed; every random choice derives from it.")
     output_dir: str = Field("runs/default", description="Where jobs write logs, data and checkpoints.")
     synth: SynthConfig = Field(default_factory=SynthConfig)
+    team: TeamConfig = Field(default_factory=TeamConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> M1Config:
@@ -34,10 +38,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 __all__ = [
+    "AgentSpec",
     "ConfigError",
+    "EngineConfig",
     "M1Config",
     "StrictModel",
     "SynthConfig",
+    "TeamConfig",
     "load_config",
     "to_yaml",
 ]

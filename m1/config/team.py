@@ -1,0 +1,71 @@
+"""Settings of the agent team: one :class:`AgentSpec` per policy model (architecture, sizes,
+optional real checkpoint) and the shared tokenizer. Building the models is :mod:`m1.models`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from m1.config.base import StrictModel
+
+
+class AgentSpec(StrictModel):
+    """One policy agent's model. With ``path`` set the tiny sizes are ignored and the HF
+    checkpoint in that directory (Qwen2.5-3B, Qwen3-8B, or one written by ``m1 models init``) is used."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Unique agent name (also its directory name).")
+    arch: Literal["qwen2", "qwen3"] = Field(description="Model architecture of the tiny build.")
+    hidden_size: int = Field(256, ge=16, description="Width of the tiny build.")
+    num_layers: int = Field(4, ge=1, description="Depth of the tiny build.")
+    num_heads: int = Field(4, ge=1, description="Attention heads (query).")
+    num_kv_heads: int = Field(2, ge=1, description="Key/value heads (grouped-query attention).")
+    head_dim: int = Field(64, ge=8, description="Per-head width; 64 keeps vLLM's CPU attention kernels usable.")
+    intermediate_size: int = Field(704, ge=16, description="MLP width.")
+    path: str | None = Field(None, description="A Hugging Face checkpoint directory replacing the tiny build.")
+    engine: Literal["hf", "vllm"] = Field("hf", description="Generation engine for this agent.")
+    max_context: int = Field(1024, ge=64, description="Context window: prompt + completion tokens.")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> AgentSpec:
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(f"num_heads={self.num_heads} is not a multiple of num_kv_heads={self.num_kv_heads}")
+        if self.arch == "qwen2" and self.hidden_size != self.num_heads * self.head_dim:
+            # Qwen2 derives head_dim from hidden_size / num_heads (HF and vLLM alike).
+            raise ValueError(
+                f"qwen2 needs hidden_size == num_heads * head_dim, got {self.hidden_size} != "
+                f"{self.num_heads} * {self.head_dim}"
+            )
+        return self
+
+
+def _default_agents() -> list[AgentSpec]:
+    # Heterogeneous like the paper's team (two Qwen2.5 and two Qwen3 of different sizes), at ~1-4M params.
+    return [
+        AgentSpec(name="qwen2-small", arch="qwen2", hidden_size=192, num_layers=3, num_heads=3, num_kv_heads=1,
+                  intermediate_size=512),
+        AgentSpec(name="qwen2-base", arch="qwen2", hidden_size=256, num_layers=4, num_heads=4, num_kv_heads=2,
+                  intermediate_size=704),
+        AgentSpec(name="qwen3-small", arch="qwen3", hidden_size=192, num_layers=2, num_heads=4, num_kv_heads=2,
+                  intermediate_size=576),
+        AgentSpec(name="qwen3-base", arch="qwen3", hidden_size=256, num_layers=4, num_heads=4, num_kv_heads=1,
+                  intermediate_size=768),
+    ]
+
+
+class TeamConfig(StrictModel):
+    """The team of policy agents and their shared tokenizer."""
+
+    agents: list[AgentSpec] = Field(default_factory=_default_agents, min_length=1, description="The policy agents.")
+    vocab_size: int = Field(2048, ge=300, le=65536, description="BPE vocabulary size of the project tokenizer.")
+    tokenizer_path: str | None = Field(
+        None, description="Directory with a tokenizer.json to use instead of training one (e.g. a real checkpoint's)."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> TeamConfig:
+        names = [a.name for a in self.agents]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"agent names must be unique, repeated: {dup}")
+        return self
