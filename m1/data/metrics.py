@@ -1,0 +1,121 @@
+"""The benchmarks' official metrics, as small pure functions over already-parsed answers.
+
+Scores are fractions in [0, 1] here; :mod:`m1.data.scoring` reports percentages. Parsing free
+text is :mod:`m1.data.answers`' job; an unparseable answer reaches these functions as ``None``
+and scores 0 (IoU 0, MRA 0, wrong choice), as the official scripts do.
+
+Edge cases (defined here because the official formulas leave them open):
+
+- **IoU** (Charades-STA): ``max(min(e)−max(s), 0) / (max(e)−min(s))``. Touching intervals score
+  0. When the union is empty (both intervals the same single instant) the IoU is 1; a zero-length
+  prediction inside a longer ground truth scores 0 (its intersection is empty).
+- **R1@θ**: ``IoU ≥ θ`` — a tie with the threshold counts (the official ``>=``).
+- **MRA** (VSI-Bench): mean over θ ∈ {0.50, 0.55, …, 0.95} of ``|ŷ−y|/|y| ≤ 1−θ``. The official
+  code compares against ``1 − np.linspace(...)``, whose float noise makes exact boundaries (a
+  10 % error at θ = 0.90) fail; we compare in exact hundredths (rounded to 1e-9), so a boundary
+  counts, as the ``≤`` intends. Ground truth 0 makes the official code divide by zero; we
+  define MRA as 1 for an exact 0 prediction and 0 otherwise.
+- **VSI-Bench overall**: the official aggregate averages the three ``object_rel_direction_*``
+  levels into one task and takes the unweighted mean of the resulting 8 task scores. The
+  official code divides the levels by 3 even when a level is absent (counting it as 0); we
+  average the levels present, which equals the official number on the full benchmark.
+- **MLVU M-Avg**: unweighted mean of per-task accuracy over the tasks present (the official
+  divides by all 9 task types even when some have no questions).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+
+MRA_THRESHOLDS_PERCENT: tuple[int, ...] = tuple(range(50, 100, 5))  # θ = 0.50 … 0.95
+RECALL_THRESHOLDS: tuple[float, ...] = (0.3, 0.5, 0.7)
+VSI_DIRECTION_LEVELS: tuple[str, ...] = (
+    "object_rel_direction_easy",
+    "object_rel_direction_medium",
+    "object_rel_direction_hard",
+)
+
+
+def temporal_iou(pred: Sequence[float] | None, gt: Sequence[float]) -> float:
+    """IoU of two ``[start, end]`` intervals in seconds; ``None`` (unparseable) → 0."""
+    if pred is None:
+        return 0.0
+    ps, pe = sorted((float(pred[0]), float(pred[1])))
+    gs, ge = sorted((float(gt[0]), float(gt[1])))
+    union = max(pe, ge) - min(ps, gs)
+    if union <= 0:
+        return 1.0 if (ps, pe) == (gs, ge) else 0.0
+    return max(min(pe, ge) - max(ps, gs), 0.0) / union
+
+
+def recall_at(ious: Sequence[float], threshold: float) -> float:
+    """Fraction of IoUs at or above ``threshold`` (R1@θ); 0 for an empty list."""
+    return sum(1 for v in ious if v >= threshold) / len(ious) if ious else 0.0
+
+
+def grounding_metrics(ious: Sequence[float]) -> dict[str, float]:
+    """``R1@0.3``, ``R1@0.5``, ``R1@0.7`` and ``mIoU`` as fractions."""
+    out = {f"R1@{t}": recall_at(ious, t) for t in RECALL_THRESHOLDS}
+    out["mIoU"] = sum(ious) / len(ious) if ious else 0.0
+    return out
+
+
+def mean_relative_accuracy(pred: float | None, gt: float) -> float:
+    """VSI-Bench MRA of one numeric answer; ``None`` (unparseable) or non-finite → 0."""
+    if pred is None or not math.isfinite(pred):
+        return 0.0
+    if gt == 0:
+        return 1.0 if pred == 0 else 0.0
+    relative_error = abs(pred - gt) / abs(gt)
+    hits = sum(1 for t in MRA_THRESHOLDS_PERCENT if round(relative_error, 9) <= (100 - t) / 100)
+    return hits / len(MRA_THRESHOLDS_PERCENT)
+
+
+def mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else 0.0
+
+
+def group_means(scores: Sequence[float], keys: Sequence[Hashable]) -> dict[Hashable, float]:
+    """Mean score per key (e.g. per question category), keys in first-seen order."""
+    if len(scores) != len(keys):
+        raise ValueError(f"{len(scores)} scores but {len(keys)} keys")
+    groups: dict[Hashable, list[float]] = defaultdict(list)
+    for s, k in zip(scores, keys, strict=True):
+        groups[k].append(s)
+    return {k: mean(v) for k, v in groups.items()}
+
+
+def vsibench_task_scores(per_type: Mapping[str, float]) -> dict[str, float]:
+    """Fold the three relative-direction levels into ``object_rel_direction`` (their mean)."""
+    out = {k: v for k, v in per_type.items() if k not in VSI_DIRECTION_LEVELS}
+    levels = [per_type[k] for k in VSI_DIRECTION_LEVELS if k in per_type]
+    if levels:
+        out["object_rel_direction"] = mean(levels)
+    return out
+
+
+def vsibench_overall(per_type: Mapping[str, float]) -> float:
+    """Unweighted mean of the task scores after folding the direction levels (8 tasks in full)."""
+    return mean(vsibench_task_scores(per_type).values())
+
+
+def mlvu_m_avg(per_task: Mapping[str, float]) -> float:
+    """MLVU M-Avg: the unweighted mean of per-task accuracies."""
+    return mean(per_task.values())
+
+
+def normalised_number_match(pred: float | None, gold: float) -> bool:
+    """VideoMMMU open numeric answers: equal after rounding both to 2 decimals."""
+    return pred is not None and math.isfinite(pred) and round(pred, 2) == round(gold, 2)
+
+
+def normalised_text_match(pred: str | None, gold: str) -> bool:
+    """Open text answers: the normalised gold answer appears in the normalised prediction."""
+    if not pred:
+        return False
+    norm = lambda s: " ".join("".join(c if c.isalnum() else " " for c in s.lower()).split())  # noqa: E731
+    g = norm(gold)
+    return bool(g) and f" {g} " in f" {norm(pred)} "
