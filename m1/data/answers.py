@@ -66,7 +66,7 @@ def _normalise(text: str) -> str:
 
 def _reads_as_word(rest: str) -> bool:
     """After a bare "A"/"I": a following lower-case word makes it English ("A man"), except "or"/"and"."""
-    return bool(re.match(r"^\s+[a-z]", rest)) and not re.match(r"^\s+(?:or|and)\b", rest)
+    return bool(re.match(r"^\s*[a-z]", rest)) and not re.match(r"^\s*(?:or|and)\b", rest)
 
 
 def _letter_at_start(text: str, letters: str) -> str | None:
@@ -84,6 +84,8 @@ def _letter_at_start(text: str, letters: str) -> str | None:
         letter = letter.upper()
     elif letter in "AI" and not punctuated and _reads_as_word(rest):
         return None
+    if not punctuated and re.match(r"^\s*(?:or|and)\b", rest):
+        return None  # "A or B": a list of letters, left to the ambiguity check
     return letter if letter in letters else None
 
 
