@@ -19,8 +19,8 @@ class SynthConfig(StrictModel):
     long_video: bool = Field(
         False, description="Long-video mode: durations of 3-6 minutes (overrides min/max_duration)."
     )
-    min_scenes: int = Field(2, ge=1, le=20, description="Fewest shots (hard cuts + 1).")
-    max_scenes: int = Field(4, ge=1, le=40, description="Most shots.")
+    min_scenes: int = Field(1, ge=1, le=20, description="Fewest shots (hard cuts + 1).")
+    max_scenes: int = Field(6, ge=1, le=40, description="Most shots.")
     min_scene_seconds: float = Field(5.0, ge=2.0, description="Shortest shot, seconds.")
     objects_per_scene: tuple[int, int] = Field(
         (1, 3), description="Inclusive range of objects entering each shot."
@@ -28,8 +28,8 @@ class SynthConfig(StrictModel):
     captions_per_scene: tuple[int, int] = Field(
         (0, 2), description="Inclusive range of on-screen captions per shot."
     )
-    min_object_size: int = Field(36, ge=12, description="Smallest object side, pixels.")
-    max_object_size: int = Field(72, ge=12, description="Largest object side, pixels.")
+    min_object_size: int = Field(28, ge=12, description="Smallest object side, pixels.")
+    max_object_size: int = Field(96, ge=12, description="Largest object side, pixels.")
     slow_motion_prob: float = Field(
         0.15, ge=0.0, le=1.0, description="Probability that a move is slow (harder to see sparsely)."
     )

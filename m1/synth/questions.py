@@ -18,14 +18,16 @@ guesser without the video stays near chance (measured by :mod:`m1.synth.baseline
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
+from collections import Counter
 from collections.abc import Callable
 
 from m1.config.synth import SynthConfig
 from m1.schema import OPTION_LETTERS, Family, Question, TaskType
-from m1.synth.world import CAPTION_WORDS, COLOURS, SHAPES, EventLog, Motion, SynthObject
+from m1.synth.world import CAPTION_WORDS, COLOURS, SHAPES, EventLog, Motion, SynthObject, derive_seed
 
 Generator = Callable[[EventLog, random.Random, SynthConfig], Question | None]
 
@@ -48,12 +50,83 @@ def _choice_question(
     return options, OPTION_LETTERS[options.index(truth)]
 
 
-def _count_question(rng: random.Random, truth: int, k: int, lo: int) -> tuple[list[str], str]:
-    """k consecutive integers containing ``truth`` at a uniformly random rank (clamped at ``lo``)."""
-    start = max(lo, truth - rng.randrange(k))
-    options = [str(v) for v in range(start, start + k)]
+def _count_question(
+    rng: random.Random, truth: int, k: int, marginal: dict[int, float]
+) -> tuple[list[str], str]:
+    """``truth`` plus k-1 distinct distractor counts drawn from ``marginal`` — the distribution of
+    this subtype's true answers under the same knobs — so that no count is a priori more likely
+    to be the right one (a value-prior guesser stays at chance)."""
+    pool = {v: w for v, w in marginal.items() if v != truth}
+    distractors: list[int] = []
+    while len(distractors) < k - 1 and pool:
+        values = sorted(pool)
+        v = rng.choices(values, weights=[pool[x] for x in values])[0]
+        distractors.append(v)
+        del pool[v]
+    step = 1
+    while len(distractors) < k - 1:  # support too small: extend with the nearest unused counts
+        for v in (truth + step, truth - step):
+            if v >= 0 and v not in distractors and len(distractors) < k - 1:
+                distractors.append(v)
+        step += 1
+    options = [str(v) for v in [truth, *distractors]]
     rng.shuffle(options)
     return options, OPTION_LETTERS[options.index(str(truth))]
+
+
+_COUNT_FACTS: dict[str, Callable[[EventLog], list[int]]] = {
+    "object_count": lambda log: [len(log.objects)],
+    "shape_count": lambda log: [sum(o.shape == s for o in log.objects) for s in SHAPES],
+    "scene_count": lambda log: [len(log.scenes)],
+    "stop_count": lambda log: [sum(m.direction == "still" for m in log.motions(o)) for o in log.objects],
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _count_marginals(cfg_json: str) -> dict[str, dict[int, float]]:
+    """Distribution of each count subtype's answers, estimated by simulating 400 videos of the
+    same knobs with a fixed seed (deterministic; ~0.1 s), smoothed so every count between the
+    observed extremes stays possible."""
+    from m1.synth.world import sample_event_log  # local: world imports nothing from here, but keep it lazy
+
+    cfg = SynthConfig.model_validate_json(cfg_json)
+    counts: dict[str, Counter] = {name: Counter() for name in _COUNT_FACTS}
+    for i in range(400):
+        log = sample_event_log(cfg, "marginal", derive_seed("count-marginal", i))
+        for name, fact in _COUNT_FACTS.items():
+            counts[name].update(fact(log))
+    out = {}
+    for name, c in counts.items():
+        lo, hi = min(c), max(c)
+        total = sum(c.values())
+        out[name] = {v: (c[v] + 0.5) / total for v in range(lo, hi + 1)}
+    return out
+
+
+def _flattening(p: dict, floor: float = 0.03) -> dict:
+    """Acceptance probability per answer value that makes the accepted answers roughly uniform:
+    a value seen with probability p is kept with probability min(1, m / p), where m is the
+    smallest probability among values above ``floor`` (rarer values are always kept)."""
+    common = [w for w in p.values() if w >= floor]
+    m = min(common) if common else 1.0
+    return {v: min(1.0, m / w) for v, w in p.items()}
+
+
+def _count_options(rng: random.Random, cfg: SynthConfig, subtype: str, truth: int) -> tuple[list[str], str]:
+    p = _count_marginals(cfg.model_dump_json())[subtype]
+    accept = _flattening(p)
+    # distractors follow the distribution of the answers that survive flattening
+    return _count_question(rng, truth, cfg.num_options, {v: w * accept[v] for v, w in p.items()})
+
+
+def _balanced_choice(rng: random.Random, cands: list, label: Callable) -> object:
+    """Pick a label uniformly among those present, then a candidate with it: keeps the answer
+    distribution flat where the world itself is skewed (e.g. objects stand still more often)."""
+    by_label: dict = {}
+    for c in cands:
+        by_label.setdefault(label(c), []).append(c)
+    key = rng.choice(sorted(by_label))
+    return rng.choice(by_label[key])
 
 
 def _all_names() -> list[str]:
@@ -115,7 +188,7 @@ def _appearance(o: SynthObject) -> float:
 def q_object_count(log, rng, cfg):
     if not log.objects:
         return None
-    opts, ans = _count_question(rng, len(log.objects), cfg.num_options, lo=1)
+    opts, ans = _count_options(rng, cfg, "object_count", len(log.objects))
     return _q(log, Family.LONG_VIDEO, "object_count", TaskType.MULTIPLE_CHOICE,
               "How many different objects appear in the video?", opts, ans)
 
@@ -123,13 +196,13 @@ def q_object_count(log, rng, cfg):
 def q_shape_count(log, rng, cfg):
     shape = rng.choice(SHAPES)
     n = sum(o.shape == shape for o in log.objects)
-    opts, ans = _count_question(rng, n, cfg.num_options, lo=0)
+    opts, ans = _count_options(rng, cfg, "shape_count", n)
     return _q(log, Family.LONG_VIDEO, "shape_count", TaskType.MULTIPLE_CHOICE,
               f"How many {_plural(shape)} appear in the video?", opts, ans)
 
 
 def q_scene_count(log, rng, cfg):
-    opts, ans = _count_question(rng, len(log.scenes), cfg.num_options, lo=1)
+    opts, ans = _count_options(rng, cfg, "scene_count", len(log.scenes))
     return _q(log, Family.LONG_VIDEO, "scene_count", TaskType.MULTIPLE_CHOICE,
               "How many shots, separated by hard cuts, does the video contain?", opts, ans)
 
@@ -167,7 +240,7 @@ def q_stop_count(log, rng, cfg):
         return None
     o = rng.choice(log.objects)
     n = sum(m.direction == "still" for m in log.motions(o))
-    opts, ans = _count_question(rng, n, cfg.num_options, lo=0)
+    opts, ans = _count_options(rng, cfg, "stop_count", n)
     return _q(log, Family.LONG_VIDEO, "stop_count", TaskType.MULTIPLE_CHOICE,
               f"How many times does the {o.name} come to a stop?", opts, ans)
 
@@ -244,7 +317,7 @@ def q_direction_at_caption(log, rng, cfg):
                 cands.append((c, o, m))
     if not cands:
         return None
-    c, o, m = rng.choice(cands)
+    c, o, m = _balanced_choice(rng, cands, lambda x: x[2].direction)
     r = _choice_question(rng, _DOING[m.direction], [], list(_DOING.values()), cfg.num_options)
     if r is None:
         return None
@@ -290,35 +363,55 @@ def q_object_size_estimation(log, rng, cfg):
               f"What is the width of the {o.name} in centimetres?", answer=f"{cm:.0f}")
 
 
-def _rel_direction(log, rng, cfg, level: str):
-    r = _still_pairs_moment(log, rng)
-    if r is None:
-        return None
-    t, objs = r
-    a, b = rng.sample(objs, 2)
-    (ax, ay), (bx, by) = a.position(t), b.position(t)  # type: ignore[misc]
-    dx, dy = bx - ax, by - ay
+def _still_pairs(log: EventLog) -> list[tuple[float, SynthObject, SynthObject]]:
+    """All (t, a, b) with a != b both fully visible and still around t, every half second."""
+    out = []
+    for i in range(0, log.num_frames, max(1, log.fps // 2)):
+        t = round(log.frame_time(i), 1)
+        objs = [o for o in log.objects if _still_and_visible(log, o, t)]
+        out += [(t, a, b) for a, b in itertools.permutations(objs, 2)]
+    return out
+
+
+def _direction_label(level: str, dx: float, dy: float) -> str | None:
+    """The answer of a relative-direction question, or None when it is too close to call."""
     if level == "easy":
-        if abs(dx) < 30:
-            return None
-        truth, pool = ("right" if dx > 0 else "left"), ["left", "right"]
-        k, text = 2, f"At {t:.1f} s, is the {b.name} to the left or to the right of the {a.name}?"
-    elif level == "medium":
+        return None if abs(dx) < 30 else ("right" if dx > 0 else "left")
+    if level == "medium":
         major, minor = max(abs(dx), abs(dy)), min(abs(dx), abs(dy))
         if major < 30 or major < 1.5 * minor:
             return None
         if abs(dx) >= abs(dy):
-            truth = "right" if dx > 0 else "left"
-        else:
-            truth = "below" if dy > 0 else "above"
-        pool, k = ["left", "right", "above", "below"], 3
-        text = f"At {t:.1f} s, is the {b.name} to the left of, to the right of, above or below the {a.name}?"
-    else:
-        if abs(dx) < 25 or abs(dy) < 25:
-            return None
-        truth = ("lower" if dy > 0 else "upper") + "-" + ("right" if dx > 0 else "left")
-        pool, k = ["upper-left", "upper-right", "lower-left", "lower-right"], 4
-        text = f"At {t:.1f} s, in which direction from the {a.name} is the {b.name}?"
+            return "right" if dx > 0 else "left"
+        return "below" if dy > 0 else "above"
+    if abs(dx) < 25 or abs(dy) < 25:
+        return None
+    return ("lower" if dy > 0 else "upper") + "-" + ("right" if dx > 0 else "left")
+
+
+_DIRECTION_POOLS = {
+    "easy": (["left", "right"], 2),
+    "medium": (["left", "right", "above", "below"], 3),
+    "hard": (["upper-left", "upper-right", "lower-left", "lower-right"], 4),
+}
+
+
+def _rel_direction(log, rng, cfg, level: str):
+    cands = []
+    for t, a, b in _still_pairs(log):
+        (ax, ay), (bx, by) = a.position(t), b.position(t)  # type: ignore[misc]
+        lab = _direction_label(level, bx - ax, by - ay)
+        if lab is not None:
+            cands.append((t, a, b, lab))
+    if not cands:
+        return None
+    t, a, b, truth = _balanced_choice(rng, cands, lambda c: c[3])
+    text = {
+        "easy": f"At {t:.1f} s, is the {b.name} to the left or to the right of the {a.name}?",
+        "medium": f"At {t:.1f} s, is the {b.name} to the left of, to the right of, above or below the {a.name}?",
+        "hard": f"At {t:.1f} s, in which direction from the {a.name} is the {b.name}?",
+    }[level]
+    pool, k = _DIRECTION_POOLS[level]
     res = _choice_question(rng, truth, [], pool, k)
     if res is None:
         return None
@@ -449,13 +542,48 @@ GENERATORS: dict[Family, dict[str, Generator]] = {
 }
 
 
+# Subtypes whose answers come from a small, skewed set of values (counts, directions): their
+# accepted answers are flattened so that a guesser who knows the skew gains nothing.
+FLATTENED = (
+    "object_count", "shape_count", "scene_count", "stop_count", "direction_at_caption",
+    "object_rel_direction_easy", "object_rel_direction_medium", "object_rel_direction_hard",
+)
+
+
+def _answer_text(q: Question) -> str:
+    return q.options[OPTION_LETTERS.index(q.answer)] if q.task_type == TaskType.MULTIPLE_CHOICE else str(q.answer)
+
+
+@functools.lru_cache(maxsize=8)
+def _answer_acceptance(cfg_json: str) -> dict[str, dict[str, float]]:
+    """Per flattened subtype, the acceptance probability of each answer text, from the answers
+    the raw generators give on 300 simulated videos of the same knobs (fixed seeds)."""
+    from m1.synth.world import sample_event_log
+
+    cfg = SynthConfig.model_validate_json(cfg_json)
+    gens = {name: g for fam in GENERATORS.values() for name, g in fam.items() if name in FLATTENED}
+    seen: dict[str, Counter] = {name: Counter() for name in gens}
+    for i in range(300):
+        log = sample_event_log(cfg, "marginal", derive_seed("answer-marginal", i))
+        rng = random.Random(derive_seed("answer-marginal-q", i))
+        for name, g in gens.items():
+            q = g(log, rng, cfg)
+            if q is not None:
+                seen[name][_answer_text(q)] += 1
+    return {
+        name: _flattening({v: n / max(sum(c.values()), 1) for v, n in c.items()}) for name, c in seen.items()
+    }
+
+
 def generate_questions(log: EventLog, cfg: SynthConfig, seed: int) -> list[Question]:
     """Up to ``cfg.questions_per_family`` distinct questions per family for one video.
 
     Subtypes are visited in a seeded random order so that every subtype is represented across
-    a split; a subtype that the video cannot support unambiguously is skipped.
+    a split; a subtype that the video cannot support unambiguously is skipped, and answers of
+    the :data:`FLATTENED` subtypes are accepted with a probability that evens out their values.
     """
     rng = random.Random(seed)
+    acceptance = _answer_acceptance(cfg.model_dump_json())
     out: list[Question] = []
     for family, gens in GENERATORS.items():
         names = list(gens)
@@ -467,6 +595,8 @@ def generate_questions(log: EventLog, cfg: SynthConfig, seed: int) -> list[Quest
                 break
             q = gens[name](log, rng, cfg)
             if q is None or q.question in seen:
+                continue
+            if name in acceptance and rng.random() > acceptance[name].get(_answer_text(q), 1.0):
                 continue
             seen.add(q.question)
             q.qid = f"{log.video_id}-{family.value}-{got}"
