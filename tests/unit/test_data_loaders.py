@@ -58,14 +58,21 @@ def test_longvideobench_val(tmp_path, tiny_video):
     assert q.video == str(root / "videos" / "86CxyhFV9MI.mp4")
     assert q.options == ["promised to keep", "his own hand", "a large cup", "whispering voices", "the last train"]
     assert (q.answer, q.task_type, q.family, q.category, q.duration) == (
-        "C", TaskType.MULTIPLE_CHOICE, Family.LONG_VIDEO, "TOS", 300.5
+        "C",
+        TaskType.MULTIPLE_CHOICE,
+        Family.LONG_VIDEO,
+        "TOS",
+        300.5,
     )
     assert q.meta["duration_group"] == "600" and q.meta["topic_category"] == "NP-News-Programs"
     assert q.meta["level"] == "L2-Relation" and q.meta["position"] == [1042, 1100]
     assert q.meta["question_wo_referring_query"] == "Which subtitles appear at the same time?"
     # shifted by 100 s, sorted, clipped to [0, 300.5]; the line wholly after the clip is dropped
-    assert q.meta["subtitles"] == [(0.0, 1.5, "earlier speech before the clip"), (1.0, 10.0, "good evening"),
-                                   (10.25, 12.0, "I promised to keep it")]
+    assert q.meta["subtitles"] == [
+        (0.0, 1.5, "earlier speech before the clip"),
+        (1.0, 10.0, "good evening"),
+        (10.25, 12.0, "I promised to keep it"),
+    ]
     q2 = r.questions[1]
     assert q2.answer == "A" and q2.meta["duration_group"] == "15"
     # the {"timestamp": [s, null]} form: null end = end of the clip
@@ -109,8 +116,12 @@ def test_video_holmes(tmp_path, tiny_video):
     q = r.questions[0]
     assert q.options[0] == "She fears her brother" and len(q.options) == 6 and q.answer == "B"
     assert (q.category, q.family, q.question) == ("SR", Family.REASONING, "Why does the woman hide the letter?")
-    assert q.meta == {"video_id": "film001", "question_id": 1, "question_type": "SR",
-                      "explanation": "She is seen writing it at 00:12."}
+    assert q.meta == {
+        "video_id": "film001",
+        "question_id": 1,
+        "question_type": "SR",
+        "explanation": "She is seen writing it at 00:12.",
+    }
     assert r.questions[1].answer == "B"  # lower-case "b" normalised
     assert issues(r, IssueKind.DUPLICATE_ID) == ["test_Video-Holmes.json[2]"]
     assert issues(r, IssueKind.MALFORMED_ROW) == ["test_Video-Holmes.json[3]"]
@@ -122,19 +133,38 @@ def test_videommmu_json_configs_and_parquet(tmp_path, tiny_video):
     r = load_benchmark("videommmu", root)
     assert [q.qid for q in r.questions] == ids
     art, phys, bio, math_ = r.questions
-    assert (art.answer, art.task_type, art.category, art.options[2]) == ("C", TaskType.MULTIPLE_CHOICE,
-                                                                          "Perception", "Stippling")
-    assert (phys.answer, phys.task_type, phys.options, phys.category) == ("12.50", TaskType.OPEN_ENDED, [],
-                                                                           "Comprehension")
+    assert (art.answer, art.task_type, art.category, art.options[2]) == (
+        "C",
+        TaskType.MULTIPLE_CHOICE,
+        "Perception",
+        "Stippling",
+    )
+    assert (phys.answer, phys.task_type, phys.options, phys.category) == (
+        "12.50",
+        TaskType.OPEN_ENDED,
+        [],
+        "Comprehension",
+    )
     assert bio.answer == "Mitochondria" and bio.meta["question_type"] == "open"
     assert math_.answer == "J" and len(math_.options) == 10
     assert issues(r, IssueKind.MALFORMED_ROW) == ["Adaptation.json[1]"]
     # one config, from the Hugging Face parquet layout
     (root / "Perception.json").unlink()
     (root / "Perception").mkdir()
-    pq.write_table(pa.Table.from_pylist([{"id": "validation_Art_1", "question": "q?", "options": ["x", "y"],
-                                          "answer": "B", "question_type": "multiple-choice"}]),
-                   root / "Perception" / "test-00000-of-00001.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {
+                    "id": "validation_Art_1",
+                    "question": "q?",
+                    "options": ["x", "y"],
+                    "answer": "B",
+                    "question_type": "multiple-choice",
+                }
+            ]
+        ),
+        root / "Perception" / "test-00000-of-00001.parquet",
+    )
     [q] = load_benchmark("videommmu", root, split="perception").questions
     assert q.answer == "B" and q.video == str(root / "videos" / "validation_Art_1.mp4")
     with pytest.raises(DataError, match="unknown split"):
@@ -149,12 +179,19 @@ def test_vsibench_parquet(tmp_path, tiny_video):
     r = load_benchmark("vsibench", root)
     assert [q.qid for q in r.questions] == ["0", "1", "2", "3"]
     count, direction, room, order = r.questions
-    assert (count.task_type, count.answer, count.options, count.category) == (TaskType.NUMERIC, "4", [],
-                                                                              "object_counting")
+    assert (count.task_type, count.answer, count.options, count.category) == (
+        TaskType.NUMERIC,
+        "4",
+        [],
+        "object_counting",
+    )
     assert count.video == str(root / "arkitscenes" / "41069025.mp4") and count.family == Family.SPATIAL
     assert (direction.options, direction.answer) == (["left", "right"], "B")
-    assert room.answer == "21.5" and room.meta == {"dataset": "scannet", "scene_name": "scene0011_00",
-                                                   "question_type": "room_size_estimation"}
+    assert room.answer == "21.5" and room.meta == {
+        "dataset": "scannet",
+        "scene_name": "scene0011_00",
+        "question_type": "room_size_estimation",
+    }
     assert order.options[3] == "sink, lamp, tv, bed" and order.answer == "D"
     assert issues(r, IssueKind.MALFORMED_ROW) == ["test-00000-of-00001.parquet[4]", "test-00000-of-00001.parquet[5]"]
 
@@ -165,8 +202,12 @@ def test_charades_sta_text(tmp_path, tiny_video):
     r = load_benchmark("charades", root)
     assert [q.qid for q in r.questions] == ["3MSZA#0", "3MSZA#1", "AO8RW#2"]  # a repeated line is a new question
     q = r.questions[0]
-    assert (q.question, q.answer, q.task_type, q.family) == ("person turn a light on.", "24.3 30.4",
-                                                             TaskType.GROUNDING, Family.GROUNDING)
+    assert (q.question, q.answer, q.task_type, q.family) == (
+        "person turn a light on.",
+        "24.3 30.4",
+        TaskType.GROUNDING,
+        Family.GROUNDING,
+    )
     assert r.questions[2].video == str(root / "Charades_v1_480" / "AO8RW.mp4")
     assert issues(r, IssueKind.MALFORMED_ROW) == ["charades_sta_test.txt[3]", "charades_sta_test.txt[4]"]
     assert issues(r, IssueKind.MISSING_VIDEO) == ["charades_sta_test.txt[5]"]  # zero-length 5.1-5.1 is valid
@@ -175,8 +216,13 @@ def test_charades_sta_text(tmp_path, tiny_video):
 def test_charades_sta_parquet_float16(tmp_path, tiny_video):
     root = stage("charades_sta", tmp_path, ["videos/3MSZA.mp4"], tiny_video)
     (root / "charades_sta_test.txt").unlink()
-    table = pa.table({"video": ["3MSZA.mp4"], "caption": ["person turn a light on"],
-                      "timestamp": pa.array([[24.3, 30.4]], type=pa.list_(pa.float16()))})
+    table = pa.table(
+        {
+            "video": ["3MSZA.mp4"],
+            "caption": ["person turn a light on"],
+            "timestamp": pa.array([[24.3, 30.4]], type=pa.list_(pa.float16())),
+        }
+    )
     pq.write_table(table, root / "test-00000-of-00001.parquet")
     [q] = load_benchmark("charades_sta", root).questions
     assert q.qid == "3MSZA#0" and q.answer == "24.296875 30.40625"  # float16 precision, as shipped
@@ -197,14 +243,19 @@ def test_mlvu(tmp_path, tiny_video):
 def test_videomme_parquet_with_srt(tmp_path, tiny_video):
     root = stage("videomme", tmp_path, ["data/fFjv93ACGo8.mp4", "data/abcdEFGhijk.mp4"], tiny_video)
     (root / "videomme").mkdir()
-    pq.write_table(pa.Table.from_pylist(json.loads((root / "rows.json").read_text())),
-                   root / "videomme" / "test-00000-of-00001.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(json.loads((root / "rows.json").read_text())),
+        root / "videomme" / "test-00000-of-00001.parquet",
+    )
     r = load_benchmark("videomme", root)
     a, b = r.questions
     assert a.options == ["Apples.", "Candles.", "Berries.", "The three kinds are of the same number."]
     assert (a.qid, a.answer, a.category) == ("001-1", "C", "Counting Problem")
-    assert (a.meta["duration"], a.meta["domain"], a.meta["sub_category"]) == ("short", "Knowledge",
-                                                                              "Humanity & History")
+    assert (a.meta["duration"], a.meta["domain"], a.meta["sub_category"]) == (
+        "short",
+        "Knowledge",
+        "Humanity & History",
+    )
     assert a.meta["subtitles"] == [(1.0, 3.5, "In Germany, the tree was decorated"), (4.0, 6.0, "with apples.")]
     assert "subtitles" not in b.meta and b.meta["duration"] == "long"
     assert issues(r, IssueKind.MISSING_SUBTITLES) == ["videomme/test-00000-of-00001.parquet[1]"]
