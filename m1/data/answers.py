@@ -20,6 +20,8 @@ Decisions (documented because they change scores):
   (“3 meters”, “2.5m”); the first number after the last cue, else the first in the text.
   English number words zero–ninety-nine (“three”, “twenty-one”) are read only when the text
   has no digits. Non-finite values → ``None``.
+  ``parse_numbers`` returns every number after the last cue or ``=`` (MMMU's open-answer rule:
+  any candidate may match).
 - Intervals: ``s - e``, ``s to e``, ``from s to e``, ``between s and e``, ``[s, e]``,
   ``m:ss-m:ss``/``h:mm:ss``, ``start … s … end … e``; otherwise the first two numbers.
   Reversed pairs are swapped (as lmms-eval does). Fewer than two times → ``None``.
@@ -169,6 +171,24 @@ def parse_number(text: str | None) -> float | None:
         if value is not None:
             return value
     return _first_number(body)
+
+
+def parse_numbers(text: str | None) -> list[float]:
+    """Every number in the answer part of ``text`` (after the last cue or ``=``, if any), in order.
+
+    For open numeric answers scored MMMU-style: the answer is right when any candidate matches."""
+    if not isinstance(text, str):
+        return []
+    body = answer_text(text)
+    cued = _after_last_cue(body)
+    if cued is None and "=" in body:
+        cued = body.rsplit("=", 1)[1]
+    values = [float(m.group(0).replace(",", "")) for m in _NUMBER.finditer(cued if cued is not None else body)]
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        single = parse_number(text)
+        values = [single] if single is not None else []
+    return values
 
 
 _TIME = r"(?:\d+:)?\d{1,2}:\d{1,2}(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"

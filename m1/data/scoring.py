@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from m1.data import metrics
-from m1.data.answers import parse_choice, parse_interval, parse_number
+from m1.data.answers import parse_choice, parse_interval, parse_number, parse_numbers
 from m1.schema import Question, TaskType
 
 
@@ -57,8 +57,10 @@ def score_question(q: Question, prediction: str | None) -> QuestionScore:
     except ValueError:
         gold_number = None
     if gold_number is not None:
-        value = parse_number(prediction)
-        return QuestionScore(q.qid, float(metrics.normalised_number_match(value, gold_number)), value)
+        # MMMU-style: every number in the answer part is a candidate; any match is correct.
+        values = parse_numbers(prediction)
+        hit = any(metrics.normalised_number_match(v, gold_number) for v in values)
+        return QuestionScore(q.qid, float(hit), values or None)
     text = prediction.strip() or None
     return QuestionScore(q.qid, float(metrics.normalised_text_match(text, q.answer)), text)
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from m1.data.answers import parse_choice, parse_interval, parse_number
+from m1.data.answers import parse_choice, parse_interval, parse_number, parse_numbers
 from m1.data.subtitles import parse_lvb_subtitles, parse_srt, timecode_to_seconds
 
 OPTIONS = ["red", "red car", "blue", "green"]
@@ -149,3 +149,10 @@ def test_subtitle_parsers_count_bad_entries():
     lines, bad = parse_lvb_subtitles([{"timestamp": [10.0, 12.0], "text": "a"}, {"timestamp": "x"}, 5], 10.0, 30.0)
     assert lines == [(0.0, 2.0, "a")] and bad == 2
     assert parse_lvb_subtitles("not a list") == ([], 1)
+
+
+def test_parse_numbers_for_open_answers():
+    assert parse_numbers("F = 10 N + 2.5 N = 12.5 N") == [12.5]  # after the last "="
+    assert parse_numbers("It could be 3 or 4") == [3.0, 4.0]
+    assert parse_numbers("The answer is 7, not 8") == [7.0, 8.0]
+    assert parse_numbers("five") == [5.0] and parse_numbers("none") == [] and parse_numbers(None) == []

@@ -16,9 +16,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from m1.data import DataError, load_benchmark
-from m1.data.report import IssueKind
+from m1.data import BENCHMARKS, DataError, load_benchmark
+from m1.data.loaders import videommmu
+from m1.data.loaders.base import LoadContext, run_loader
+from m1.data.report import IssueKind, LoadReport
 from m1.schema import Family, TaskType
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
@@ -303,3 +307,26 @@ def test_limit_and_errors(tmp_path, tiny_video):
     (tmp_path / "bad.json" / "test_Video-Holmes.json").write_text('{"not": "a list"}')
     with pytest.raises(DataError, match="expected a JSON list"):
         load_benchmark("video_holmes", tmp_path / "bad.json")
+
+
+_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 12), st.floats(allow_nan=True), st.text(max_size=6),
+    st.lists(st.one_of(st.text(max_size=4), st.integers(0, 3), st.none()), max_size=6),
+    st.dictionaries(st.sampled_from("ABCDEFG"), st.one_of(st.text(max_size=3), st.integers())),
+)  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_loaders_never_crash_on_arbitrary_rows(tmp_path, data):
+    for spec in BENCHMARKS.values():
+        if spec.loader is None:
+            continue
+        fields = sorted(spec.loader.KNOWN_FIELDS)
+        rec = data.draw(st.dictionaries(st.sampled_from(fields), _VALUES, max_size=len(fields)))
+        if spec.loader is videommmu:
+            rec |= {"__config__": "Perception", "__base__": str(tmp_path)}
+        ctx = LoadContext(tmp_path, spec.default_split, LoadReport(benchmark=spec.name, split="x"))
+        ctx.cache.update(base=tmp_path, vid_map={})
+        result = run_loader(ctx, lambda c, r=rec: [("row[0]", r)], spec.loader.convert, spec.loader.KNOWN_FIELDS)
+        assert result.report.rows_read == 1 and result.report.loaded + len(result.report.issues) >= 1

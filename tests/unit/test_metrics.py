@@ -182,7 +182,7 @@ def test_score_mlvu_videommmu_open():
     out = score(
         "videommmu",
         [op("n", "12.50"), op("t", "Mitochondria"), op("u", "7")],
-        {"n": "The net force is 12.5 N", "t": "It is the mitochondria.", "u": "no number"},
+        {"n": "F = 10 N + 2.5 N = 12.5 N", "t": "It is the mitochondria.", "u": "no number"},
     )
     assert out["overall"] == pytest.approx(200 / 3) and out["unparseable"] == 1
     assert out["by_question_type"] == pytest.approx({"open": 200 / 3})

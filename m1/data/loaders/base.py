@@ -190,6 +190,11 @@ def run_loader(
         except (RowError, ValidationError) as e:
             report.add(IssueKind.MALFORMED_ROW, where, _one_line(e))
             continue
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            # A value of a type no check anticipated (a list where a name was expected, ...):
+            # still one bad row, reported with its cause, never the end of the load.
+            report.add(IssueKind.MALFORMED_ROW, where, f"unexpected value: {type(e).__name__}: {e}")
+            continue
         if q.qid in seen:
             report.add(IssueKind.DUPLICATE_ID, where, f"qid {q.qid!r} already loaded; row dropped")
             continue
