@@ -152,6 +152,7 @@ def test_videommmu_json_configs_and_parquet(tmp_path, tiny_video):
     assert bio.answer == "Mitochondria" and bio.meta["question_type"] == "open"
     assert math_.answer == "J" and len(math_.options) == 10
     assert issues(r, IssueKind.MALFORMED_ROW) == ["Adaptation.json[1]"]
+    assert r.report.count(IssueKind.UNKNOWN_FIELD) == 0 and r.report.count(IssueKind.MISSING_VIDEO) == 0
     # one config, from the Hugging Face parquet layout
     (root / "Perception.json").unlink()
     (root / "Perception").mkdir()

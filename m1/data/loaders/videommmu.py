@@ -22,7 +22,10 @@ from m1.schema import OPTION_LETTERS, Family, Question, TaskType
 NAME = "videommmu"
 DEFAULT_SPLIT = "all"
 CONFIGS = ("Perception", "Comprehension", "Adaptation")
-KNOWN_FIELDS = frozenset(["id", "question", "options", "answer", "question_type", "link_selected", "image"])
+# __config__/__base__ are added by records() to carry the config and folder; not in the files.
+KNOWN_FIELDS = frozenset(
+    ["id", "question", "options", "answer", "question_type", "link_selected", "image", "__config__", "__base__"]
+)
 
 
 def records(ctx: LoadContext) -> Iterator[tuple[str, Any]]:
