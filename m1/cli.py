@@ -13,6 +13,7 @@ from m1.config import ConfigError
 
 # Order is the order of `m1 --help`. Add a module here to add a subcommand.
 COMMAND_MODULES = [
+    "m1.commands.run",
     "m1.commands.config",
     "m1.commands.synth",
 ]

@@ -22,7 +22,7 @@ from m1.schema import Question
 from m1.synth.formats import atomic_write_text, write_split_files
 from m1.synth.questions import generate_questions
 from m1.synth.render import encode_video
-from m1.synth.world import derive_seed, sample_event_log
+from m1.synth.world import EventLog, derive_seed, sample_event_log
 
 GENERATOR_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -47,21 +47,34 @@ def video_seed(seed: int, split: str, index: int) -> int:
     return derive_seed("m1-synth", GENERATOR_VERSION, seed, split, index)
 
 
+def video_log(cfg: SynthConfig, split: str, seed: int, index: int) -> EventLog:
+    """The event log of video ``index`` of ``split`` — what ``generate_split`` renders."""
+    vseed = video_seed(seed, split, index)
+    return sample_event_log(cfg, f"m1s-{split}-{index:05d}", vseed)
+
+
+def video_questions(cfg: SynthConfig, log: EventLog) -> list[Question]:
+    return generate_questions(log, cfg, derive_seed("questions", log.seed))
+
+
+def split_questions(cfg: SynthConfig, split: str, n: int, seed: int = 0) -> list[Question]:
+    """The questions ``generate_split`` would write, without rendering any video (fast)."""
+    return [q for i in range(n) for q in video_questions(cfg, video_log(cfg, split, seed, i))]
+
+
 def _make_one(args: tuple[SynthConfig, Path, str, int, int]) -> tuple[dict, list[Question]]:
     cfg, split_dir, split, seed, index = args
-    vseed = video_seed(seed, split, index)
-    vid = f"m1s-{split}-{index:05d}"
-    log = sample_event_log(cfg, vid, vseed)
+    log = video_log(cfg, split, seed, index)
+    vid = log.video_id
     video_path = split_dir / "videos" / f"{vid}.mp4"
     frames = encode_video(log, video_path, crf=cfg.crf, gop_seconds=cfg.gop_seconds)
     atomic_write_text(split_dir / "events" / f"{vid}.json", log.model_dump_json(indent=1) + "\n")
-    questions = generate_questions(log, cfg, derive_seed("questions", vseed))
     info = {
-        "video_id": vid, "seed": vseed, "duration": log.duration, "frames": frames,
+        "video_id": vid, "seed": log.seed, "duration": log.duration, "frames": frames,
         "scenes": len(log.scenes), "objects": len(log.objects), "captions": len(log.captions),
         "sha256": hashlib.sha256(video_path.read_bytes()).hexdigest(),
     }
-    return info, questions
+    return info, video_questions(cfg, log)
 
 
 def generate_split(

@@ -134,6 +134,14 @@ def test_same_arguments_give_identical_files_and_frames(tiny_split, tmp_path):
         assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
+def test_split_questions_match_written_files(tiny_split):
+    from m1.synth.generate import split_questions
+
+    written = read_split(tiny_split)
+    fast = split_questions(tiny_cfg(), "test", 3, seed=7)
+    assert [q.model_dump(exclude={"video"}) for q in written] == [q.model_dump(exclude={"video"}) for q in fast]
+
+
 def test_splits_share_no_videos_or_seeds(tiny_split, tmp_path):
     generate_split(tiny_cfg(), tmp_path, "train", 3, seed=7, workers=1, progress=False)
     test_m = json.loads((tiny_split / "manifest.json").read_text())

@@ -7,7 +7,7 @@ import pytest
 from m1.config import SynthConfig
 from m1.schema import OPTION_LETTERS, Family, TaskType
 from m1.synth import questions as Q
-from m1.synth.generate import video_seed
+from m1.synth.generate import split_questions, video_seed
 from m1.synth.world import Caption, EventLog, Keyframe, Scene, SynthObject, derive_seed, sample_event_log
 
 
@@ -189,14 +189,7 @@ def test_answer_prior_stays_near_chance():
     """A guesser that never sees the video, fitted on 500 train videos, scored on 300 test videos."""
     from m1.synth.baseline import evaluate_prior, fit_prior
 
-    def questions(split, n):
-        out = []
-        for i in range(n):
-            s = video_seed(0, split, i)
-            out += Q.generate_questions(sample_event_log(CFG, f"{split}{i}", s), CFG, derive_seed("questions", s))
-        return out
-
-    report = evaluate_prior(fit_prior(questions("train", 500)), questions("test", 300))
+    report = evaluate_prior(fit_prior(split_questions(CFG, "train", 500)), split_questions(CFG, "test", 300))
     for fam in ("long_video", "reasoning", "spatial"):
         r = report[fam]
         assert abs(r["letter"] - r["chance"]) < 0.06, (fam, r)
