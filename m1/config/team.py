@@ -42,14 +42,42 @@ class AgentSpec(StrictModel):
 def _default_agents() -> list[AgentSpec]:
     # Heterogeneous like the paper's team (two Qwen2.5 and two Qwen3 of different sizes), at ~1-4M params.
     return [
-        AgentSpec(name="qwen2-small", arch="qwen2", hidden_size=192, num_layers=3, num_heads=3, num_kv_heads=1,
-                  intermediate_size=512),
-        AgentSpec(name="qwen2-base", arch="qwen2", hidden_size=256, num_layers=4, num_heads=4, num_kv_heads=2,
-                  intermediate_size=704),
-        AgentSpec(name="qwen3-small", arch="qwen3", hidden_size=192, num_layers=2, num_heads=4, num_kv_heads=2,
-                  intermediate_size=576),
-        AgentSpec(name="qwen3-base", arch="qwen3", hidden_size=256, num_layers=4, num_heads=4, num_kv_heads=1,
-                  intermediate_size=768),
+        AgentSpec(
+            name="qwen2-small",
+            arch="qwen2",
+            hidden_size=192,
+            num_layers=3,
+            num_heads=3,
+            num_kv_heads=1,
+            intermediate_size=512,
+        ),
+        AgentSpec(
+            name="qwen2-base",
+            arch="qwen2",
+            hidden_size=256,
+            num_layers=4,
+            num_heads=4,
+            num_kv_heads=2,
+            intermediate_size=704,
+        ),
+        AgentSpec(
+            name="qwen3-small",
+            arch="qwen3",
+            hidden_size=192,
+            num_layers=2,
+            num_heads=4,
+            num_kv_heads=2,
+            intermediate_size=576,
+        ),
+        AgentSpec(
+            name="qwen3-base",
+            arch="qwen3",
+            hidden_size=256,
+            num_layers=4,
+            num_heads=4,
+            num_kv_heads=1,
+            intermediate_size=768,
+        ),
     ]
 
 
