@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field
 
 from m1.config.base import ConfigError, StrictModel, build, load_yaml, parse_overrides, to_yaml
+from m1.config.cpp import CPPConfig
 from m1.config.engine import EngineConfig
 from m1.config.synth import SynthConfig
 from m1.config.team import AgentSpec, TeamConfig
@@ -26,6 +27,7 @@ class M1Config(StrictModel):
     synth: SynthConfig = Field(default_factory=SynthConfig)
     team: TeamConfig = Field(default_factory=TeamConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    cpp: CPPConfig = Field(default_factory=CPPConfig)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> M1Config:
@@ -38,6 +40,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 __all__ = [
+    "CPPConfig",
     "AgentSpec",
     "ConfigError",
     "EngineConfig",

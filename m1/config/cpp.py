@@ -1,0 +1,34 @@
+"""Settings of the Collaborative Policy Planning loop (:mod:`m1.cpp`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from m1.config.base import StrictModel
+
+
+class CPPConfig(StrictModel):
+    """How one episode runs: budgets, revision, aggregation, sampling per phase."""
+
+    max_steps: int = Field(5, ge=1, le=20, description="Most tool calls one agent makes in an episode.")
+    max_rounds: int = Field(6, ge=1, le=40, description="Most execute/communicate rounds per episode.")
+    revise: bool = Field(True, description="Let agents read the shared memory and revise after each step.")
+    summariser: str | None = Field(
+        None,
+        description="Agent (name) that writes open-ended and grounding answers from the whole memory and "
+        "wins vote ties; default: the last agent of the team (the largest, as in the paper).",
+    )
+    numeric_aggregation: Literal["median", "summariser"] = Field(
+        "median", description="How numeric answers are combined: the median of the agents' answers, or the summariser's."
+    )
+    temperature: float = Field(0.0, ge=0.0, le=5.0, description="Sampling temperature at inference; 0 = greedy.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus mass at inference.")
+    plan_tokens: int = Field(96, ge=8, description="max_new_tokens of a plan.")
+    revision_tokens: int = Field(64, ge=4, description="max_new_tokens of a revision.")
+    answer_tokens: int = Field(16, ge=2, description="max_new_tokens of an answer.")
+    entry_tokens: int = Field(48, ge=8, description="Each evidence line in a prompt is clipped to this many tokens.")
+    generate_timeout: float = Field(120.0, gt=0, description="Seconds to wait for one batch of generations (Ray).")
+    tool_timeout: float = Field(90.0, gt=0, description="Seconds to wait for one tool call, retries excluded (Ray).")
+    tool_retries: int = Field(2, ge=0, le=10, description="Retries of a tool call whose worker died or hung (Ray).")
