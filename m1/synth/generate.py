@@ -19,10 +19,11 @@ from pathlib import Path
 
 from m1.config.synth import SynthConfig
 from m1.schema import Question
+from m1.seeding import derive_seed
 from m1.synth.formats import atomic_write_text, write_split_files
 from m1.synth.questions import generate_questions
 from m1.synth.render import encode_video
-from m1.synth.world import EventLog, derive_seed, sample_event_log
+from m1.synth.world import EventLog, sample_event_log
 
 GENERATOR_VERSION = 1
 SPLITS = ("train", "val", "test")

@@ -27,7 +27,8 @@ from collections.abc import Callable
 
 from m1.config.synth import SynthConfig
 from m1.schema import OPTION_LETTERS, Family, Question, TaskType
-from m1.synth.world import CAPTION_WORDS, COLOURS, SHAPES, EventLog, Motion, SynthObject, derive_seed
+from m1.seeding import derive_seed
+from m1.synth.world import CAPTION_WORDS, COLOURS, SHAPES, EventLog, Motion, SynthObject
 
 Generator = Callable[[EventLog, random.Random, SynthConfig], Question | None]
 

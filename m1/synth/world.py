@@ -237,12 +237,6 @@ def _motions_of(o: SynthObject) -> list[Motion]:
 
 # -- sampling ------------------------------------------------------------------------------
 
-def derive_seed(*parts: object) -> int:
-    """A 63-bit seed from any parts; stable across processes and Python versions."""
-    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
 def _r(x: float) -> float:
     return round(x, 3)
 

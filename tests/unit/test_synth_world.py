@@ -6,9 +6,10 @@ import pytest
 
 from m1.config import SynthConfig
 from m1.schema import OPTION_LETTERS, Family, TaskType
+from m1.seeding import derive_seed
 from m1.synth import questions as Q
 from m1.synth.generate import split_questions, video_seed
-from m1.synth.world import Caption, EventLog, Keyframe, Scene, SynthObject, derive_seed, sample_event_log
+from m1.synth.world import Caption, EventLog, Keyframe, Scene, SynthObject, sample_event_log
 
 
 def _obj(oid, scene, colour, shape, kfs, size=40, enter="left", exit_side=None):
