@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "m1.commands.run",
     "m1.commands.config",
     "m1.commands.synth",
+    "m1.commands.models",
 ]
 
 
