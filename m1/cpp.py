@@ -1,0 +1,358 @@
+"""Collaborative Policy Planning: one episode of a team of policy agents on one question.
+
+The loop (:func:`run_episode`):
+
+1. **Generate** — every active agent writes a plan (:func:`m1.plan.parse_plan`). A plan that
+   does not parse is recorded (format error) and leaves the agent with no steps; it still answers.
+2. **Execute** — in each round, every agent with steps left runs its next step: ``$K.field``
+   references are resolved against its own earlier results, and the call goes to the tool
+   back-end. Identical calls (same tool, same resolved arguments) within the episode run once;
+   later callers get the cached result with 0 frames. Every result is appended to the shared
+   memory (:class:`m1.memory.SharedMemory`).
+3. **Communicate** — each agent that ran a step reads the memory entries its topology lets it
+   see (:class:`m1.topology.Topology`) and answers ``KEEP`` (run the rest), ``DONE`` (stop) or a
+   new remaining plan. An unparseable revision counts as ``KEEP`` and is recorded. Steps 2-3
+   alternate until no agent has steps left, ``cpp.max_rounds`` is reached, or an agent reaches
+   ``cpp.max_steps``.
+4. **Answer** — each agent answers from its own results and the memory it may see.
+   Aggregation: multiple choice → majority vote over parseable answers; a tie goes to the
+   tied option chosen by the agent of highest priority (the summariser first, then by index).
+   Numeric → the median of parseable answers (or the summariser's, by config). Grounding and
+   open-ended → the summariser's answer, written from the *whole* memory; if it is dropped or
+   unparseable, the highest-priority parseable answer.
+
+Generation and tool execution go through two small back-end interfaces (:class:`TeamBackend`,
+:class:`ToolBackend`) so the same loop runs in-process (:class:`LocalTeam`, :class:`ToolRunner`)
+or on Ray (``actors/``), with identical traces for the same seed: every generation gets its own
+seed derived from (episode seed, agent, phase, round).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from m1.config.cpp import CPPConfig
+from m1.engines.base import Completion, SamplingSettings
+from m1.memory import MemoryEntry, SharedMemory
+from m1.plan import (
+    Evidence,
+    PlanFormatError,
+    PlanStep,
+    PromptLimits,
+    TokenCounter,
+    UnresolvedRefError,
+    parse_answer,
+    parse_plan,
+    parse_revision,
+    render_answer_prompt,
+    render_plan_prompt,
+    render_revision_prompt,
+    resolve_refs,
+)
+from m1.schema import Question, TaskType, ToolCall, ToolResult, ToolSpec
+from m1.seeding import derive_seed
+from m1.topology import Topology
+from m1.trace import AgentTrace, Episode, ToolStep, Turn
+
+# ------------------------------------------------------------------------------- back-ends
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    agent: int
+    prompt: str
+    settings: SamplingSettings
+
+
+class TeamBackend(Protocol):
+    """Generation for a team. ``generate`` returns one completion per request, in order."""
+
+    names: list[str]
+
+    def counter(self, agent: int) -> TokenCounter: ...
+
+    def limits(self, agent: int, max_new_tokens: int, entry_tokens: int) -> PromptLimits: ...
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[Completion]: ...
+
+
+class ToolBackend(Protocol):
+    """Tool execution for many episodes; ``run`` never raises for a bad call (ToolResult.error)."""
+
+    def run(self, episode_id: str, question: Question, calls: Sequence[ToolCall]) -> list[ToolResult]: ...
+
+    def end(self, episode_id: str) -> int:
+        """Forget the episode; returns the distinct frames it decoded."""
+        ...
+
+
+class LocalTeam:
+    """In-process team: one :class:`~m1.engines.base.Generator` per agent, a shared tokenizer."""
+
+    def __init__(self, names: Sequence[str], generators: Sequence[Any], tokenizer: Any, max_contexts: Sequence[int]):
+        if not (len(names) == len(generators) == len(max_contexts)):
+            raise ValueError("names, generators and max_contexts must have the same length")
+        self.names = list(names)
+        self.generators = list(generators)
+        self.tokenizer = tokenizer
+        self.max_contexts = list(max_contexts)
+        from m1.models import token_counter
+
+        self._count = token_counter(tokenizer)
+
+    @classmethod
+    def from_dir(cls, team_dir: str, team_cfg: Any, dtype: str = "float32") -> LocalTeam:
+        """Load a team written by ``m1 models init`` (or with real checkpoint paths)."""
+        from m1.engines.hf import HFEngine
+        from m1.models import agent_dir, load_tokenizer
+
+        gens = [HFEngine.from_dir(agent_dir(team_dir, spec), dtype=dtype) for spec in team_cfg.agents]
+        tok = load_tokenizer(agent_dir(team_dir, team_cfg.agents[0]))
+        return cls([a.name for a in team_cfg.agents], gens, tok, [a.max_context for a in team_cfg.agents])
+
+    def counter(self, agent: int) -> TokenCounter:
+        return self._count
+
+    def limits(self, agent: int, max_new_tokens: int, entry_tokens: int) -> PromptLimits:
+        return PromptLimits(max_context=self.max_contexts[agent], max_new_tokens=max_new_tokens,
+                            entry_tokens=entry_tokens)
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
+        return [self.generators[r.agent].generate([r.prompt], r.settings)[0] for r in requests]
+
+
+class ToolRunner:
+    """In-process tool back-end (also the body of the Ray ``ToolWorkerActor``): one
+    :class:`~m1.tools.context.ToolContext` per open episode over a shared video store."""
+
+    def __init__(self, tools_cfg: Any = None, video_cfg: Any = None):
+        from m1.config.tools import ToolsConfig
+        from m1.config.video import VideoConfig
+        from m1.tools.context import VideoStore
+
+        self.tools_cfg = tools_cfg or ToolsConfig()
+        self.store = VideoStore(video_cfg or VideoConfig())
+        self._contexts: dict[str, Any] = {}
+
+    def run(self, episode_id: str, question: Question, calls: Sequence[ToolCall]) -> list[ToolResult]:
+        from m1.tools.context import ToolContext
+        from m1.tools.registry import execute
+
+        ctx = self._contexts.get(episode_id)
+        if ctx is None:
+            ctx = self._contexts[episode_id] = ToolContext(question.video, question, self.tools_cfg, self.store)
+        return [execute(c, ctx) for c in calls]
+
+    def end(self, episode_id: str) -> int:
+        ctx = self._contexts.pop(episode_id, None)
+        return ctx.frames_used if ctx is not None else 0
+
+
+# ------------------------------------------------------------------------------ the loop
+
+
+def _call_key(call: ToolCall) -> str:
+    return json.dumps({"tool": call.tool, "args": call.args}, sort_keys=True, separators=(",", ":"))
+
+
+def _turn(kind: str, rnd: int, prompt: str, c: Completion, memory_seen: list[int]) -> Turn:
+    return Turn(kind=kind, round=rnd, prompt=prompt, prompt_ids=c.prompt_ids, completion_ids=c.completion_ids,
+                logprobs=c.logprobs, text=c.text, finish_reason=c.finish_reason, memory_seen=memory_seen)
+
+
+def _evidence(e: MemoryEntry) -> Evidence:
+    text = f"error: {e.error}" if e.error else e.text
+    return Evidence(agent=f"a{e.agent}", step=e.step, tool=e.tool, text=text)
+
+
+def summariser_index(names: Sequence[str], cfg: CPPConfig) -> int:
+    if cfg.summariser is None:
+        return len(names) - 1
+    if cfg.summariser not in names:
+        raise ValueError(f"cpp.summariser = {cfg.summariser!r} is not an agent of the team {list(names)}")
+    return list(names).index(cfg.summariser)
+
+
+def aggregate(
+    question: Question, answers: dict[int, str | None], summariser: int, cfg: CPPConfig
+) -> tuple[str | None, str, dict[str, int]]:
+    """Combine per-agent answers (None = unparseable/absent) into the team's answer.
+
+    Returns (answer, method, votes). Rules in the module docstring.
+    """
+    priority = [summariser] + sorted(a for a in answers if a != summariser)
+    valid = {a: v for a, v in answers.items() if v is not None}
+    tt = question.task_type
+    if not valid:
+        return None, "none", {}
+    if tt == TaskType.MULTIPLE_CHOICE:
+        votes = Counter(valid.values())
+        best = max(votes.values())
+        tied = {v for v, n in votes.items() if n == best}
+        winner = next(valid[a] for a in priority if a in valid and valid[a] in tied)
+        return winner, "vote", dict(sorted(votes.items()))
+    if tt == TaskType.NUMERIC and cfg.numeric_aggregation == "median":
+        med = statistics.median(float(v) for v in valid.values())
+        return (str(int(med)) if med == int(med) else f"{med:.6g}"), "median", {}
+    chosen = next(a for a in priority if a in valid)
+    return valid[chosen], "summariser", {}
+
+
+def run_episode(
+    question: Question,
+    team: TeamBackend,
+    tools: ToolBackend,
+    topology: Topology,
+    catalogue: Sequence[ToolSpec],
+    cfg: CPPConfig | None = None,
+    seed: int = 0,
+    episode_id: str | None = None,
+) -> Episode:
+    """Run one CPP episode and return its complete trace (see the module docstring)."""
+    cfg = cfg or CPPConfig()
+    t_start = time.perf_counter()
+    n = len(team.names)
+    if topology.num_agents != n:
+        raise ValueError(f"topology has {topology.num_agents} agents, the team {n}")
+    episode_id = episode_id or f"{question.qid}#{seed}"
+    summ = summariser_index(team.names, cfg)
+    active = topology.active_agents
+    memory = SharedMemory()
+    memory.open(episode_id, topology)
+    traces = {i: AgentTrace(agent=i, name=team.names[i]) for i in active}
+    remaining: dict[int, list[PlanStep]] = {i: [] for i in active}
+    results: dict[int, dict[int, ToolResult]] = {i: {} for i in active}
+    cache: dict[str, ToolResult] = {}
+    tool_calls, tool_seconds = 0, 0.0
+
+    def settings(agent: int, kind: str, rnd: int, max_new: int) -> SamplingSettings:
+        return SamplingSettings(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=max_new,
+                                seed=derive_seed(seed, agent, kind, rnd) % (2**63))
+
+    def limits(agent: int, max_new: int) -> PromptLimits:
+        return team.limits(agent, max_new, cfg.entry_tokens)
+
+    # 1. generate plans
+    reqs = [GenRequest(i, render_plan_prompt(question, catalogue, limits(i, cfg.plan_tokens), team.counter(i)),
+                       settings(i, "plan", 0, cfg.plan_tokens)) for i in active]
+    for r, c in zip(reqs, team.generate(reqs), strict=True):
+        turn = _turn("plan", 0, r.prompt, c, [])
+        try:
+            plan = parse_plan(c.text, catalogue, first_step=1, max_steps=cfg.max_steps)
+            remaining[r.agent] = plan.steps
+            turn.parsed = plan.render()
+            traces[r.agent].plans.append(plan.render())
+        except PlanFormatError as e:
+            turn.error, turn.error_kind = str(e), e.kind.value
+        traces[r.agent].turns.append(turn)
+
+    # 2-3. execute and communicate
+    for rnd in range(1, cfg.max_rounds + 1):
+        runners = [i for i in active if remaining[i] and len(traces[i].steps) < cfg.max_steps]
+        if not runners:
+            break
+        planned: dict[int, tuple[PlanStep, ToolCall, str | None]] = {}
+        for i in runners:
+            step = remaining[i].pop(0)
+            try:
+                call, ref_error = ToolCall(tool=step.tool, args=resolve_refs(step.args, results[i])), None
+            except UnresolvedRefError as e:
+                call, ref_error = ToolCall(tool=step.tool, args=step.args), str(e)
+            planned[i] = (step, call, ref_error)
+        fresh: dict[str, ToolCall] = {}
+        for _step, call, ref_error in planned.values():
+            key = _call_key(call)
+            if ref_error is None and key not in cache:
+                fresh.setdefault(key, call)
+        if fresh:
+            outs = tools.run(episode_id, question, list(fresh.values()))
+            for key, res in zip(fresh, outs, strict=True):
+                cache[key] = res
+                tool_calls += 1
+                tool_seconds += res.seconds
+        served: set[str] = set(fresh)
+        for i in runners:
+            step, call, ref_error = planned[i]
+            key = _call_key(call)
+            if ref_error is not None:
+                res, cached = ToolResult(tool=call.tool, args=call.args, text=f"error: {ref_error}",
+                                         error=ref_error), False
+            elif key in served:  # first user of a call executed this round
+                res, cached = cache[key], False
+                served.discard(key)
+            else:
+                res, cached = cache[key].model_copy(update={"frames_used": 0, "seconds": 0.0}), True
+            results[i][step.index] = res
+            entry = memory.append(episode_id, i, step.index, res)
+            traces[i].steps.append(ToolStep(step=step.index, round=rnd, call=call, memory_id=entry.id,
+                                            cached=cached, ref_error=ref_error))
+        if not cfg.revise:
+            continue
+        reqs, seen = [], {}
+        for i in runners:
+            visible = [e for e in memory.read(episode_id, i) if e.agent != i]
+            own = [_evidence(e) for e in memory.read(episode_id, i) if e.agent == i]
+            seen[i] = [e.id for e in visible]
+            prompt = render_revision_prompt(
+                question, catalogue, _remaining_plan(remaining[i]), own, [_evidence(e) for e in visible],
+                limits(i, cfg.revision_tokens), team.counter(i),
+            )
+            reqs.append(GenRequest(i, prompt, settings(i, "revision", rnd, cfg.revision_tokens)))
+        for r, c in zip(reqs, team.generate(reqs), strict=True):
+            turn = _turn("revision", rnd, r.prompt, c, seen[r.agent])
+            next_step = len(traces[r.agent].steps) + 1
+            try:
+                rev = parse_revision(c.text, catalogue, next_step,
+                                     max_steps=max(1, cfg.max_steps - len(traces[r.agent].steps)))
+                turn.parsed = rev.render()
+                if rev.action == "replace":
+                    remaining[r.agent] = rev.steps
+                    traces[r.agent].plans.append(rev.render())
+            except PlanFormatError as e:
+                turn.error, turn.error_kind = str(e), e.kind.value
+            traces[r.agent].turns.append(turn)
+
+    # 4. answer
+    reqs, seen = [], {}
+    for i in active:
+        everything = i == summ and question.task_type in (TaskType.GROUNDING, TaskType.OPEN_ENDED)
+        entries = memory.read(episode_id, i, everything=everything)
+        seen[i] = [e.id for e in entries if e.agent != i]
+        # own results last: fit_evidence keeps the newest lines when the budget is short
+        ordered = [e for e in entries if e.agent != i] + [e for e in entries if e.agent == i]
+        prompt = render_answer_prompt(question, [_evidence(e) for e in ordered], limits(i, cfg.answer_tokens),
+                                      team.counter(i))
+        reqs.append(GenRequest(i, prompt, settings(i, "answer", 0, cfg.answer_tokens)))
+    answers: dict[int, str | None] = {}
+    for r, c in zip(reqs, team.generate(reqs), strict=True):
+        turn = _turn("answer", -1, r.prompt, c, seen[r.agent])
+        try:
+            ans = parse_answer(c.text, question)
+            turn.parsed = ans.value
+            answers[r.agent] = traces[r.agent].answer = ans.value
+        except PlanFormatError as e:
+            turn.error, turn.error_kind = str(e), e.kind.value
+            answers[r.agent] = None
+        traces[r.agent].turns.append(turn)
+
+    final, method, votes = aggregate(question, answers, summ, cfg)
+    frames = tools.end(episode_id)
+    log = memory.close(episode_id)
+    return Episode(
+        episode_id=episode_id, seed=seed, question=question, team=list(team.names), topology=topology,
+        agents=[traces[i] for i in active], memory=log, final_answer=final, aggregation=method, votes=votes,
+        summariser=summ if topology.active[summ] else None, frames_used=frames, tool_calls=tool_calls,
+        tool_seconds=tool_seconds, wall_seconds=time.perf_counter() - t_start,
+    )
+
+
+def _remaining_plan(steps: list[PlanStep]):
+    from m1.plan import Plan
+
+    return Plan(steps=steps)

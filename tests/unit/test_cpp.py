@@ -1,0 +1,240 @@
+"""The CPP loop with scripted policies and a recording tool back-end (fast, no models, no video)."""
+
+import json
+import random
+
+import pytest
+
+from m1.config import CPPConfig
+from m1.cpp import aggregate, run_episode
+from m1.engines.base import Completion, SamplingSettings
+from m1.plan import PromptLimits, byte_counter
+from m1.schema import Question, TaskType, ToolResult, ToolSpec
+from m1.topology import Topology, complete_topology, sample_topology
+from m1.trace import Episode
+
+CATALOGUE = [
+    ToolSpec(name="global_sampling", description="n frames", args_schema={
+        "type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 64}}}),
+    ToolSpec(name="grounding", description="text to span", args_schema={
+        "type": "object", "properties": {"query": {"type": "string"}}}),
+    ToolSpec(name="fine_browser", description="look closely", args_schema={
+        "type": "object", "properties": {"start": {"type": "number"}, "end": {"type": "number"}}}),
+]
+
+MC = Question(qid="q1", video="/v.mp4", question="What colour?", options=["red", "green", "blue", "cyan"],
+              answer="B", task_type=TaskType.MULTIPLE_CHOICE)
+GROUND = Question(qid="q2", video="/v.mp4", question="the red circle moves left.", answer="3 5",
+                  task_type=TaskType.GROUNDING)
+
+
+class ScriptedTeam:
+    """Each agent is a function prompt -> text; completions carry byte ids and fixed log-probs."""
+
+    def __init__(self, scripts):
+        self.scripts = scripts
+        self.names = [f"agent{i}" for i in range(len(scripts))]
+        self.prompts = []
+
+    def counter(self, agent):
+        return byte_counter
+
+    def limits(self, agent, max_new_tokens, entry_tokens):
+        return PromptLimits(max_context=4096, max_new_tokens=max_new_tokens, entry_tokens=entry_tokens)
+
+    def generate(self, requests):
+        out = []
+        for r in requests:
+            assert isinstance(r.settings, SamplingSettings) and r.settings.seed is not None
+            self.prompts.append((r.agent, r.prompt))
+            text = self.scripts[r.agent](r.prompt)
+            ids = list(text.encode())
+            out.append(Completion(prompt_ids=list(r.prompt.encode())[:8], completion_ids=ids, text=text,
+                                  logprobs=[-0.5] * len(ids), finish_reason="stop"))
+        return out
+
+
+class RecordingTools:
+    """Deterministic results; counts executions and frames (2 new frames per distinct call)."""
+
+    def __init__(self):
+        self.calls = []
+        self.ended = []
+
+    def run(self, episode_id, question, calls):
+        out = []
+        for c in calls:
+            self.calls.append((c.tool, json.dumps(c.args, sort_keys=True)))
+            if c.tool == "grounding":
+                out.append(ToolResult(tool=c.tool, args=c.args, text="span 3.0-5.0 candidate=3 5 conf=0.8",
+                                      candidate="3 5", confidence=0.8, frames_used=2, seconds=0.01,
+                                      payload={"start": 3.0, "end": 5.0}))
+            else:
+                out.append(ToolResult(tool=c.tool, args=c.args, text=f"{c.tool} saw green candidate=B conf=0.9",
+                                      candidate="B", confidence=0.9, frames_used=2, seconds=0.01))
+        return out
+
+    def end(self, episode_id):
+        self.ended.append(episode_id)
+        return 2 * len(set(self.calls))
+
+
+def phase(prompt):
+    return prompt.split("\n", 1)[0]
+
+
+def fixed(plan, answer, revision="KEEP"):
+    return lambda p: {"#plan": plan, "#revise": revision, "#answer": answer}[phase(p)]
+
+
+def test_episode_runs_plans_and_votes():
+    team = ScriptedTeam([
+        fixed('1. global_sampling {"n":8}', "B"),
+        fixed('1. global_sampling {"n":8}\n2. fine_browser {"start":1,"end":2}', "B"),
+        fixed('1. grounding {"query":"x"}', "C"),
+    ])
+    tools = RecordingTools()
+    ep = run_episode(MC, team, tools, complete_topology(3), CATALOGUE, CPPConfig(), seed=1)
+    assert ep.final_answer == "B" and ep.aggregation == "vote" and ep.votes == {"B": 2, "C": 1}
+    # identical global_sampling calls by agents 0 and 1 ran once
+    assert tools.calls.count(("global_sampling", '{"n": 8}')) == 1 and ep.tool_calls == 3
+    a0, a1 = ep.agent(0), ep.agent(1)
+    assert [s.cached for s in a0.steps] + [s.cached for s in a1.steps] == [False, True, False]
+    assert ep.memory[1].frames == 0  # the cached call is counted once per episode
+    assert ep.frames_used == 6 and tools.ended == [ep.episode_id]
+    assert [t.kind for t in a1.turns] == ["plan", "revision", "revision", "answer"]
+    assert all(t.logprobs and len(t.logprobs) == len(t.completion_ids) for t in a1.turns)
+
+
+def test_revision_changes_the_plan_after_reading_memory():
+    """Agent 1 plans 3 global samplings, but once it sees agent 0's grounding span in memory it
+    replaces its remaining plan with a fine look at that span."""
+
+    def reviser(p):
+        if phase(p) == "#plan":
+            return '1. global_sampling {"n":4}\n2. global_sampling {"n":16}\n3. global_sampling {"n":32}'
+        if phase(p) == "#revise":
+            if "grounding: span 3.0-5.0" in p and "fine_browser" not in p.split("Plan:")[1].split("Results:")[0]:
+                return '2. fine_browser {"start":3,"end":5}'
+            return "KEEP"
+        return "B"
+
+    team = ScriptedTeam([fixed('1. grounding {"query":"red"}', "B", revision="DONE"), reviser])
+    ep = run_episode(MC, team, RecordingTools(), complete_topology(2), CATALOGUE, seed=0)
+    a1 = ep.agent(1)
+    assert a1.revisions == 1
+    assert a1.plans[1] == '2. fine_browser {"start":3,"end":5}'
+    assert [s.call.tool for s in a1.steps] == ["global_sampling", "fine_browser"]
+    rev = [t for t in a1.turns if t.kind == "revision"][0]
+    assert rev.memory_seen == [0]  # it read agent 0's grounding entry
+
+
+def test_topology_limits_what_revisions_and_answers_see():
+    seen_by_1 = []
+
+    def watcher(p):
+        if phase(p) in ("#revise", "#answer"):
+            seen_by_1.append("span 3.0-5.0" in p)
+        return fixed('1. global_sampling {"n":2}', "B")(p)
+
+    # agent 1 may not read agent 0 (edge only 1 -> 0)
+    topo = Topology(num_agents=2, active=(True, True), edges=((1, 0),), kind="dag")
+    team = ScriptedTeam([fixed('1. grounding {"query":"red"}', "B"), watcher])
+    ep = run_episode(MC, team, RecordingTools(), topo, CATALOGUE, seed=0)
+    assert seen_by_1 and not any(seen_by_1)
+    assert all(t.memory_seen == [] for t in ep.agent(1).turns)
+    assert [t.memory_seen for t in ep.agent(0).turns if t.kind == "answer"] == [[1]]
+
+
+def test_dropped_agents_take_no_part():
+    topo = Topology(num_agents=3, active=(True, False, True), edges=(), kind="dag")
+    team = ScriptedTeam([fixed('1. global_sampling {"n":2}', "A")] * 3)
+    ep = run_episode(MC, team, RecordingTools(), topo, CATALOGUE, seed=0)
+    assert [a.agent for a in ep.agents] == [0, 2] and all(agent != 1 for agent, _ in team.prompts)
+
+
+def test_format_errors_are_recorded_not_fatal():
+    team = ScriptedTeam([
+        fixed("I will look at the video", "maybe B"),
+        fixed('1. teleport {"x":1}', "B"),
+        fixed('1. global_sampling {"n":2}\n2. fine_browser {"start":"$7.start"}', "B", revision="KEEP"),
+    ])
+    ep = run_episode(MC, team, RecordingTools(), complete_topology(3), CATALOGUE, seed=0)
+    assert ep.agent(0).format_errors == ["bad_line", "bad_answer"]
+    assert ep.agent(1).format_errors == ["unknown_tool"]
+    # $7 is rejected by the parser (not an earlier step): the plan is a format error, no steps run
+    assert ep.agent(2).format_errors == ["dangling_ref"] and ep.agent(2).steps == []
+    assert ep.final_answer == "B"
+
+
+def test_unresolvable_reference_at_run_time_is_recorded():
+    team = ScriptedTeam([fixed('1. global_sampling {"n":2}\n2. fine_browser {"start":"$1.start","end":3}', "B")])
+    ep = run_episode(MC, team, RecordingTools(), complete_topology(1), CATALOGUE, seed=0)
+    step2 = ep.agent(0).steps[1]
+    assert step2.ref_error and "no field 'start'" in step2.ref_error and ep.memory[1].error
+    assert ep.agent(0).format_errors == ["dangling_ref"]
+
+
+def test_step_budget_and_done():
+    team = ScriptedTeam([fixed("\n".join(f'{k}. global_sampling {{"n":{k}}}' for k in range(1, 6)), "A"),
+                         fixed('1. global_sampling {"n":9}\n2. global_sampling {"n":10}', "A", revision="DONE")])
+    ep = run_episode(MC, team, RecordingTools(), complete_topology(2), CATALOGUE, CPPConfig(max_steps=3), seed=0)
+    # agent 0's 5-step plan exceeds max_steps=3: a format error (too_many_steps), nothing runs
+    assert ep.agent(0).format_errors == ["too_many_steps"] and not ep.agent(0).steps
+    assert len(ep.agent(1).steps) == 1 and ep.agent(1).plans[-1] == "DONE"
+
+
+def test_grounding_uses_the_summariser_with_the_whole_memory():
+    seen = {}
+
+    def summariser(p):
+        if phase(p) == "#answer":
+            seen["answer"] = p
+            return "3 5"
+        return fixed('1. global_sampling {"n":2}', "0 1")(p)
+
+    topo = Topology(num_agents=2, active=(True, True), edges=(), kind="dag")
+    team = ScriptedTeam([fixed('1. grounding {"query":"red"}', "0 1"), summariser])
+    ep = run_episode(GROUND, team, RecordingTools(), topo, CATALOGUE, seed=0)
+    assert ep.final_answer == "3 5" and ep.aggregation == "summariser" and ep.summariser == 1
+    assert "grounding: span 3.0-5.0" in seen["answer"]  # no edge, yet the summariser reads everything
+
+
+@pytest.mark.parametrize(
+    "answers, summariser, expected",
+    [
+        ({0: "A", 1: "B", 2: "B", 3: "A"}, 3, "A"),  # tie A/B: the summariser (3) voted A
+        ({0: "A", 1: "B", 2: "B", 3: "C"}, 3, "B"),  # majority
+        ({0: "A", 1: "B", 2: None, 3: None}, 3, "A"),  # tie, summariser invalid: lowest index wins
+        ({0: None, 1: None}, 1, None),
+    ],
+)
+def test_vote_tie_breaks(answers, summariser, expected):
+    assert aggregate(MC, answers, summariser, CPPConfig())[0] == expected
+
+
+def test_numeric_median_and_summariser_fallback():
+    num = Question(qid="n", video="v", question="how far", task_type=TaskType.NUMERIC, answer="2")
+    assert aggregate(num, {0: "1", 1: "2.5", 2: "10"}, 2, CPPConfig())[:2] == ("2.5", "median")
+    assert aggregate(num, {0: "1", 1: "3"}, 1, CPPConfig())[0] == "2"
+    assert aggregate(num, {0: "1", 1: "3"}, 1, CPPConfig(numeric_aggregation="summariser"))[0] == "3"
+    assert aggregate(GROUND, {0: "1 2", 1: None}, 1, CPPConfig())[0] == "1 2"
+
+
+def test_trace_round_trips_and_is_seed_deterministic():
+    team = ScriptedTeam([fixed('1. global_sampling {"n":8}', "B"), fixed('1. grounding {"query":"q"}', "C")])
+    topo = sample_topology(2, random.Random(3), dropout=0.0)
+    ep = run_episode(MC, team, RecordingTools(), topo, CATALOGUE, seed=5)
+    again = Episode.model_validate_json(ep.model_dump_json())
+    assert again == ep
+    ep2 = run_episode(MC, team, RecordingTools(), topo, CATALOGUE, seed=5)
+    strip = {"wall_seconds"}
+    assert ep.model_dump(exclude=strip) == ep2.model_dump(exclude=strip)
+
+
+def test_bad_config_is_clear():
+    team = ScriptedTeam([fixed('1. global_sampling {"n":8}', "B")])
+    with pytest.raises(ValueError, match="not an agent of the team"):
+        run_episode(MC, team, RecordingTools(), complete_topology(1), CATALOGUE, CPPConfig(summariser="nobody"))
+    with pytest.raises(ValueError, match="topology has 2 agents"):
+        run_episode(MC, team, RecordingTools(), complete_topology(2), CATALOGUE)
