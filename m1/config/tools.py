@@ -1,0 +1,38 @@
+"""Settings of the video tools and their perception back-ends (see :mod:`m1.tools`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from m1.config.base import StrictModel
+
+
+class ToolsConfig(StrictModel):
+    """Defaults and limits of the seven tools. Changing a default changes what an argument-less
+    call does; limits bound what an agent can ask for."""
+
+    backend: Literal["cpu", "vlm"] = Field(
+        "cpu", description="Perception back-end: 'cpu' (classical, offline) or 'vlm' (a VLM captioner)."
+    )
+    timeout: float = Field(60.0, gt=0, description="Wall-clock limit of one tool call, seconds.")
+    max_frames_per_call: int = Field(256, ge=1, le=4096, description="Most frames one call may decode.")
+    scan_step: float = Field(
+        2.0, gt=0.1, le=30.0, description="Seconds between frames of the shared overview scan (cuts, objects)."
+    )
+    global_frames: int = Field(8, ge=1, le=64, description="Default n of global_sampling.")
+    rough_fps: float = Field(0.5, gt=0, le=5, description="Default sampling rate of rough_browser.")
+    fine_fps: float = Field(2.5, gt=0, le=30, description="Sampling rate of fine_browser when following motion.")
+    top_k: int = Field(3, ge=1, le=20, description="Default number of retrieval results.")
+    max_side: int = Field(640, ge=64, le=3840, description="Frames are analysed with the longer side at most this.")
+    caption_band: float = Field(0.18, gt=0.02, le=0.5, description="Bottom fraction of the frame read for captions.")
+    metres_per_pixel: float = Field(
+        0.01, gt=0, description="Declared camera scale for metric answers (M1-Synth declares 0.01)."
+    )
+    detect_people: Literal["auto", "always", "never"] = Field(
+        "auto", description="Run Haar faces / HOG people: 'auto' = only on frames without synthetic objects."
+    )
+    vlm_model: str = Field("", description="Path of a local HF VLM checkpoint for backend='vlm'.")
+    vlm_device: str = Field("cpu", description="torch device of the VLM back-end ('cuda' on GPU machines).")
+    vlm_max_new_tokens: int = Field(48, ge=1, le=1024, description="Tokens a VLM caption/answer may use.")

@@ -1,0 +1,364 @@
+"""The seven tools of the paper's team, on the CPU perception back-ends.
+
+| tool | arguments (all optional) | returns |
+| --- | --- | --- |
+| ``global_sampling`` | ``n`` | n uniform frames → one description each (objects, caption, shot) |
+| ``video_retrieval`` | ``query``, ``top_k`` | top-k time segments whose description matches the text |
+| ``image_retrieval`` | ``query``, ``top_k`` | top-k frames whose description matches the text |
+| ``rough_browser`` | ``start``, ``end``, ``fps`` | segment at low fps → shots, objects (first/last), captions |
+| ``fine_browser`` | ``start``, ``end``, ``question`` | segment at high fps → motions, stops, captions; candidate |
+| ``spatial`` | ``t``, ``question`` | objects' positions, pairwise directions/distances, counts; + candidate |
+| ``grounding`` | ``query`` | the [start, end] when the sentence happens; + candidate |
+
+Times are seconds; a segment defaults to the whole video; ``question`` / ``query`` default to
+the episode's question. Question-aware tools (fine_browser, spatial, grounding) put a candidate
+answer, its evidence and a confidence in the result and end their text with
+``candidate=B conf=0.90``. Descriptions come from the classical detectors; with
+``tools.backend='vlm'`` frame descriptions come from :mod:`m1.tools.perception.vlm` instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from m1.tools import analysis as A
+from m1.tools import answering
+from m1.tools.context import FrameObs, ToolArgumentError, ToolContext
+from m1.tools.perception import motion
+
+
+class Args(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SegmentArgs(Args):
+    start: float | None = Field(None, ge=0, description="Segment start, seconds (default 0).")
+    end: float | None = Field(None, ge=0, description="Segment end, seconds (default: end of video).")
+
+
+class GlobalSamplingArgs(Args):
+    n: int | None = Field(None, ge=1, le=64, description="Number of uniformly spaced frames.")
+
+
+class RetrievalArgs(Args):
+    query: str | None = Field(None, max_length=300, description="What to look for (default: the question).")
+    top_k: int | None = Field(None, ge=1, le=20, description="Number of results.")
+
+
+class RoughArgs(SegmentArgs):
+    fps: float | None = Field(None, gt=0, le=5, description="Sampling rate, frames per second.")
+
+
+class FineArgs(SegmentArgs):
+    question: str | None = Field(None, max_length=500, description="Question to answer (default: the episode's).")
+
+
+class SpatialArgs(Args):
+    t: float | None = Field(None, ge=0, description="Time of the frame to analyse (default: from the question).")
+    question: str | None = Field(None, max_length=500, description="Question to answer (default: the episode's).")
+
+
+class GroundingArgs(Args):
+    query: str | None = Field(None, max_length=300, description="Sentence to locate (default: the question).")
+
+
+@dataclass
+class Output:
+    text: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    candidate: answering.Candidate | None = None
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    args: type[Args]
+    run: Callable[[ToolContext, Any], Output]
+
+
+# ------------------------------------------------------------------ helpers
+def _segment(ctx: ToolContext, a: SegmentArgs) -> tuple[float, float]:
+    s = 0.0 if a.start is None else a.start
+    e = ctx.duration if a.end is None else min(a.end, ctx.duration)
+    if s >= ctx.duration:
+        raise ToolArgumentError(f"start={s} is beyond the video's end ({ctx.duration:.1f} s)")
+    if e <= s:
+        raise ToolArgumentError(f"end={e} must be greater than start={s}")
+    return s, e
+
+
+def _question_text(ctx: ToolContext, given: str | None) -> str | None:
+    if given:
+        return given
+    return ctx.question.question if ctx.question is not None else None
+
+
+def describe(ctx: ToolContext, o: FrameObs, shot: int | None = None) -> str:
+    """One line per frame: time, shot, objects with positions, caption, people/faces."""
+    parts = [f"{o.t:.1f}s"]
+    if shot is not None:
+        parts.append(f"shot {shot + 1}")
+    if o.objects:
+        parts.append(", ".join(f"{d.name} at ({d.x:.0f},{d.y:.0f})" for d in o.objects))
+    if o.caption is not None:
+        parts.append(f"caption '{o.caption.text}'")
+    mode = ctx.cfg.detect_people
+    if mode == "always" or (mode == "auto" and not o.objects):
+        ctx.people(o)
+        if o.people:
+            parts.append(f"{len(o.people)} person" + ("s" if len(o.people) > 1 else ""))
+        if o.faces:
+            parts.append(f"{len(o.faces)} face" + ("s" if len(o.faces) > 1 else ""))
+    if len(parts) == (2 if shot is not None else 1):
+        parts.append("no objects")
+    return ": ".join([parts[0], "; ".join(parts[1:])])
+
+
+def _obs_payload(o: FrameObs) -> dict[str, Any]:
+    return {
+        "t": round(o.t, 3),
+        "objects": [
+            {"name": d.name, "x": round(d.x, 1), "y": round(d.y, 1), "size": round(d.size, 1), "clipped": d.clipped}
+            for d in o.objects
+        ],
+        "caption": o.caption.text if o.caption else None,
+        "people": len(o.people) if o.people is not None else None,
+        "faces": len(o.faces) if o.faces is not None else None,
+    }
+
+
+def _with_candidate(out: Output, cand: answering.Candidate | None) -> Output:
+    if cand is not None:
+        out.candidate = cand
+        out.text += f"\nevidence: {cand.evidence}\ncandidate={cand.answer} conf={cand.confidence:.2f}"
+    return out
+
+
+# ------------------------------------------------------------------ tools
+def run_global_sampling(ctx: ToolContext, a: GlobalSamplingArgs) -> Output:
+    n = a.n or ctx.cfg.global_frames
+    times = ctx.reader.uniform_times(n)
+    obs = ctx.look(times, caption=True)
+    from m1.tools.perception import shots
+
+    cuts = set(shots.cut_positions([o.sig for o in obs]))
+    shot, lines, shot_of = 0, [], []
+    for i, o in enumerate(obs):
+        shot += i in cuts
+        shot_of.append(shot)
+        lines.append(describe(ctx, o, shot))
+    text = f"{n} frames over {ctx.duration:.1f}s, {shot + 1} shot(s) seen:\n" + "\n".join(lines)
+    return Output(text, {"frames": [_obs_payload(o) | {"shot": s} for o, s in zip(obs, shot_of, strict=True)]})
+
+
+def _windows(ctx: ToolContext, ov: A.Overview, width: int = 3) -> list[tuple[float, float, list[FrameObs]]]:
+    step = A.ov_step(ov)
+    out = []
+    for i in range(0, len(ov.obs), width):
+        group = ov.obs[i : i + width]
+        out.append((max(0.0, group[0].t - step / 2), min(ctx.duration, group[-1].t + step / 2), group))
+    return out
+
+
+def _window_text(group: list[FrameObs]) -> str:
+    names = sorted({d.name for o in group for d in o.objects})
+    caps = sorted({o.caption.text for o in group if o.caption})
+    text = ", ".join(names) or "no objects"
+    if caps:
+        text += "; caption " + ", ".join(caps)
+    return text
+
+
+def run_video_retrieval(ctx: ToolContext, a: RetrievalArgs) -> Output:
+    from m1.tools.perception import text as text_mod
+
+    query = _question_text(ctx, a.query)
+    if not query:
+        raise ToolArgumentError("query is required when the episode has no question")
+    ov = A.overview(ctx, captions=True)
+    wins = _windows(ctx, ov)
+    docs = [_window_text(g) for _, _, g in wins]
+    ranked = text_mod.rank(query, docs)[: a.top_k or ctx.cfg.top_k]
+    lines = [f"{wins[i][0]:.1f}-{wins[i][1]:.1f}s (score {s:.2f}): {docs[i]}" for i, s in ranked]
+    payload = {
+        "segments": [
+            {"start": round(wins[i][0], 2), "end": round(wins[i][1], 2), "score": round(s, 4), "description": docs[i]}
+            for i, s in ranked
+        ]
+    }
+    return Output(f"segments matching '{query}':\n" + "\n".join(lines), payload)
+
+
+def run_image_retrieval(ctx: ToolContext, a: RetrievalArgs) -> Output:
+    from m1.tools.perception import text as text_mod
+
+    query = _question_text(ctx, a.query)
+    if not query:
+        raise ToolArgumentError("query is required when the episode has no question")
+    ov = A.overview(ctx, captions=True)
+    docs = [describe(ctx, o) for o in ov.obs]
+    ranked = text_mod.rank(query, [d.split(": ", 1)[1] for d in docs])[: a.top_k or ctx.cfg.top_k]
+    payload = {"frames": [_obs_payload(ov.obs[i]) | {"score": round(s, 4)} for i, s in ranked]}
+    return Output(f"frames matching '{query}':\n" + "\n".join(f"{docs[i]} (score {s:.2f})" for i, s in ranked), payload)
+
+
+def run_rough_browser(ctx: ToolContext, a: RoughArgs) -> Output:
+    s, e = _segment(ctx, a)
+    step = 1.0 / (a.fps or ctx.cfg.rough_fps)
+    n = math.ceil((e - s) / step)
+    if n > ctx.cfg.max_frames_per_call:
+        raise ToolArgumentError(f"{n} frames requested > tools.max_frames_per_call={ctx.cfg.max_frames_per_call}")
+    ov = A.overview(ctx, s, e, step, captions=True)
+    lines = [f"{len(ov.shots)} shot(s): " + ", ".join(f"{x.start:.1f}-{x.end:.1f}s" for x in ov.shots)]
+    objs = [tr for tr in ov.tracks if len(tr.sightings) >= 2 or any(not d.clipped for _, d in tr.sightings)]
+    lines.append(f"{len(objs)} object(s): " + ", ".join(f"{tr.name} {tr.first:.1f}-{tr.last:.1f}s" for tr in objs))
+    caps = A.caption_spans(ov)
+    if caps:
+        lines.append("captions: " + ", ".join(f"{c} {f:.1f}-{la:.1f}s" for c, f, la in caps))
+    people = [o for o in ov.obs if not o.objects]
+    if people and ctx.cfg.detect_people != "never":
+        counts = [len(ctx.people(o).people or []) for o in people]
+        faces = [len(o.faces or []) for o in people]
+        lines.append(f"people per frame: max {max(counts)}, faces per frame: max {max(faces)}")
+    payload = {
+        "shots": [{"start": round(x.start, 2), "end": round(x.end, 2)} for x in ov.shots],
+        "objects": [
+            {"name": tr.name, "first": tr.first, "last": tr.last, "shot": ov.shot_at(tr.first).index} for tr in objs
+        ],
+        "captions": [{"text": c, "first": f, "last": la} for c, f, la in caps],
+        "frames": [_obs_payload(o) for o in ov.obs],
+    }
+    return Output(f"{s:.1f}-{e:.1f}s at {1 / step:.2g} fps:\n" + "\n".join(lines), payload)
+
+
+def run_fine_browser(ctx: ToolContext, a: FineArgs) -> Output:
+    s, e = _segment(ctx, a)
+    question = _question_text(ctx, a.question)
+    cand = (
+        answering.answer("fine_browser", ctx, question, ctx.question if not a.question else None) if question else None
+    )
+    if cand is not None and a.start is None and a.end is None:
+        return _with_candidate(Output(f"fine browse for: {question}"), cand)
+    # Observations over the segment at the fine rate: objects' motion and captions.
+    n = math.ceil((e - s) * ctx.cfg.fine_fps)
+    if n > ctx.cfg.max_frames_per_call:
+        raise ToolArgumentError(f"segment needs {n} frames > tools.max_frames_per_call; narrow start/end")
+    times = ctx.index_times(A.grid(s, e, 1.0 / ctx.cfg.fine_fps))
+    obs = ctx.look(times, caption=True)
+    lines = []
+    names = sorted({d.name for o in obs for d in o.objects if not d.clipped})
+    for name in names:
+        path = [(o.t, d) for o in obs if (d := A.find(o, name)) is not None]
+        segs = A.motion_segments(ctx, name, path)
+        lines.append(f"{name}: " + " ".join(f"{x.direction} {x.start:.1f}-{x.end:.1f}s" for x in segs))
+    caps = sorted({(o.caption.text) for o in obs if o.caption})
+    if caps:
+        lines.append("captions: " + ", ".join(caps))
+    if not names and len(obs) >= 2:
+        flows = [
+            motion.optical_flow(ctx.images([x.t])[0][2], ctx.images([y.t])[0][2])
+            for x, y in zip(obs, obs[1:], strict=False)
+        ]
+        dirs = [f.direction for f in flows]
+        lines.append("motion: " + ", ".join(f"{o.t:.1f}s {d}" for o, d in zip(obs, dirs, strict=False)))
+    text = f"{s:.1f}-{e:.1f}s at {ctx.cfg.fine_fps:g} fps:\n" + ("\n".join(lines) or "nothing detected")
+    return _with_candidate(Output(text, {"frames": [_obs_payload(o) for o in obs]}), cand)
+
+
+def run_spatial(ctx: ToolContext, a: SpatialArgs) -> Output:
+    question = _question_text(ctx, a.question)
+    cand = answering.answer("spatial", ctx, question, ctx.question if not a.question else None) if question else None
+    t = a.t
+    if t is None and question:
+        import re
+
+        m = re.search(r"at ([\d.]+) s", question)
+        t = float(m.group(1)) if m else None
+    if t is None:
+        if cand is not None:
+            return _with_candidate(Output(f"spatial analysis for: {question}"), cand)
+        t = ctx.duration / 2
+    o = ctx.look([t])[0]
+    lines = [describe(ctx, o)]
+    ds = [d for d in o.objects if not d.clipped]
+    mpp = ctx.cfg.metres_per_pixel
+    for i, da in enumerate(ds):
+        for db in ds[i + 1 :]:
+            dx, dy = db.x - da.x, db.y - da.y
+            horiz = "right" if dx > 0 else "left"
+            vert = "below" if dy > 0 else "above"
+            lines.append(f"{db.name} is {horiz}/{vert} of {da.name}, {math.hypot(dx, dy) * mpp:.2f} m")
+    lines.append(f"{len(ds)} object(s) fully visible")
+    return _with_candidate(Output("\n".join(lines), {"frame": _obs_payload(o)}), cand)
+
+
+def run_grounding(ctx: ToolContext, a: GroundingArgs) -> Output:
+    query = _question_text(ctx, a.query)
+    if not query:
+        raise ToolArgumentError("query is required when the episode has no question")
+    cand = answering.answer("grounding", ctx, query, None)
+    if cand is None:
+        # Free text: the best-matching retrieval window.
+        res = run_video_retrieval(ctx, RetrievalArgs(query=query, top_k=1))
+        seg = res.payload["segments"][0]
+        score = max(0.0, min(1.0, seg["score"]))
+        cand = answering.Candidate(
+            f"{seg['start']:.2f} {seg['end']:.2f}", f"retrieval: {seg['description']}", score * 0.5
+        )
+    s, e = (float(x) for x in cand.answer.split())
+    return _with_candidate(Output(f"'{query}' happens {s:.2f}-{e:.2f}s", {"start": s, "end": e}), cand)
+
+
+TOOLS: dict[str, Tool] = {
+    t.name: t
+    for t in (
+        Tool(
+            "global_sampling",
+            "Look at n evenly spaced frames: objects, captions and shots in each.",
+            GlobalSamplingArgs,
+            run_global_sampling,
+        ),
+        Tool(
+            "video_retrieval",
+            "Find the time segments that best match a text query.",
+            RetrievalArgs,
+            run_video_retrieval,
+        ),
+        Tool(
+            "image_retrieval",
+            "Find the single frames that best match a text query.",
+            RetrievalArgs,
+            run_image_retrieval,
+        ),
+        Tool(
+            "rough_browser",
+            "Skim a segment at low fps: shots, objects with first/last times, captions.",
+            RoughArgs,
+            run_rough_browser,
+        ),
+        Tool(
+            "fine_browser",
+            "Watch a segment closely to answer the question: motions, stops, captions.",
+            FineArgs,
+            run_fine_browser,
+        ),
+        Tool(
+            "spatial",
+            "Positions, directions, distances, sizes and counts of objects for the question.",
+            SpatialArgs,
+            run_spatial,
+        ),
+        Tool(
+            "grounding",
+            "Locate when a described event happens: returns [start, end] seconds.",
+            GroundingArgs,
+            run_grounding,
+        ),
+    )
+}

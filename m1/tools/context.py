@@ -1,0 +1,207 @@
+"""What a tool call runs against: :class:`ToolContext` (one per episode) over a shared
+:class:`VideoStore` (one per process).
+
+The store keeps opened videos (a :class:`~m1.video.VideoReader` with its frame cache) and their
+per-frame perception results (:class:`FrameObs`), so a second episode on the same video decodes
+and analyses nothing twice. The context owns what is per episode: the question, the tool
+deadline, and the set of frames this episode has looked at — ``frames_used`` counts distinct
+frames per episode, cached or not, because it is the paper's efficiency metric (frames the
+system needed), not a decoder statistic. Creating a context is cheap; identical calls give
+identical results because perception is a pure function of the frame.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from m1.config.tools import ToolsConfig
+from m1.config.video import VideoConfig
+from m1.schema import Question
+from m1.tools.perception import objects as objects_mod
+from m1.tools.perception import ocr, shots
+from m1.video import VideoReader, fit_size
+
+
+class ToolTimeoutError(Exception):
+    """A tool call ran past ``tools.timeout``."""
+
+
+class ToolArgumentError(ValueError):
+    """Arguments are valid JSON for the schema but meaningless for this video (e.g. start > end)."""
+
+
+@dataclass
+class FrameObs:
+    """Perception of one frame; coordinates are in the video's native pixels."""
+
+    t: float
+    index: int
+    objects: list[objects_mod.Detection]
+    sig: shots.Signature
+    caption: ocr.TextRead | None = None
+    caption_done: bool = False
+    faces: list[tuple[int, int, int, int]] | None = None
+    people: list[tuple[int, int, int, int]] | None = None
+
+
+@dataclass
+class VideoEntry:
+    reader: VideoReader
+    obs: dict[int, FrameObs] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class VideoStore:
+    """Process-wide LRU of opened videos and their per-frame perception."""
+
+    def __init__(self, video_cfg: VideoConfig | None = None, max_videos: int = 8):
+        self.video_cfg = video_cfg or VideoConfig()
+        self.max_videos = max_videos
+        self._entries: OrderedDict[str, VideoEntry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> VideoEntry:
+        """Open (or reuse) ``path``; raises a :class:`m1.video.VideoError` on bad input."""
+        with self._lock:
+            entry = self._entries.get(path)
+            if entry is not None:
+                self._entries.move_to_end(path)
+                return entry
+        entry = VideoEntry(VideoReader(path, self.video_cfg))
+        with self._lock:
+            self._entries[path] = entry
+            while len(self._entries) > self.max_videos:
+                _, old = self._entries.popitem(last=False)
+                old.reader.close()
+        return entry
+
+    def close(self) -> None:
+        with self._lock:
+            for e in self._entries.values():
+                e.reader.close()
+            self._entries.clear()
+
+
+_DEFAULT_STORE: VideoStore | None = None
+
+
+def default_store() -> VideoStore:
+    global _DEFAULT_STORE
+    if _DEFAULT_STORE is None:
+        _DEFAULT_STORE = VideoStore()
+    return _DEFAULT_STORE
+
+
+class ToolContext:
+    """One episode's view of one video: question, config, frame accounting, deadline."""
+
+    def __init__(
+        self,
+        video: str,
+        question: Question | None = None,
+        cfg: ToolsConfig | None = None,
+        store: VideoStore | None = None,
+    ):
+        self.video = str(video)
+        self.question = question
+        self.cfg = cfg or ToolsConfig()
+        self.store = store or default_store()
+        self.seen: set[int] = set()
+        self.deadline: float | None = None
+        self._entry: VideoEntry | None = None
+
+    @property
+    def entry(self) -> VideoEntry:
+        if self._entry is None:
+            self._entry = self.store.get(self.video)
+        return self._entry
+
+    @property
+    def reader(self) -> VideoReader:
+        return self.entry.reader
+
+    @property
+    def duration(self) -> float:
+        return self.reader.info.duration
+
+    @property
+    def frames_used(self) -> int:
+        return len(self.seen)
+
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ToolTimeoutError(f"tool call exceeded tools.timeout={self.cfg.timeout} s")
+
+    def clamp(self, t: float) -> float:
+        return float(min(max(t, 0.0), max(0.0, self.duration - 1e-3)))
+
+    def index_times(self, times: Sequence[float]) -> list[float]:
+        """The presentation times of the frames on screen at ``times`` (deduplicated, sorted)."""
+        r = self.reader
+        return sorted({r.frame_times[r.index_at(self.clamp(t))] for t in times})
+
+    # ------------------------------------------------------------------ looking
+    def _analysis_size(self) -> tuple[int, int]:
+        i = self.reader.info
+        return fit_size(i.width, i.height, self.cfg.max_side)
+
+    def images(self, times: Sequence[float]) -> list[tuple[float, int, np.ndarray]]:
+        """(t, index, RGB image at analysis size) for ``times``; counts frames as used."""
+        self.check_deadline()
+        frames = self.reader.frames_at([self.clamp(t) for t in times], size=self._analysis_size())
+        for f in frames:
+            self.seen.add(f.index)
+        return [(f.t, f.index, f.image) for f in frames]
+
+    def look(self, times: Sequence[float], caption: bool = False) -> list[FrameObs]:
+        """Perception of the frames on screen at ``times`` (same order), computed once per frame."""
+        r = self.reader
+        idxs = [r.index_at(self.clamp(t)) for t in times]
+        entry = self.entry
+        if len(set(idxs) - self.seen) + len(self.seen) > self.cfg.max_frames_per_call * 4:
+            raise ToolArgumentError(f"episode would look at more than {self.cfg.max_frames_per_call * 4} frames")
+        need = sorted({i for i in idxs if i not in entry.obs or (caption and not entry.obs[i].caption_done)})
+        for i in idxs:
+            self.seen.add(i)
+        if need:
+            self.check_deadline()
+            w, _ = self._analysis_size()
+            scale = r.info.width / w
+            frames = r.frames_at([r.frame_times[i] for i in need], size=self._analysis_size())
+            for f in frames:
+                self.check_deadline()
+                with entry.lock:
+                    o = entry.obs.get(f.index)
+                    if o is None:
+                        dets = objects_mod.detect_objects(f.image)
+                        if scale != 1.0:
+                            dets = [_rescale(d, scale) for d in dets]
+                        o = FrameObs(f.t, f.index, dets, shots.signature(f.image))
+                        entry.obs[f.index] = o
+                    if caption and not o.caption_done:
+                        o.caption = ocr.read_caption(f.image, self.cfg.caption_band)
+                        o.caption_done = True
+        return [entry.obs[i] for i in idxs]
+
+    def people(self, obs: FrameObs) -> FrameObs:
+        """Add faces and people to ``obs`` (decodes the frame again through the cache)."""
+        if obs.faces is None:
+            from m1.tools.perception import people
+
+            _, _, img = self.images([obs.t])[0]
+            s = self.reader.info.width / img.shape[1]
+            obs.faces = [tuple(int(v * s) for v in b) for b in people.detect_faces(img)]
+            obs.people = [tuple(int(v * s) for v in b) for b in people.detect_people(img)]
+        return obs
+
+
+def _rescale(d: objects_mod.Detection, s: float) -> objects_mod.Detection:
+    return objects_mod.Detection(
+        d.colour, d.shape, d.x * s, d.y * s, int(round(d.w * s)), int(round(d.h * s)), int(d.area * s * s), d.clipped
+    )

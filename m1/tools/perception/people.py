@@ -1,0 +1,58 @@
+"""Faces (OpenCV Haar cascade) and people (OpenCV HOG + linear SVM) for real footage.
+
+Both models ship with ``opencv-python`` (``cv2.data.haarcascades`` and the built-in HOG people
+detector). Frames are analysed at a bounded width for speed; boxes are returned in the input
+frame's pixels. Not meant for the synthetic benchmark (no people there) and not a tracker.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+
+_LOCAL = threading.local()
+
+
+def _face_cascade() -> cv2.CascadeClassifier:
+    if not hasattr(_LOCAL, "faces"):
+        _LOCAL.faces = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    return _LOCAL.faces
+
+
+def _hog() -> cv2.HOGDescriptor:
+    if not hasattr(_LOCAL, "hog"):
+        hog = cv2.HOGDescriptor()
+        hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        _LOCAL.hog = hog
+    return _LOCAL.hog
+
+
+Box = tuple[int, int, int, int]  # x, y, w, h
+
+
+def _scaled(img: np.ndarray, width: int) -> tuple[np.ndarray, float]:
+    H, W = img.shape[:2]
+    if W <= width:
+        return img, 1.0
+    s = width / W
+    return cv2.resize(img, (width, int(round(H * s))), interpolation=cv2.INTER_AREA), s
+
+
+def detect_faces(img: np.ndarray, width: int = 480) -> list[Box]:
+    small, s = _scaled(img, width)
+    grey = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+    found = _face_cascade().detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(20, 20))
+    return sorted(tuple(int(round(v / s)) for v in box) for box in (found if len(found) else []))
+
+
+def detect_people(img: np.ndarray, width: int = 480, min_score: float = 0.5) -> list[Box]:
+    small, s = _scaled(img, width)
+    rects, weights = _hog().detectMultiScale(small, winStride=(8, 8), padding=(8, 8), scale=1.05)
+    keep = [r for r, w in zip(rects, np.ravel(weights), strict=False) if float(w) >= min_score]
+    if keep:
+        # Merge overlapping windows; groupRectangles needs duplicates to keep singletons.
+        grouped, _ = cv2.groupRectangles([list(map(int, r)) for r in keep] * 2, 1, 0.3)
+        keep = list(grouped)
+    return sorted(tuple(int(round(v / s)) for v in r) for r in keep)

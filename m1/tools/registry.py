@@ -1,0 +1,84 @@
+"""The tool registry: the stable interface between agents (the CPP runtime) and the tools.
+
+::
+
+    from m1.tools.registry import catalogue, execute
+    from m1.tools.context import ToolContext
+    specs = catalogue()                       # list[ToolSpec]: name, one-line description, JSON schema
+    ctx = ToolContext(video_path, question, cfg.tools)   # one per episode; cheap
+    res = execute(ToolCall(tool="spatial", args={"t": 3.0}), ctx)   # ToolResult, never raises
+
+``execute`` turns every failure into ``ToolResult(error=...)``: unknown tool, arguments that
+fail the schema, arguments meaningless for the video, an unreadable video, a tool timeout, or a
+bug inside a tool (reported with its exception type). ``frames_used`` is the number of frames
+this call added to the episode's set of looked-at frames; ``seconds`` its wall time. Identical
+calls in identical contexts return identical results.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import ValidationError
+
+from m1.schema import ToolCall, ToolResult, ToolSpec
+from m1.tools.builtin import TOOLS
+from m1.tools.context import ToolArgumentError, ToolContext, ToolTimeoutError
+from m1.video import VideoError
+
+
+def catalogue() -> list[ToolSpec]:
+    """Every tool's name, one-line description and argument JSON schema, in a fixed order."""
+    return [
+        ToolSpec(name=t.name, description=t.description, args_schema=t.args.model_json_schema()) for t in TOOLS.values()
+    ]
+
+
+def tool_names() -> list[str]:
+    return list(TOOLS)
+
+
+def _fail(call: ToolCall, msg: str, frames: int = 0, seconds: float = 0.0) -> ToolResult:
+    return ToolResult(
+        tool=call.tool, args=call.args, text=f"error: {msg}", error=msg, frames_used=frames, seconds=seconds
+    )
+
+
+def execute(call: ToolCall, ctx: ToolContext) -> ToolResult:
+    """Run one tool call; never raises (errors come back in ``ToolResult.error``)."""
+    t0 = time.monotonic()
+    tool = TOOLS.get(call.tool)
+    if tool is None:
+        return _fail(call, f"unknown tool {call.tool!r}; known: {', '.join(TOOLS)}")
+    try:
+        args = tool.args.model_validate(call.args)
+    except ValidationError as e:
+        probs = "; ".join(
+            f"{'.'.join(map(str, x['loc'])) or 'args'}={x.get('input')!r}: {x['msg']}" for x in e.errors()
+        )
+        return _fail(call, f"bad arguments for {call.tool}: {probs}")
+    before = len(ctx.seen)
+    ctx.deadline = t0 + ctx.cfg.timeout
+    try:
+        out = tool.run(ctx, args)
+    except ToolTimeoutError as e:
+        return _fail(call, str(e), len(ctx.seen) - before, time.monotonic() - t0)
+    except (ToolArgumentError, VideoError) as e:
+        return _fail(call, str(e), len(ctx.seen) - before, time.monotonic() - t0)
+    except Exception as e:  # noqa: BLE001 - a tool bug must not cross the boundary
+        return _fail(
+            call, f"{call.tool} failed: {type(e).__name__}: {e}", len(ctx.seen) - before, time.monotonic() - t0
+        )
+    finally:
+        ctx.deadline = None
+    cand = out.candidate
+    return ToolResult(
+        tool=call.tool,
+        args=call.args,
+        text=out.text,
+        payload=out.payload | ({"evidence": cand.evidence} if cand else {}),
+        candidate=cand.answer if cand else None,
+        confidence=round(min(1.0, max(0.0, cand.confidence)), 4) if cand else None,
+        frames_used=len(ctx.seen) - before,
+        seconds=time.monotonic() - t0,
+    )
