@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "m1.commands.config",
     "m1.commands.synth",
     "m1.commands.models",
+    "m1.commands.tools",
 ]
 
 

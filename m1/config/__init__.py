@@ -17,6 +17,8 @@ from m1.config.cpp import CPPConfig
 from m1.config.engine import EngineConfig
 from m1.config.synth import SynthConfig
 from m1.config.team import AgentSpec, TeamConfig
+from m1.config.tools import ToolsConfig
+from m1.config.video import VideoConfig
 
 
 class M1Config(StrictModel):
@@ -28,6 +30,8 @@ class M1Config(StrictModel):
     team: TeamConfig = Field(default_factory=TeamConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     cpp: CPPConfig = Field(default_factory=CPPConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> M1Config:
