@@ -72,7 +72,7 @@ def _default_agents() -> list[AgentSpec]:
         AgentSpec(
             name="qwen3-base",
             arch="qwen3",
-            hidden_size=256,
+            hidden_size=320,
             num_layers=4,
             num_heads=4,
             num_kv_heads=1,
