@@ -87,9 +87,21 @@ class ToolBackend(Protocol):
 
     def run(self, episode_id: str, question: Question, calls: Sequence[ToolCall]) -> list[ToolResult]: ...
 
-    def end(self, episode_id: str) -> int:
-        """Forget the episode; returns the distinct frames it decoded."""
+    def end(self, episode_id: str) -> None:
+        """Forget the episode (free its per-episode state)."""
         ...
+
+
+class MemoryBackend(Protocol):
+    """The shared memory's interface (:class:`m1.memory.SharedMemory` or its Ray actor proxy)."""
+
+    def open(self, episode_id: str, topology: Topology) -> None: ...
+
+    def append(self, episode_id: str, agent: int, step: int, result: ToolResult) -> MemoryEntry: ...
+
+    def read(self, episode_id: str, reader: int, after: int = -1, everything: bool = False) -> list[MemoryEntry]: ...
+
+    def close(self, episode_id: str) -> list[MemoryEntry]: ...
 
 
 class LocalTeam:
@@ -149,9 +161,8 @@ class ToolRunner:
             ctx = self._contexts[episode_id] = ToolContext(question.video, question, self.tools_cfg, self.store)
         return [execute(c, ctx) for c in calls]
 
-    def end(self, episode_id: str) -> int:
-        ctx = self._contexts.pop(episode_id, None)
-        return ctx.frames_used if ctx is not None else 0
+    def end(self, episode_id: str) -> None:
+        self._contexts.pop(episode_id, None)
 
 
 # ------------------------------------------------------------------------------ the loop
@@ -213,8 +224,14 @@ def run_episode(
     cfg: CPPConfig | None = None,
     seed: int = 0,
     episode_id: str | None = None,
+    memory: MemoryBackend | None = None,
 ) -> Episode:
-    """Run one CPP episode and return its complete trace (see the module docstring)."""
+    """Run one CPP episode and return its complete trace (see the module docstring).
+
+    Frames are counted as the sum of ``frames_used`` over executed calls: each call reports the
+    frames *new to the episode's tool context*, so the sum is the number of distinct frames the
+    episode needed (a worker replaced after a crash starts a fresh context; frames it decodes
+    again are counted again, because they were decoded again)."""
     cfg = cfg or CPPConfig()
     t_start = time.perf_counter()
     n = len(team.names)
@@ -223,13 +240,13 @@ def run_episode(
     episode_id = episode_id or f"{question.qid}#{seed}"
     summ = summariser_index(team.names, cfg)
     active = topology.active_agents
-    memory = SharedMemory()
+    memory = memory if memory is not None else SharedMemory()
     memory.open(episode_id, topology)
     traces = {i: AgentTrace(agent=i, name=team.names[i]) for i in active}
     remaining: dict[int, list[PlanStep]] = {i: [] for i in active}
     results: dict[int, dict[int, ToolResult]] = {i: {} for i in active}
     cache: dict[str, ToolResult] = {}
-    tool_calls, tool_seconds = 0, 0.0
+    tool_calls, tool_seconds, frames = 0, 0.0, 0
 
     def settings(agent: int, kind: str, rnd: int, max_new: int) -> SamplingSettings:
         return SamplingSettings(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=max_new,
@@ -276,6 +293,7 @@ def run_episode(
                 cache[key] = res
                 tool_calls += 1
                 tool_seconds += res.seconds
+                frames += res.frames_used
         served: set[str] = set(fresh)
         for i in runners:
             step, call, ref_error = planned[i]
@@ -342,7 +360,7 @@ def run_episode(
         traces[r.agent].turns.append(turn)
 
     final, method, votes = aggregate(question, answers, summ, cfg)
-    frames = tools.end(episode_id)
+    tools.end(episode_id)
     log = memory.close(episode_id)
     return Episode(
         episode_id=episode_id, seed=seed, question=question, team=list(team.names), topology=topology,

@@ -15,6 +15,7 @@ from pydantic import Field
 from m1.config.base import ConfigError, StrictModel, build, load_yaml, parse_overrides, to_yaml
 from m1.config.cpp import CPPConfig
 from m1.config.engine import EngineConfig
+from m1.config.ray import RayConfig
 from m1.config.synth import SynthConfig
 from m1.config.team import AgentSpec, TeamConfig
 from m1.config.tools import ToolsConfig
@@ -30,6 +31,7 @@ class M1Config(StrictModel):
     team: TeamConfig = Field(default_factory=TeamConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     cpp: CPPConfig = Field(default_factory=CPPConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
 
@@ -45,6 +47,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 __all__ = [
     "CPPConfig",
+    "RayConfig",
     "AgentSpec",
     "ConfigError",
     "EngineConfig",

@@ -1,0 +1,21 @@
+"""Settings of the Ray deployment (``actors/``): where to connect and how actors are sized."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from m1.config.base import StrictModel
+
+
+class RayConfig(StrictModel):
+    """A local Ray is started by the code itself unless ``address`` (or ``RAY_ADDRESS``) is set."""
+
+    address: str | None = Field(None, description="Cluster address (e.g. 'auto', 'ray://host:10001'); None = "
+                                "RAY_ADDRESS if set, else start a local Ray.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray (None: all of this machine's).")
+    namespace: str = Field("m1", description="Ray namespace of the project's actors.")
+    policy_cpus: float = Field(0.25, ge=0.0, description="CPUs reserved per PolicyAgentActor.")
+    policy_gpus: float = Field(0.0, ge=0.0, description="GPUs per PolicyAgentActor (vLLM/HF on CUDA).")
+    tool_workers: int = Field(2, ge=1, le=256, description="ToolWorkerActor pool size.")
+    tool_cpus: float = Field(0.25, ge=0.0, description="CPUs reserved per ToolWorkerActor.")
+    concurrency: int = Field(4, ge=1, le=1024, description="Episodes the rollout driver runs at once.")
