@@ -196,7 +196,6 @@ class VideoReader:
         duration = self._times[-1] + 1.0 / fps
         if duration > self.cfg.max_duration:
             raise VideoLimitError(f"{self.path!r} lasts {duration:.0f} s > video.max_duration={self.cfg.max_duration}")
-        c.seek(0)  # rewind after the scan (no-op cost if already at start)
         return VideoInfo(
             path=self.path,
             content_hash=content_hash(self.path),
@@ -279,7 +278,10 @@ class VideoReader:
         return (self.info.content_hash, round(self._times[i], 6), (w, h))
 
     def _seek(self, index: int) -> None:
-        self._container.seek(self._pts[index], backward=True, any_frame=False, stream=self._stream)
+        try:
+            self._container.seek(self._pts[index], backward=True, any_frame=False, stream=self._stream)
+        except av.error.FFmpegError as e:
+            raise CorruptVideoError(f"{self.path!r}: cannot seek to t={self._times[index]:.2f} s: {e}") from None
         self._decoder = self._container.decode(self._stream)
         self._pos = None
         self.counter.seeks += 1
