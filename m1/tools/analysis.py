@@ -45,6 +45,21 @@ class Overview:
     tracks: list[Track]
     captions: list[tuple[float, str]] = field(default_factory=list)  # (sample time, text)
 
+    exact: set[int] = field(default_factory=set)  # indices of shots whose bounds are bisected
+
+    def exact_shot(self, ctx: ToolContext, shot: Shot) -> Shot:
+        """``shot`` with its start and end bisected to the first frame of each shot (once)."""
+        if shot.index not in self.exact:
+            self.exact.add(shot.index)
+            for k in (shot.index, shot.index + 1):  # the cut before and the cut after
+                if 0 < k < len(self.shots):
+                    a = max(t for t in self.times if t < self.shots[k].start)
+                    b = min(t for t in self.times if t >= self.shots[k].start)
+                    cut = refine_cut(ctx, a, b)
+                    self.shots[k - 1].end = cut
+                    self.shots[k].start = cut
+        return shot
+
     def shot_at(self, t: float) -> Shot:
         for s in self.shots:
             if s.start <= t < s.end:
@@ -153,7 +168,7 @@ def refine_entry(ctx: ToolContext, ov: Overview, tr: Track) -> float:
     """When ``tr`` first shows up: bisect between the previous sample (or shot start) and its
     first sighting."""
     first = tr.first
-    shot = ov.shot_at(first)
+    shot = ov.exact_shot(ctx, ov.shot_at(first))
     prev = [t for t in ov.times if shot.start <= t < first]
     lo = prev[-1] if prev else shot.start
     colour = tr.colour
@@ -168,7 +183,7 @@ def refine_entry(ctx: ToolContext, ov: Overview, tr: Track) -> float:
 def refine_exit(ctx: ToolContext, ov: Overview, tr: Track) -> float:
     """When ``tr`` is last on screen (end of its last frame), bounded by its shot's end."""
     last = tr.last
-    shot = ov.shot_at(last)
+    shot = ov.exact_shot(ctx, ov.shot_at(last))
     nxt = [t for t in ov.times if last < t < shot.end]
     colour = tr.colour
     if not nxt:

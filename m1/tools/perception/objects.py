@@ -56,8 +56,9 @@ class Detection:
 
     @property
     def size(self) -> float:
-        # The renderer's 2 px dark outline eats about one pixel on each side of the colour fill.
-        return float(max(self.w, self.h) + 2)
+        # A 2 px dark outline eats about one pixel on each side of the colour fill, and more at
+        # a triangle's acute base corners (≈ 1 / sin(θ/2) px each).
+        return float(max(self.w, self.h) + (5 if self.shape == "triangle" else 2))
 
 
 def _shape_of(contour: np.ndarray, w: int, h: int, area: float) -> str:

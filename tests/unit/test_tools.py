@@ -1,0 +1,177 @@
+"""The seven tools and the registry on a hand-written M1-Synth event log (exact ground truth):
+asserted positions, counts, intervals, captions; every error path returns ToolResult(error=...)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from m1.config.tools import ToolsConfig
+from m1.schema import Question, TaskType, ToolCall
+from m1.synth.render import encode_video
+from m1.synth.world import Caption, EventLog, Keyframe, Scene, SynthObject
+from m1.tools.context import ToolContext, VideoStore
+from m1.tools.registry import catalogue, execute
+
+W, H = 480, 270
+
+
+def _obj(oid, scene, colour, shape, size, kfs, side):
+    return SynthObject(id=oid, scene=scene, colour=colour, shape=shape, size=size,
+                       keyframes=[Keyframe(t=t, x=x, y=y) for t, x, y in kfs], enter_side=side, exit_side=None)
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    log = EventLog(
+        video_id="t", seed=0, width=W, height=H, fps=10, duration=8.0, metres_per_pixel=0.01,
+        caption_top=int(H * 0.84),
+        scenes=[Scene(index=0, start=0.0, end=5.0, texture="checker", brightness=110, tint=(0, 0, 0), texture_seed=1),
+                Scene(index=1, start=5.0, end=8.0, texture="stripes", brightness=165, tint=(2, 0, -2),
+                      texture_seed=2)],
+        objects=[
+            _obj(0, 0, "red", "square", 40, [(0.5, -20, 80), (1.5, 100, 80), (3.0, 100, 80), (4.0, 100, 160),
+                                               (5.0, 100, 160)], "left"),
+            _obj(1, 0, "blue", "circle", 40, [(0.2, 300, -20), (1.2, 300, 120), (5.0, 300, 120)], "top"),
+            _obj(2, 1, "green", "triangle", 44, [(5.5, 502, 150), (6.5, 380, 150), (8.0, 380, 150)], "right"),
+        ],
+        captions=[Caption(text="RAVEN", start=1.0, end=3.0, scene=0)],
+    )
+    path = tmp_path_factory.mktemp("tools") / "t.mp4"
+    encode_video(log, path)
+    return str(path)
+
+
+def _ctx(video, text=None, options=None, task=TaskType.OPEN_ENDED, **cfg):
+    q = None if text is None else Question(qid="q", video=video, question=text, options=options or [], task_type=task)
+    return ToolContext(video, q, ToolsConfig(**cfg), VideoStore())
+
+
+def _run(ctx, tool, **args):
+    return execute(ToolCall(tool=tool, args=args), ctx)
+
+
+def _iou(a, b):
+    return max(0.0, min(a[1], b[1]) - max(a[0], b[0])) / (max(a[1], b[1]) - min(a[0], b[0]))
+
+
+def test_catalogue_lists_the_seven_tools_with_schemas():
+    specs = catalogue()
+    assert [s.name for s in specs] == ["global_sampling", "video_retrieval", "image_retrieval", "rough_browser",
+                                       "fine_browser", "spatial", "grounding"]
+    assert all(s.description and s.args_schema["type"] == "object" for s in specs)
+    assert set(specs[3].args_schema["properties"]) == {"start", "end", "fps"}
+
+
+def test_registry_errors_never_raise(video, tmp_path):
+    ctx = _ctx(video)
+    assert "unknown tool" in _run(ctx, "zoom").error
+    assert "bad arguments" in _run(ctx, "global_sampling", n=0).error
+    assert "bad arguments" in _run(ctx, "global_sampling", frames=3).error
+    assert "greater than start" in _run(ctx, "rough_browser", start=5, end=2).error
+    assert "beyond the video" in _run(ctx, "rough_browser", start=50).error
+    assert "does not exist" in _run(_ctx(str(tmp_path / "none.mp4")), "global_sampling").error
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    assert "not a readable video" in _run(_ctx(str(bad)), "spatial", t=1.0).error
+    assert "query is required" in _run(ctx, "grounding").error
+    r = _run(_ctx(video, timeout=1e-6), "rough_browser")
+    assert "timeout" in r.error and r.text.startswith("error:")
+
+
+def test_global_sampling_describes_frames_and_counts_them(video):
+    ctx = _ctx(video)
+    r = _run(ctx, "global_sampling", n=4)
+    assert r.ok and r.frames_used == 4 and len(r.payload["frames"]) == 4
+    assert [f["t"] for f in r.payload["frames"]] == [1.0, 3.0, 5.0, 7.0]
+    names = [{o["name"] for o in f["objects"]} for f in r.payload["frames"]]
+    assert names[1] == {"red square", "blue circle"} and names[3] == {"green triangle"}
+    assert [f["caption"] for f in r.payload["frames"]] == ["RAVEN", None, None, None]
+    assert "2 shot(s)" in r.text
+    again = _run(ctx, "global_sampling", n=4)
+    assert again.text == r.text and again.frames_used == 0  # same frames: nothing new looked at
+
+
+def test_rough_browser_shots_objects_captions(video):
+    r = _run(_ctx(video), "rough_browser")
+    p = r.payload
+    assert len(p["shots"]) == 2 and abs(p["shots"][0]["end"] - 5.0) <= 1.0
+    assert {o["name"] for o in p["objects"]} == {"red square", "blue circle", "green triangle"}
+    assert [c["text"] for c in p["captions"]] == ["RAVEN"]
+    assert r.frames_used == 4
+
+
+def test_spatial_positions_distance_direction(video):
+    r = _run(_ctx(video), "spatial", t=2.0)
+    objs = {o["name"]: o for o in r.payload["frame"]["objects"]}
+    assert abs(objs["red square"]["x"] - 100) <= 3 and abs(objs["red square"]["y"] - 80) <= 3
+    assert abs(objs["blue circle"]["x"] - 300) <= 3 and abs(objs["blue circle"]["y"] - 120) <= 3
+    assert abs(objs["red square"]["size"] - 40) <= 3
+    q = "At 2.0 s, what is the distance between the centres of the red square and the blue circle (in metres)?"
+    r = _run(_ctx(video, q, task=TaskType.NUMERIC), "spatial")
+    assert abs(float(r.candidate) - math.hypot(200, 40) * 0.01) < 0.05 and r.confidence > 0.5
+    assert r.text.endswith(f"candidate={r.candidate} conf={r.confidence:.2f}")
+    q = "At 2.0 s, in which direction from the red square is the blue circle?"
+    opts = ["upper-left", "lower-left", "upper-right", "lower-right"]
+    r = _run(_ctx(video, q, opts, TaskType.MULTIPLE_CHOICE), "spatial")
+    assert r.candidate == "D"
+    r = _run(_ctx(video, "What is the width of the green triangle in centimetres?"), "spatial")
+    assert abs(float(r.candidate) - 44) <= 2
+
+
+def test_grounding_intervals(video):
+    for text, truth in [("the red square stands still.", (1.5, 3.0)), ("the caption RAVEN is shown.", (1.0, 3.0)),
+                        ("the green triangle is on screen.", (5.5, 8.0)), ("the red square moves down.", (3.0, 4.0))]:
+        ctx = _ctx(video)
+        r = _run(ctx, "grounding", query=text)
+        s, e = map(float, r.candidate.split())
+        assert _iou((s, e), truth) >= 0.8, (text, s, e)
+        assert (r.payload["start"], r.payload["end"]) == (s, e)
+        assert 0 < ctx.frames_used < 40  # far fewer than the 80 frames of the video
+
+
+def test_fine_browser_candidates(video):
+    q = "How many times does the red square come to a stop?"
+    r = _run(_ctx(video, q, ["0", "1", "2", "3"], TaskType.MULTIPLE_CHOICE), "fine_browser")
+    assert r.candidate == "C", r.text  # still at 1.5-3.0 and 4.0-5.0
+    q = "How many shots, separated by hard cuts, does the video contain?"
+    r = _run(_ctx(video, q, ["3", "1", "2", "4"], TaskType.MULTIPLE_CHOICE), "fine_browser")
+    assert r.candidate == "C"
+    q = "What text was shown on screen when the red square appeared?"
+    r = _run(_ctx(video, q, ["MAPLE", "RAVEN", "TRUCK", "HARP"], TaskType.MULTIPLE_CHOICE), "fine_browser")
+    assert r.candidate == "B"
+    # A segment without a question: observations of motion.
+    r = _run(_ctx(video), "fine_browser", start=0.0, end=5.0)
+    assert r.candidate is None and "red square: right" in r.text and "still 1.5" in r.text and "down 3.0" in r.text
+
+
+def test_retrieval(video):
+    r = _run(_ctx(video), "video_retrieval", query="green triangle", top_k=1)
+    seg = r.payload["segments"][0]
+    assert seg["start"] >= 4.0 and "green triangle" in seg["description"]
+    r = _run(_ctx(video), "image_retrieval", query="caption RAVEN", top_k=1)
+    assert {f["caption"] for f in r.payload["frames"]} == {"RAVEN"}
+
+
+def test_perception_units():
+    import cv2
+
+    from m1.tools.perception import motion, objects, people, shots
+
+    img = np.full((180, 320, 3), 120, np.uint8)
+    cv2.rectangle(img, (40, 40), (80, 80), (220, 30, 30), -1)
+    cv2.circle(img, (200, 100), 22, (30, 30, 220), -1)
+    pts = np.array([[260, 40], [240, 80], [280, 80]], np.int32)
+    cv2.fillPoly(img, [pts], (240, 220, 20))
+    got = {(d.name, round(d.x), round(d.y)) for d in objects.detect_objects(img)}
+    assert got == {("red square", 60, 60), ("blue circle", 200, 100), ("yellow triangle", 260, 60)}
+    dark = np.full_like(img, 60)
+    assert shots.is_cut(shots.signature(img), shots.signature(dark))
+    assert not shots.is_cut(shots.signature(img), shots.signature(np.roll(img, 3, axis=1)))
+    tex = (np.random.default_rng(0).random((180, 320, 3)) * 255).astype(np.uint8)
+    tex = cv2.GaussianBlur(tex, (9, 9), 3)
+    assert motion.optical_flow(tex, np.roll(tex, 4, axis=1)).direction == "right"
+    assert motion.optical_flow(tex, tex).direction == "still"
+    assert people.detect_faces(img) == [] and people.detect_people(img) == []
