@@ -1,0 +1,87 @@
+"""``PolicyAgentActor``: one policy model behind its generation engine, and :class:`RayTeam`, the
+:class:`m1.cpp.TeamBackend` that fans a phase's generations out to the agents in parallel."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from actors import get, single_thread_torch
+from m1.cpp import GenRequest
+from m1.engines.base import Completion, SamplingSettings
+from m1.plan import PromptLimits, TokenCounter
+
+
+class PolicyAgent:
+    """The actor body: loads one agent's checkpoint into its engine (``hf`` or ``vllm``)."""
+
+    def __init__(self, name: str, model_dir: str, engine: str = "hf", dtype: str = "float32",
+                 engine_cfg: Any = None):
+        single_thread_torch()
+        self.name = name
+        if engine == "hf":
+            from m1.engines.hf import HFEngine
+
+            self.engine = HFEngine.from_dir(model_dir, dtype=dtype)
+        else:
+            from m1.engines.vllm import VLLMEngine
+
+            self.engine = VLLMEngine(
+                model_dir, dtype=dtype,
+                gpu_memory_utilization=engine_cfg.vllm_gpu_memory_utilization if engine_cfg else 0.2,
+                enforce_eager=engine_cfg.vllm_enforce_eager if engine_cfg else True,
+                seed=engine_cfg.seed if engine_cfg else 0,
+            )
+        self._lock = threading.Lock()  # engines are not thread-safe; in-process users may share one
+
+    def generate(self, prompts: Sequence[str | list[int]], settings: SamplingSettings) -> list[Completion]:
+        with self._lock:
+            return self.engine.generate(prompts, settings)
+
+    def compute_logprobs(
+        self, prompt_ids: Sequence[list[int]], completion_ids: Sequence[list[int]]
+    ) -> list[list[float]]:
+        with self._lock:
+            return self.engine.compute_logprobs(prompt_ids, completion_ids)
+
+    def update_weights(self, state: dict[str, Any]) -> None:
+        with self._lock:
+            self.engine.update_weights(state)
+
+    def ping(self) -> str:
+        return self.name
+
+
+class RayTeam:
+    """A team of ``PolicyAgentActor``s; prompts are rendered and counted on the driver."""
+
+    def __init__(self, team_dir: str | Path, team_cfg: Any, ray_cfg: Any, engine_cfg: Any = None,
+                 timeout: float = 120.0):
+        import ray
+
+        from m1.models import agent_dir, load_tokenizer, token_counter
+
+        self.names = [a.name for a in team_cfg.agents]
+        self.max_contexts = [a.max_context for a in team_cfg.agents]
+        self.timeout = timeout
+        remote = ray.remote(num_cpus=ray_cfg.policy_cpus, num_gpus=ray_cfg.policy_gpus, max_restarts=1,
+                            max_task_retries=1)(PolicyAgent)
+        dtype = engine_cfg.dtype if engine_cfg is not None else "float32"
+        self.actors = [
+            remote.remote(a.name, str(agent_dir(team_dir, a)), a.engine, dtype, engine_cfg) for a in team_cfg.agents
+        ]
+        get([a.ping.remote() for a in self.actors], timeout, "starting the policy agents")
+        self._count = token_counter(load_tokenizer(agent_dir(team_dir, team_cfg.agents[0])))
+
+    def counter(self, agent: int) -> TokenCounter:
+        return self._count
+
+    def limits(self, agent: int, max_new_tokens: int, entry_tokens: int) -> PromptLimits:
+        return PromptLimits(max_context=self.max_contexts[agent], max_new_tokens=max_new_tokens,
+                            entry_tokens=entry_tokens)
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
+        refs = [self.actors[r.agent].generate.remote([r.prompt], r.settings) for r in requests]
+        return [out[0] for out in get(refs, self.timeout, f"{len(refs)} generations")]
