@@ -14,6 +14,7 @@ from m1.config import ConfigError
 # Order is the order of `m1 --help`. Add a module here to add a subcommand.
 COMMAND_MODULES = [
     "m1.commands.run",
+    "m1.commands.ask",
     "m1.commands.config",
     "m1.commands.synth",
     "m1.commands.models",
@@ -43,7 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # KEY=VALUE overrides may come after options (`m1 ask v.mp4 "q" --task mc cpp.max_steps=3`), which
+    # argparse cannot give to a positional declared before them: collect such leftovers here.
+    args, extra = parser.parse_known_args(argv)
+    stray = [x for x in extra if x.startswith("-") or "=" not in x]
+    if stray or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = list(args.overrides) + extra
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -134,3 +134,14 @@ def test_a_crashing_or_hanging_tool_worker_is_replaced_and_the_call_retried(
     assert os.path.exists(worker_cls.marker) and pool.failures == 1
     assert all(e.error is None for e in ep.memory), [e.error for e in ep.memory]
     assert ep.final_answer is not None and len(ep.memory) == 5
+
+
+def test_m1_ask_on_ray(ray_local, cfg, questions, team_dir, capsys):
+    from m1.cli import main
+    from m1.trace import Episode
+
+    q = questions[0]
+    assert main(["ask", q.video, q.question, "--options", *q.options, "--ray", "--team", str(team_dir),
+                 "--json", "ray.tool_workers=1"]) == 0
+    ep = Episode.model_validate_json(capsys.readouterr().out)
+    assert ep.team == ["qwen2-small", "qwen2-base", "qwen3-small", "qwen3-base"] and len(ep.agents) == 4
