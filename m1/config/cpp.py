@@ -21,7 +21,8 @@ class CPPConfig(StrictModel):
         "wins vote ties; default: the last agent of the team (the largest, as in the paper).",
     )
     numeric_aggregation: Literal["median", "summariser"] = Field(
-        "median", description="How numeric answers are combined: the median of the agents' answers, or the summariser's."
+        "median",
+        description="How numeric answers are combined: the median of the agents' answers, or the summariser's.",
     )
     temperature: float = Field(0.0, ge=0.0, le=5.0, description="Sampling temperature at inference; 0 = greedy.")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus mass at inference.")
