@@ -6,14 +6,15 @@ by benchmark category, so a real benchmark's question in the same form is handle
 the analyses of :mod:`m1.tools.analysis` it needs, and returns a :class:`Candidate`. Handlers
 are grouped by the tool that owns them (``fine_browser``: temporal/long-video/reasoning forms;
 ``spatial``: positions, distances, sizes, counts, order; ``grounding``: sentence → interval).
-A question no handler recognises gets no candidate (the tool still returns observations).
+A question no handler recognises gets no candidate (the tool still returns observations) —
+unless ``tools.backend='vlm'``, where the VLM answers it (:func:`vlm_candidate`).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from m1.schema import OPTION_LETTERS, Question
@@ -440,19 +441,56 @@ FORMS: dict[str, list[tuple[re.Pattern, Handler]]] = {
 }
 
 
-def answer(tool: str, ctx: ToolContext, text: str, q: Question | None = None) -> Candidate | None:
+def answer(
+    tool: str, ctx: ToolContext, text: str, q: Question | None = None, times: Sequence[float] | None = None
+) -> Candidate | None:
     """Candidate answer of ``tool`` for question text ``text`` (None if no form matches).
 
-    Names in the text are lower-cased before matching so 'Red Circle' works too.
+    Names in the text are lower-cased before matching so 'Red Circle' works too. With
+    ``tools.backend='vlm'``, a question the classical forms leave without a candidate is put to
+    the VLM (:func:`vlm_candidate`) over the frames at ``times`` (default: ``tools.global_frames``
+    uniform frames); with the CPU back-end ``times`` is unused.
     """
     q = q or Question(qid="", video=ctx.video, question=text, task_type="open_ended")
+    cand = None
     for pattern, handler in FORMS.get(tool, []):
         mt = pattern.search(text)
         if mt is not None:
             groups = [g.lower() if g and not g.isupper() else g for g in mt.groups()]
-            mt = _Match(mt, groups)
-            return handler(ctx, q, mt)
-    return None
+            cand = handler(ctx, q, _Match(mt, groups))
+            break
+    if cand is None and ctx.vlm_enabled:
+        cand = vlm_candidate(tool, ctx, text, q, times)
+    return cand
+
+
+def vlm_candidate(
+    tool: str, ctx: ToolContext, text: str, q: Question, times: Sequence[float] | None = None
+) -> Candidate | None:
+    """The VLM back-end's candidate: grounding scores each overview frame with P(yes | "does this
+    frame show ...") and returns the best frame's scan slot, widened over neighbours that score
+    nearly as high; other tools ask the question (with its options) over the frames at ``times``."""
+    vlm = ctx.vlm()
+    if tool == "grounding":
+        ov = _overview(ctx)
+        imgs = [im for _, _, im in ctx.images(ov.times)]
+        p_yes = [p[0] for p in vlm.choice_probs(imgs, f"Does this frame show: {text}?", ("yes", "no"))]
+        best = max(range(len(p_yes)), key=lambda i: (p_yes[i], -i))
+        lo = hi = best
+        while lo > 0 and p_yes[lo - 1] >= p_yes[best] - 0.05:
+            lo -= 1
+        while hi < len(p_yes) - 1 and p_yes[hi + 1] >= p_yes[best] - 0.05:
+            hi += 1
+        half = A.ov_step(ov) / 2
+        s, e = max(0.0, ov.times[lo] - half), min(ctx.duration, ov.times[hi] + half)
+        return _span(s, e, f"vlm: p(yes)={p_yes[best]:.2f} at {ov.times[best]:.1f}s", p_yes[best])
+    frames = ctx.images(ctx.reader.uniform_times(ctx.cfg.global_frames) if times is None else times)
+    span = f"vlm on {len(frames)} frame(s) {frames[0][0]:.1f}-{frames[-1][0]:.1f}s"
+    ans, conf = vlm.answer([im for _, _, im in frames], text, q.options)
+    if q.options:
+        return Candidate(ans, f"{span}: {ans}. {q.options[OPTION_LETTERS.index(ans)]}", conf)
+    ans = " ".join(ans.split())
+    return Candidate(ans, f"{span}: {ans}", conf) if ans else None
 
 
 class _Match:

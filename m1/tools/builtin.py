@@ -13,8 +13,10 @@
 Times are seconds; a segment defaults to the whole video; ``question`` / ``query`` default to
 the episode's question. Question-aware tools (fine_browser, spatial, grounding) put a candidate
 answer, its evidence and a confidence in the result and end their text with
-``candidate=B conf=0.90``. Descriptions come from the classical detectors; with
-``tools.backend='vlm'`` frame descriptions come from :mod:`m1.tools.perception.vlm` instead.
+``candidate=B conf=0.90``. Descriptions come from the classical detectors. With
+``tools.backend='vlm'`` (:mod:`m1.tools.perception.vlm`) the frame descriptions of
+``global_sampling`` and ``rough_browser`` also carry a VLM caption, and the question-aware tools
+fall back to the VLM's answer where no classical form matches (:func:`m1.tools.answering.answer`).
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ def describe(ctx: ToolContext, o: FrameObs, shot: int | None = None) -> str:
         parts.append(", ".join(f"{d.name} at ({d.x:.0f},{d.y:.0f})" for d in o.objects))
     if o.caption is not None:
         parts.append(f"caption '{o.caption.text}'")
+    if o.vlm_caption is not None:
+        parts.append(f"vlm: {o.vlm_caption}")
     mode = ctx.cfg.detect_people
     if mode == "always" or (mode == "auto" and not o.objects):
         ctx.people(o)
@@ -121,7 +125,8 @@ def describe(ctx: ToolContext, o: FrameObs, shot: int | None = None) -> str:
 
 
 def _obs_payload(o: FrameObs) -> dict[str, Any]:
-    return {
+    vlm = {"vlm_caption": o.vlm_caption} if o.vlm_caption is not None else {}
+    return vlm | {
         "t": round(o.t, 3),
         "objects": [
             {"name": d.name, "x": round(d.x, 1), "y": round(d.y, 1), "size": round(d.size, 1), "clipped": d.clipped}
@@ -145,6 +150,7 @@ def run_global_sampling(ctx: ToolContext, a: GlobalSamplingArgs) -> Output:
     n = a.n or ctx.cfg.global_frames
     times = ctx.reader.uniform_times(n)
     obs = ctx.look(times, caption=True)
+    ctx.vlm_describe(obs)
     from m1.tools.perception import shots
 
     cuts = set(shots.cut_positions([o.sig for o in obs]))
@@ -226,6 +232,9 @@ def run_rough_browser(ctx: ToolContext, a: RoughArgs) -> Output:
         counts = [len(ctx.people(o).people or []) for o in people]
         faces = [len(o.faces or []) for o in people]
         lines.append(f"people per frame: max {max(counts)}, faces per frame: max {max(faces)}")
+    if ctx.vlm_enabled:
+        ctx.vlm_describe(ov.obs)
+        lines.append("frames: " + " | ".join(f"{o.t:.1f}s {o.vlm_caption}" for o in ov.obs))
     payload = {
         "shots": [{"start": round(x.start, 2), "end": round(x.end, 2)} for x in ov.shots],
         "objects": [
@@ -240,9 +249,9 @@ def run_rough_browser(ctx: ToolContext, a: RoughArgs) -> Output:
 def run_fine_browser(ctx: ToolContext, a: FineArgs) -> Output:
     s, e = _segment(ctx, a)
     question = _question_text(ctx, a.question)
-    cand = (
-        answering.answer("fine_browser", ctx, question, ctx.question if not a.question else None) if question else None
-    )
+    q = ctx.question if not a.question else None
+    vlm_times = A.grid(s, e, (e - s) / ctx.cfg.global_frames)  # frames the VLM fallback would see
+    cand = answering.answer("fine_browser", ctx, question, q, times=vlm_times) if question else None
     if cand is not None and a.start is None and a.end is None:
         return _with_candidate(Output(f"fine browse for: {question}"), cand)
     # Observations over the segment at the fine rate: objects' motion and captions.
@@ -273,13 +282,15 @@ def run_fine_browser(ctx: ToolContext, a: FineArgs) -> Output:
 
 def run_spatial(ctx: ToolContext, a: SpatialArgs) -> Output:
     question = _question_text(ctx, a.question)
-    cand = answering.answer("spatial", ctx, question, ctx.question if not a.question else None) if question else None
     t = a.t
     if t is None and question:
         import re
 
         m = re.search(r"at ([\d.]+) s", question)
         t = float(m.group(1)) if m else None
+    q = ctx.question if not a.question else None
+    vlm_times = [t] if t is not None else None
+    cand = answering.answer("spatial", ctx, question, q, times=vlm_times) if question else None
     if t is None:
         if cand is not None:
             return _with_candidate(Output(f"spatial analysis for: {question}"), cand)

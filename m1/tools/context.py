@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from m1.schema import Question
 from m1.tools.perception import objects as objects_mod
 from m1.tools.perception import ocr, shots
 from m1.video import VideoReader, fit_size
+
+if TYPE_CHECKING:
+    from m1.tools.perception.vlm import VLMBackend
 
 
 class ToolTimeoutError(Exception):
@@ -48,6 +52,7 @@ class FrameObs:
     caption_done: bool = False
     faces: list[tuple[int, int, int, int]] | None = None
     people: list[tuple[int, int, int, int]] | None = None
+    vlm_caption: str | None = None  # set only with tools.backend='vlm' (see ToolContext.vlm_describe)
 
 
 @dataclass
@@ -188,6 +193,32 @@ class ToolContext:
                         o.caption = ocr.read_caption(f.image, self.cfg.caption_band)
                         o.caption_done = True
         return [entry.obs[i] for i in idxs]
+
+    # ------------------------------------------------------------------ VLM back-end
+    @property
+    def vlm_enabled(self) -> bool:
+        return self.cfg.backend == "vlm"
+
+    def vlm(self) -> VLMBackend:
+        """The process-wide VLM of ``tools.vlm_model`` (raises ``VLMError`` when it cannot load)."""
+        from m1.tools.perception.vlm import get_backend
+
+        return get_backend(self.cfg)
+
+    def vlm_describe(self, obs: Sequence[FrameObs]) -> None:
+        """With ``tools.backend='vlm'``, give every frame in ``obs`` a VLM caption (batched, once per
+        frame per store, like the other perception); with the CPU back-end, do nothing."""
+        if not self.vlm_enabled:
+            return
+        todo = list({o.index: o for o in obs if o.vlm_caption is None}.values())
+        if not todo:
+            return
+        model = self.vlm()
+        imgs = self.images([o.t for o in todo])
+        caps = model.caption([img for _, _, img in imgs])
+        with self.entry.lock:
+            for o, c in zip(todo, caps, strict=True):
+                o.vlm_caption = c
 
     def people(self, obs: FrameObs) -> FrameObs:
         """Add faces and people to ``obs`` (decodes the frame again through the cache)."""
