@@ -16,6 +16,7 @@ from m1.config.base import ConfigError, StrictModel, build, load_yaml, parse_ove
 from m1.config.cpp import CPPConfig
 from m1.config.engine import EngineConfig
 from m1.config.ray import RayConfig
+from m1.config.sft import LLMTeacherConfig, SFTConfig
 from m1.config.synth import SynthConfig
 from m1.config.team import AgentSpec, TeamConfig
 from m1.config.tools import ToolsConfig
@@ -34,6 +35,7 @@ class M1Config(StrictModel):
     ray: RayConfig = Field(default_factory=RayConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> M1Config:
@@ -48,6 +50,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 __all__ = [
     "CPPConfig",
     "RayConfig",
+    "LLMTeacherConfig",
+    "SFTConfig",
     "AgentSpec",
     "ConfigError",
     "EngineConfig",

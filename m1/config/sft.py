@@ -1,0 +1,88 @@
+"""Settings of policy SFT: teacher annotation (:mod:`m1.teachers`, :mod:`m1.sft`) and the
+fine-tuning loop (:mod:`m1.sft_train`). The CPP loop used to annotate is the ``cpp`` section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from m1.config.base import StrictModel
+
+
+class LLMTeacherConfig(StrictModel):
+    """An OpenAI-compatible chat endpoint used as the teacher (GPT-4o, DeepSeek-R1, a vLLM server)."""
+
+    base_url: str = Field("https://api.openai.com/v1", description="Endpoint root (…/v1).")
+    model: str = Field("gpt-4o", min_length=1, description="Model name sent with each request.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature of the teacher.")
+    max_tokens: int = Field(256, ge=1, description="Completion limit per request.")
+    timeout: float = Field(60.0, gt=0, description="Seconds per HTTP request.")
+    max_retries: int = Field(5, ge=0, le=20, description="Retries after 429 / 5xx / connection errors.")
+    backoff: float = Field(1.0, ge=0.0, description="First retry delay, seconds; doubles each retry.")
+    max_backoff: float = Field(30.0, ge=0.0, description="Cap on one retry delay, seconds.")
+    requests_per_minute: float = Field(60.0, gt=0, description="Client-side rate limit (evenly spaced requests).")
+    cache_path: str | None = Field(None, description="JSONL response cache; identical requests are not re-sent.")
+    usage_log: str | None = Field(None, description="JSONL log of every request: tokens, cost, latency, cache hit.")
+    usd_per_m_prompt: float = Field(2.5, ge=0.0, description="Price per million prompt tokens (cost log).")
+    usd_per_m_completion: float = Field(10.0, ge=0.0, description="Price per million completion tokens (cost log).")
+
+
+class SFTConfig(StrictModel):
+    """Teacher annotation, the paper's filter, and the fine-tuning recipe."""
+
+    # --- annotation
+    teacher: Literal["oracle", "llm"] = Field("oracle", description="Who writes plans: the M1-Synth oracle or an LLM.")
+    llm: LLMTeacherConfig = Field(default_factory=LLMTeacherConfig, description="The LLM teacher's endpoint.")
+    weak_plan_prob: float = Field(
+        0.15, ge=0.0, le=1.0, description="Oracle: chance a plan is a weak/incomplete one (the filter's work)."
+    )
+    redundant_step_prob: float = Field(
+        0.2, ge=0.0, le=1.0, description="Oracle: chance a valid plan gets a redundant extra step."
+    )
+    done_confidence: float = Field(
+        0.85, ge=0.0, le=1.0,
+        description="Oracle revisions: answer DONE when an own question-aware result is at least this confident "
+        "and steps remain.",
+    )
+    single_pass_only: bool = Field(True, description="The paper's filter (b): keep plans executed without revision.")
+    revision_examples: bool = Field(
+        True, description="Also train on the revision turns (KEEP/DONE/new steps) of correct trajectories."
+    )
+    min_score: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Filter (a): an answer counts as correct when its score (accuracy, MRA, IoU) is at least this.",
+    )
+    # --- training
+    mode: Literal["full", "lora"] = Field("full", description="Full fine-tuning or LoRA adapters (peft).")
+    lora_r: int = Field(16, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator.")
+    lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="LoRA dropout.")
+    lora_targets: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        min_length=1, description="Module names LoRA adapts.",
+    )
+    lr: float = Field(2e-3, gt=0.0, description="Peak learning rate (tiny models; use ~1e-6 for 3-8B full FT).")
+    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Final lr of the cosine decay, relative to lr.")
+    warmup_steps: int = Field(20, ge=0, description="Linear warm-up steps.")
+    weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay.")
+    grad_clip: float = Field(1.0, gt=0.0, description="Gradient-norm clip.")
+    epochs: float = Field(6.0, gt=0.0, description="Passes over each agent's examples (fractions allowed).")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many steps (overrides epochs).")
+    batch_tokens: int = Field(8192, ge=64, description="Token budget of one batch (padded length x rows).")
+    max_batch_rows: int = Field(64, ge=1, description="Most examples in one batch.")
+    checkpoint_every: int = Field(100, ge=1, description="Steps between resumable checkpoints.")
+    keep_checkpoints: int = Field(2, ge=1, description="Resumable checkpoints kept per agent (newest).")
+    log_every: int = Field(5, ge=1, description="Steps between loss log records.")
+    use_ray: bool = Field(True, description="Train agents as parallel Ray tasks (num_cpus=1 each); else in turn.")
+    cpus_per_agent: float = Field(1.0, gt=0.0, description="Ray CPUs reserved per agent's training task.")
+    train_timeout: float = Field(3600.0, gt=0, description="Seconds to wait for one agent's training on Ray.")
+
+    @model_validator(mode="after")
+    def _lora_targets_known(self) -> SFTConfig:
+        known = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+        bad = sorted(set(self.lora_targets) - known)
+        if bad:
+            raise ValueError(f"lora_targets {bad} are not modules of a Qwen2/Qwen3 layer {sorted(known)}")
+        return self
