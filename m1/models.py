@@ -100,7 +100,8 @@ _WORDS = ["HELLO", "EXIT", "STOP", "OPEN", "M1", "CAFE", "42", "SALE", "LAB", "G
 _DIRS = ["left", "right", "up", "down", "front-left", "back-right", "closer", "farther"]
 
 
-def _random_question(rng: random.Random) -> Question:
+def random_question(rng: random.Random) -> Question:
+    """A synthetic question of one of six representative forms (corpus and benchmark input)."""
     c, s, w = rng.choice(_COLOURS), rng.choice(_SHAPES), rng.choice(_WORDS)
     kind = rng.randrange(6)
     if kind == 0:
@@ -169,7 +170,7 @@ def plan_corpus(catalogue: Sequence[ToolSpec], n: int = 400, seed: int = 0) -> l
     limits = PromptLimits(max_context=4096, max_new_tokens=128)
     texts = [json.dumps(t.model_dump()) for t in catalogue]
     for _ in range(n):
-        q = _random_question(rng)
+        q = random_question(rng)
         texts.append(render_plan_prompt(q, catalogue, limits))
         steps = [
             PlanStep(index=i, tool=(t := rng.choice(list(catalogue))).name, args=_random_args(t, rng, i))
