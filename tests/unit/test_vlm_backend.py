@@ -194,3 +194,12 @@ def test_cli_runs_global_sampling_with_the_vlm_switch(video, tiny_dir, capsys):
     rc = cli_main([*args, "tools.backend=vlm", "tools.vlm_model="])
     out = json.loads(capsys.readouterr().out)
     assert rc == 1 and "needs tools.vlm_model" in out["error"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA; not run on the CPU machines")
+def test_cuda_path_runs_in_bf16(tiny_dir):
+    gpu = VLMBackend(tiny_dir, "cuda", max_new_tokens=3)
+    assert gpu.model.dtype == torch.bfloat16 and next(gpu.model.parameters()).is_cuda
+    caps = gpu.caption(_frames(3))
+    letter, conf = gpu.answer(_frames(2), "Which?", ["a", "b"])
+    assert len(caps) == 3 and letter in "AB" and 0.5 <= conf <= 1.0
