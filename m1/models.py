@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from m1.config import AgentSpec, TeamConfig
-from m1.plan import Evidence, Plan, PlanStep, PromptLimits, render_answer_prompt, render_plan_prompt
+from m1.plan import (
+    Evidence,
+    Plan,
+    PlanStep,
+    PromptLimits,
+    render_answer_prompt,
+    render_plan_prompt,
+    schema_types,
+)
 from m1.schema import Question, TaskType, ToolSpec
 
 EOS_TOKEN = "<|endoftext|>"
@@ -146,16 +154,31 @@ def random_question(rng: random.Random) -> Question:
     )
 
 
+def _concrete(sub: Any) -> dict[str, Any]:
+    """The first non-null alternative of an argument schema (pydantic writes Optional as anyOf)."""
+    if not isinstance(sub, dict):
+        return {}
+    for alt in sub.get("anyOf") or sub.get("oneOf") or []:
+        if schema_types(alt):
+            return _concrete(alt)
+    return sub
+
+
 def _random_args(spec: ToolSpec, rng: random.Random, step: int) -> dict[str, Any]:
     args: dict[str, Any] = {}
     for name, sub in (spec.args_schema.get("properties", {}) or {}).items():
-        typ = sub.get("type") if isinstance(sub, dict) else None
+        sub = _concrete(sub)
+        types = schema_types(sub)
+        typ = types[0] if types else None
+        lo = sub.get("minimum", sub.get("exclusiveMinimum", 0))
+        hi = sub.get("maximum", sub.get("exclusiveMaximum", 600))
         if step > 1 and name in ("start", "end") and rng.random() < 0.3:
             args[name] = f"${rng.randrange(1, step)}.{name}"
         elif typ == "integer":
-            args[name] = rng.randrange(1, 33)
+            args[name] = rng.randint(max(int(lo), 1), min(int(hi), 32))
         elif typ == "number":
-            args[name] = round(rng.uniform(0, 600), rng.choice([0, 1]))
+            # strictly inside (lo, hi) so exclusive bounds hold too
+            args[name] = round(rng.uniform(lo + 0.1, hi - 0.1), 1) if hi - lo > 0.2 else (lo + hi) / 2
         elif typ == "string":
             args[name] = f"{rng.choice(_COLOURS)} {rng.choice(_SHAPES)}"
         elif typ == "boolean":

@@ -185,6 +185,16 @@ def _check_value(name: str, value: Any, schema: dict[str, Any], line: int) -> No
     def bad(msg: str) -> PlanFormatError:
         return PlanFormatError(FormatErrorKind.BAD_ARGS, f"{name}={value!r}: {msg}", line)
 
+    alternatives = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(alternatives, list) and alternatives:  # pydantic writes Optional[X] as anyOf [X, null]
+        errors = []
+        for sub in alternatives:
+            try:
+                _check_value(name, value, sub if isinstance(sub, dict) else {}, line)
+                return
+            except PlanFormatError as e:
+                errors.append(e.detail.split(": ", 1)[-1])
+        raise bad(" or ".join(errors))
     typ = schema.get("type")
     types = typ if isinstance(typ, list) else [typ] if typ else []
     if types and not any(_type_ok(value, t) for t in types):
@@ -196,6 +206,10 @@ def _check_value(name: str, value: Any, schema: dict[str, Any], line: int) -> No
             raise bad(f"must be >= {schema['minimum']}")
         if "maximum" in schema and value > schema["maximum"]:
             raise bad(f"must be <= {schema['maximum']}")
+        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+            raise bad(f"must be > {schema['exclusiveMinimum']}")
+        if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
+            raise bad(f"must be < {schema['exclusiveMaximum']}")
     if isinstance(value, list):
         if "minItems" in schema and len(value) < schema["minItems"]:
             raise bad(f"needs at least {schema['minItems']} items")
@@ -406,6 +420,18 @@ def clip(text: str, max_tokens: int, count: TokenCounter) -> str:
     return text[:lo] + "…" if lo else ""
 
 
+def schema_types(sub: Any) -> list[str]:
+    """The JSON types an argument schema admits, ``null`` left out (``anyOf`` flattened)."""
+    if not isinstance(sub, dict):
+        return []
+    alternatives = sub.get("anyOf") or sub.get("oneOf")
+    if isinstance(alternatives, list):
+        return [t for alt in alternatives for t in schema_types(alt) if t != "null"]
+    typ = sub.get("type")
+    types = typ if isinstance(typ, list) else [typ] if isinstance(typ, str) else []
+    return [t for t in types if t != "null"]
+
+
 def render_tool_line(spec: ToolSpec) -> str:
     """``name(arg:type, opt?:type) description`` — one compact line per tool."""
     schema = spec.args_schema or {}
@@ -413,9 +439,8 @@ def render_tool_line(spec: ToolSpec) -> str:
     short = {"integer": "int", "number": "num", "string": "str", "boolean": "bool", "array": "list"}
     parts = []
     for name, sub in (schema.get("properties", {}) or {}).items():
-        typ = sub.get("type", "any") if isinstance(sub, dict) else "any"
-        typ = "|".join(typ) if isinstance(typ, list) else typ
-        parts.append(f"{name}{'' if name in required else '?'}:{short.get(typ, typ)}")
+        typ = "|".join(short.get(t, t) for t in schema_types(sub)) or "any"
+        parts.append(f"{name}{'' if name in required else '?'}:{typ}")
     return f"{spec.name}({', '.join(parts)}) {' '.join(spec.description.split())}"
 
 

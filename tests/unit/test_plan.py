@@ -290,3 +290,34 @@ _args = {
 def test_fuzz_render_parse_round_trip(pairs):
     plan = Plan(steps=[PlanStep(index=i + 1, tool=t, args=a) for i, (t, a) in enumerate(pairs)])
     assert parse_plan(plan.render(), CAT) == plan
+
+
+def test_pydantic_style_optional_schemas():
+    spec = ToolSpec(
+        name="rough_browser",
+        description="Skim.",
+        args_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "fps": {"anyOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": 5}, {"type": "null"}]},
+            },
+        },
+    )
+    assert render_tool_line(spec) == "rough_browser(fps?:num) Skim."
+    assert parse_plan('1. rough_browser {"fps":null}', [spec]).steps[0].args == {"fps": None}
+    assert parse_plan('1. rough_browser {"fps":2.5}', [spec]).steps[0].args == {"fps": 2.5}
+    for bad in ('{"fps":0}', '{"fps":6}', '{"fps":"x"}'):
+        with pytest.raises(PlanFormatError) as ei:
+            parse_plan(f"1. rough_browser {bad}", [spec])
+        assert ei.value.kind == FormatErrorKind.BAD_ARGS
+
+
+def test_corpus_plans_parse_against_the_project_catalogue():
+    from m1.models import default_catalogue, plan_corpus  # the real m1.tools catalogue once it is importable
+
+    cat = default_catalogue()
+    plans = [t for t in plan_corpus(cat, n=30, seed=1) if t[:3] == "1. "]
+    assert len(plans) == 30
+    for text in plans:
+        assert parse_plan(text, cat).render() == text
