@@ -30,6 +30,7 @@ seed derived from (episode seed, agent, phase, round).
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from collections import Counter
@@ -178,8 +179,21 @@ def _turn(kind: str, rnd: int, prompt: str, c: Completion, memory_seen: list[int
 
 
 def _evidence(e: MemoryEntry) -> Evidence:
-    text = f"error: {e.error}" if e.error else e.text
+    """A memory entry as one prompt line. A tool's candidate goes first (tool texts end with it, and
+    prompts clip each line to ``cpp.entry_tokens``): copying a marked candidate is what a tiny
+    policy learns fastest (DESIGN.md, calibration)."""
+    if e.error:
+        text = f"error: {e.error}"
+    elif e.candidate is not None:
+        body = _CANDIDATE_TAIL.sub("", e.text).strip()
+        conf = f" conf={e.confidence:.2f}" if e.confidence is not None else ""
+        text = f"candidate={e.candidate}{conf}; {body}"
+    else:
+        text = e.text
     return Evidence(agent=f"a{e.agent}", step=e.step, tool=e.tool, text=text)
+
+
+_CANDIDATE_TAIL = re.compile(r"\s*candidate=.*?conf=[0-9.]+\s*$", re.S)
 
 
 def summariser_index(names: Sequence[str], cfg: CPPConfig) -> int:

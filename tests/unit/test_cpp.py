@@ -40,7 +40,8 @@ class ScriptedTeam:
         return byte_counter
 
     def limits(self, agent, max_new_tokens, entry_tokens):
-        return PromptLimits(max_context=4096, max_new_tokens=max_new_tokens, entry_tokens=entry_tokens)
+        # counts bytes, not tokens: allow ~4 bytes per token of the configured clip
+        return PromptLimits(max_context=4096, max_new_tokens=max_new_tokens, entry_tokens=4 * entry_tokens)
 
     def generate(self, requests):
         out = []
@@ -113,7 +114,7 @@ def test_revision_changes_the_plan_after_reading_memory():
         if phase(p) == "#plan":
             return '1. global_sampling {"n":4}\n2. global_sampling {"n":16}\n3. global_sampling {"n":32}'
         if phase(p) == "#revise":
-            if "grounding: span 3.0-5.0" in p and "fine_browser" not in p.split("Plan:")[1].split("Results:")[0]:
+            if "span 3.0-5.0" in p and "fine_browser" not in p.split("Plan:")[1].split("Results:")[0]:
                 return '2. fine_browser {"start":3,"end":5}'
             return "KEEP"
         return "B"
@@ -196,7 +197,8 @@ def test_grounding_uses_the_summariser_with_the_whole_memory():
     team = ScriptedTeam([fixed('1. grounding {"query":"red"}', "0 1"), summariser])
     ep = run_episode(GROUND, team, RecordingTools(), topo, CATALOGUE, seed=0)
     assert ep.final_answer == "3 5" and ep.aggregation == "summariser" and ep.summariser == 1
-    assert "grounding: span 3.0-5.0" in seen["answer"]  # no edge, yet the summariser reads everything
+    # no edge, yet the summariser reads everything
+    assert "grounding: candidate=3 5 conf=0.80; span 3.0-5.0" in seen["answer"]
 
 
 @pytest.mark.parametrize(
