@@ -64,6 +64,7 @@ class VLLMEngine:
         gpu_memory_utilization: float = 0.2,
         enforce_eager: bool = True,
         seed: int = 0,
+        max_num_batched_tokens: int = 16384,
     ):
         for key, value in CPU_ENV.items():
             os.environ.setdefault(key, value)
@@ -80,14 +81,32 @@ class VLLMEngine:
             gpu_memory_utilization=gpu_memory_utilization,
             enforce_eager=enforce_eager,
             seed=seed,
+            max_num_batched_tokens=max_num_batched_tokens,
         )
+        self.max_num_batched_tokens = max_num_batched_tokens
         self.vocab_size = int(self.llm.llm_engine.model_config.get_vocab_size())
         self._calls = 0
 
     def generate(self, prompts: Sequence[str | list[int]], settings: SamplingSettings) -> list[Completion]:
-        from vllm import SamplingParams  # noqa: PLC0415
 
         ids = encode_prompts(prompts, self.tokenizer, self.vocab_size)
+        if settings.seed is not None and sum(len(p) for p in ids) > self.max_num_batched_tokens:
+            # Seeded requests must not be prefilled in chunks on CPU: vLLM then rewinds the
+            # request's generator offset, which CPU generators do not support ("CPU Generator does
+            # not use offset"). Sub-batches whose prompts fit one scheduler step avoid that.
+            out: list[Completion] = []
+            start, used = 0, 0
+            for i, p in enumerate(ids):
+                if used + len(p) > self.max_num_batched_tokens and i > start:
+                    out += self._generate(ids[start:i], settings, start)
+                    start, used = i, 0
+                used += len(p)
+            return out + self._generate(ids[start:], settings, start)
+        return self._generate(ids, settings, 0)
+
+    def _generate(self, ids: list[list[int]], settings: SamplingSettings, offset: int) -> list[Completion]:
+        from vllm import SamplingParams  # noqa: PLC0415
+
         self._calls += 1
         params = [
             SamplingParams(
@@ -97,7 +116,7 @@ class VLLMEngine:
                 logprobs=0,  # the sampled token's log-prob only
                 # one seed per row so a batch is reproducible; stops are applied afterwards with the
                 # project tokenizer (finish_completion), hence no stop strings here
-                seed=None if settings.seed is None else settings.seed * 100003 + i,
+                seed=None if settings.seed is None else settings.seed * 100003 + offset + i,
                 stop_token_ids=[self.eos_id] if self.eos_id is not None else None,
                 detokenize=False,
             )

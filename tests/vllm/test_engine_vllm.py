@@ -76,7 +76,8 @@ def engines(request, tok, tmp_path_factory):
 
     path = save_agent(_sharpened(request.param, tok, seed=1), tok, tmp_path_factory.mktemp(request.param.name))
     hf = HFEngine.from_dir(path)
-    with VLLMSubprocessEngine(path, VLLM_PYTHON) as vllm:
+    # a small scheduler budget so that test_seeded_batch_larger_than_one_step needs sub-batches
+    with VLLMSubprocessEngine(path, VLLM_PYTHON, options={"max_num_batched_tokens": 512}) as vllm:
         yield request.param, hf, vllm
 
 
@@ -132,3 +133,14 @@ def test_update_weights_takes_effect_without_restart(engines, tok):
     for a, b in zip(after, expected, strict=True):
         assert a.completion_ids == b.completion_ids
         assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+
+
+def test_seeded_batch_larger_than_one_scheduler_step(engines):
+    _, hf, vllm = engines
+    long_prompts = [list(range(10 + i, 210 + i)) for i in range(6)]  # 1200 prompt tokens > 512 per step
+    s = SamplingSettings(temperature=1.0, max_new_tokens=8, seed=4)
+    a, b = vllm.generate(long_prompts, s), vllm.generate(long_prompts, s)
+    assert [o.completion_ids for o in a] == [o.completion_ids for o in b]
+    lp = hf.compute_logprobs([o.prompt_ids for o in a], [o.completion_ids for o in a])
+    for o, r in zip(a, lp, strict=True):
+        assert o.logprobs == pytest.approx(r, abs=1e-4)
