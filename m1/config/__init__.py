@@ -16,6 +16,7 @@ from m1.config.base import ConfigError, StrictModel, build, load_yaml, parse_ove
 from m1.config.cpp import CPPConfig
 from m1.config.engine import EngineConfig
 from m1.config.ray import RayConfig
+from m1.config.rl import GRPOConfig, RewardConfig
 from m1.config.sft import LLMTeacherConfig, SFTConfig
 from m1.config.synth import SynthConfig
 from m1.config.team import AgentSpec, TeamConfig
@@ -33,6 +34,8 @@ class M1Config(StrictModel):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     cpp: CPPConfig = Field(default_factory=CPPConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    rewards: RewardConfig = Field(default_factory=RewardConfig)
+    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
@@ -49,7 +52,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 __all__ = [
     "CPPConfig",
+    "GRPOConfig",
     "RayConfig",
+    "RewardConfig",
     "LLMTeacherConfig",
     "SFTConfig",
     "AgentSpec",

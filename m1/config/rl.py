@@ -1,0 +1,52 @@
+"""Settings of multi-agent GRPO: rewards (:mod:`m1.rewards`) and the policy loss (:mod:`m1.grpo`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from m1.config.base import StrictModel
+
+
+class RewardConfig(StrictModel):
+    """``R = R_res + R_format + R_col`` per agent trajectory."""
+
+    correct: float = Field(1.0, description="R_res of a correct answer (MC exact letter; numeric MRA=1; IoU=1).")
+    wrong: float = Field(-1.0, description="R_res of a wrong or missing answer; numeric/grounding interpolate.")
+    outcome: Literal["team", "agent", "mixed"] = Field(
+        "mixed",
+        description="Whose answer R_res scores: the team's final answer, the agent's own, or their mean.",
+    )
+    format_ok: float = Field(0.2, description="R_format when every turn of the agent parsed and every call was valid.")
+    format_bad: float = Field(-0.5, description="R_format otherwise.")
+    col_weight: float = Field(0.5, ge=0.0, description="R_col = col_weight x judge score (1/0).")
+    max_tool_calls: int = Field(5, ge=1, description="More tool calls than this get col_over_budget instead.")
+    col_over_budget: float = Field(-1.0, description="The strong penalty for exceeding max_tool_calls.")
+    judge: Literal["rule", "llm"] = Field("rule", description="Collaboration judge: documented rules, or an LLM.")
+    judge_endpoint: str = Field("", description="OpenAI-compatible base URL of the LLM judge.")
+    judge_model: str = Field("gpt-4o", description="Model name sent to the LLM judge.")
+
+
+class GRPOConfig(StrictModel):
+    """The clipped policy loss with a KL penalty to a frozen reference."""
+
+    group_size: int = Field(4, ge=2, le=64, description="G: rollouts of the whole team per question.")
+    agent_dropout: bool = Field(True, description="Sample a DAG topology with dropped agents per rollout.")
+    dropout: float = Field(0.25, ge=0.0, lt=1.0, description="Probability that an agent sits out a rollout.")
+    edge_prob: float = Field(0.5, ge=0.0, le=1.0, description="Probability of each forward edge of the DAG.")
+    scale_by_std: bool = Field(True, description="Divide advantages by the group std (False = Dr.GRPO).")
+    clip_low: float = Field(0.2, gt=0.0, lt=1.0, description="Ratio clipped below at 1 - clip_low.")
+    clip_high: float = Field(0.2, gt=0.0, description="Ratio clipped above at 1 + clip_high (> clip_low = clip-higher).")
+    kl_coef: float = Field(0.02, ge=0.0, description="Weight of the k3 KL estimate to the reference; 0 disables it.")
+    loss_agg: Literal["token_mean", "seq_mean_token_mean"] = Field(
+        "token_mean", description="token_mean: every completion token weighs the same (DAPO/Dr.GRPO style)."
+    )
+    lr: float = Field(1e-5, gt=0.0, description="Learning rate (the paper: 1e-7 on 3-8B models).")
+    epsilon: float = Field(1e-6, gt=0.0, description="Added to the group std.")
+
+    @model_validator(mode="after")
+    def _check(self) -> GRPOConfig:
+        if self.clip_high < self.clip_low:
+            raise ValueError(f"clip_high {self.clip_high} < clip_low {self.clip_low}: clip-higher means >=")
+        return self
