@@ -37,7 +37,9 @@ class GRPOConfig(StrictModel):
     edge_prob: float = Field(0.5, ge=0.0, le=1.0, description="Probability of each forward edge of the DAG.")
     scale_by_std: bool = Field(True, description="Divide advantages by the group std (False = Dr.GRPO).")
     clip_low: float = Field(0.2, gt=0.0, lt=1.0, description="Ratio clipped below at 1 - clip_low.")
-    clip_high: float = Field(0.2, gt=0.0, description="Ratio clipped above at 1 + clip_high (> clip_low = clip-higher).")
+    clip_high: float = Field(
+        0.2, gt=0.0, description="Ratio clipped above at 1 + clip_high (> clip_low = clip-higher)."
+    )
     kl_coef: float = Field(0.02, ge=0.0, description="Weight of the k3 KL estimate to the reference; 0 disables it.")
     loss_agg: Literal["token_mean", "seq_mean_token_mean"] = Field(
         "token_mean", description="token_mean: every completion token weighs the same (DAPO/Dr.GRPO style)."
