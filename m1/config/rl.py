@@ -23,9 +23,7 @@ class RewardConfig(StrictModel):
     col_weight: float = Field(0.5, ge=0.0, description="R_col = col_weight x judge score (1/0).")
     max_tool_calls: int = Field(5, ge=1, description="More tool calls than this get col_over_budget instead.")
     col_over_budget: float = Field(-1.0, description="The strong penalty for exceeding max_tool_calls.")
-    judge: Literal["rule", "llm"] = Field("rule", description="Collaboration judge: documented rules, or an LLM.")
-    judge_endpoint: str = Field("", description="OpenAI-compatible base URL of the LLM judge.")
-    judge_model: str = Field("gpt-4o", description="Model name sent to the LLM judge.")
+    judge: Literal["rule"] = Field("rule", description="Collaboration judge (the documented rule judge of m1.rewards).")
 
 
 class GRPOConfig(StrictModel):

@@ -1,0 +1,116 @@
+"""Per-agent rewards of a CPP episode: ``R = R_res + R_format + R_col``.
+
+* ``R_res`` (outcome): a score s in [0, 1] — multiple choice: exact letter; numeric: VSI-Bench
+  Mean Relative Accuracy; grounding: temporal IoU; open-ended: normalised exact match — mapped to
+  ``wrong + (correct - wrong) * s``. ``rewards.outcome`` picks whose answer is scored: the
+  team's final answer (credit for collaboration), the agent's own (credit for being right), or
+  the mean of both (default). A missing/unparseable answer scores s = 0.
+* ``R_format``: ``format_ok`` when every turn of the agent parsed (plan, revisions, answer), no
+  reference dangled and no call was rejected for its arguments; ``format_bad`` otherwise.
+* ``R_col``: the collaboration judge's 1/0 on the agent's planning trajectory, times
+  ``col_weight``; more than ``max_tool_calls`` calls get ``col_over_budget`` instead (the
+  paper's strong penalty). The **rule judge** gives 1 when all hold:
+    1. feasibility — the plan parsed and has at least one step;
+    2. appropriateness — every call the agent made succeeded, and at least one of them was
+       question-aware (returned a candidate answer): the answer rests on evidence about the
+       question, not on generic looks alone;
+    3. step management — no call repeated by the agent itself, and the trajectory ended by
+       itself (plan exhausted or ``DONE``), not by the round limit.
+  The paper's judge is GPT-4o scoring the same three criteria; these rules make them checkable
+  without an external service.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from m1.config.rl import RewardConfig
+from m1.data.metrics import mean_relative_accuracy, temporal_iou
+from m1.schema import Question, TaskType
+from m1.trace import AgentTrace, Episode
+
+
+def outcome_score(question: Question, answer: str | None) -> float:
+    """s in [0, 1] for one parsed answer (canonical forms from :func:`m1.plan.parse_answer`)."""
+    if answer is None or question.answer is None:
+        return 0.0
+    tt = question.task_type
+    try:
+        if tt == TaskType.MULTIPLE_CHOICE:
+            return float(answer.strip() == question.answer.strip())
+        if tt == TaskType.NUMERIC:
+            return mean_relative_accuracy(float(answer), float(question.answer))
+        if tt == TaskType.GROUNDING:
+            return temporal_iou([float(x) for x in answer.split()], [float(x) for x in question.answer.split()])
+    except ValueError:
+        return 0.0
+    norm = lambda s: re.sub(r"[^a-z0-9]+", " ", s.lower()).strip()  # noqa: E731
+    return float(norm(answer) == norm(question.answer))
+
+
+@dataclass(frozen=True)
+class AgentReward:
+    agent: int
+    outcome: float
+    format: float
+    collaboration: float
+    judge_ok: bool
+    judge_reasons: tuple[str, ...]
+
+    @property
+    def total(self) -> float:
+        return self.outcome + self.format + self.collaboration
+
+
+_ARG_ERRORS = ("bad arguments", "unknown tool")
+
+
+def rule_judge(ep: Episode, a: AgentTrace) -> tuple[bool, tuple[str, ...]]:
+    """The rule judge (module docstring); returns (ok, reasons it failed)."""
+    reasons = []
+    plan_turn = next((t for t in a.turns if t.kind == "plan"), None)
+    if plan_turn is None or plan_turn.parsed is None or not a.steps:
+        reasons.append("infeasible: no parsed plan with steps")
+    entries = {e.id: e for e in ep.memory}
+    own = [entries[s.memory_id] for s in a.steps]
+    if any(e.error for e in own):
+        reasons.append("inappropriate: a call failed")
+    if own and not any(e.candidate is not None for e in own):
+        reasons.append("inappropriate: no question-aware call")
+    keys = [json.dumps([s.call.tool, s.call.args], sort_keys=True) for s in a.steps]
+    if len(set(keys)) != len(keys):
+        reasons.append("step management: repeated its own call")
+    revisions = [t for t in a.turns if t.kind == "revision"]
+    stopped = bool(revisions) and revisions[-1].parsed == "DONE"
+    last_plan = a.plans[-1] if a.plans else ""
+    planned_steps = [ln for ln in last_plan.splitlines() if ln[:1].isdigit()]
+    last_index = int(planned_steps[-1].split(".", 1)[0]) if planned_steps else 0
+    exhausted = bool(a.steps) and a.steps[-1].step >= last_index
+    if a.steps and not (stopped or exhausted):
+        reasons.append("step management: cut off by the round limit")
+    return not reasons, tuple(reasons)
+
+
+def agent_rewards(ep: Episode, cfg: RewardConfig | None = None) -> list[AgentReward]:
+    """Rewards of every active agent of ``ep``, in agent order."""
+    cfg = cfg or RewardConfig()
+    team_s = outcome_score(ep.question, ep.final_answer)
+    out = []
+    for a in ep.agents:
+        own_s = outcome_score(ep.question, a.answer)
+        s = {"team": team_s, "agent": own_s, "mixed": (team_s + own_s) / 2}[cfg.outcome]
+        r_res = cfg.wrong + (cfg.correct - cfg.wrong) * s
+        arg_errors = any(ep.memory[st.memory_id].error and ep.memory[st.memory_id].error.startswith(_ARG_ERRORS)
+                         for st in a.steps)
+        r_fmt = cfg.format_bad if (a.format_errors or arg_errors) else cfg.format_ok
+        ok, reasons = rule_judge(ep, a)
+        if len(a.steps) > cfg.max_tool_calls:
+            r_col = cfg.col_over_budget
+            reasons = (*reasons, f"over budget: {len(a.steps)} > {cfg.max_tool_calls} tool calls")
+            ok = False
+        else:
+            r_col = cfg.col_weight * float(ok)
+        out.append(AgentReward(a.agent, r_res, r_fmt, r_col, ok, reasons))
+    return out

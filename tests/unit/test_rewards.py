@@ -1,0 +1,102 @@
+"""Per-agent rewards on hand-made episodes."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_cpp import CATALOGUE, GROUND, MC, ScriptedTeam, fixed  # noqa: E402
+
+from m1.config import CPPConfig, RewardConfig  # noqa: E402
+from m1.cpp import run_episode  # noqa: E402
+from m1.rewards import agent_rewards, outcome_score, rule_judge  # noqa: E402
+from m1.schema import Question, TaskType, ToolResult  # noqa: E402
+from m1.topology import complete_topology  # noqa: E402
+
+
+class Tools:
+    """fine_browser answers B (question-aware); global_sampling only looks; bad_window fails."""
+
+    def run(self, episode_id, question, calls):
+        out = []
+        for c in calls:
+            if c.tool == "fine_browser" and c.args.get("start", 0) > c.args.get("end", 1e9):
+                out.append(ToolResult(tool=c.tool, args=c.args, text="error: start after end",
+                                      error="start after end"))
+            elif c.tool == "fine_browser":
+                out.append(ToolResult(tool=c.tool, args=c.args, text="green seen candidate=B conf=0.9",
+                                      candidate="B", confidence=0.9, frames_used=3))
+            else:
+                out.append(ToolResult(tool=c.tool, args=c.args, text="8 frames", frames_used=8))
+        return out
+
+    def end(self, episode_id):
+        pass
+
+
+def episode(scripts, cfg=None):
+    return run_episode(MC, ScriptedTeam(scripts), Tools(), complete_topology(len(scripts)), CATALOGUE,
+                       cfg or CPPConfig(), seed=0)
+
+
+def test_a_good_trajectory_gets_every_component():
+    ep = episode([fixed('1. global_sampling {"n":4}\n2. fine_browser {"start":0,"end":5}', "B")])
+    (r,) = agent_rewards(ep)
+    assert r.judge_ok and r.judge_reasons == ()
+    assert (r.outcome, r.format, r.collaboration, r.total) == pytest.approx((1.0, 0.2, 0.5, 1.7))
+
+
+def test_outcome_modes_team_agent_mixed():
+    # agents 0, 1 answer B (right), agent 2 answers C: team answer B by vote
+    ep = episode([fixed('1. fine_browser {}', "B"), fixed('1. fine_browser {}', "B"), fixed('1. fine_browser {}', "C")])
+    mixed = agent_rewards(ep)[2]
+    team = agent_rewards(ep, RewardConfig(outcome="team"))[2]
+    own = agent_rewards(ep, RewardConfig(outcome="agent"))[2]
+    assert (team.outcome, own.outcome, mixed.outcome) == (1.0, -1.0, 0.0)
+
+
+def test_format_penalty_for_unparseable_turns():
+    ep = episode([fixed('1. fine_browser {}', "the answer is B")])
+    (r,) = agent_rewards(ep)
+    # no parseable answer, own or team's: s = 0 → wrong = -1
+    assert r.format == -0.5 and r.outcome == -1.0
+
+
+@pytest.mark.parametrize(
+    "plan, revision, cfg, reason",
+    [
+        ("I plan nothing", "KEEP", CPPConfig(), "infeasible: no parsed plan with steps"),
+        ('1. global_sampling {"n":4}', "KEEP", CPPConfig(), "inappropriate: no question-aware call"),
+        ('1. fine_browser {"start":9,"end":1}', "KEEP", CPPConfig(), "inappropriate: a call failed"),
+        ('1. fine_browser {}\n2. fine_browser {}', "KEEP", CPPConfig(), "step management: repeated its own call"),
+        ('1. fine_browser {}\n2. global_sampling {"n":2}', "KEEP", CPPConfig(max_rounds=1),
+         "step management: cut off by the round limit"),
+    ],
+)
+def test_rule_judge_failures(plan, revision, cfg, reason):
+    ep = episode([fixed(plan, "B", revision=revision)], cfg)
+    ok, reasons = rule_judge(ep, ep.agents[0])
+    assert not ok and reason in reasons
+    assert agent_rewards(ep)[0].collaboration == 0.0
+
+
+def test_done_ends_a_trajectory_properly():
+    ep = episode([fixed('1. fine_browser {}\n2. global_sampling {"n":2}', "B", revision="DONE")])
+    assert rule_judge(ep, ep.agents[0]) == (True, ())
+
+
+def test_more_than_max_tool_calls_gets_the_strong_penalty():
+    ep = episode([fixed('1. fine_browser {}\n2. global_sampling {"n":2}\n3. global_sampling {"n":3}', "B")])
+    (r,) = agent_rewards(ep, RewardConfig(max_tool_calls=2))
+    assert r.collaboration == -1.0 and not r.judge_ok and "over budget: 3 > 2 tool calls" in r.judge_reasons
+
+
+def test_outcome_scores_by_task_type():
+    num = Question(qid="n", video="v", question="q", task_type=TaskType.NUMERIC, answer="10")
+    assert outcome_score(num, "10") == 1.0 and outcome_score(num, "12") == pytest.approx(0.7)
+    assert outcome_score(num, "abc") == 0.0 and outcome_score(num, None) == 0.0
+    assert outcome_score(GROUND, "3 5") == 1.0 and outcome_score(GROUND, "4 6") == pytest.approx(1 / 3)
+    assert outcome_score(MC, "B") == 1.0 and outcome_score(MC, "A") == 0.0
+    opn = Question(qid="o", video="v", question="q", task_type=TaskType.OPEN_ENDED, answer="A red Ball!")
+    assert outcome_score(opn, "a red ball") == 1.0
