@@ -1,0 +1,196 @@
+"""The multi-agent GRPO learner: turns rollout groups into per-agent samples and updates every
+agent's model with :func:`m1.grpo.policy_loss`.
+
+* :func:`build_samples` — for each question, G episodes (rollouts of the whole team); every
+  active agent's reward (:mod:`m1.rewards`) → an advantage per (question, agent) group
+  (:func:`m1.grpo.per_agent_advantages`); every generation turn of the agent (plan, revisions,
+  answer) becomes a :class:`Sample` carrying the trajectory's advantage and the log-probs the
+  rollout engine recorded.
+* :class:`TeamLearner` — trainable copies of all agents (full fine-tuning, or LoRA adapters via
+  peft) and frozen references; :meth:`TeamLearner.step` updates *every* agent that has samples;
+  :meth:`TeamLearner.weights` gives an agent's current weights under Hugging Face parameter
+  names for the engines' ``update_weights``; :meth:`save`/:meth:`load` checkpoint models,
+  optimisers, RNG states and the step count for exact resume.
+
+Plain torch; the Ray ``LearnerActor`` (``actors/learner.py``) only hosts it.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from m1.config.rl import GRPOConfig, RewardConfig
+from m1.engines.hf import completion_logprobs
+from m1.grpo import per_agent_advantages, policy_loss
+from m1.rewards import AgentReward, agent_rewards
+from m1.trace import Episode
+
+
+@dataclass
+class Sample:
+    agent: int
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    old_logprobs: list[float]
+    advantage: float
+
+
+def build_samples(
+    groups: Sequence[Sequence[Episode]], rewards_cfg: RewardConfig, grpo_cfg: GRPOConfig
+) -> tuple[list[Sample], dict[str, list[AgentReward]]]:
+    """Samples of every agent turn in ``groups`` (one inner list of rollouts per question).
+
+    Samples with advantage 0 are dropped when there is no KL term (they would not move the
+    policy). Returns the samples and the rewards per episode id.
+    """
+    rewards: dict[str, list[AgentReward]] = {}
+    triples = []
+    for qi, group in enumerate(groups):
+        for g, ep in enumerate(group):
+            rs = agent_rewards(ep, rewards_cfg)
+            rewards[ep.episode_id] = rs
+            triples += [(qi, g, r.agent, r.total) for r in rs]
+    adv = per_agent_advantages(triples, grpo_cfg.scale_by_std, grpo_cfg.epsilon)
+    samples = []
+    for qi, group in enumerate(groups):
+        for g, ep in enumerate(group):
+            for a in ep.agents:
+                advantage = adv[(qi, g, a.agent)]
+                if advantage == 0.0 and grpo_cfg.kl_coef == 0.0:
+                    continue
+                for t in a.turns:
+                    if t.completion_ids:
+                        samples.append(Sample(a.agent, t.prompt_ids, t.completion_ids, t.logprobs, advantage))
+    return samples, rewards
+
+
+def _pad(rows: Sequence[Sequence[float]], width: int) -> torch.Tensor:
+    out = torch.zeros((len(rows), width), dtype=torch.float32)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.float32)
+    return out
+
+
+class TeamLearner:
+    """Trainable models of every agent + frozen references + one AdamW each."""
+
+    def __init__(self, models: Sequence[torch.nn.Module], pad_id: int, cfg: GRPOConfig, max_grad_norm: float = 1.0,
+                 seed: int = 0):
+        self.cfg = cfg
+        self.pad_id = pad_id
+        self.max_grad_norm = max_grad_norm
+        self.models = list(models)
+        self.refs = [copy.deepcopy(m).eval().requires_grad_(False) for m in self.models] if cfg.kl_coef > 0 else None
+        for m in self.models:
+            m.train()
+        self.opts = [torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
+                     for m in self.models]
+        self.steps = 0
+        torch.manual_seed(seed)
+        random.seed(seed)
+
+    @classmethod
+    def from_dirs(cls, dirs: Sequence[str | Path], cfg: GRPOConfig, lora: Any = None, seed: int = 0) -> TeamLearner:
+        """Load every agent's checkpoint; with ``lora`` (a peft ``LoraConfig``) train adapters only."""
+        from m1.models import load_agent
+
+        models, pad = [], None
+        for d in dirs:
+            model, tok = load_agent(d)
+            if lora is not None:
+                from peft import get_peft_model
+
+                model = get_peft_model(model, copy.deepcopy(lora))
+            models.append(model)
+            pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        return cls(models, int(pad), cfg, seed=seed)
+
+    def step(self, samples: Sequence[Sample]) -> dict[str, float]:
+        """One update of every agent that has samples; returns metrics (per agent and mean)."""
+        metrics: dict[str, float] = {}
+        for a, model in enumerate(self.models):
+            mine = [s for s in samples if s.agent == a]
+            if not mine:
+                continue
+            width = max(len(s.completion_ids) for s in mine)
+            logp, mask = completion_logprobs(model, [s.prompt_ids for s in mine], [s.completion_ids for s in mine],
+                                             self.pad_id)
+            old = _pad([s.old_logprobs for s in mine], width)
+            ref = None
+            if self.refs is not None:
+                with torch.no_grad():
+                    ref, _ = completion_logprobs(self.refs[a], [s.prompt_ids for s in mine],
+                                                 [s.completion_ids for s in mine], self.pad_id)
+            adv = torch.tensor([s.advantage for s in mine], dtype=torch.float32)
+            loss, m = policy_loss(logp, old, adv, mask, self.cfg.clip_low, self.cfg.clip_high, ref,
+                                  self.cfg.kl_coef, self.cfg.loss_agg)
+            self.opts[a].zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
+                                                   self.max_grad_norm)
+            self.opts[a].step()
+            m.update(loss=float(loss.detach()), grad_norm=float(gnorm), samples=len(mine), tokens=float(mask.sum()))
+            metrics.update({f"agent{a}/{k}": v for k, v in m.items()})
+        self.steps += 1
+        for key in ("loss", "kl", "clip_frac", "grad_norm"):
+            vals = [v for k, v in metrics.items() if k.endswith("/" + key)]
+            if vals:
+                metrics[key] = sum(vals) / len(vals)
+        return metrics
+
+    def weights(self, agent: int) -> dict[str, torch.Tensor]:
+        """Agent ``agent``'s current weights under plain HF names (LoRA merged in), on CPU."""
+        model = self.models[agent]
+        if hasattr(model, "merge_adapter"):  # a peft model: merge, read, unmerge
+            model.merge_adapter()
+            try:
+                state = {_hf_name(k): v.detach().cpu().clone() for k, v in model.state_dict().items()
+                         if "lora_" not in k}
+            finally:
+                model.unmerge_adapter()
+            return state
+        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+    # --------------------------------------------------------------------- checkpoints
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state = {
+            "steps": self.steps,
+            "models": [m.state_dict() for m in self.models],
+            "refs": [r.state_dict() for r in self.refs] if self.refs is not None else None,
+            "opts": [o.state_dict() for o in self.opts],
+            "torch_rng": torch.get_rng_state(),
+            "py_rng": random.getstate(),
+        }
+        tmp = path / "learner.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(path / "learner.pt")
+
+    def load(self, path: str | Path) -> None:
+        state = torch.load(Path(path) / "learner.pt", weights_only=False)
+        for m, s in zip(self.models, state["models"], strict=True):
+            m.load_state_dict(s)
+        if self.refs is not None:
+            if state["refs"] is None:
+                raise ValueError("checkpoint has no reference models but kl_coef > 0")
+            for r, s in zip(self.refs, state["refs"], strict=True):
+                r.load_state_dict(s)
+        for o, s in zip(self.opts, state["opts"], strict=True):
+            o.load_state_dict(s)
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["py_rng"])
+        self.steps = state["steps"]
+
+
+def _hf_name(peft_name: str) -> str:
+    """``base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight`` → HF name."""
+    name = peft_name.removeprefix("base_model.model.")
+    return name.replace(".base_layer.", ".")

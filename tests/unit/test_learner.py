@@ -1,0 +1,128 @@
+"""The GRPO learner: samples from rollout groups, updates of every agent, weight sync, exact resume."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_cpp import CATALOGUE, MC, RecordingTools, ScriptedTeam, fixed  # noqa: E402
+
+from m1.config import GRPOConfig, RewardConfig  # noqa: E402
+from m1.config.team import AgentSpec  # noqa: E402
+from m1.cpp import run_episode  # noqa: E402
+from m1.learner import Sample, TeamLearner, build_samples  # noqa: E402
+from m1.topology import complete_topology  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from m1.models import train_tokenizer
+
+    return train_tokenizer(["1. fine_browser {}", "KEEP", "DONE", "answer B", "#plan Q: What colour?"] * 20, 300)
+
+
+def tiny_models(tokenizer, seed=0):
+    from m1.models import build_model
+
+    specs = [AgentSpec(name="a", arch="qwen2", hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1,
+                       head_dim=16, intermediate_size=64, max_context=128),
+             AgentSpec(name="b", arch="qwen3", hidden_size=48, num_layers=2, num_heads=2, num_kv_heads=1,
+                       head_dim=16, intermediate_size=64, max_context=128)]
+    return [build_model(s, tokenizer, seed=seed + i) for i, s in enumerate(specs)]
+
+
+def samples(tokenizer, n=4):
+    out = []
+    for i in range(n):
+        for agent in (0, 1):
+            p = tokenizer(f"#plan Q: What colour {i}?", add_special_tokens=False)["input_ids"]
+            c = tokenizer(["KEEP", "DONE", "answer B", "1. fine_browser {}"][i % 4],
+                          add_special_tokens=False)["input_ids"]
+            out.append(Sample(agent, p, c, [-3.0] * len(c), advantage=1.0 if i % 2 else -1.0))
+    return out
+
+
+def test_build_samples_groups_per_agent_and_drops_zero_advantages():
+    good = fixed('1. fine_browser {}', "B")
+    bad = fixed('1. fine_browser {}', "C")
+    # rollouts of one question: agent 0 right in rollout 0, wrong in rollout 1; agent 1 always right
+    group = [run_episode(MC, ScriptedTeam(s), RecordingTools(), complete_topology(2), CATALOGUE, seed=g)
+             for g, s in enumerate([[good, good], [bad, good]])]
+    smp, rewards = build_samples([group], RewardConfig(outcome="agent"), GRPOConfig(kl_coef=0.0))
+    assert {s.agent for s in smp} == {0}  # agent 1's rewards are equal in its group → advantage 0, dropped
+    advs = sorted({s.advantage for s in smp})
+    assert advs == pytest.approx([-1.0, 1.0], abs=1e-4)
+    # every turn of the trajectory is a sample: plan, one revision, answer — per rollout
+    assert len(smp) == 6 and all(len(s.old_logprobs) == len(s.completion_ids) for s in smp)
+    assert rewards[group[0].episode_id][0].total > rewards[group[1].episode_id][0].total
+    with_kl, _ = build_samples([group], RewardConfig(outcome="agent"), GRPOConfig(kl_coef=0.1))
+    assert len(with_kl) == 12
+
+
+def test_every_agent_changes_after_a_step(tokenizer):
+    learner = TeamLearner(tiny_models(tokenizer), tokenizer.pad_token_id, GRPOConfig(lr=1e-3, kl_coef=0.05))
+    before = [{k: v.clone() for k, v in m.state_dict().items()} for m in learner.models]
+    m = learner.step(samples(tokenizer))
+    for b, model in zip(before, learner.models, strict=True):
+        changed = [k for k, v in model.state_dict().items() if not torch.equal(v, b[k])]
+        assert len(changed) > 0.8 * len(b)
+    assert {"agent0/loss", "agent1/loss", "loss", "kl", "clip_frac"} <= set(m) and learner.steps == 1
+    # the frozen reference did not move
+    assert all(torch.equal(r.state_dict()[k], before[0][k]) for r in learner.refs[:1] for k in before[0])
+
+
+def test_weight_sync_reaches_the_engine(tokenizer):
+    from m1.engines.hf import HFEngine
+
+    models = tiny_models(tokenizer)
+    engine_models = tiny_models(tokenizer)
+    learner = TeamLearner(models, tokenizer.pad_token_id, GRPOConfig(lr=1e-2, kl_coef=0.0))
+    learner.step(samples(tokenizer))
+    engine = HFEngine(engine_models[1], tokenizer)
+    p, c = [[5, 6, 7]], [[8, 9]]
+    before = engine.compute_logprobs(p, c)
+    engine.update_weights(learner.weights(1))
+    after = engine.compute_logprobs(p, c)
+    learner.models[1].eval()
+    with torch.no_grad():
+        from m1.engines.hf import completion_logprobs
+
+        want, _ = completion_logprobs(learner.models[1], p, c, tokenizer.pad_token_id)
+    assert before != after and after[0] == pytest.approx(want[0, :2].tolist(), abs=1e-6)
+
+
+def test_resume_gives_the_same_steps_as_an_uninterrupted_run(tokenizer, tmp_path):
+    cfg = GRPOConfig(lr=1e-3, kl_coef=0.05)
+    batches = [samples(tokenizer, 4), samples(tokenizer, 2), samples(tokenizer, 3)]
+    straight = TeamLearner(tiny_models(tokenizer), tokenizer.pad_token_id, cfg, seed=3)
+    for b in batches:
+        straight.step(b)
+    first = TeamLearner(tiny_models(tokenizer), tokenizer.pad_token_id, cfg, seed=3)
+    first.step(batches[0])
+    first.save(tmp_path / "ckpt")
+    resumed = TeamLearner(tiny_models(tokenizer, seed=99), tokenizer.pad_token_id, cfg, seed=7)
+    resumed.load(tmp_path / "ckpt")
+    for b in batches[1:]:
+        resumed.step(b)
+    assert resumed.steps == straight.steps == 3
+    for a, b in zip(straight.models, resumed.models, strict=True):
+        assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+
+
+def test_lora_learner_trains_adapters_and_exports_merged_hf_weights(tokenizer):
+    from peft import LoraConfig, get_peft_model
+
+    base = tiny_models(tokenizer)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
+    peft_models = [get_peft_model(m, lora) for m in tiny_models(tokenizer)]
+    learner = TeamLearner(peft_models, tokenizer.pad_token_id, GRPOConfig(lr=1e-2, kl_coef=0.0))
+    learner.step(samples(tokenizer))
+    w = learner.weights(0)
+    assert set(w) == set(base[0].state_dict())  # plain HF names, no adapter tensors
+    base[0].load_state_dict(w)
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        learner.models[0].eval()
+        assert torch.allclose(base[0](ids).logits, learner.models[0](ids).logits, atol=1e-5)
