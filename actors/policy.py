@@ -85,3 +85,7 @@ class RayTeam:
     def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
         refs = [self.actors[r.agent].generate.remote([r.prompt], r.settings) for r in requests]
         return [out[0] for out in get(refs, self.timeout, f"{len(refs)} generations")]
+
+    def update_weights(self, agent: int, state: Any) -> None:
+        """``state``: a weights dict or an ObjectRef to one (put once, read by the actor)."""
+        get(self.actors[agent].update_weights.remote(state), self.timeout, f"weight sync of agent {agent}")

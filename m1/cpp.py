@@ -82,6 +82,10 @@ class TeamBackend(Protocol):
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Completion]: ...
 
+    def update_weights(self, agent: int, state: dict[str, Any]) -> None:
+        """Load new weights (HF names) into ``agent``'s engine (after a learner step)."""
+        ...
+
 
 class ToolBackend(Protocol):
     """Tool execution for many episodes; ``run`` never raises for a bad call (ToolResult.error)."""
@@ -138,6 +142,9 @@ class LocalTeam:
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
         return [self.generators[r.agent].generate([r.prompt], r.settings)[0] for r in requests]
+
+    def update_weights(self, agent: int, state: dict[str, Any]) -> None:
+        self.generators[agent].update_weights(state)
 
 
 class ToolRunner:

@@ -190,6 +190,16 @@ class TeamLearner:
         self.steps = state["steps"]
 
 
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def lora_config(rank: int) -> Any:
+    """A peft ``LoraConfig`` over every attention and MLP projection (alpha = 2 x rank)."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=list(LORA_TARGETS))
+
+
 def _hf_name(peft_name: str) -> str:
     """``base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight`` → HF name."""
     name = peft_name.removeprefix("base_model.model.")

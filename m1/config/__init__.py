@@ -16,7 +16,7 @@ from m1.config.base import ConfigError, StrictModel, build, load_yaml, parse_ove
 from m1.config.cpp import CPPConfig
 from m1.config.engine import EngineConfig
 from m1.config.ray import RayConfig
-from m1.config.rl import GRPOConfig, RewardConfig
+from m1.config.rl import GRPOConfig, MARLConfig, RewardConfig
 from m1.config.sft import LLMTeacherConfig, SFTConfig
 from m1.config.synth import SynthConfig
 from m1.config.team import AgentSpec, TeamConfig
@@ -36,6 +36,7 @@ class M1Config(StrictModel):
     ray: RayConfig = Field(default_factory=RayConfig)
     rewards: RewardConfig = Field(default_factory=RewardConfig)
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
+    marl: MARLConfig = Field(default_factory=MARLConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
@@ -53,6 +54,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 __all__ = [
     "CPPConfig",
     "GRPOConfig",
+    "MARLConfig",
     "RayConfig",
     "RewardConfig",
     "LLMTeacherConfig",

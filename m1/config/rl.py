@@ -50,3 +50,27 @@ class GRPOConfig(StrictModel):
         if self.clip_high < self.clip_low:
             raise ValueError(f"clip_high {self.clip_high} < clip_low {self.clip_low}: clip-higher means >=")
         return self
+
+
+class MARLConfig(StrictModel):
+    """The multi-agent GRPO training job (``jobs/marl.py``)."""
+
+    steps: int = Field(20, ge=1, description="Policy updates (the paper peaks at 200 on 3-8B models).")
+    questions_per_step: int = Field(4, ge=1, description="Questions per update (the paper: batch 8).")
+    temperature: float = Field(1.0, gt=0.0, le=5.0, description="Rollout sampling temperature.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Rollout nucleus mass.")
+    checkpoint_every: int = Field(5, ge=1, description="Steps between checkpoints (models, optimisers, RNG, cursor).")
+    eval_every: int = Field(0, ge=0, description="Steps between evaluations on the held-out split; 0 = only at the end.")
+    lora: bool = Field(False, description="Train LoRA adapters instead of all weights.")
+    lora_rank: int = Field(8, ge=1, description="LoRA rank.")
+    data_dir: str | None = Field(None, description="M1-Synth train split; default <output_dir>/synth/train.")
+    train_videos: int = Field(24, ge=1, description="Videos generated for the train split when it is missing.")
+    eval_dir: str | None = Field(None, description="Held-out split; default <output_dir>/synth/test.")
+    eval_videos: int = Field(8, ge=1, description="Videos generated for the held-out split when it is missing.")
+    eval_questions: int | None = Field(None, ge=1, description="Evaluate on at most this many held-out questions.")
+    team_dir: str | None = Field(
+        None, description="Team to start from; default <output_dir>/sft/team if it exists, else <output_dir>/team "
+        "(created untrained if missing)."
+    )
+    use_ray: bool = Field(True, description="Rollouts and the learner on Ray actors (False: all in this process).")
+    resume: bool = Field(True, description="Continue from the latest checkpoint in <output_dir>/marl if present.")

@@ -1,0 +1,74 @@
+"""``LearnerActor``: the GRPO learner (:class:`m1.learner.TeamLearner`) in its own Ray actor, and
+:class:`RayLearner`, the proxy the training loop calls.
+
+Weights travel through the object store: :meth:`RayLearner.weights` returns an ``ObjectRef``
+that the trainer hands straight to the ``PolicyAgentActor``'s ``update_weights`` — Ray resolves
+it in the policy actor's process, so the driver never holds a copy. (On GPUs the same call
+goes to the vLLM engine's in-place weight loading; a NCCL broadcast would replace the object
+store for large models — not implemented here.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from actors import get, single_thread_torch
+from m1.config.rl import GRPOConfig
+from m1.learner import Sample, TeamLearner
+
+
+class LearnerHost:
+    """Actor body: builds the :class:`TeamLearner` inside the actor process."""
+
+    def __init__(self, dirs: Sequence[str], cfg: GRPOConfig, lora_rank: int | None, seed: int):
+        single_thread_torch()
+        from m1.learner import lora_config
+
+        lora = lora_config(lora_rank) if lora_rank else None
+        self.learner = TeamLearner.from_dirs(dirs, cfg, lora=lora, seed=seed)
+
+    def step(self, samples: Sequence[Sample]) -> dict[str, float]:
+        return self.learner.step(samples)
+
+    def weights(self, agent: int) -> dict[str, Any]:
+        return self.learner.weights(agent)
+
+    def save(self, path: str) -> None:
+        self.learner.save(path)
+
+    def load(self, path: str) -> None:
+        self.learner.load(path)
+
+    def steps(self) -> int:
+        return self.learner.steps
+
+
+class RayLearner:
+    """Same methods as :class:`TeamLearner`, executed in a ``LearnerActor``."""
+
+    def __init__(self, dirs: Sequence[str | Path], cfg: GRPOConfig, lora_rank: int | None = None, seed: int = 0,
+                 num_cpus: float = 1.0, num_gpus: float = 0.0, timeout: float = 600.0):
+        import ray
+
+        self.timeout = timeout
+        cls = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0)(LearnerHost)
+        self.actor = cls.remote([str(d) for d in dirs], cfg, lora_rank, seed)
+        get(self.actor.steps.remote(), timeout, "starting the learner")
+
+    def step(self, samples: Sequence[Sample]) -> dict[str, float]:
+        return get(self.actor.step.remote(list(samples)), self.timeout, "learner step")
+
+    def weights(self, agent: int) -> Any:
+        return self.actor.weights.remote(agent)  # an ObjectRef: resolved by whoever receives it
+
+    def save(self, path: str | Path) -> None:
+        get(self.actor.save.remote(str(path)), self.timeout, "learner checkpoint")
+
+    def load(self, path: str | Path) -> None:
+        get(self.actor.load.remote(str(path)), self.timeout, "learner restore")
+
+    @property
+    def steps(self) -> int:
+        return get(self.actor.steps.remote(), self.timeout, "learner steps")

@@ -1,0 +1,221 @@
+"""The multi-agent GRPO training loop (what ``jobs/marl.py`` runs, in-process or on Ray).
+
+One step: take ``marl.questions_per_step`` questions (a deterministic function of the seed and
+the step: epochs are seeded permutations), run ``grpo.group_size`` rollouts of the whole team
+per question — each with its own sampled DAG topology when ``grpo.agent_dropout`` is on and
+its own sampling seed —, compute per-agent rewards and advantages, update every agent
+(:class:`m1.learner.TeamLearner` or its Ray proxy), push the new weights to the rollout
+engines, log, and checkpoint every ``marl.checkpoint_every`` steps.
+
+Because questions, topologies and sampling seeds are functions of (seed, step) and a checkpoint
+holds the models, optimisers, references and RNG states, a run resumed from step k performs
+exactly the steps k+1.. of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from m1.config import M1Config
+from m1.learner import build_samples
+from m1.rewards import outcome_score
+from m1.rollout import EpisodeJob, RolloutDriver
+from m1.schema import Question
+from m1.seeding import derive_seed
+from m1.topology import Topology, complete_topology, sample_topology
+from m1.trace import Episode
+
+CHECKPOINT = "checkpoint"
+
+
+def batch_questions(questions: Sequence[Question], seed: int, step: int, per_step: int) -> list[Question]:
+    """The questions of ``step``: consecutive slices of seeded per-epoch permutations."""
+    n = len(questions)
+    if n == 0:
+        raise ValueError("no training questions")
+    out = []
+    for pos in range(step * per_step, (step + 1) * per_step):
+        epoch, i = divmod(pos, n)
+        order = list(range(n))
+        random.Random(derive_seed(seed, "epoch", epoch)).shuffle(order)
+        out.append(questions[order[i]])
+    return out
+
+
+def rollout_topology(cfg: M1Config, num_agents: int, step: int, qi: int, g: int) -> Topology:
+    if not cfg.grpo.agent_dropout:
+        return complete_topology(num_agents)
+    rng = random.Random(derive_seed(cfg.seed, "topology", step, qi, g))
+    return sample_topology(num_agents, rng, dropout=cfg.grpo.dropout, edge_prob=cfg.grpo.edge_prob)
+
+
+def episode_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
+    n = max(len(episodes), 1)
+    return {
+        "accuracy": sum(outcome_score(e.question, e.final_answer) for e in episodes) / n,
+        "frames_per_query": sum(e.frames_used for e in episodes) / n,
+        "tool_calls_per_query": sum(e.tool_calls for e in episodes) / n,
+        "parse_rate": _parse_rate(episodes),
+    }
+
+
+def _parse_rate(episodes: Sequence[Episode]) -> float:
+    turns = [t for e in episodes for a in e.agents for t in a.turns]
+    return sum(t.error is None for t in turns) / max(len(turns), 1)
+
+
+class MARLTrainer:
+    """Runs the loop above; ``learner`` is a TeamLearner or a RayLearner, ``driver`` a RolloutDriver."""
+
+    def __init__(self, cfg: M1Config, questions: Sequence[Question], driver: RolloutDriver, learner: Any,
+                 out_dir: str | Path, evaluate: Callable[[], dict[str, float]] | None = None):
+        self.cfg, self.questions, self.driver, self.learner = cfg, list(questions), driver, learner
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.evaluate = evaluate
+        self.step = 0
+        self.log_path = self.out / "metrics.jsonl"
+        self._tb: Any = None
+
+    # ----------------------------------------------------------------------------- state
+    def resume(self) -> bool:
+        ck = self.out / CHECKPOINT
+        if not (ck / "trainer.json").is_file():
+            return False
+        state = json.loads((ck / "trainer.json").read_text())
+        self.learner.load(ck)
+        self.step = state["step"]
+        self.sync_weights()
+        # drop log lines written after the checkpoint: the resumed run writes those steps again
+        if self.log_path.is_file():
+            keep = [ln for ln in self.log_path.read_text().splitlines() if json.loads(ln)["step"] <= self.step]
+            self.log_path.write_text("".join(x + "\n" for x in keep))
+        return True
+
+    def save(self) -> None:
+        ck = self.out / CHECKPOINT
+        tmp = self.out / (CHECKPOINT + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.learner.save(tmp)
+        (tmp / "trainer.json").write_text(json.dumps({"step": self.step, "seed": self.cfg.seed}))
+        if ck.exists():
+            old = self.out / (CHECKPOINT + ".old")
+            ck.rename(old)
+            tmp.rename(ck)
+            for f in old.iterdir():
+                f.unlink()
+            old.rmdir()
+        else:
+            tmp.rename(ck)
+
+    def sync_weights(self) -> float:
+        t0 = time.perf_counter()
+        for a in range(len(self.driver.b.team.names)):
+            self.driver.b.team.update_weights(a, self.learner.weights(a))
+        return time.perf_counter() - t0
+
+    # ------------------------------------------------------------------------------ loop
+    def train_step(self) -> dict[str, Any]:
+        cfg, g_size = self.cfg, self.cfg.grpo.group_size
+        n_agents = len(self.driver.b.team.names)
+        qs = batch_questions(self.questions, cfg.seed, self.step, cfg.marl.questions_per_step)
+        jobs = [EpisodeJob(q, rollout_topology(cfg, n_agents, self.step, qi, g),
+                           seed=derive_seed(cfg.seed, "rollout", self.step, qi, g) % (2**62))
+                for qi, q in enumerate(qs) for g in range(g_size)]
+        t0 = time.perf_counter()
+        episodes = self.driver.run(jobs)
+        t_rollout = time.perf_counter() - t0
+        groups = [episodes[i * g_size:(i + 1) * g_size] for i in range(len(qs))]
+        samples, rewards = build_samples(groups, cfg.rewards, cfg.grpo)
+        t1 = time.perf_counter()
+        lm = self.learner.step(samples) if samples else {}
+        t_learn = time.perf_counter() - t1
+        t_sync = self.sync_weights() if samples else 0.0
+        self.step += 1
+        all_r = [r for rs in rewards.values() for r in rs]
+        tokens = sum(len(t.completion_ids) for e in episodes for a in e.agents for t in a.turns)
+        rec: dict[str, Any] = {
+            "step": self.step,
+            **episode_metrics(episodes),
+            "reward": sum(r.total for r in all_r) / max(len(all_r), 1),
+            "reward_outcome": sum(r.outcome for r in all_r) / max(len(all_r), 1),
+            "reward_format": sum(r.format for r in all_r) / max(len(all_r), 1),
+            "reward_collab": sum(r.collaboration for r in all_r) / max(len(all_r), 1),
+            "samples": len(samples),
+            "kl": lm.get("kl", 0.0), "clip_frac": lm.get("clip_frac", 0.0), "loss": lm.get("loss", 0.0),
+            "grad_norm": lm.get("grad_norm", 0.0),
+            "tokens_per_s": tokens / max(t_rollout, 1e-9),
+            "time_rollout": t_rollout, "time_tools": sum(e.tool_seconds for e in episodes),
+            "time_learner": t_learn, "time_sync": t_sync,
+        }
+        return rec
+
+    def run(self, progress: bool = True) -> list[dict[str, Any]]:
+        if self.cfg.marl.resume and self.resume():
+            print(f"resumed from step {self.step} ({self.out / CHECKPOINT})")
+        records = []
+        bar: Any = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.cfg.marl.steps, initial=self.step, desc="MARL", unit="step")
+        while self.step < self.cfg.marl.steps:
+            rec = self.train_step()
+            if self.evaluate is not None and self.cfg.marl.eval_every and self.step % self.cfg.marl.eval_every == 0:
+                rec.update({f"eval/{k}": v for k, v in self.evaluate().items()})
+            self._log(rec)
+            records.append(rec)
+            if self.step % self.cfg.marl.checkpoint_every == 0 or self.step == self.cfg.marl.steps:
+                self.save()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(reward=f"{rec['reward']:.2f}", acc=f"{rec['accuracy']:.2f}",
+                                parse=f"{rec['parse_rate']:.2f}")
+        if bar is not None:
+            bar.close()
+        return records
+
+    def _log(self, rec: dict[str, Any]) -> None:
+        with self.log_path.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        try:
+            if self._tb is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.out / "tb"))
+            for k, v in rec.items():
+                if k != "step" and isinstance(v, int | float):
+                    self._tb.add_scalar(k, v, rec["step"])
+            self._tb.flush()
+        except ImportError:  # tensorboard not installed: the JSONL log is the record
+            self._tb = False
+
+
+def plot_metrics(log_path: str | Path, out_png: str | Path) -> Path:
+    """Training curves (reward and its parts, accuracy, parse rate, KL, frames/query) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = [json.loads(x) for x in Path(log_path).read_text().splitlines() if x.strip()]
+    steps = [r["step"] for r in recs]
+    panels = [("reward", ["reward", "reward_outcome", "reward_format", "reward_collab"]),
+              ("accuracy / parse rate", ["accuracy", "parse_rate"]), ("KL, clip fraction", ["kl", "clip_frac"]),
+              ("frames per query", ["frames_per_query"])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
+    for ax, (title, keys) in zip(axes, panels, strict=True):
+        for k in keys:
+            ax.plot(steps, [r.get(k, float("nan")) for r in recs], label=k)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return Path(out_png)

@@ -1,0 +1,63 @@
+"""Many CPP episodes at once through one set of back-ends.
+
+:class:`Backends` bundles a team, tools and memory — in-process (``LocalTeam``, ``ToolRunner``,
+``SharedMemory``) or Ray proxies (built by ``actors.rollout.build_backends``);
+:class:`RolloutDriver` runs :class:`EpisodeJob`s through them, ``ray.concurrency`` at a time on
+Ray (threads waiting on actors) and one at a time in-process (the engines would only share the
+same cores). Every sampling decision is fixed by the job's seed, so the traces are identical
+either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from m1.config import M1Config
+from m1.cpp import MemoryBackend, TeamBackend, ToolBackend, run_episode
+from m1.schema import Question, ToolSpec
+from m1.topology import Topology
+from m1.trace import Episode
+
+
+@dataclass
+class Backends:
+    team: TeamBackend
+    tools: ToolBackend
+    memory: MemoryBackend
+    on_ray: bool
+
+
+@dataclass(frozen=True)
+class EpisodeJob:
+    question: Question
+    topology: Topology
+    seed: int
+
+
+class RolloutDriver:
+    def __init__(self, backends: Backends, catalogue: Sequence[ToolSpec], cfg: M1Config):
+        self.b, self.catalogue, self.cfg = backends, list(catalogue), cfg
+
+    def run_one(self, job: EpisodeJob) -> Episode:
+        return run_episode(job.question, self.b.team, self.b.tools, job.topology, self.catalogue, self.cfg.cpp,
+                           seed=job.seed, episode_id=f"{job.question.qid}#{job.seed}", memory=self.b.memory)
+
+    def run(self, jobs: Sequence[EpisodeJob], progress: bool = False, desc: str = "episodes") -> list[Episode]:
+        bar: Any = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(jobs), desc=desc, unit="ep", leave=False)
+        workers = self.cfg.ray.concurrency if self.b.on_ray else 1
+        out: list[Episode] = []
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            for ep in ex.map(self.run_one, jobs):
+                out.append(ep)
+                if bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+        return out
