@@ -32,6 +32,16 @@ class LLMTeacherConfig(StrictModel):
 class SFTConfig(StrictModel):
     """Teacher annotation, the paper's filter, and the fine-tuning recipe."""
 
+    # --- where
+    data_dir: str | None = Field(
+        None, description="M1-Synth split to annotate; default <output_dir>/synth/train (generated if missing)."
+    )
+    train_videos: int = Field(60, ge=1, description="Videos of the generated training split when data_dir is unset.")
+    max_questions: int | None = Field(None, ge=1, description="Annotate at most this many questions (first ones).")
+    team_dir: str | None = Field(
+        None, description="Student team to fine-tune (tokenizer, limits, initial weights); default <output_dir>/team."
+    )
+    out_dir: str | None = Field(None, description="Dataset, runs and the trained team; default <output_dir>/sft.")
     # --- annotation
     teacher: Literal["oracle", "llm"] = Field("oracle", description="Who writes plans: the M1-Synth oracle or an LLM.")
     llm: LLMTeacherConfig = Field(default_factory=LLMTeacherConfig, description="The LLM teacher's endpoint.")
@@ -49,6 +59,11 @@ class SFTConfig(StrictModel):
     single_pass_only: bool = Field(True, description="The paper's filter (b): keep plans executed without revision.")
     revision_examples: bool = Field(
         True, description="Also train on the revision turns (KEEP/DONE/new steps) of correct trajectories."
+    )
+    keep_fraction: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="Share of KEEP revision examples kept (long prompts, a trivial target: most are skipped to "
+        "save compute); DONE and new-plan revisions are always kept.",
     )
     min_score: float = Field(
         0.5, ge=0.0, le=1.0,

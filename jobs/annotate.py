@@ -1,0 +1,95 @@
+"""Annotate M1-Synth questions with a teacher and write the filtered SFT dataset.
+
+``python jobs/annotate.py [--config YAML] [KEY=VALUE ...]`` — reads ``sft.data_dir`` (default
+``<output_dir>/synth/train``, generated with ``sft.train_videos`` videos if missing), runs one
+teacher CPP episode per question (:func:`m1.sft.annotate`), applies the paper's filter and writes
+``<sft.out_dir>/data/examples.jsonl`` + ``manifest.json`` (yield per family, teacher usage).
+Runs in-process: the teacher is the bottleneck (tools for the oracle, HTTP for an LLM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from m1.config import M1Config, load_config
+
+
+def sft_paths(cfg: M1Config) -> dict[str, Path]:
+    """Where the SFT stages read and write (config ``sft.*_dir`` or defaults under ``output_dir``)."""
+    root = Path(cfg.output_dir)
+    out = Path(cfg.sft.out_dir) if cfg.sft.out_dir else root / "sft"
+    return {"data_dir": Path(cfg.sft.data_dir) if cfg.sft.data_dir else root / "synth" / "train",
+            "team_dir": Path(cfg.sft.team_dir) if cfg.sft.team_dir else root / "team",
+            "out": out, "dataset": out / "data", "runs": out / "runs", "team_out": out / "team"}
+
+
+def ensure_inputs(cfg: M1Config) -> dict[str, Path]:
+    """Generate the training split and the initial team when they are missing."""
+    from m1.models import TEAM_MANIFEST, init_team
+
+    p = sft_paths(cfg)
+    if not (p["data_dir"] / "questions.jsonl").is_file():
+        if cfg.sft.data_dir:
+            raise FileNotFoundError(f"sft.data_dir={cfg.sft.data_dir!r} is not an M1-Synth split (no questions.jsonl)")
+        from m1.synth import generate_split
+
+        print(f"generating {cfg.sft.train_videos} training videos under {p['data_dir']}", file=sys.stderr)
+        generate_split(cfg.synth, p["data_dir"].parent, "train", cfg.sft.train_videos, seed=cfg.seed)
+    if not (p["team_dir"] / TEAM_MANIFEST).is_file():
+        print(f"writing an untrained team to {p['team_dir']}", file=sys.stderr)
+        init_team(cfg.team, p["team_dir"], seed=cfg.seed)
+    return p
+
+
+def main(cfg: M1Config) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    from m1.cpp import ToolRunner
+    from m1.models import agent_dir, load_tokenizer
+    from m1.sft import annotate, write_dataset, yield_by_family
+    from m1.synth import read_split
+    from m1.teachers import TeacherTeam, build_teacher, evidence_candidates
+    from m1.tools.registry import catalogue
+
+    p = ensure_inputs(cfg)
+    questions = read_split(p["data_dir"])[: cfg.sft.max_questions]
+    tok = load_tokenizer(agent_dir(p["team_dir"], cfg.team.agents[0]))
+    teacher = build_teacher(cfg.sft, seed=cfg.seed)
+    team = TeacherTeam(teacher, [a.name for a in cfg.team.agents], tok, [a.max_context for a in cfg.team.agents])
+    t0 = time.perf_counter()
+    examples, verdicts, episodes = annotate(questions, team, ToolRunner(cfg.tools, cfg.video), catalogue(), cfg.cpp,
+                                            cfg.sft, seed=cfg.seed, progress=True)
+    answer_prompts = [t.prompt for ep in episodes for a in ep.agents for t in a.turns if t.kind == "answer"]
+    blind = sum(not evidence_candidates(pr) for pr in answer_prompts) / max(1, len(answer_prompts))
+    yields = yield_by_family(verdicts)
+    manifest = {
+        "teacher": teacher.name, "questions": len(questions), "data_dir": str(p["data_dir"]),
+        "team_dir": str(p["team_dir"]), "seed": cfg.seed, "seconds": round(time.perf_counter() - t0, 1),
+        "answer_prompts_without_candidate": round(blind, 4), "yield": yields,
+        "teacher_usage": getattr(teacher, "usage", None), "cpp": cfg.cpp.model_dump(), "sft": cfg.sft.model_dump(),
+    }
+    path = write_dataset(p["dataset"], examples, manifest)
+    if blind > 0.5:
+        print(f"warning: {blind:.0%} of answer prompts show no tool candidate: cpp.entry_tokens="
+              f"{cfg.cpp.entry_tokens} clips evidence lines before their 'candidate=' (try cpp.entry_tokens=192)",
+              file=sys.stderr)
+    print(json.dumps({"dataset": str(path), "examples": len(examples), "yield": yields}, indent=1))
+    return manifest
+
+
+def cli(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", "-c", default=None, help="YAML with any subset of the settings.")
+    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    main(load_config(args.config, args.overrides))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

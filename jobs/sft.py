@@ -1,0 +1,84 @@
+"""Policy SFT of every agent of the team on the annotated dataset.
+
+``python jobs/sft.py [--config YAML] [KEY=VALUE ...]`` (also under ``ray job submit --working-dir .
+-- python jobs/sft.py ...``). Reads ``<sft.out_dir>/data/examples.jsonl`` (``jobs/annotate.py``),
+trains each agent of ``team.agents`` from ``sft.team_dir`` — full fine-tuning or LoRA by
+``sft.mode`` — as parallel Ray tasks (``sft.use_ray``) or in turn in-process, and writes:
+
+- ``<out>/team/<agent>/``: the trained HF checkpoints (+ ``adapter/`` for LoRA) and ``team.json``,
+  loadable by ``LocalTeam.from_dir`` / ``m1 ask --team``;
+- ``<out>/runs/<agent>/``: resumable checkpoints, ``metrics.jsonl``, TensorBoard ``tb/``;
+- ``<out>/loss.png`` and ``<out>/sft_summary.json``.
+
+Re-running resumes each agent from its newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from m1.config import M1Config, load_config
+
+
+def main(cfg: M1Config) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    from jobs.annotate import sft_paths
+    from m1.models import TEAM_MANIFEST, agent_dir
+    from m1.sft import read_dataset
+    from m1.sft_train import plot_losses, train_agent
+
+    p = sft_paths(cfg)
+    examples = read_dataset(p["dataset"])
+    jobs = []
+    for i, spec in enumerate(cfg.team.agents):
+        pairs = [(e.prompt, e.target) for e in examples if e.agent == spec.name]
+        if not pairs:
+            raise ValueError(f"the dataset {p['dataset']} has no examples for agent {spec.name!r}")
+        jobs.append({"name": spec.name, "base_dir": str(agent_dir(p["team_dir"], spec)), "pairs": pairs,
+                     "cfg": cfg.sft, "run_dir": str(p["runs"] / spec.name), "out_dir": str(p["team_out"] / spec.name),
+                     "seed": cfg.seed + i, "max_context": spec.max_context, "progress": not cfg.sft.use_ray})
+    t0 = time.perf_counter()
+    if cfg.sft.use_ray:
+        from actors.sft import train_agents_on_ray
+
+        results = train_agents_on_ray(jobs, cfg)
+    else:
+        results = [train_agent(**j) for j in jobs]
+    wall = time.perf_counter() - t0
+    team_out = p["team_out"]
+    src_tok = p["team_dir"] / "tokenizer"
+    if src_tok.is_dir():
+        shutil.copytree(src_tok, team_out / "tokenizer", dirs_exist_ok=True)
+    manifest = {"team": cfg.team.model_dump(mode="json"), "seed": cfg.seed,
+                "agents": {j["name"]: j["out_dir"] for j in jobs},
+                "sft": {"mode": cfg.sft.mode, "dataset": str(p["dataset"]), "base": str(p["team_dir"])}}
+    (team_out / TEAM_MANIFEST).write_text(json.dumps(manifest, indent=2))
+    plot_losses({j["name"]: Path(j["run_dir"]) for j in jobs}, p["out"] / "loss.png",
+                title=f"SFT loss ({cfg.sft.mode})")
+    summary = {"wall_seconds": round(wall, 1), "use_ray": cfg.sft.use_ray, "mode": cfg.sft.mode,
+               "team": str(team_out), "agents": results}
+    (p["out"] / "sft_summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=1))
+    return summary
+
+
+def cli(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", "-c", default=None, help="YAML with any subset of the settings.")
+    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    main(load_config(args.config, args.overrides))
+    return 0
+
+
+if __name__ == "__main__":
+    if __package__ in (None, ""):  # `python jobs/sft.py`: make `jobs` importable from the repo root
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.exit(cli())

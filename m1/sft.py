@@ -1,0 +1,237 @@
+"""SFT data: annotate questions with a teacher through the real CPP loop, apply the paper's
+filter, and read/write the per-agent dataset.
+
+Annotation (:func:`annotate`) runs :func:`m1.cpp.run_episode` with a :class:`m1.teachers.TeacherTeam`
+in place of the students, so every prompt in the dataset is exactly a prompt the CPP loop renders.
+
+The filter (:func:`judge_trajectory`), per agent trajectory:
+
+(a) *correct*: executing the agent's plan yields the correct answer — the most confident
+    candidate among the agent's **own** tool results scores at least ``sft.min_score``
+    (accuracy for multiple choice, MRA for numeric, IoU for grounding). The answer it wrote may
+    also use teammates' evidence; that does not make a weak plan good.
+(b) *single pass*: the plan was executed without revision (no ``DONE``, no replacement).
+
+Examples taken from a trajectory: its plan turn if (a) and (b); its revision turns if (a) and (b)
+(these are ``KEEP``), or, with ``sft.revision_examples``, if the agent's final answer is correct
+and it revised (the students learn ``DONE``); its answer turn whenever that answer is correct.
+``KEEP`` revisions are subsampled (``sft.keep_fraction``, a deterministic draw per turn): their
+prompts are the longest and their target is trivial.
+Dataset: one JSONL line per :class:`SFTExample` (prompt, target, provenance) plus
+``manifest.json`` with the yield per family. Not here: training (:mod:`m1.sft_train`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from m1.config.cpp import CPPConfig
+from m1.config.sft import SFTConfig
+from m1.data.metrics import mean_relative_accuracy, temporal_iou
+from m1.schema import Question, TaskType, ToolSpec
+from m1.seeding import derive_seed
+from m1.trace import AgentTrace, Episode
+
+DATASET_FILE = "examples.jsonl"
+MANIFEST_FILE = "manifest.json"
+
+
+class DatasetError(ValueError):
+    """An SFT dataset file is missing or malformed."""
+
+
+class SFTExample(BaseModel):
+    """One training example: the student ``agent`` sees ``prompt`` and should write ``target``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str
+    kind: Literal["plan", "revision", "answer"]
+    prompt: str
+    target: str
+    qid: str
+    family: str | None = None
+    category: str = ""
+    episode_id: str
+    round: int
+    teacher: str
+
+
+class TrajectoryVerdict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    qid: str
+    family: str | None
+    agent: str
+    plan_parsed: bool
+    own_correct: bool = Field(description="Filter (a): the plan's own results yield the correct answer.")
+    single_pass: bool = Field(description="Filter (b): no revision replaced the plan.")
+    answer_correct: bool = Field(description="The answer the agent wrote scores at least min_score.")
+    kept: bool = Field(description="The plan passes the filter.")
+
+
+def score_answer(question: Question, answer: str | None) -> float:
+    """Score of ``answer`` against ``question.answer``: accuracy (MC/open), MRA (numeric), IoU (grounding)."""
+    if answer is None or question.answer is None:
+        return 0.0
+    tt = question.task_type
+    if tt == TaskType.NUMERIC:
+        try:
+            return mean_relative_accuracy(float(answer), float(question.answer))
+        except ValueError:
+            return 0.0
+    if tt == TaskType.GROUNDING:
+        try:
+            pred = [float(x) for x in answer.split()]
+            gold = [float(x) for x in question.answer.split()]
+        except ValueError:
+            return 0.0
+        return temporal_iou(pred, gold) if len(pred) == 2 and len(gold) == 2 else 0.0
+    return 1.0 if answer.strip().lower() == question.answer.strip().lower() else 0.0
+
+
+def own_answer(ep: Episode, trace: AgentTrace) -> str | None:
+    """What the agent's own results say: the most confident candidate (ties: the later step)."""
+    ids = {s.memory_id for s in trace.steps}
+    own = [e for e in ep.memory if e.id in ids and e.candidate is not None and not e.error]
+    if not own:
+        return None
+    return max(own, key=lambda e: (e.confidence or 0.0, e.id)).candidate
+
+
+def judge_trajectory(ep: Episode, trace: AgentTrace, cfg: SFTConfig) -> TrajectoryVerdict:
+    """Apply the filter (module docstring) to one agent's trajectory."""
+    plan_turns = [t for t in trace.turns if t.kind == "plan"]
+    parsed = bool(plan_turns) and plan_turns[0].parsed is not None and bool(trace.plans)
+    own_ok = parsed and score_answer(ep.question, own_answer(ep, trace)) >= cfg.min_score
+    single = trace.revisions == 0 and not any(s.ref_error for s in trace.steps)
+    ans_ok = score_answer(ep.question, trace.answer) >= cfg.min_score
+    kept = own_ok and (single or not cfg.single_pass_only)
+    fam = ep.question.family.value if ep.question.family else None
+    return TrajectoryVerdict(qid=ep.question.qid, family=fam, agent=trace.name, plan_parsed=parsed,
+                             own_correct=own_ok, single_pass=single, answer_correct=ans_ok, kept=kept)
+
+
+def examples_from_episode(
+    ep: Episode, cfg: SFTConfig, teacher: str
+) -> tuple[list[SFTExample], list[TrajectoryVerdict]]:
+    """The training examples and the filter verdicts of one annotated episode."""
+    examples: list[SFTExample] = []
+    verdicts = []
+    q = ep.question
+    for trace in ep.agents:
+        v = judge_trajectory(ep, trace, cfg)
+        verdicts.append(v)
+        for turn in trace.turns:
+            if turn.parsed is None:
+                continue
+            if turn.kind == "plan":
+                take = v.kept
+            elif turn.kind == "revision":
+                take = v.kept or (cfg.revision_examples and v.answer_correct and not v.single_pass)
+                if take and turn.parsed == "KEEP":
+                    draw = derive_seed("keep", ep.episode_id, trace.agent, turn.round) % 10_000 / 10_000
+                    take = draw < cfg.keep_fraction
+            else:
+                take = v.answer_correct
+            if take:
+                examples.append(SFTExample(
+                    agent=trace.name, kind=turn.kind, prompt=turn.prompt,
+                    target=turn.parsed if turn.kind != "answer" else turn.text.strip(), qid=q.qid,
+                    family=v.family, category=q.category, episode_id=ep.episode_id, round=turn.round,
+                    teacher=teacher))
+    return examples, verdicts
+
+
+def yield_by_family(verdicts: Sequence[TrajectoryVerdict]) -> dict[str, dict[str, float]]:
+    """Per family (and ``all``): trajectories, plans kept, yield, and why plans were dropped."""
+    groups: dict[str, list[TrajectoryVerdict]] = defaultdict(list)
+    for v in verdicts:
+        groups[v.family or "none"].append(v)
+        groups["all"].append(v)
+    out = {}
+    for fam in sorted(groups, key=lambda f: (f == "all", f)):
+        vs = groups[fam]
+        out[fam] = {
+            "trajectories": len(vs), "kept": sum(v.kept for v in vs),
+            "yield": round(sum(v.kept for v in vs) / len(vs), 4),
+            "unparsed": sum(not v.plan_parsed for v in vs),
+            "wrong": sum(v.plan_parsed and not v.own_correct for v in vs),
+            "revised": sum(v.own_correct and not v.single_pass for v in vs),
+        }
+    return out
+
+
+def annotate(
+    questions: Sequence[Question],
+    team: Any,
+    tools: Any,
+    catalogue: Sequence[ToolSpec],
+    cpp_cfg: CPPConfig,
+    sft_cfg: SFTConfig,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[list[SFTExample], list[TrajectoryVerdict], list[Episode]]:
+    """Run one teacher episode per question (complete topology: the teacher team talks fully)
+    and return the filtered examples, every verdict and the episodes."""
+    from m1.cpp import run_episode  # noqa: PLC0415
+    from m1.memory import SharedMemory  # noqa: PLC0415
+    from m1.topology import complete_topology  # noqa: PLC0415
+
+    examples: list[SFTExample] = []
+    verdicts: list[TrajectoryVerdict] = []
+    episodes: list[Episode] = []
+    iterator: Any = questions
+    if progress:
+        from tqdm import tqdm  # noqa: PLC0415
+
+        iterator = tqdm(questions, desc="annotate", unit="q")
+    for q in iterator:
+        if q.answer is None:
+            raise DatasetError(f"question {q.qid!r} has no ground-truth answer: the filter needs one")
+        team.question = q
+        ep = run_episode(q, team, tools, complete_topology(len(team.names)), catalogue, cpp_cfg, seed=seed,
+                         memory=SharedMemory())
+        ex, vs = examples_from_episode(ep, sft_cfg, getattr(team.teacher, "name", "teacher"))
+        examples += ex
+        verdicts += vs
+        episodes.append(ep)
+    return examples, verdicts, episodes
+
+
+def write_dataset(out_dir: str | Path, examples: Sequence[SFTExample], manifest: dict[str, Any]) -> Path:
+    """Write ``examples.jsonl`` and ``manifest.json`` (counts per agent/kind added) under ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (DATASET_FILE + ".tmp")
+    with tmp.open("w") as f:
+        for e in examples:
+            f.write(e.model_dump_json() + "\n")
+    tmp.replace(out / DATASET_FILE)
+    counts = Counter(f"{e.agent}/{e.kind}" for e in examples)
+    manifest = {**manifest, "examples": len(examples), "counts": dict(sorted(counts.items()))}
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return out / DATASET_FILE
+
+
+def read_dataset(path: str | Path) -> list[SFTExample]:
+    """Read a dataset file (or the directory holding ``examples.jsonl``); malformed lines are an error."""
+    path = Path(path)
+    file = path / DATASET_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise DatasetError(f"no SFT dataset at {str(path)!r} (expected {DATASET_FILE}; run jobs/annotate.py)")
+    out = []
+    for i, line in enumerate(file.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(SFTExample.model_validate_json(line))
+        except ValueError as e:
+            raise DatasetError(f"{file}:{i}: not an SFT example: {str(e)[:200]}") from None
+    return out

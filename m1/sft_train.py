@@ -1,0 +1,352 @@
+"""The SFT loop for one policy agent: plain torch, full fine-tuning or LoRA (peft).
+
+- Loss: token-mean cross-entropy over the *target* tokens only (plan / revision / answer text +
+  EOS, so generation learns to stop); prompt tokens carry label -100 and cost nothing.
+- Batches are packed by a token budget (padded length x rows) from a deterministic per-epoch
+  shuffle; the whole batch plan is fixed up front from the seed, so the data cursor is the step.
+- AdamW, linear warm-up then cosine decay to ``min_lr_ratio``, gradient clipping.
+- Checkpoints (every ``checkpoint_every`` steps, the newest ``keep_checkpoints`` kept) hold the
+  model in HF format (full) or the peft adapter (LoRA), the optimizer, the scheduler, the RNG
+  states and the step: :meth:`SFTTrainer.resume` continues bit-exactly (tested).
+- Logs: ``metrics.jsonl`` and TensorBoard event files under the run directory; :func:`plot_losses`.
+- :meth:`SFTTrainer.export` writes the final HF checkpoint (LoRA: the merged model, plus the
+  adapter under ``adapter/``) that :class:`m1.cpp.LocalTeam` loads.
+
+Not here: where the data comes from (:mod:`m1.sft`), Ray (``actors/sft.py``, ``jobs/sft.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from m1.config.sft import SFTConfig
+from m1.seeding import derive_seed
+
+IGNORE = -100
+_SORT_WINDOW = 32  # batches' worth of examples sorted by length together: less padding, still shuffled
+
+
+class SFTError(ValueError):
+    """Training cannot start: no examples, every example too long, an unusable checkpoint."""
+
+
+@dataclass(frozen=True)
+class TokenizedExample:
+    input_ids: list[int]
+    labels: list[int]  # IGNORE on prompt tokens, the token id on target tokens (incl. EOS)
+
+    @property
+    def target_tokens(self) -> int:
+        return sum(1 for x in self.labels if x != IGNORE)
+
+
+def tokenize_example(prompt: str, target: str, tokenizer: Any) -> TokenizedExample:
+    """Prompt ids as the engine encodes them, then the target's ids and EOS; prompt labels masked."""
+    p = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    t = list(tokenizer(target, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
+    return TokenizedExample(p + t, [IGNORE] * len(p) + t)
+
+
+def tokenize_dataset(pairs: Sequence[tuple[str, str]], tokenizer: Any, max_context: int
+                     ) -> tuple[list[TokenizedExample], int]:
+    """Tokenise (prompt, target) pairs; returns the examples that fit ``max_context`` and how many did not."""
+    out = [tokenize_example(p, t, tokenizer) for p, t in pairs]
+    kept = [e for e in out if len(e.input_ids) <= max_context]
+    return kept, len(out) - len(kept)
+
+
+def plan_batches(lengths: Sequence[int], batch_tokens: int, max_rows: int, seed: int, epochs: float
+                 ) -> list[list[int]]:
+    """Example indices of every batch of the run, in order. Per epoch: a seeded shuffle, lengths
+    sorted within windows (less padding), greedy packing under ``batch_tokens`` padded tokens,
+    then the epoch's batches shuffled. A fractional last epoch takes its first batches."""
+    if not lengths:
+        raise SFTError("no training examples")
+    too_long = [n for n in lengths if n > batch_tokens]
+    if too_long:
+        raise SFTError(f"{len(too_long)} examples are longer than sft.batch_tokens={batch_tokens} "
+                       f"(longest {max(too_long)})")
+    plan: list[list[int]] = []
+    for epoch in range(math.ceil(epochs)):
+        rng = random.Random(derive_seed(seed, "sft-epoch", epoch))
+        order = list(range(len(lengths)))
+        rng.shuffle(order)
+        window = _SORT_WINDOW * max_rows
+        order = [i for w in range(0, len(order), window) for i in sorted(order[w:w + window], key=lengths.__getitem__)]
+        batches: list[list[int]] = []
+        cur: list[int] = []
+        width = 0
+        for i in order:
+            w = max(width, lengths[i])
+            if cur and (w * (len(cur) + 1) > batch_tokens or len(cur) >= max_rows):
+                batches.append(cur)
+                cur, w = [], lengths[i]
+            cur.append(i)
+            width = w
+        if cur:
+            batches.append(cur)
+        rng.shuffle(batches)
+        frac = epochs - epoch
+        plan += batches if frac >= 1 else batches[: max(1, round(frac * len(batches)))]
+    return plan
+
+
+def collate(batch: Sequence[TokenizedExample], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (IGNORE on padding)."""
+    width = max(len(e.input_ids) for e in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for b, e in enumerate(batch):
+        ids[b, : len(e.input_ids)] = torch.tensor(e.input_ids)
+        labels[b, : len(e.labels)] = torch.tensor(e.labels)
+        mask[b, : len(e.input_ids)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def sft_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Token-mean CE of the labelled (target) tokens; returns (loss, number of target tokens).
+
+    Position t's logits predict token t+1, so logits[:, :-1] are scored against labels[:, 1:]."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+    labels = batch["labels"][:, 1:]
+    n = int((labels != IGNORE).sum())
+    if n == 0:
+        raise SFTError("a batch without target tokens")
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                             ignore_index=IGNORE, reduction="sum")
+    return loss / n, n
+
+
+def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """Multiplier of the peak lr at ``step`` (0-based): linear warm-up, then cosine to ``min_ratio``."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def add_lora(model: Any, cfg: SFTConfig) -> Any:
+    """Wrap ``model`` with peft LoRA adapters on ``cfg.lora_targets`` (base weights frozen)."""
+    from peft import LoraConfig, get_peft_model  # noqa: PLC0415
+
+    lcfg = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=list(cfg.lora_targets), task_type="CAUSAL_LM", bias="none")
+    return get_peft_model(model, lcfg)
+
+
+class SFTTrainer:
+    """Trains one model on tokenized examples; ``run_dir`` holds checkpoints and logs."""
+
+    def __init__(self, model: Any, tokenizer: Any, data: Sequence[TokenizedExample], cfg: SFTConfig,
+                 run_dir: str | Path, seed: int = 0, name: str = "agent", progress: bool = False):
+        self.cfg, self.tokenizer, self.data, self.name = cfg, tokenizer, list(data), name
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.seed, self.progress = seed, progress
+        self.model = add_lora(model, cfg) if cfg.mode == "lora" else model
+        self.model.train()
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        plan = plan_batches([len(e.input_ids) for e in self.data], cfg.batch_tokens, cfg.max_batch_rows, seed,
+                            cfg.epochs)
+        if cfg.max_steps is not None:  # cycle further epochs if needed, then cut
+            extra = 1
+            while len(plan) < cfg.max_steps:
+                plan += plan_batches([len(e.input_ids) for e in self.data], cfg.batch_tokens, cfg.max_batch_rows,
+                                     derive_seed(seed, "more", extra), 1.0)
+                extra += 1
+            plan = plan[: cfg.max_steps]
+        self.batches = plan
+        self.total_steps = len(plan)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, self.total_steps, cfg.warmup_steps, cfg.min_lr_ratio))
+        self.step = 0
+        self.seconds = 0.0
+        self._writer: Any = None
+
+    # ------------------------------------------------------------------ training
+    def train(self, until: int | None = None) -> dict[str, Any]:
+        """Run to the end of the plan (or to step ``until``); checkpoints on the way and at the end."""
+        stop = min(self.total_steps, until if until is not None else self.total_steps)
+        bar: Any = None
+        if self.progress:
+            from tqdm import tqdm  # noqa: PLC0415
+
+            bar = tqdm(total=stop, initial=self.step, desc=f"sft {self.name}", unit="step")
+        window: list[tuple[float, int]] = []
+        last_loss = float("nan")
+        while self.step < stop:
+            t0 = time.perf_counter()
+            batch = collate([self.data[i] for i in self.batches[self.step]], self.pad_id)
+            loss, ntok = sft_loss(self.model, batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
+                                           self.cfg.grad_clip)
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
+            self.seconds += time.perf_counter() - t0
+            last_loss = float(loss.detach())
+            window.append((last_loss, ntok))
+            if self.step % self.cfg.log_every == 0 or self.step == stop:
+                mean = sum(lo * n for lo, n in window) / sum(n for _, n in window)
+                self._log({"step": self.step, "loss": round(mean, 6), "lr": lr, "target_tokens": ntok,
+                           "seconds": round(self.seconds, 3)})
+                window = []
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{last_loss:.3f}")
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == stop:
+                self.save_checkpoint()
+        if bar is not None:
+            bar.close()
+        if self._writer is not None:
+            self._writer.flush()
+        return {"agent": self.name, "steps": self.step, "total_steps": self.total_steps, "final_loss": last_loss,
+                "seconds": round(self.seconds, 2), "examples": len(self.data), "mode": self.cfg.mode}
+
+    def _log(self, rec: dict[str, Any]) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
+
+            self._writer = SummaryWriter(str(self.run_dir / "tb"))
+        self._writer.add_scalar(f"sft/{self.name}/loss", rec["loss"], rec["step"])
+        self._writer.add_scalar(f"sft/{self.name}/lr", rec["lr"], rec["step"])
+
+    # --------------------------------------------------------------- checkpoints
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def save_checkpoint(self) -> Path:
+        """Write ``checkpoints/step_NNNNNN`` atomically (tmp dir, then rename); prune old ones."""
+        final = self.checkpoint_dir / f"step_{self.step:06d}"
+        tmp = self.checkpoint_dir / f".tmp_step_{self.step:06d}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self.model.save_pretrained(str(tmp / "model"))  # HF model, or the peft adapter only
+        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                    "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(), "step": self.step,
+                    "seconds": self.seconds, "total_steps": self.total_steps, "mode": self.cfg.mode},
+                   tmp / "state.pt")
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        ckpts = sorted(self.checkpoint_dir.glob("step_*"))
+        for old in ckpts[: -self.cfg.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def latest_checkpoint(self) -> Path | None:
+        ckpts = sorted(self.checkpoint_dir.glob("step_*")) if self.checkpoint_dir.is_dir() else []
+        return ckpts[-1] if ckpts else None
+
+    def resume(self, path: str | Path | None = None) -> bool:
+        """Restore the newest (or the given) checkpoint; False when there is none."""
+        ckpt = Path(path) if path else self.latest_checkpoint()
+        if ckpt is None:
+            return False
+        state = torch.load(ckpt / "state.pt", weights_only=False)
+        if state["mode"] != self.cfg.mode or state["total_steps"] != self.total_steps:
+            raise SFTError(f"checkpoint {ckpt} is from a different run (mode {state['mode']}, "
+                           f"{state['total_steps']} steps; this run: {self.cfg.mode}, {self.total_steps})")
+        with torch.no_grad():
+            if self.cfg.mode == "lora":
+                from peft.utils import load_peft_weights, set_peft_model_state_dict  # noqa: PLC0415
+
+                set_peft_model_state_dict(self.model, load_peft_weights(str(ckpt / "model")))
+            else:
+                from m1.models import load_agent  # noqa: PLC0415
+
+                saved, _ = load_agent(ckpt / "model")
+                self.model.load_state_dict(saved.state_dict())
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        self.step, self.seconds = int(state["step"]), float(state["seconds"])
+        metrics = self.run_dir / "metrics.jsonl"
+        if metrics.is_file():  # drop records logged after the checkpoint (a crash between log and save)
+            lines = [ln for ln in metrics.read_text().splitlines() if ln and json.loads(ln)["step"] <= self.step]
+            metrics.write_text("".join(ln + "\n" for ln in lines))
+        return True
+
+    # --------------------------------------------------------------------- export
+    def export(self, out_dir: str | Path) -> Path:
+        """The trained agent as a HF checkpoint dir (+ tokenizer); LoRA: merged weights, adapter in ``adapter/``."""
+        from m1.models import save_agent  # noqa: PLC0415
+
+        out = Path(out_dir)
+        self.model.eval()
+        if self.cfg.mode == "lora":
+            self.model.save_pretrained(str(out / "adapter"))
+            merged = self.model.merge_and_unload()
+            save_agent(merged, self.tokenizer, out)
+            self.model = merged
+        else:
+            save_agent(self.model, self.tokenizer, out)
+        return out
+
+
+def plot_losses(run_dirs: dict[str, Path], out_png: str | Path, title: str = "SFT loss") -> Path:
+    """One loss curve per agent from each run's ``metrics.jsonl`` (log-scale y)."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for name, d in run_dirs.items():
+        f = Path(d) / "metrics.jsonl"
+        if not f.is_file():
+            continue
+        recs = [json.loads(ln) for ln in f.read_text().splitlines() if ln.strip()]
+        ax.plot([r["step"] for r in recs], [r["loss"] for r in recs], label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("target-token CE")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(str(out_png), dpi=110)
+    plt.close(fig)
+    return Path(out_png)
+
+
+def train_agent(name: str, base_dir: str | Path, pairs: Sequence[tuple[str, str]], cfg: SFTConfig,
+                run_dir: str | Path, out_dir: str | Path, seed: int = 0, max_context: int | None = None,
+                progress: bool = False) -> dict[str, Any]:
+    """Fine-tune the agent checkpointed at ``base_dir`` on (prompt, target) ``pairs``; resumes from
+    ``run_dir``'s newest checkpoint if there is one; exports to ``out_dir``. One torch thread."""
+    from m1.models import load_agent  # noqa: PLC0415
+
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)  # weights drifting into denormals slow CPU training ~3x (DESIGN.md)
+    torch.manual_seed(derive_seed(seed, "sft-torch", name) % 2**63)
+    model, tok = load_agent(base_dir)
+    limit = max_context or int(getattr(model.config, "max_position_embeddings", 1 << 30))
+    data, dropped = tokenize_dataset(pairs, tok, limit)
+    if not data:
+        raise SFTError(f"agent {name}: none of {len(pairs)} examples fits its context of {limit} tokens")
+    trainer = SFTTrainer(model, tok, data, cfg, run_dir, seed=derive_seed(seed, "sft", name), name=name,
+                         progress=progress)
+    resumed = trainer.resume()
+    summary = trainer.train()
+    trainer.export(out_dir)
+    return {**summary, "resumed": resumed, "dropped_too_long": dropped, "out": str(out_dir),
+            "target_tokens": sum(e.target_tokens for e in data), "tokens": sum(len(e.input_ids) for e in data)}

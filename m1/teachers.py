@@ -1,0 +1,370 @@
+"""Teachers for policy SFT: who writes the plans, revisions and answers the students learn.
+
+A :class:`Teacher` answers one CPP moment at a time — ``write(kind, prompt, question, agent)``
+with ``kind`` in plan / revision / answer and ``prompt`` exactly the prompt the CPP loop renders
+for a student. :class:`TeacherTeam` turns a teacher into a :class:`m1.cpp.TeamBackend`, so
+annotation *runs the real CPP loop* and the (prompt, completion) pairs come out of the episode
+trace as the students will see them at inference.
+
+- :class:`OracleTeacher` (M1-Synth): built on the reference solver's tool plans, made diverse —
+  several valid plans per family, varied orderings, occasional redundant steps, and a share of
+  weak plans that the filter must reject. It revises by rule (``DONE`` once an own
+  question-aware result is confident, else ``KEEP``) and answers with the candidate of the most
+  confident result *visible in its prompt*: it reads the same evidence lines the student reads,
+  never the ground truth.
+- :class:`LLMTeacher`: any OpenAI-compatible chat endpoint (GPT-4o, DeepSeek-R1, a vLLM server),
+  with retries (429 / 5xx / connection errors, exponential back-off honouring ``Retry-After``),
+  a client-side rate limit, a JSONL response cache and a JSONL usage/cost log.
+
+Not here: the filter and dataset (:mod:`m1.sft`), training (:mod:`m1.sft_train`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from m1.config.sft import LLMTeacherConfig, SFTConfig
+from m1.engines.base import Completion
+from m1.plan import PromptLimits, TokenCounter
+from m1.schema import Family, Question, TaskType
+from m1.seeding import derive_seed
+
+Kind = Literal["plan", "revision", "answer"]
+_PHASES: dict[str, Kind] = {"#plan": "plan", "#revise": "revision", "#answer": "answer"}
+QUESTION_AWARE = ("fine_browser", "spatial", "grounding")
+# an evidence line as rendered by m1.plan.Evidence: "[a2.1] tool: text … candidate=X conf=0.90"
+_EVIDENCE_RE = re.compile(r"^\[a(\d+)\.(\d+)\] ([a-z_]+): .*candidate=(.+?) conf=([0-9.]+)\s*$")
+
+
+class TeacherError(RuntimeError):
+    """A teacher could not produce a completion (endpoint refused, retries exhausted, bad reply)."""
+
+
+class Teacher(Protocol):
+    name: str
+
+    def write(self, kind: Kind, prompt: str, question: Question, agent: int) -> str:
+        """The teacher's completion for one CPP prompt of ``agent`` on ``question``."""
+        ...
+
+
+def prompt_kind(prompt: str) -> Kind:
+    """Which CPP moment a prompt is (its first line: ``#plan`` / ``#revise`` / ``#answer``)."""
+    head = prompt.split("\n", 1)[0].strip()
+    if head not in _PHASES:
+        raise TeacherError(f"not a CPP prompt: first line {head[:40]!r}")
+    return _PHASES[head]
+
+
+def evidence_candidates(prompt: str) -> list[tuple[int, int, str, str, float]]:
+    """``(agent, step, tool, candidate, confidence)`` of every evidence line in ``prompt`` that
+    still shows a candidate (a line clipped by ``cpp.entry_tokens`` may have lost it)."""
+    out = []
+    for line in prompt.split("\n"):
+        m = _EVIDENCE_RE.match(line.strip())
+        if m:
+            try:
+                conf = float(m.group(5))
+            except ValueError:
+                continue
+            out.append((int(m.group(1)), int(m.group(2)), m.group(3), m.group(4).strip(), conf))
+    return out
+
+
+def best_candidate(prompt: str, question: Question) -> str | None:
+    """The candidate of the most confident evidence line (ties: the newest line, which is the
+    agent's own result in answer prompts); ``None`` when no line shows one."""
+    cands = evidence_candidates(prompt)
+    if not cands:
+        return None
+    best = max(range(len(cands)), key=lambda i: (cands[i][4], i))
+    return cands[best][3]
+
+
+def fallback_answer(question: Question) -> str:
+    """What the oracle writes when its evidence holds no candidate (the filter drops it if wrong)."""
+    if question.task_type == TaskType.MULTIPLE_CHOICE:
+        return "A"
+    if question.task_type == TaskType.NUMERIC:
+        return "1"
+    if question.task_type == TaskType.GROUNDING:
+        return "0 1"
+    return "unknown"
+
+
+# ------------------------------------------------------------------------------- oracle
+
+Step = tuple[str, dict[str, Any]]
+# (weight, steps) per family. Valid plans always end with (or contain) the question-aware tool
+# the reference solver uses; weak ones cannot produce a candidate, or look at the wrong part.
+_VALID: dict[Family | None, list[tuple[int, list[Step]]]] = {
+    Family.LONG_VIDEO: [
+        (5, [("rough_browser", {}), ("fine_browser", {})]),
+        (2, [("fine_browser", {})]),
+        (1, [("rough_browser", {"fps": 1}), ("fine_browser", {})]),
+        (1, [("global_sampling", {"n": 8}), ("fine_browser", {})]),
+    ],
+    Family.SPATIAL: [
+        (5, [("spatial", {})]),
+        (1, [("global_sampling", {"n": 8}), ("spatial", {})]),
+        (1, [("image_retrieval", {"top_k": 3}), ("spatial", {})]),
+    ],
+    Family.GROUNDING: [
+        (5, [("grounding", {})]),
+        (1, [("video_retrieval", {"top_k": 3}), ("grounding", {})]),
+        (1, [("grounding", {}), ("fine_browser", {"start": "$1.start", "end": "$1.end"})]),
+    ],
+    None: [(1, [("fine_browser", {})])],
+}
+_VALID[Family.REASONING] = _VALID[Family.LONG_VIDEO]
+_WEAK: list[list[Step]] = [
+    [("rough_browser", {})],
+    [("global_sampling", {"n": 8})],
+    [("video_retrieval", {"top_k": 3})],
+]
+_REDUNDANT: list[Step] = [("global_sampling", {"n": 4}), ("rough_browser", {})]
+
+
+def _render_steps(steps: Sequence[Step]) -> str:
+    return "\n".join(f"{i}. {tool} {json.dumps(args, separators=(',', ':'))}" for i, (tool, args) in
+                     enumerate(steps, 1))
+
+
+class OracleTeacher:
+    """The M1-Synth oracle: diverse plans per family, rule revisions, evidence-reading answers.
+
+    Each (question, agent) gets its own plan draw from ``seed``, so the four teacher agents of an
+    episode usually plan differently and the annotation is deterministic."""
+
+    name = "oracle"
+
+    def __init__(self, cfg: SFTConfig | None = None, seed: int = 0):
+        self.cfg = cfg or SFTConfig()
+        self.seed = seed
+
+    def choose_plan(self, question: Question, agent: int) -> list[Step]:
+        rng = random.Random(derive_seed(self.seed, "oracle-plan", question.qid, agent))
+        if rng.random() < self.cfg.weak_plan_prob:
+            return [(t, dict(a)) for t, a in rng.choice(_WEAK)]
+        menu = _VALID.get(question.family, _VALID[None])
+        steps = [(t, dict(a)) for t, a in rng.choices([p for _, p in menu], weights=[w for w, _ in menu])[0]]
+        if rng.random() < self.cfg.redundant_step_prob:
+            extra = rng.choice(_REDUNDANT)
+            if all(t != extra[0] for t, _ in steps) and not any(isinstance(v, str) for _, a in steps
+                                                                   for v in a.values()):
+                # before: a wasted look that still runs in one pass; after: the DONE rule cuts it
+                steps = [extra, *steps] if rng.random() < 0.5 else [*steps, extra]
+        return steps
+
+    def write(self, kind: Kind, prompt: str, question: Question, agent: int) -> str:
+        if kind == "plan":
+            return _render_steps(self.choose_plan(question, agent))
+        if kind == "revision":
+            return self._revise(prompt, agent)
+        return best_candidate(prompt, question) or fallback_answer(question)
+
+    def _revise(self, prompt: str, agent: int) -> str:
+        plan_part = prompt.split("\nPlan:\n", 1)[-1].split("\nResults:", 1)[0].strip()
+        if plan_part in ("", "(none)"):
+            return "KEEP"
+        own = [c for c in evidence_candidates(prompt) if c[0] == agent and c[2] in QUESTION_AWARE]
+        if any(c[4] >= self.cfg.done_confidence for c in own):
+            return "DONE"
+        return "KEEP"
+
+
+# ------------------------------------------------------------------------------ LLM teacher
+
+SYSTEM_PROMPTS: dict[Kind, str] = {
+    "plan": "You plan video-tool calls. Reply with the plan only: one step per line, numbered from 1, "
+    'each `N. tool {json args}` using only the listed tools, e.g.\n1. rough_browser {}\n2. fine_browser {"start":0,'
+    '"end":20}\nArguments may reference an earlier step: "$1.start".',
+    "revision": "You revise a video-tool plan after reading results. Reply with exactly `KEEP` (run the rest "
+    "of the plan), `DONE` (enough evidence, answer now) or the new remaining steps, numbered from the "
+    "`Next:` number, one `N. tool {json}` per line. No other text.",
+    "answer": "Answer the question from the evidence. Reply with the answer only: one option letter for "
+    "multiple_choice, a number for numeric, `start end` in seconds for grounding.",
+}
+_FENCE_RE = re.compile(r"^```[a-z]*\n?|\n?```$")
+_THINK_RE = re.compile(r"<think>.*?</think>", re.S)  # DeepSeek-R1 style reasoning is not a plan
+
+
+def clean_reply(text: str) -> str:
+    """Strip reasoning blocks, code fences and surrounding blank space from a chat reply."""
+    text = _THINK_RE.sub("", text or "").strip()
+    return _FENCE_RE.sub("", text).strip()
+
+
+class LLMTeacher:
+    """A teacher behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
+
+    ``usage`` accumulates requests, cache hits, retries, tokens and cost. ``clock``/``sleep`` are
+    injectable so the rate limit and back-off are testable without waiting on a wall clock."""
+
+    name = "llm"
+
+    def __init__(self, cfg: LLMTeacherConfig, client: Any = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.cfg = cfg
+        if client is None:
+            import openai  # noqa: PLC0415  (only the LLM teacher needs it)
+
+            client = openai.OpenAI(base_url=cfg.base_url, api_key=os.environ.get(cfg.api_key_env) or "EMPTY",
+                                   timeout=cfg.timeout, max_retries=0)  # retries are ours: counted and logged
+        self.client = client
+        self.clock, self.sleep = clock, sleep
+        self._lock = threading.Lock()
+        self._next_slot = 0.0
+        self.usage = {"requests": 0, "cached": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                      "cost_usd": 0.0}
+        self._cache: dict[str, str] = {}
+        if cfg.cache_path and Path(cfg.cache_path).is_file():
+            for line in Path(cfg.cache_path).read_text().splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    self._cache[rec["key"]] = rec["text"]
+
+    def write(self, kind: Kind, prompt: str, question: Question, agent: int) -> str:
+        messages = [{"role": "system", "content": SYSTEM_PROMPTS[kind]}, {"role": "user", "content": prompt}]
+        return clean_reply(self.chat(messages))
+
+    def request_key(self, messages: list[dict[str, str]]) -> str:
+        body = {"model": self.cfg.model, "messages": messages, "temperature": self.cfg.temperature,
+                "max_tokens": self.cfg.max_tokens}
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+    def chat(self, messages: list[dict[str, str]]) -> str:
+        """One chat completion's text: from the cache, or from the endpoint (rate-limited, retried)."""
+        key = self.request_key(messages)
+        with self._lock:
+            if key in self._cache:
+                self.usage["cached"] += 1
+                self._log({"key": key, "cached": True, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+                           "attempts": 0, "seconds": 0.0})
+                return self._cache[key]
+        t0, attempts = self.clock(), 0
+        while True:
+            attempts += 1
+            self._wait_for_slot()
+            try:
+                resp = self.client.chat.completions.create(model=self.cfg.model, messages=messages,
+                                                           temperature=self.cfg.temperature,
+                                                           max_tokens=self.cfg.max_tokens)
+                break
+            except Exception as e:  # noqa: BLE001 - classified below; non-retryable ones are re-raised typed
+                delay = self._retry_delay(e, attempts)
+                if delay is None:
+                    raise TeacherError(f"teacher endpoint {self.cfg.base_url} failed: {type(e).__name__}: {e}") from e
+                with self._lock:
+                    self.usage["retries"] += 1
+                self.sleep(delay)
+        if not resp.choices:
+            raise TeacherError(f"teacher endpoint {self.cfg.base_url} returned no choices")
+        text = resp.choices[0].message.content or ""
+        pt = int(getattr(resp.usage, "prompt_tokens", 0) or 0) if resp.usage else 0
+        ct = int(getattr(resp.usage, "completion_tokens", 0) or 0) if resp.usage else 0
+        cost = (pt * self.cfg.usd_per_m_prompt + ct * self.cfg.usd_per_m_completion) / 1e6
+        with self._lock:
+            self.usage["requests"] += 1
+            self.usage["prompt_tokens"] += pt
+            self.usage["completion_tokens"] += ct
+            self.usage["cost_usd"] += cost
+            self._cache[key] = text
+            if self.cfg.cache_path:
+                Path(self.cfg.cache_path).parent.mkdir(parents=True, exist_ok=True)
+                with open(self.cfg.cache_path, "a") as f:
+                    f.write(json.dumps({"key": key, "text": text}) + "\n")
+            self._log({"key": key, "cached": False, "prompt_tokens": pt, "completion_tokens": ct,
+                       "cost_usd": round(cost, 8), "attempts": attempts, "seconds": round(self.clock() - t0, 4)})
+        return text
+
+    def _wait_for_slot(self) -> None:
+        interval = 60.0 / self.cfg.requests_per_minute
+        with self._lock:
+            now = self.clock()
+            start = max(now, self._next_slot)
+            self._next_slot = start + interval
+        if start > now:
+            self.sleep(start - now)
+
+    def _retry_delay(self, err: Exception, attempt: int) -> float | None:
+        """Seconds to wait before retrying ``err`` (None: do not retry)."""
+        import openai  # noqa: PLC0415
+
+        if attempt > self.cfg.max_retries:
+            return None
+        retryable = isinstance(err, openai.RateLimitError | openai.APIConnectionError | openai.APITimeoutError) or (
+            isinstance(err, openai.APIStatusError) and err.status_code >= 500)
+        if not retryable:
+            return None
+        delay = min(self.cfg.max_backoff, self.cfg.backoff * 2 ** (attempt - 1))
+        response = getattr(err, "response", None)
+        header = response.headers.get("retry-after") if response is not None else None
+        if header:
+            try:
+                delay = min(self.cfg.max_backoff, max(delay, float(header)))
+            except ValueError:
+                pass  # an HTTP-date Retry-After: keep our own back-off
+        return delay
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self.cfg.usage_log:
+            Path(self.cfg.usage_log).parent.mkdir(parents=True, exist_ok=True)
+            with open(self.cfg.usage_log, "a") as f:
+                f.write(json.dumps({"time": time.time(), "model": self.cfg.model, **record}) + "\n")
+
+
+# ----------------------------------------------------------------------------- team backend
+
+
+class TeacherTeam:
+    """A :class:`m1.cpp.TeamBackend` whose agents all write the teacher's texts.
+
+    Prompts are tokenised with the *students'* tokenizer and limits, so the episode's prompts are
+    exactly what the students see; completions carry the teacher text's ids + EOS (log-probs 0).
+    Set ``question`` before each episode (the oracle plans by family; the LLM only reads prompts)."""
+
+    def __init__(self, teacher: Teacher, names: Sequence[str], tokenizer: Any, max_contexts: Sequence[int]):
+        from m1.models import token_counter  # noqa: PLC0415
+
+        if len(names) != len(max_contexts):
+            raise ValueError("names and max_contexts must have the same length")
+        self.teacher, self.names, self.tokenizer = teacher, list(names), tokenizer
+        self.max_contexts = list(max_contexts)
+        self.question: Question | None = None
+        self._count = token_counter(tokenizer)
+
+    def counter(self, agent: int) -> TokenCounter:
+        return self._count
+
+    def limits(self, agent: int, max_new_tokens: int, entry_tokens: int) -> PromptLimits:
+        return PromptLimits(max_context=self.max_contexts[agent], max_new_tokens=max_new_tokens,
+                            entry_tokens=entry_tokens)
+
+    def generate(self, requests: Sequence[Any]) -> list[Completion]:
+        if self.question is None:
+            raise TeacherError("TeacherTeam.question must be set before an episode")
+        out = []
+        for r in requests:
+            text = self.teacher.write(prompt_kind(r.prompt), r.prompt, self.question, r.agent)
+            ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) + [self.tokenizer.eos_token_id]
+            pids = list(self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"])
+            out.append(Completion(prompt_ids=pids, completion_ids=ids, text=text, logprobs=[0.0] * len(ids),
+                                  finish_reason="stop"))
+        return out
+
+
+def build_teacher(cfg: SFTConfig, seed: int = 0) -> Teacher:
+    """The teacher ``cfg.teacher`` names."""
+    if cfg.teacher == "oracle":
+        return OracleTeacher(cfg, seed)
+    return LLMTeacher(cfg.llm)
