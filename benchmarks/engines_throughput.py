@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -84,7 +85,13 @@ def main() -> None:
             start_s = time.perf_counter() - t
             try:
                 for b in args.batches:
-                    row = {"agent": spec.name, "engine": name, "batch": b, "start_s": round(start_s, 1)}
+                    row = {
+                        "agent": spec.name,
+                        "engine": name,
+                        "batch": b,
+                        "start_s": round(start_s, 1),
+                        "load1": round(os.getloadavg()[0], 1),
+                    }  # other work on the box skews CPU timings
                     row.update(_measure(engine, prompts[:b], settings))
                     rows.append(row)
                     print(json.dumps(row), flush=True)
@@ -93,8 +100,8 @@ def main() -> None:
                     engine.close()
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
-    print("\n| agent | engine | batch | start s | new tokens | tok/s | log-prob recompute s | recompute tok/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| agent | engine | batch | start s | new tokens | tok/s | log-prob recompute s | recompute tok/s | load |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
             f"| {r['agent']} | {r['engine']} | {r['batch']} | {r['start_s']} | {r['new_tokens']} | {r['tok_per_s']} "
