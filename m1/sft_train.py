@@ -136,13 +136,16 @@ def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def add_lora(model: Any, cfg: SFTConfig) -> Any:
-    """Wrap ``model`` with peft LoRA adapters on ``cfg.lora_targets`` (base weights frozen)."""
+def add_lora(model: Any, cfg: SFTConfig, seed: int = 0) -> Any:
+    """Wrap ``model`` with peft LoRA adapters on ``cfg.lora_targets`` (base weights frozen). The
+    random A matrices come from ``seed``, not from the global RNG, so a run is reproducible."""
     from peft import LoraConfig, get_peft_model  # noqa: PLC0415
 
     lcfg = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=list(cfg.lora_targets), task_type="CAUSAL_LM", bias="none")
-    return get_peft_model(model, lcfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "lora-init") % 2**63)
+        return get_peft_model(model, lcfg)
 
 
 class SFTTrainer:
@@ -154,7 +157,7 @@ class SFTTrainer:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.seed, self.progress = seed, progress
-        self.model = add_lora(model, cfg) if cfg.mode == "lora" else model
+        self.model = add_lora(model, cfg, seed) if cfg.mode == "lora" else model
         self.model.train()
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         plan = plan_batches([len(e.input_ids) for e in self.data], cfg.batch_tokens, cfg.max_batch_rows, seed,
@@ -241,6 +244,7 @@ class SFTTrainer:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         self.model.save_pretrained(str(tmp / "model"))  # HF model, or the peft adapter only
+        self.tokenizer.save_pretrained(str(tmp / "model"))  # a full checkpoint then loads like any agent
         torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                     "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(), "step": self.step,
                     "seconds": self.seconds, "total_steps": self.total_steps, "mode": self.cfg.mode},

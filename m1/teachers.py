@@ -41,8 +41,8 @@ from m1.seeding import derive_seed
 Kind = Literal["plan", "revision", "answer"]
 _PHASES: dict[str, Kind] = {"#plan": "plan", "#revise": "revision", "#answer": "answer"}
 QUESTION_AWARE = ("fine_browser", "spatial", "grounding")
-# an evidence line as rendered by m1.plan.Evidence: "[a2.1] tool: text … candidate=X conf=0.90"
-_EVIDENCE_RE = re.compile(r"^\[a(\d+)\.(\d+)\] ([a-z_]+): .*candidate=(.+?) conf=([0-9.]+)\s*$")
+# an evidence line as the CPP loop renders a result with a candidate: "[a2.1] tool: candidate=X conf=0.90; text…"
+_EVIDENCE_RE = re.compile(r"^\[a(\d+)\.(\d+)\] ([a-z_]+): candidate=([^;]+?)(?: conf=([0-9.]+))?;")
 
 
 class TeacherError(RuntimeError):
@@ -67,14 +67,14 @@ def prompt_kind(prompt: str) -> Kind:
 
 def evidence_candidates(prompt: str) -> list[tuple[int, int, str, str, float]]:
     """``(agent, step, tool, candidate, confidence)`` of every evidence line in ``prompt`` that
-    still shows a candidate (a line clipped by ``cpp.entry_tokens`` may have lost it)."""
+    shows a candidate (the loop writes it first, so clipping a line keeps it)."""
     out = []
     for line in prompt.split("\n"):
         m = _EVIDENCE_RE.match(line.strip())
         if m:
             try:
-                conf = float(m.group(5))
-            except ValueError:
+                conf = float(m.group(5)) if m.group(5) else 0.0
+            except ValueError:  # "conf=1.2.3": not a confidence the loop writes
                 continue
             out.append((int(m.group(1)), int(m.group(2)), m.group(3), m.group(4).strip(), conf))
     return out
