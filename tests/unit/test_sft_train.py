@@ -182,7 +182,7 @@ def test_lora_merge_matches_the_adapter_and_exports(tok, base_dir, tmp_path):
 def test_train_agent_learns_and_logs(tok, base_dir, tmp_path):
     res = train_agent("tiny", base_dir, PAIRS, cfg(max_steps=30, epochs=1), tmp_path / "run", tmp_path / "out")
     recs = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert res["steps"] == 30 and recs[-1]["loss"] < recs[0]["loss"] / 2
+    assert res["steps"] == 30 and recs[-1]["loss"] < 0.7 * recs[0]["loss"]
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
     assert (tmp_path / "out" / "config.json").is_file() and res["dropped_too_long"] == 0
     again = train_agent("tiny", base_dir, PAIRS, cfg(max_steps=30, epochs=1), tmp_path / "run", tmp_path / "out")

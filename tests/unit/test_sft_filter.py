@@ -1,0 +1,204 @@
+"""The paper's filter and the example extraction on hand-made CPP traces (scripted teacher
+agents, a deterministic tool back-end, no models, no video); the oracle teacher's behaviour."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from m1.config import CPPConfig, SFTConfig
+from m1.cpp import run_episode
+from m1.plan import PromptLimits, parse_plan
+from m1.schema import Family, Question, TaskType, ToolResult
+from m1.sft import (
+    DatasetError,
+    examples_from_episode,
+    judge_trajectory,
+    read_dataset,
+    score_answer,
+    write_dataset,
+    yield_by_family,
+)
+from m1.teachers import OracleTeacher, TeacherError, best_candidate, evidence_candidates, prompt_kind
+from m1.tools.registry import catalogue
+from m1.topology import complete_topology
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_cpp import CATALOGUE, ScriptedTeam, phase  # noqa: E402
+
+MC = Question(qid="q1", video="/v.mp4", question="What colour?", options=["red", "green", "blue", "cyan"],
+              answer="B", task_type=TaskType.MULTIPLE_CHOICE, family=Family.LONG_VIDEO)
+GROUND = Question(qid="g1", video="/v.mp4", question="the red circle moves left.", answer="3 5",
+                  task_type=TaskType.GROUNDING, family=Family.GROUNDING)
+
+
+class Tools:
+    """fine_browser answers B (conf 0.9), grounding 3.2-5 (conf 0.8), global_sampling has no candidate."""
+
+    def run(self, episode_id, question, calls):
+        out = []
+        for c in calls:
+            if c.tool == "fine_browser":
+                out.append(ToolResult(tool=c.tool, args=c.args, text="saw green", candidate="B", confidence=0.9))
+            elif c.tool == "grounding":
+                out.append(ToolResult(tool=c.tool, args=c.args, text="span", candidate="3.2 5", confidence=0.8))
+            else:
+                out.append(ToolResult(tool=c.tool, args=c.args, text="frames: green things"))
+        return out
+
+    def end(self, episode_id):
+        pass
+
+
+def script(plan, answer, revision="KEEP"):
+    return lambda p: {"#plan": plan, "#revise": revision, "#answer": answer}[phase(p)]
+
+
+def episode(q, scripts, cfg=None):
+    return run_episode(q, ScriptedTeam(scripts), Tools(), complete_topology(len(scripts)), CATALOGUE,
+                       cfg or CPPConfig(), seed=0)
+
+
+def test_filter_keeps_single_pass_plans_whose_own_results_are_right():
+    def reviser(p):  # runs global_sampling, then replaces the rest of its plan
+        return {"#plan": '1. global_sampling {"n":8}\n2. global_sampling {"n":16}',
+                "#revise": '2. fine_browser {"start":0,"end":9}' if "Next: 2" in p else "KEEP",
+                "#answer": "B"}[phase(p)]
+
+    ep = episode(MC, [
+        script('1. global_sampling {"n":8}\n2. fine_browser {"start":1,"end":2}', "B"),  # good
+        script('1. global_sampling {"n":8}', "B"),  # right answer, read from memory: weak plan
+        reviser,  # right, but revised
+        script("1. look closely", "B"),  # unparseable plan
+        script('1. fine_browser {"start":1,"end":2}', "C"),  # good plan, wrong written answer
+    ])
+    cfg = SFTConfig(keep_fraction=1.0)
+    v = [judge_trajectory(ep, a, cfg) for a in ep.agents]
+    assert [x.kept for x in v] == [True, False, False, False, True]
+    assert [x.own_correct for x in v] == [True, False, True, False, True]
+    assert [x.single_pass for x in v] == [True, True, False, True, True]
+    assert [x.answer_correct for x in v] == [True, True, True, True, False]
+    assert v[3].plan_parsed is False
+    ex, _ = examples_from_episode(ep, cfg, "scripted")
+    kinds = {(e.agent, e.kind) for e in ex}
+    assert ("agent0", "plan") in kinds and ("agent0", "revision") in kinds and ("agent0", "answer") in kinds
+    assert ("agent1", "plan") not in kinds and ("agent1", "answer") in kinds  # the answer was still right
+    assert ("agent2", "plan") not in kinds and ("agent2", "revision") in kinds  # learns the revision
+    assert ("agent3", "plan") not in kinds
+    assert ("agent4", "plan") in kinds and ("agent4", "answer") not in kinds
+    rev = [e for e in ex if e.agent == "agent2" and e.kind == "revision"]
+    assert rev[0].target == '2. fine_browser {"start":0,"end":9}' and rev[0].prompt.startswith("#revise")
+    plan = next(e for e in ex if e.agent == "agent0" and e.kind == "plan")
+    assert plan.target == '1. global_sampling {"n":8}\n2. fine_browser {"start":1,"end":2}'
+    assert plan.qid == "q1" and plan.family == "long_video" and plan.teacher == "scripted"
+    strict = SFTConfig(keep_fraction=1.0, revision_examples=False)
+    ex2, _ = examples_from_episode(ep, strict, "scripted")
+    assert ("agent2", "revision") not in {(e.agent, e.kind) for e in ex2}
+    loose = SFTConfig(single_pass_only=False)
+    assert judge_trajectory(ep, ep.agents[2], loose).kept
+
+
+def test_keep_revisions_are_subsampled_but_done_is_kept():
+    ep = episode(MC, [script('1. fine_browser {"start":1,"end":2}\n2. global_sampling {"n":4}', "B",
+                             revision="KEEP")] * 3)
+    none = examples_from_episode(ep, SFTConfig(keep_fraction=0.0), "t")[0]
+    every = examples_from_episode(ep, SFTConfig(keep_fraction=1.0), "t")[0]
+    assert not [e for e in none if e.kind == "revision"]
+    assert len([e for e in every if e.kind == "revision"]) == 6  # 3 agents x 2 rounds
+
+
+def test_grounding_correctness_is_iou_against_min_score():
+    ep = episode(GROUND, [script('1. grounding {"query":"x"}', "3.2 5"), script('1. grounding {"query":"x"}', "9 12")])
+    v = [judge_trajectory(ep, a, SFTConfig()) for a in ep.agents]
+    assert [x.own_correct for x in v] == [True, True]  # IoU(3.2-5, 3-5) = 0.9
+    assert [x.answer_correct for x in v] == [True, False]
+    assert not judge_trajectory(ep, ep.agents[0], SFTConfig(min_score=0.95)).kept
+    assert score_answer(GROUND, "3.2 5") == pytest.approx(0.9)
+    assert score_answer(GROUND, "junk") == 0.0 and score_answer(MC, None) == 0.0
+
+
+def test_yield_by_family_counts_reasons():
+    ep1 = episode(MC, [script('1. fine_browser {"start":1,"end":2}', "B"), script('1. global_sampling {"n":8}', "B")])
+    ep2 = episode(GROUND, [script('1. grounding {"query":"x"}', "3 5"), script("nonsense", "3 5")])
+    verdicts = [judge_trajectory(ep, a, SFTConfig()) for ep in (ep1, ep2) for a in ep.agents]
+    y = yield_by_family(verdicts)
+    assert y["long_video"] == {"trajectories": 2, "kept": 1, "yield": 0.5, "unparsed": 0, "wrong": 1, "revised": 0}
+    assert y["grounding"]["unparsed"] == 1 and y["all"]["kept"] == 2 and y["all"]["trajectories"] == 4
+
+
+def test_dataset_round_trip_and_errors(tmp_path):
+    ep = episode(MC, [script('1. fine_browser {"start":1,"end":2}', "B")])
+    ex, _ = examples_from_episode(ep, SFTConfig(keep_fraction=1.0), "t")
+    path = write_dataset(tmp_path, ex, {"teacher": "t"})
+    assert read_dataset(tmp_path) == ex == read_dataset(path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["examples"] == len(ex) and manifest["counts"]["agent0/plan"] == 1
+    path.write_text(path.read_text() + '{"agent": 3}\n')
+    with pytest.raises(DatasetError, match=r"examples.jsonl:\d+"):
+        read_dataset(tmp_path)
+    with pytest.raises(DatasetError, match="no SFT dataset"):
+        read_dataset(tmp_path / "missing")
+
+
+# ------------------------------------------------------------------------------- the oracle
+
+QS = [Question(qid=f"{fam.value}-{i}", video="/v.mp4", question="How many red squares?", options=["1", "2"],
+               answer="A", task_type=TaskType.MULTIPLE_CHOICE, family=fam) for fam in Family for i in range(12)]
+
+
+def test_oracle_plans_parse_and_are_diverse():
+    teacher = OracleTeacher(SFTConfig(weak_plan_prob=0.2, redundant_step_prob=0.3), seed=3)
+    cat = catalogue()
+    plans: dict[Family, set[str]] = {}
+    for q in QS:
+        for agent in range(4):
+            text = teacher.write("plan", "#plan\n", q, agent)
+            parse_plan(text, cat)  # every oracle plan is valid in the real catalogue
+            plans.setdefault(q.family, set()).add(text)
+    assert all(len(v) >= 4 for v in plans.values())
+    assert teacher.write("plan", "#plan\n", QS[0], 1) == OracleTeacher(teacher.cfg, seed=3).write("plan", "", QS[0], 1)
+    main = {Family.SPATIAL: "spatial", Family.GROUNDING: "grounding", Family.LONG_VIDEO: "fine_browser",
+            Family.REASONING: "fine_browser"}
+    for fam, texts in plans.items():  # most plans use the solver's question-aware tool
+        assert sum(main[fam] in t for t in texts) >= len(texts) / 2
+
+
+def test_oracle_answers_and_revisions_read_the_prompt():
+    lines = ["#answer", "Q: ?", "Evidence:", "[a1.1] fine_browser: candidate=C conf=0.70; saw",
+             "[a0.1] spatial: candidate=B conf=0.95; near", "[a0.2] rough_browser: shots", "Answer:", ""]
+    prompt = "\n".join(lines)
+    assert evidence_candidates(prompt) == [(1, 1, "fine_browser", "C", 0.7), (0, 1, "spatial", "B", 0.95)]
+    assert best_candidate(prompt, MC) == "B" and OracleTeacher().write("answer", prompt, MC, 0) == "B"
+    assert OracleTeacher().write("answer", "#answer\nEvidence:\nAnswer:\n", MC, 0) == "A"  # fallback
+    span = "#answer\n[a0.1] grounding: candidate=3.20 5.00 conf=0.80; happens\nAnswer:\n"
+    assert best_candidate(span, GROUND) == "3.20 5.00"
+    rev = "\n".join(["#revise", "Q: ?", "Plan:", '3. rough_browser {}', "Results:",
+                     "[a0.2] fine_browser: candidate=B conf=0.90; saw", "Next: 3", ""])
+    assert OracleTeacher().write("revision", rev, MC, 0) == "DONE"  # own confident result, steps left
+    assert OracleTeacher().write("revision", rev, MC, 1) == "KEEP"  # someone else's result
+    assert OracleTeacher().write("revision", rev.replace("3. rough_browser {}", "(none)"), MC, 0) == "KEEP"
+    assert prompt_kind(rev) == "revision"
+    with pytest.raises(TeacherError, match="not a CPP prompt"):
+        prompt_kind("hello")
+
+
+def test_teacher_team_runs_the_cpp_loop_with_student_tokens():
+    from m1.models import train_tokenizer
+    from m1.teachers import TeacherTeam
+
+    tok = train_tokenizer(["#plan Q: What colour? fine_browser global_sampling candidate=B KEEP"], vocab_size=300)
+    team = TeacherTeam(OracleTeacher(SFTConfig(weak_plan_prob=0.0, redundant_step_prob=0.0)), ["a", "b"], tok,
+                       [4096, 4096])
+    with pytest.raises(TeacherError, match="question must be set"):
+        team.generate([])
+    team.question = MC
+    ep = run_episode(MC, team, Tools(), complete_topology(2), catalogue(), CPPConfig(), seed=0)
+    assert ep.final_answer == "B"
+    for a in ep.agents:
+        assert a.turns[0].parsed is not None and a.revisions == 0
+        for t in a.turns:
+            assert t.completion_ids[-1] == tok.eos_token_id
+            assert tok.decode(t.completion_ids[:-1]) == t.text
+            assert t.prompt_ids == tok(t.prompt, add_special_tokens=False)["input_ids"]
+    assert isinstance(team.limits(0, 16, 48), PromptLimits) and team.counter(0)("abc") >= 1
