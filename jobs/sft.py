@@ -48,7 +48,11 @@ def main(cfg: M1Config) -> dict:
     if cfg.sft.use_ray:
         from actors.sft import train_agents_on_ray
 
-        results = train_agents_on_ray(jobs, cfg)
+        # largest first: with fewer CPUs than agents, the long tasks must not start last
+        size = {a.name: a.hidden_size**2 * a.num_layers for a in cfg.team.agents}
+        order = sorted(range(len(jobs)), key=lambda k: -size[jobs[k]["name"]])
+        done = train_agents_on_ray([jobs[k] for k in order], cfg)
+        results = [r for _, r in sorted(zip(order, done, strict=True))]
     else:
         results = [train_agent(**j) for j in jobs]
     wall = time.perf_counter() - t0
