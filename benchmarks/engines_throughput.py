@@ -108,7 +108,7 @@ def main() -> None:
     for r in rows:
         print(
             f"| {r['agent']} | {r['engine']} | {r['batch']} | {r['start_s']} | {r['new_tokens']} | {r['tok_per_s']} "
-            f"| {r['logprob_s']} | {r['logprob_tok_per_s']} |"
+            f"| {r['logprob_s']} | {r['logprob_tok_per_s']} | {r['load1']} |"
         )
 
 
