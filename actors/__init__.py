@@ -34,6 +34,29 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, namespace:
     return ray
 
 
+class RayResourceError(RuntimeError):
+    """The actors asked for more CPUs/GPUs than the cluster has: they would wait forever."""
+
+
+def check_fits(requests: dict[str, tuple[float, float]]) -> None:
+    """Refuse to start actors whose total (CPU, GPU) ``requests`` exceed the cluster's resources.
+
+    ``requests`` maps a config key (e.g. ``"ray.policy_cpus x 4 agents"``) to (cpus, gpus).
+    Ray would otherwise leave the last actors pending without an error.
+    """
+    import ray
+
+    have = ray.cluster_resources()
+    cpus = sum(c for c, _ in requests.values())
+    gpus = sum(g for _, g in requests.values())
+    if cpus > have.get("CPU", 0.0) + 1e-9 or gpus > have.get("GPU", 0.0) + 1e-9:
+        detail = ", ".join(f"{k}: {c:g} CPU {g:g} GPU" for k, (c, g) in requests.items())
+        raise RayResourceError(
+            f"the actors need {cpus:g} CPUs and {gpus:g} GPUs but the Ray cluster has {have.get('CPU', 0):g} CPUs and "
+            f"{have.get('GPU', 0):g} GPUs ({detail}); lower these settings or add nodes"
+        )
+
+
 def get(refs: Any, timeout: float, what: str = "remote call") -> Any:
     """``ray.get`` that never waits forever: raises :class:`RayTimeoutError` naming ``what``."""
     import ray

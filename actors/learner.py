@@ -49,7 +49,7 @@ class RayLearner:
     """Same methods as :class:`TeamLearner`, executed in a ``LearnerActor``."""
 
     def __init__(self, dirs: Sequence[str | Path], cfg: GRPOConfig, lora_rank: int | None = None, seed: int = 0,
-                 num_cpus: float = 1.0, num_gpus: float = 0.0, timeout: float = 600.0):
+                 num_cpus: float = 0.5, num_gpus: float = 0.0, timeout: float = 600.0):
         import ray
 
         self.timeout = timeout

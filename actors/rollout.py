@@ -18,16 +18,29 @@ from m1.rollout import Backends, EpisodeJob, RolloutDriver
 __all__ = ["Backends", "EpisodeJob", "RolloutDriver", "build_backends"]
 
 
-def build_backends(cfg: M1Config, team_dir: str | Path, use_ray: bool) -> Backends:
+def actor_requests(cfg: M1Config, learner: bool = False) -> dict[str, tuple[float, float]]:
+    """CPU/GPU requests of the actors a run starts, keyed by the settings that size them."""
+    n = len(cfg.team.agents)
+    r = cfg.ray
+    req = {f"ray.policy_cpus/gpus x {n} agents": (r.policy_cpus * n, r.policy_gpus * n),
+           f"ray.tool_cpus x ray.tool_workers={r.tool_workers}": (r.tool_cpus * r.tool_workers, 0.0)}
+    if learner:
+        req["ray.learner_cpus/gpus"] = (r.learner_cpus, r.learner_gpus)
+    return req
+
+
+def build_backends(cfg: M1Config, team_dir: str | Path, use_ray: bool, with_learner: bool = False) -> Backends:
+    """The rollout back-ends; ``with_learner``: also reserve room for a LearnerActor in the check."""
     if not use_ray:
         return Backends(LocalTeam.from_dir(str(team_dir), cfg.team, dtype=cfg.engine.dtype),
                         ToolRunner(cfg.tools, cfg.video), SharedMemory(), on_ray=False)
-    from actors import init_ray
+    from actors import check_fits, init_ray
     from actors.memory import RayMemory, make_memory_actor
     from actors.policy import RayTeam
     from actors.tools import RayToolPool
 
     init_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.namespace)
+    check_fits(actor_requests(cfg, learner=with_learner))
     team = RayTeam(team_dir, cfg.team, cfg.ray, cfg.engine, timeout=cfg.cpp.generate_timeout)
     tools = RayToolPool(cfg.tools, cfg.video, cfg.ray, cfg.cpp.tool_timeout, cfg.cpp.tool_retries)
     return Backends(team, tools, RayMemory(make_memory_actor()), on_ray=True)

@@ -64,6 +64,17 @@ def episode_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
     }
 
 
+def family_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
+    """Per-family score (MC accuracy, numeric MRA, grounding mIoU: all the outcome score) and overall."""
+    out = episode_metrics(episodes)
+    fams: dict[str, list[float]] = {}
+    for e in episodes:
+        fam = e.question.family.value if e.question.family else "other"
+        fams.setdefault(fam, []).append(outcome_score(e.question, e.final_answer))
+    out.update({f"score/{f}": sum(v) / len(v) for f, v in sorted(fams.items())})
+    return out
+
+
 def _parse_rate(episodes: Sequence[Episode]) -> float:
     turns = [t for e in episodes for a in e.agents for t in a.turns]
     return sum(t.error is None for t in turns) / max(len(turns), 1)

@@ -18,4 +18,6 @@ class RayConfig(StrictModel):
     policy_gpus: float = Field(0.0, ge=0.0, description="GPUs per PolicyAgentActor (vLLM/HF on CUDA).")
     tool_workers: int = Field(2, ge=1, le=256, description="ToolWorkerActor pool size.")
     tool_cpus: float = Field(0.25, ge=0.0, description="CPUs reserved per ToolWorkerActor.")
+    learner_cpus: float = Field(0.5, ge=0.0, description="CPUs reserved for the LearnerActor (MARL).")
+    learner_gpus: float = Field(0.0, ge=0.0, description="GPUs for the LearnerActor.")
     concurrency: int = Field(4, ge=1, le=1024, description="Episodes the rollout driver runs at once.")

@@ -145,3 +145,13 @@ def test_m1_ask_on_ray(ray_local, cfg, questions, team_dir, capsys):
                  "--json", "ray.tool_workers=1"]) == 0
     ep = Episode.model_validate_json(capsys.readouterr().out)
     assert ep.team == ["qwen2-small", "qwen2-base", "qwen3-small", "qwen3-base"] and len(ep.agents) == 4
+
+
+def test_actors_that_cannot_fit_are_refused_with_the_settings_named(ray_local, cfg):
+    from actors import RayResourceError, check_fits
+    from actors.rollout import actor_requests
+
+    check_fits(actor_requests(cfg, learner=True))  # defaults fit 2 CPUs: 4 x 0.25 + 2 x 0.25 + 0.5
+    big = cfg.model_copy(update={"ray": cfg.ray.model_copy(update={"policy_cpus": 1.0})})
+    with pytest.raises(RayResourceError, match=r"need 5\.5 CPUs .* ray\.policy_cpus/gpus x 4 agents: 4 CPU"):
+        check_fits(actor_requests(big, learner=True))

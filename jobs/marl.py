@@ -1,0 +1,145 @@
+"""Multi-agent GRPO of the whole team (rollouts on Ray actors, a LearnerActor, weight sync).
+
+    python jobs/marl.py [--config YAML] [KEY=VALUE ...]          # starts a local Ray
+    ray job submit --address http://127.0.0.1:8265 --working-dir . -- python jobs/marl.py [KEY=VALUE ...]
+
+Reads the M1-Synth train split (``marl.data_dir``, default ``<output_dir>/synth/train``,
+generated if missing) and starts from ``marl.team_dir`` (default: the SFT team
+``<output_dir>/sft/team`` when it exists, else ``<output_dir>/team``, created untrained if
+missing). Writes under ``<output_dir>/marl``: ``metrics.jsonl``, TensorBoard ``tb/``,
+``curves.png``, ``checkpoint/`` (resumed automatically), the trained team ``team/`` and
+``marl_summary.json`` with a greedy evaluation on the held-out split before and after training.
+``marl.use_ray=false`` runs everything in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from m1.config import M1Config, load_config
+
+
+def marl_paths(cfg: M1Config) -> dict[str, Path]:
+    root = Path(cfg.output_dir)
+    if cfg.marl.team_dir:
+        team = Path(cfg.marl.team_dir)
+    elif (root / "sft" / "team" / "team.json").is_file():
+        team = root / "sft" / "team"
+    else:
+        team = root / "team"
+    return {"data": Path(cfg.marl.data_dir) if cfg.marl.data_dir else root / "synth" / "train",
+            "eval": Path(cfg.marl.eval_dir) if cfg.marl.eval_dir else root / "synth" / "test",
+            "team": team, "out": root / "marl"}
+
+
+def _ensure_split(path: Path, split: str, videos: int, cfg: M1Config, explicit: bool) -> None:
+    if (path / "questions.jsonl").is_file():
+        return
+    if explicit:
+        raise FileNotFoundError(f"{path} is not an M1-Synth split (no questions.jsonl)")
+    from m1.synth import generate_split
+
+    print(f"generating {videos} {split} videos under {path}", file=sys.stderr)
+    generate_split(cfg.synth, path.parent, split, videos, seed=cfg.seed)
+
+
+def main(cfg: M1Config) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    from actors.rollout import build_backends
+    from m1.learner import TeamLearner, lora_config
+    from m1.marl import MARLTrainer, family_metrics, plot_metrics
+    from m1.models import TEAM_MANIFEST, agent_dir, init_team, save_agent
+    from m1.rollout import EpisodeJob, RolloutDriver
+    from m1.synth import read_split
+    from m1.tools.registry import catalogue
+    from m1.topology import complete_topology
+
+    p = marl_paths(cfg)
+    _ensure_split(p["data"], "train", cfg.marl.train_videos, cfg, bool(cfg.marl.data_dir))
+    _ensure_split(p["eval"], "test", cfg.marl.eval_videos, cfg, bool(cfg.marl.eval_dir))
+    if not (p["team"] / TEAM_MANIFEST).is_file():
+        print(f"writing an untrained team to {p['team']}", file=sys.stderr)
+        init_team(cfg.team, p["team"], seed=cfg.seed)
+    train_qs = read_split(p["data"])
+    eval_qs = read_split(p["eval"])[: cfg.marl.eval_questions]
+    dirs = [agent_dir(p["team"], a) for a in cfg.team.agents]
+
+    rollout_cfg = cfg.model_copy(update={"cpp": cfg.cpp.model_copy(
+        update={"temperature": cfg.marl.temperature, "top_p": cfg.marl.top_p})})
+    greedy_cfg = cfg.model_copy(update={"cpp": cfg.cpp.model_copy(update={"temperature": 0.0})})
+    backends = build_backends(rollout_cfg, p["team"], use_ray=cfg.marl.use_ray, with_learner=True)
+    lora_rank = cfg.marl.lora_rank if cfg.marl.lora else None
+    if cfg.marl.use_ray:
+        from actors.learner import RayLearner
+
+        learner = RayLearner(dirs, cfg.grpo, lora_rank, seed=cfg.seed, num_cpus=cfg.ray.learner_cpus,
+                             num_gpus=cfg.ray.learner_gpus)
+    else:
+        learner = TeamLearner.from_dirs(dirs, cfg.grpo, lora=lora_config(lora_rank) if lora_rank else None,
+                                        seed=cfg.seed)
+    driver = RolloutDriver(backends, catalogue(), rollout_cfg)
+    greedy = RolloutDriver(backends, catalogue(), greedy_cfg)
+    n = len(cfg.team.agents)
+
+    def evaluate() -> dict[str, float]:
+        jobs = [EpisodeJob(q, complete_topology(n), seed=i) for i, q in enumerate(eval_qs)]
+        return family_metrics(greedy.run(jobs, progress=True, desc="eval"))
+
+    trainer = MARLTrainer(cfg, train_qs, driver, learner, p["out"], evaluate=evaluate)
+    resumed = cfg.marl.resume and trainer.resume()
+    before = None if resumed else evaluate()
+    t0 = time.perf_counter()
+    trainer.run()
+    wall = time.perf_counter() - t0
+    after = evaluate()
+    plot_metrics(trainer.log_path, p["out"] / "curves.png")
+    # the trained team, loadable by `m1 ask --team` / LocalTeam.from_dir
+    from m1.models import load_agent
+
+    team_out = p["out"] / "team"
+    for a, spec in enumerate(cfg.team.agents):
+        model, tok = load_agent(dirs[a])
+        model.load_state_dict(_materialise(learner.weights(a)))
+        save_agent(model, tok, team_out / spec.name)
+    if (p["team"] / "tokenizer").is_dir():
+        shutil.copytree(p["team"] / "tokenizer", team_out / "tokenizer", dirs_exist_ok=True)
+    (team_out / TEAM_MANIFEST).write_text(json.dumps({"team": cfg.team.model_dump(mode="json"), "seed": cfg.seed,
+                                                      "marl": {"from": str(p["team"]), "steps": trainer.step}}))
+    summary = {"steps": trainer.step, "wall_seconds": round(wall, 1), "use_ray": cfg.marl.use_ray,
+               "start_team": str(p["team"]), "eval_questions": len(eval_qs), "before": before, "after": after,
+               "team": str(team_out)}
+    (p["out"] / "marl_summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=1))
+    return summary
+
+
+def _materialise(state):
+    """A weights dict, fetching it first when the learner is a Ray actor (ObjectRef)."""
+    if isinstance(state, dict):
+        return state
+    from actors import get
+
+    return get(state, 600.0, "final weights")
+
+
+def cli(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", "-c", default=None, help="YAML with any subset of the settings.")
+    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    main(load_config(args.config, args.overrides))
+    return 0
+
+
+if __name__ == "__main__":
+    if __package__ in (None, ""):  # `python jobs/marl.py`: make `jobs`, `m1`, `actors` importable
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.exit(cli())
