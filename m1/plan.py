@@ -236,10 +236,8 @@ def validate_args(args: dict[str, Any], spec: ToolSpec, step: int, line: int = 0
             raise PlanFormatError(
                 FormatErrorKind.BAD_ARGS, f"{spec.name}: unknown argument {key!r} (takes {sorted(props)})", line
             )
-        if isinstance(value, str) and value.startswith("$"):
-            m = _REF_RE.match(value)
-            if not m:
-                raise PlanFormatError(FormatErrorKind.DANGLING_REF, f"{key}={value!r}: a reference is $K.field", line)
+        m = _REF_RE.match(value) if isinstance(value, str) else None
+        if m:  # anything else, "$5 bill" included, is an ordinary value and must fit the schema
             if not 1 <= int(m.group(1)) < step:
                 raise PlanFormatError(
                     FormatErrorKind.DANGLING_REF, f"{key}={value!r}: step {m.group(1)} is not before step {step}", line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -93,7 +94,7 @@ def test_parse_plan_with_reference_and_round_trip():
         ('1. global_sampling {"n":8,"fps":2}', FormatErrorKind.BAD_ARGS, 1),
         ('1. fine_browser {"start":"$1.start","end":9}', FormatErrorKind.DANGLING_REF, 1),
         ('1. global_sampling {"n":4}\n2. fine_browser {"start":"$2.start","end":9}', FormatErrorKind.DANGLING_REF, 2),
-        ('1. global_sampling {"n":4}\n2. fine_browser {"start":"$x","end":9}', FormatErrorKind.DANGLING_REF, 2),
+        ('1. global_sampling {"n":4}\n2. fine_browser {"start":"$x","end":9}', FormatErrorKind.BAD_ARGS, 2),
         ("\n".join(f'{i}. global_sampling {{"n":4}}' for i in range(1, 12)), FormatErrorKind.TOO_MANY_STEPS, 0),
         ("1. global_sampling " + "[" * 5000 + "]" * 5000, FormatErrorKind.BAD_LINE, 1),
     ],
@@ -105,6 +106,12 @@ def test_parse_plan_errors(text, kind, line):
     assert ei.value.line == line
     err = try_parse_plan(text, CAT)
     assert isinstance(err, PlanFormatError) and err.kind == kind
+
+
+def test_dollar_strings_that_are_not_references_are_plain_values():
+    plan = parse_plan('1. video_retrieval {"query":"$5 bill"}', CAT)
+    assert plan.steps[0].args == {"query": "$5 bill"}
+    assert resolve_refs(plan.steps[0].args, {}) == {"query": "$5 bill"}
 
 
 def test_deep_json_is_a_format_error_not_a_crash():
@@ -274,10 +281,11 @@ def test_fuzz_parsers_raise_only_their_own_error(text):
             pass
 
 
+REF = re.compile(r"^\$\d{1,3}\.[a-z][a-z0-9_]*$")  # strings of this form are references, not values
 _args = {
     "global_sampling": st.fixed_dictionaries({"n": st.integers(1, 64)}),
     "fine_browser": st.fixed_dictionaries({"start": st.floats(0, 1e4), "end": st.floats(0, 1e4)}),
-    "video_retrieval": st.fixed_dictionaries({"query": st.text(max_size=20).filter(lambda s: not s.startswith("$"))}),
+    "video_retrieval": st.fixed_dictionaries({"query": st.text(max_size=20).filter(lambda s: not REF.match(s))}),
 }
 
 
