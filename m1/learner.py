@@ -43,18 +43,19 @@ class Sample:
 
 
 def build_samples(
-    groups: Sequence[Sequence[Episode]], rewards_cfg: RewardConfig, grpo_cfg: GRPOConfig
+    groups: Sequence[Sequence[Episode]], rewards_cfg: RewardConfig, grpo_cfg: GRPOConfig, judge: Any = None
 ) -> tuple[list[Sample], dict[str, list[AgentReward]]]:
     """Samples of every agent turn in ``groups`` (one inner list of rollouts per question).
 
-    Samples with advantage 0 are dropped when there is no KL term (they would not move the
-    policy). Returns the samples and the rewards per episode id.
+    ``judge`` is the collaboration judge (default: the rule judge). Samples with advantage 0 are
+    dropped when there is no KL term (they would not move the policy). Returns the samples and
+    the rewards per episode id.
     """
     rewards: dict[str, list[AgentReward]] = {}
     triples = []
     for qi, group in enumerate(groups):
         for g, ep in enumerate(group):
-            rs = agent_rewards(ep, rewards_cfg)
+            rs = agent_rewards(ep, rewards_cfg, judge)
             rewards[ep.episode_id] = rs
             triples += [(qi, g, r.agent, r.total) for r in rs]
     adv = per_agent_advantages(triples, grpo_cfg.scale_by_std, grpo_cfg.epsilon)

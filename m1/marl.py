@@ -92,6 +92,11 @@ class MARLTrainer:
         self.step = 0
         self.log_path = self.out / "metrics.jsonl"
         self._tb: Any = None
+        self.judge = None
+        if cfg.rewards.judge == "llm":
+            from m1.rewards import LLMJudge
+
+            self.judge = LLMJudge.from_config(cfg.rewards)
 
     # ----------------------------------------------------------------------------- state
     def resume(self) -> bool:
@@ -142,7 +147,7 @@ class MARLTrainer:
         episodes = self.driver.run(jobs)
         t_rollout = time.perf_counter() - t0
         groups = [episodes[i * g_size:(i + 1) * g_size] for i in range(len(qs))]
-        samples, rewards = build_samples(groups, cfg.rewards, cfg.grpo)
+        samples, rewards = build_samples(groups, cfg.rewards, cfg.grpo, self.judge)
         t1 = time.perf_counter()
         lm = self.learner.step(samples) if samples else {}
         t_learn = time.perf_counter() - t1

@@ -17,7 +17,10 @@
     3. step management — no call repeated by the agent itself, and the trajectory ended by
        itself (plan exhausted or ``DONE``), not by the round limit.
   The paper's judge is GPT-4o scoring the same three criteria; these rules make them checkable
-  without an external service.
+  without an external service. :class:`LLMJudge` asks any OpenAI-compatible endpoint instead
+  (``rewards.judge=llm``): the agent's trajectory rendered as text, the three criteria, a reply
+  of ``1`` or ``0``; replies are cached (identical trajectories are judged once) and a reply
+  that is neither counts as 0 and is counted in ``LLMJudge.unparseable``.
 """
 
 from __future__ import annotations
@@ -93,9 +96,65 @@ def rule_judge(ep: Episode, a: AgentTrace) -> tuple[bool, tuple[str, ...]]:
     return not reasons, tuple(reasons)
 
 
-def agent_rewards(ep: Episode, cfg: RewardConfig | None = None) -> list[AgentReward]:
-    """Rewards of every active agent of ``ep``, in agent order."""
+JUDGE_SYSTEM = (
+    "You judge one agent's planning trajectory in a team that answers questions about a video with tools. "
+    "Reply 1 if ALL hold, else 0: (1) feasibility: the plan is executable and relevant to the question; "
+    "(2) tool-call appropriateness: the tools and arguments suit the question and the calls succeeded; "
+    "(3) step management: no wasted or repeated steps, and the agent stopped when it had enough evidence. "
+    "Reply with the single character 1 or 0."
+)
+
+
+def render_trajectory(ep: Episode, a: AgentTrace) -> str:
+    """The agent's trajectory as the judge reads it: question, plan, steps with results, revisions, answer."""
+    q = ep.question
+    lines = [f"Question: {q.question}"] + [f"  {o}" for o in q.lettered_options()]
+    entries = {e.id: e for e in ep.memory}
+    for t in a.turns:
+        body = t.parsed if t.parsed is not None else f"(unparseable: {t.text[:120]!r})"
+        if t.kind == "plan":
+            lines.append(f"Plan:\n{body}")
+        elif t.kind == "revision":
+            for s in a.steps:
+                if s.round == t.round:
+                    e = entries[s.memory_id]
+                    result = f"error: {e.error}" if e.error else " ".join(e.text.split())[:240]
+                    lines.append(f"Step {s.step}: {s.call.tool} {json.dumps(s.call.args)} -> {result}")
+            lines.append(f"Revision after round {t.round} (read {len(t.memory_seen)} team entries): {body}")
+        else:
+            lines.append(f"Answer: {body}")
+    return "\n".join(lines)
+
+
+class LLMJudge:
+    """Collaboration judge over a chat function ``chat(messages) -> text`` (e.g. ``LLMTeacher.chat``:
+    cached, rate-limited, retried)."""
+
+    def __init__(self, chat):  # noqa: ANN001 - any callable taking OpenAI-style messages
+        self.chat = chat
+        self.unparseable = 0
+
+    @classmethod
+    def from_config(cls, cfg: RewardConfig) -> LLMJudge:
+        from m1.teachers import LLMTeacher
+
+        return cls(LLMTeacher(cfg.judge_llm).chat)
+
+    def __call__(self, ep: Episode, a: AgentTrace) -> tuple[bool, tuple[str, ...]]:
+        reply = self.chat([{"role": "system", "content": JUDGE_SYSTEM},
+                           {"role": "user", "content": render_trajectory(ep, a)}])
+        m = re.search(r"[01]", reply or "")
+        if m is None:
+            self.unparseable += 1
+            return False, (f"llm judge: unparseable reply {reply[:40]!r}",)
+        return m.group(0) == "1", (() if m.group(0) == "1" else ("llm judge: 0",))
+
+
+def agent_rewards(ep: Episode, cfg: RewardConfig | None = None, judge=None) -> list[AgentReward]:  # noqa: ANN001
+    """Rewards of every active agent of ``ep``, in agent order. ``judge(ep, agent) -> (ok, reasons)``
+    defaults to :func:`rule_judge`."""
     cfg = cfg or RewardConfig()
+    judge = judge or rule_judge
     team_s = outcome_score(ep.question, ep.final_answer)
     out = []
     for a in ep.agents:
@@ -105,7 +164,7 @@ def agent_rewards(ep: Episode, cfg: RewardConfig | None = None) -> list[AgentRew
         arg_errors = any(ep.memory[st.memory_id].error and ep.memory[st.memory_id].error.startswith(_ARG_ERRORS)
                          for st in a.steps)
         r_fmt = cfg.format_bad if (a.format_errors or arg_errors) else cfg.format_ok
-        ok, reasons = rule_judge(ep, a)
+        ok, reasons = judge(ep, a)
         if len(a.steps) > cfg.max_tool_calls:
             r_col = cfg.col_over_budget
             reasons = (*reasons, f"over budget: {len(a.steps)} > {cfg.max_tool_calls} tool calls")

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from m1.config.base import StrictModel
+from m1.config.sft import LLMTeacherConfig
 
 
 class RewardConfig(StrictModel):
@@ -23,7 +24,13 @@ class RewardConfig(StrictModel):
     col_weight: float = Field(0.5, ge=0.0, description="R_col = col_weight x judge score (1/0).")
     max_tool_calls: int = Field(5, ge=1, description="More tool calls than this get col_over_budget instead.")
     col_over_budget: float = Field(-1.0, description="The strong penalty for exceeding max_tool_calls.")
-    judge: Literal["rule"] = Field("rule", description="Collaboration judge (the documented rule judge of m1.rewards).")
+    judge: Literal["rule", "llm"] = Field(
+        "rule", description="Collaboration judge: the documented rules of m1.rewards, or an LLM (judge_llm endpoint)."
+    )
+    judge_llm: LLMTeacherConfig = Field(
+        default_factory=lambda: LLMTeacherConfig(max_tokens=4),
+        description="OpenAI-compatible endpoint of the LLM judge (the paper used GPT-4o); responses are cached.",
+    )
 
 
 class GRPOConfig(StrictModel):
@@ -60,7 +67,9 @@ class MARLConfig(StrictModel):
     temperature: float = Field(1.0, gt=0.0, le=5.0, description="Rollout sampling temperature.")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Rollout nucleus mass.")
     checkpoint_every: int = Field(5, ge=1, description="Steps between checkpoints (models, optimisers, RNG, cursor).")
-    eval_every: int = Field(0, ge=0, description="Steps between evaluations on the held-out split; 0 = only at the end.")
+    eval_every: int = Field(
+        0, ge=0, description="Steps between evaluations on the held-out split; 0 = only at the end."
+    )
     lora: bool = Field(False, description="Train LoRA adapters instead of all weights.")
     lora_rank: int = Field(8, ge=1, description="LoRA rank.")
     data_dir: str | None = Field(None, description="M1-Synth train split; default <output_dir>/synth/train.")
