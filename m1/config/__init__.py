@@ -17,6 +17,7 @@ from m1.config.cpp import CPPConfig
 from m1.config.engine import EngineConfig
 from m1.config.ray import RayConfig
 from m1.config.rl import GRPOConfig, MARLConfig, RewardConfig
+from m1.config.serve import ServeConfig
 from m1.config.sft import LLMTeacherConfig, SFTConfig
 from m1.config.synth import SynthConfig
 from m1.config.team import AgentSpec, TeamConfig
@@ -40,6 +41,7 @@ class M1Config(StrictModel):
     video: VideoConfig = Field(default_factory=VideoConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> M1Config:
@@ -59,6 +61,7 @@ __all__ = [
     "RewardConfig",
     "LLMTeacherConfig",
     "SFTConfig",
+    "ServeConfig",
     "AgentSpec",
     "ConfigError",
     "EngineConfig",
