@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "m1.commands.synth",
     "m1.commands.models",
     "m1.commands.tools",
+    "m1.commands.eval",
 ]
 
 
