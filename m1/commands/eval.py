@@ -1,0 +1,150 @@
+"""``m1 eval``: run the team (and baselines) on a benchmark, resumably; write predictions, metrics
+and a report with plots (see :mod:`m1.eval` and :mod:`m1.eval_report`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from m1.commands import add_config_args, config_from_args
+
+COMPARE = ("solver", "no_tools", "no_comm", "team")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="Evaluate the team and baselines on a benchmark (resumable; predictions, metrics, report).",
+        description="Answer every question of a benchmark split with one or several systems, appending each "
+        "finished question to <out>/<system>/predictions.jsonl; a rerun with the same arguments resumes "
+        "without redoing finished questions. Scores with the benchmark's official metric and reports frames "
+        "and seconds per query. Systems: team (the CPP team, complete topology), no_comm (the same team, "
+        "agents do not read each other's memory), solver (the reference solver's fixed tool plans), no_tools "
+        "(one agent answering from the descriptions of n uniformly sampled frames, no tools of its own).",
+        epilog="example: m1 eval --benchmark m1_synth --data-dir data/m1synth --split test --limit 40 --compare",
+    )
+    p.add_argument("--benchmark", required=True, help="Benchmark name (longvideobench, vsibench, m1_synth, ...).")
+    p.add_argument("--data-dir", required=True, metavar="DIR", help="Local directory of the benchmark.")
+    p.add_argument("--split", default=None, help="Split (default: the benchmark's default, e.g. test / val).")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="First N questions only.")
+    p.add_argument("--team", default=None, metavar="DIR",
+                   help="Team directory. Default: <output_dir>/team, created untrained if missing.")
+    p.add_argument("--system", default="team", metavar="LIST",
+                   help=f"Comma-separated systems among {', '.join(COMPARE)} (default: team).")
+    p.add_argument("--compare", action="store_true",
+                   help=f"Run {', '.join(COMPARE)} and write a side-by-side report (overrides --system).")
+    p.add_argument("--ray", action="store_true", help="Run agents, tools and memory as Ray actors.")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="Output directory (default: <output_dir>/eval/<benchmark>-<split>).")
+    p.add_argument("--frames", type=int, default=None, metavar="N",
+                   help="no_tools: frames sampled uniformly (default: tools.global_frames).")
+    p.add_argument("--agent", default=None, metavar="NAME",
+                   help="no_tools: the agent that answers (default: the summariser).")
+    p.add_argument("--restart", action="store_true", help="Discard earlier predictions of these systems in --out.")
+    p.add_argument("--no-progress", action="store_true", help="No progress bars.")
+    add_config_args(p)
+    p.set_defaults(func=_run)
+
+
+def parse_systems(text: str, compare: bool) -> list[str]:
+    from m1.cli import UserError
+
+    if compare:
+        return list(COMPARE)
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in names if s not in COMPARE]
+    if bad or not names:
+        raise UserError(f"--system must list systems among {', '.join(COMPARE)}, got {text!r}")
+    if len(set(names)) != len(names):
+        raise UserError(f"--system lists a system twice: {text!r}")
+    return names
+
+
+def command_line(args: argparse.Namespace, systems: list[str]) -> str:
+    parts = ["m1", "eval", "--benchmark", args.benchmark, "--data-dir", args.data_dir]
+    for flag, val in (("--split", args.split), ("--limit", args.limit), ("--team", args.team),
+                      ("--out", args.out), ("--frames", args.frames), ("--agent", args.agent)):
+        if val is not None:
+            parts += [flag, str(val)]
+    parts += ["--compare"] if args.compare else ["--system", ",".join(systems)]
+    parts += ["--ray"] if args.ray else []
+    return " ".join(shlex.quote(p) for p in [*parts, *args.overrides])
+
+
+def _run(args: argparse.Namespace) -> int:
+    from m1.cli import UserError
+    from m1.data import DataError, get_spec, load_benchmark
+    from m1.eval import MANIFEST, METRICS, PREDICTIONS, EvalError, SolverSystem, run_system, system_metrics
+
+    cfg = config_from_args(args)
+    systems = parse_systems(args.system, args.compare)
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be >= 1, got {args.limit}")
+    try:
+        spec = get_spec(args.benchmark)
+        split = args.split or spec.default_split
+        loaded = load_benchmark(spec.name, args.data_dir, split, limit=args.limit)
+    except DataError as e:
+        raise UserError(str(e)) from None
+    print(loaded.report.summary(max_listed=3), file=sys.stderr)
+    questions = loaded.questions
+    if not questions:
+        raise UserError(f"{spec.name}/{split}: no question loaded from {args.data_dir} (see the load report above)")
+    out = Path(args.out) if args.out else Path(cfg.output_dir) / "eval" / f"{spec.name}-{split}"
+    if args.restart:
+        for s in systems:
+            for f in (PREDICTIONS, MANIFEST, METRICS):
+                (out / s / f).unlink(missing_ok=True)
+
+    import torch
+
+    torch.set_num_threads(1)
+    built: dict = {}
+    if "solver" in systems:
+        built["solver"] = SolverSystem(cfg.tools, cfg.video)
+    team_names = [s for s in systems if s != "solver"]
+    team_dir = None
+    if team_names:
+        from actors.rollout import build_backends
+        from m1.commands.ask import ensure_team
+        from m1.eval import team_systems
+
+        team_dir = ensure_team(cfg, args.team).resolve()
+        backends = build_backends(cfg, team_dir, use_ray=args.ray)
+        try:
+            built.update(team_systems(team_names, backends, cfg, str(team_dir), args.agent, args.frames))
+        except EvalError as e:
+            raise UserError(str(e)) from None
+    manifest = {"benchmark": spec.name, "split": split, "data_dir": str(Path(args.data_dir).resolve())}
+    metrics, predictions, notes = {}, {}, []
+    for name in systems:  # in the order given: a failure leaves the earlier systems complete
+        try:
+            res = run_system(built[name], questions, out / name, manifest, progress=not args.no_progress)
+        except EvalError as e:
+            raise UserError(str(e)) from None
+        print(f"{name}: {res.ran} answered now, {res.reused} reused from an earlier run "
+              f"({res.seconds:.1f} s) -> {out / name / PREDICTIONS}", file=sys.stderr)
+        if res.torn_line_dropped:
+            notes.append(f"{name}: a torn last line (interrupted write) was dropped and its question rerun")
+        if res.extra_in_file:
+            notes.append(f"{name}: {res.extra_in_file} predictions in the file are for questions outside this run "
+                         "(e.g. a larger --limit earlier); not scored")
+        metrics[name] = system_metrics(spec.name, questions, res.predictions)
+        predictions[name] = list(res.predictions.values())
+        (out / name / METRICS).write_text(json.dumps(metrics[name], indent=1) + "\n")
+    if team_dir is not None:
+        notes.append(f"team: {team_dir}")
+    from m1.eval_report import write_report
+
+    paths = write_report(out, spec.name, split, questions, metrics, predictions, loaded.report,
+                         command_line(args, systems), notes)
+    for name, m in metrics.items():
+        e = m["efficiency"]
+        print(f"{name:>9}: overall {m['score']['overall']:.1f}%  frames/q {e['frames_per_query']['mean']:.1f}  "
+              f"s/q {e['seconds_per_query']['mean']:.2f}  (n={m['score']['n']}, unparseable "
+              f"{m['score']['unparseable']})")
+    print(f"report: {paths['markdown']} ({paths['plot'].name}), metrics: {paths['metrics']}")
+    return 0

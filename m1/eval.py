@@ -1,0 +1,447 @@
+"""Evaluation harness: run a *system* over a benchmark's questions, stream its predictions to disk,
+resume an interrupted run, and score it officially with the paper's efficiency accounting.
+
+Systems (:class:`EvalSystem`, one question at a time):
+
+- ``team`` — the CPP team on the complete topology (:class:`TeamSystem`);
+- ``no_comm`` — the same team on a topology without edges: every agent plans, runs and answers
+  alone, and only the final aggregation combines them;
+- ``solver`` — the reference solver (:mod:`m1.solver`), a fixed tool plan per question family;
+- ``no_tools`` — one agent of the team, no plan and no tool choice: its only evidence is the text
+  of one ``global_sampling`` call (n uniformly sampled frame descriptions), one line per frame,
+  given to the answer prompt (:class:`NoToolsSystem`).
+
+:func:`run_system` appends one JSON line per *finished* question to ``<dir>/predictions.jsonl``
+(flushed at once, so an interruption loses only the questions in flight) and, on a rerun, skips
+every qid already there. A torn last line (a crash in the middle of a write) is cut off and its
+question rerun; anything else malformed, or a qid twice, is an :class:`EvalError`, not a guess.
+``<dir>/run.json`` records what produced the predictions (benchmark, split, data, system, team,
+settings); a rerun with different ones is refused instead of mixing two systems' answers.
+
+:func:`system_metrics` scores with the benchmark's official rules (:func:`m1.data.score`) and adds
+frames and seconds per query (mean, median, p90), tool calls, parse rates and — for teams — each
+agent's own answers scored alone. Reports are written by :mod:`m1.eval_report`.
+
+Not here: loading files (:mod:`m1.data`), the CPP loop (:mod:`m1.cpp`), Ray wiring
+(``actors.rollout``). ``m1.evaluate`` is a smaller helper for the SFT record on M1-Synth families
+(its score needs video durations and ``m1.sft``'s scoring); this harness scores any benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from m1.config.cpp import CPPConfig
+from m1.data import score
+from m1.schema import Question, ToolCall, ToolResult, ToolSpec
+from m1.seeding import derive_seed
+from m1.topology import Topology, complete_topology
+
+SYSTEMS = ("team", "no_comm", "solver", "no_tools")
+PREDICTIONS = "predictions.jsonl"
+MANIFEST = "run.json"
+METRICS = "metrics.json"
+
+
+class EvalError(ValueError):
+    """An evaluation cannot go on as asked: a corrupt predictions file, a resume with other settings,
+    a system that answered the wrong question."""
+
+
+class Prediction(BaseModel):
+    """One finished question: one line of ``predictions.jsonl``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    qid: str
+    system: str
+    prediction: str = Field(description="The text scored by the benchmark's official parser; '' = no answer.")
+    frames: int = Field(ge=0, description="Distinct frames decoded for this question.")
+    seconds: float = Field(ge=0.0, description="Wall time of the question, end to end.")
+    tool_calls: int = Field(0, ge=0, description="Tool calls executed (episode cache hits excluded).")
+    tool_seconds: float = Field(0.0, ge=0.0)
+    agent_answers: dict[str, str | None] = Field(
+        default_factory=dict, description="Each agent's own parsed answer (None: unparseable), by agent name.")
+    aggregation: str | None = Field(None, description="vote | median | summariser | none | single | solver.")
+    plan_parse: float | None = Field(None, ge=0.0, le=1.0, description="Share of agents whose plan parsed.")
+    answer_parse: float | None = Field(None, ge=0.0, le=1.0, description="Share of agents whose answer parsed.")
+    error: str | None = Field(None, description="A tool error met on the way (the question still counts).")
+
+
+class EvalSystem(Protocol):
+    """Something that answers questions. ``settings()`` identifies its predictions for resume."""
+
+    name: str
+    concurrency: int
+
+    def predict(self, q: Question) -> Prediction: ...
+
+    def settings(self) -> dict[str, Any]: ...
+
+
+def question_seed(seed: int, qid: str) -> int:
+    """The seed of one question's episode: fixed by (run seed, qid), so a resumed run and a
+    fresh one sample identically whatever the order questions finish in."""
+    return derive_seed(seed, "eval", qid) % (2**63)
+
+
+def no_comm_topology(num_agents: int) -> Topology:
+    """Every agent active, no edges: each reads only its own memory entries."""
+    return Topology(num_agents=num_agents, active=(True,) * num_agents, edges=(), kind="no_comm")
+
+
+# ---------------------------------------------------------------------------------- systems
+
+
+def prediction_from_episode(system: str, ep: Any) -> Prediction:
+    """A :class:`Prediction` from a CPP :class:`~m1.trace.Episode`."""
+    n = max(1, len(ep.agents))
+    plans = sum(1 for a in ep.agents if a.turns and a.turns[0].kind == "plan" and a.turns[0].parsed is not None)
+    errors = [e.error for e in ep.memory if e.error]
+    return Prediction(
+        qid=ep.question.qid, system=system, prediction=ep.final_answer or "", frames=ep.frames_used,
+        seconds=ep.wall_seconds, tool_calls=ep.tool_calls, tool_seconds=ep.tool_seconds,
+        agent_answers={a.name: a.answer for a in ep.agents}, aggregation=ep.aggregation, plan_parse=plans / n,
+        answer_parse=sum(1 for a in ep.agents if a.answer is not None) / n,
+        error=f"{len(errors)} tool error(s), first: {errors[0]}" if errors else None)
+
+
+class TeamSystem:
+    """The CPP team on a fixed topology (``team``: complete; ``no_comm``: no edges)."""
+
+    def __init__(self, name: str, backends: Any, catalogue: Sequence[ToolSpec], cpp: CPPConfig, topology: Topology,
+                 seed: int, team_dir: str, concurrency: int = 1):
+        if topology.num_agents != len(backends.team.names):
+            raise EvalError(f"{name}: topology has {topology.num_agents} agents, the team {len(backends.team.names)}")
+        self.name, self.b, self.catalogue, self.cpp = name, backends, list(catalogue), cpp
+        self.topology, self.seed, self.team_dir, self.concurrency = topology, seed, team_dir, concurrency
+
+    def predict(self, q: Question) -> Prediction:
+        from m1.cpp import run_episode
+
+        ep = run_episode(q, self.b.team, self.b.tools, self.topology, self.catalogue, self.cpp,
+                         seed=question_seed(self.seed, q.qid), episode_id=f"{q.qid}#{self.name}", memory=self.b.memory)
+        return prediction_from_episode(self.name, ep)
+
+    def settings(self) -> dict[str, Any]:
+        return {"team": self.team_dir, "agents": list(self.b.team.names), "topology": self.topology.kind,
+                "edges": len(self.topology.edges), "cpp": self.cpp.model_dump(mode="json"), "seed": self.seed}
+
+
+class SolverSystem:
+    """The reference solver (:func:`m1.solver.solve`), in this process."""
+
+    name = "solver"
+    concurrency = 1
+
+    def __init__(self, tools_cfg: Any = None, video_cfg: Any = None):
+        from m1.config.tools import ToolsConfig
+        from m1.config.video import VideoConfig
+        from m1.tools.context import VideoStore
+
+        self.tools_cfg = tools_cfg or ToolsConfig()
+        self.store = VideoStore(video_cfg or VideoConfig())
+
+    def predict(self, q: Question) -> Prediction:
+        from m1.solver import solve
+
+        t0 = time.perf_counter()
+        s = solve(q, self.tools_cfg, self.store)
+        errors = [r.error for r in s.results if r.error]
+        return Prediction(
+            qid=q.qid, system=self.name, prediction=s.answer or "", frames=s.frames_used,
+            seconds=time.perf_counter() - t0, tool_calls=len(s.results), tool_seconds=s.seconds,
+            aggregation="solver", error=f"{len(errors)} tool error(s), first: {errors[0]}" if errors else None)
+
+    def settings(self) -> dict[str, Any]:
+        return {"tools": self.tools_cfg.model_dump(mode="json")}
+
+
+def sampling_evidence(result: ToolResult, agent: str) -> list[Any]:
+    """A ``global_sampling`` result as answer-prompt evidence, one line per frame description:
+    prompts clip each evidence line to ``cpp.entry_tokens``, which would keep only the first frame
+    or two of the result as one line."""
+    from m1.plan import Evidence
+
+    if result.error:
+        return [Evidence(agent=agent, step=1, tool=result.tool, text=f"error: {result.error}")]
+    return [Evidence(agent=agent, step=1, tool=result.tool, text=line)
+            for line in result.text.splitlines() if line.strip()]
+
+
+class NoToolsSystem:
+    """One agent, no tools of its choosing: question + ``frames`` uniform frame descriptions → answer."""
+
+    name = "no_tools"
+
+    def __init__(self, team: Any, tools: Any, cpp: CPPConfig, agent: int, frames: int, seed: int, team_dir: str,
+                 concurrency: int = 1):
+        if not 0 <= agent < len(team.names):
+            raise EvalError(f"no_tools: agent index {agent} is not in the team {list(team.names)}")
+        if not 1 <= frames <= 64:
+            raise EvalError(f"no_tools: frames must be in [1, 64] (global_sampling's n), got {frames}")
+        self.team, self.tools, self.cpp, self.agent, self.frames = team, tools, cpp, agent, frames
+        self.seed, self.team_dir, self.concurrency = seed, team_dir, concurrency
+
+    def predict(self, q: Question) -> Prediction:
+        from m1.cpp import GenRequest
+        from m1.engines.base import SamplingSettings
+        from m1.plan import PlanFormatError, parse_answer, render_answer_prompt
+
+        t0 = time.perf_counter()
+        eid = f"{q.qid}#{self.name}"
+        try:
+            [res] = self.tools.run(eid, q, [ToolCall(tool="global_sampling", args={"n": self.frames})])
+        finally:
+            self.tools.end(eid)
+        a, cpp = self.agent, self.cpp
+        prompt = render_answer_prompt(q, sampling_evidence(res, f"a{a}"),
+                                      self.team.limits(a, cpp.answer_tokens, cpp.entry_tokens), self.team.counter(a))
+        settings = SamplingSettings(temperature=cpp.temperature, top_p=cpp.top_p, max_new_tokens=cpp.answer_tokens,
+                                    seed=question_seed(self.seed, q.qid))
+        [c] = self.team.generate([GenRequest(a, prompt, settings)])
+        try:
+            answer: str | None = parse_answer(c.text, q).value
+        except PlanFormatError:
+            answer = None
+        # an answer the strict plan-language parser rejects still goes to the official, more tolerant
+        # parser, which counts it as unparseable if it cannot read it either
+        return Prediction(
+            qid=q.qid, system=self.name, prediction=answer if answer is not None else c.text.strip(),
+            frames=res.frames_used, seconds=time.perf_counter() - t0, tool_calls=1, tool_seconds=res.seconds,
+            agent_answers={self.team.names[a]: answer}, aggregation="single",
+            answer_parse=float(answer is not None), error=res.error)
+
+    def settings(self) -> dict[str, Any]:
+        cpp = self.cpp
+        return {"team": self.team_dir, "agent": self.team.names[self.agent], "frames": self.frames,
+                "answer_tokens": cpp.answer_tokens, "entry_tokens": cpp.entry_tokens,
+                "temperature": cpp.temperature, "top_p": cpp.top_p, "seed": self.seed}
+
+
+def team_systems(names: Iterable[str], backends: Any, cfg: Any, team_dir: str, agent: str | None = None,
+                 frames: int | None = None) -> dict[str, EvalSystem]:
+    """The team-based systems among ``names`` (team, no_comm, no_tools) over one set of back-ends."""
+    from m1.cpp import summariser_index
+    from m1.tools.registry import catalogue
+
+    n = len(backends.team.names)
+    conc = cfg.ray.concurrency if backends.on_ray else 1
+    out: dict[str, EvalSystem] = {}
+    for name in names:
+        if name == "team":
+            out[name] = TeamSystem(name, backends, catalogue(), cfg.cpp, complete_topology(n), cfg.seed, team_dir, conc)
+        elif name == "no_comm":
+            out[name] = TeamSystem(name, backends, catalogue(), cfg.cpp, no_comm_topology(n), cfg.seed, team_dir, conc)
+        elif name == "no_tools":
+            if agent is not None and agent not in backends.team.names:
+                raise EvalError(f"--agent {agent!r} is not an agent of the team {list(backends.team.names)}")
+            idx = list(backends.team.names).index(agent) if agent else summariser_index(backends.team.names, cfg.cpp)
+            out[name] = NoToolsSystem(backends.team, backends.tools, cfg.cpp, idx, frames or cfg.tools.global_frames,
+                                      cfg.seed, team_dir, conc)
+        else:
+            raise EvalError(f"{name!r} is not a team system; systems: {', '.join(SYSTEMS)}")
+    return out
+
+
+# ------------------------------------------------------------------------- the resumable run
+
+
+@dataclass
+class RunResult:
+    system: str
+    predictions: dict[str, Prediction]  # qid → prediction, for the questions asked about only
+    reused: int  # finished in an earlier run, not redone
+    ran: int  # answered by this run
+    seconds: float
+    torn_line_dropped: bool
+    extra_in_file: int  # predictions in the file for qids not among the questions (e.g. a larger --limit before)
+
+
+def read_predictions(path: Path, system: str | None = None, repair: bool = False) -> tuple[dict[str, Prediction], bool]:
+    """Read a predictions file → (qid → Prediction, whether a torn last line was found).
+
+    ``repair`` cuts a torn last line off the file (so appends start on a fresh line)."""
+    if not path.is_file():
+        return {}, False
+    data = path.read_bytes()
+    out: dict[str, Prediction] = {}
+    offset, torn = 0, False
+    lines = data.split(b"\n")
+    for i, raw in enumerate(lines):
+        last = i == len(lines) - 1
+        if raw.strip():
+            try:
+                p = Prediction.model_validate_json(raw)
+            except ValidationError as e:
+                if last:  # no newline after it: the write was interrupted
+                    torn = True
+                    break
+                raise EvalError(f"{path}: line {i + 1} is not a prediction ({e.error_count()} error(s): "
+                                f"{e.errors()[0]['msg']}); fix or delete the file") from None
+            if system is not None and p.system != system:
+                raise EvalError(f"{path}: line {i + 1} is a prediction of system {p.system!r}, not {system!r}")
+            if p.qid in out:
+                raise EvalError(f"{path}: qid {p.qid!r} appears twice (lines of two runs mixed?); "
+                                "fix or delete the file")
+            out[p.qid] = p
+        offset += len(raw) + (0 if last else 1)
+    if torn and repair:
+        with path.open("r+b") as f:
+            f.truncate(offset)
+    return out, torn
+
+
+def check_manifest(path: Path, manifest: Mapping[str, Any]) -> None:
+    """Write ``run.json`` on a fresh run; on a resume refuse settings that differ from the recorded ones."""
+    new = json.loads(json.dumps(manifest, sort_keys=True, default=str))
+    if not path.is_file():
+        path.write_text(json.dumps(new, indent=1, sort_keys=True) + "\n")
+        return
+    try:
+        old = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise EvalError(f"{path} is not JSON ({e}); delete it (and the predictions beside it) to start over") from None
+    diff = _diff(old, new)
+    if diff:
+        shown = "; ".join(f"{k}: was {a!r}, now {b!r}" for k, a, b in diff[:6])
+        raise EvalError(f"{path.parent} holds predictions made with other settings ({shown}"
+                        f"{'; ...' if len(diff) > 6 else ''}); pass --restart to discard them or choose another --out")
+
+
+def _diff(old: Any, new: Any, key: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new)):
+            out += _diff(old.get(k), new.get(k), f"{key}.{k}" if key else k)
+        return out
+    return [] if old == new else [(key, old, new)]
+
+
+def run_system(
+    system: EvalSystem,
+    questions: Sequence[Question],
+    out_dir: str | Path,
+    manifest: Mapping[str, Any],
+    progress: bool = False,
+    on_prediction: Callable[[Prediction], None] | None = None,
+) -> RunResult:
+    """Answer every question of ``questions`` not yet in ``out_dir/predictions.jsonl`` (rules in the
+    module docstring). An exception from the system stops the run after recording every question
+    that finished; rerun to resume."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    check_manifest(out / MANIFEST, {**manifest, "system": system.name, "settings": system.settings()})
+    path = out / PREDICTIONS
+    done, torn = read_predictions(path, system.name, repair=True)
+    ids = [q.qid for q in questions]
+    if len(set(ids)) != len(ids):
+        raise EvalError("the questions repeat a qid; predictions are keyed by qid")
+    wanted = set(ids)
+    extra = sum(1 for k in done if k not in wanted)
+    todo = [q for q in questions if q.qid not in done]
+    reused = len(questions) - len(todo)
+    bar: Any = None
+    if progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc=f"eval {system.name}", unit="q")
+    lock = threading.Lock()
+    t0 = time.perf_counter()
+    ran = 0
+    with path.open("a", encoding="utf-8") as f:
+
+        def record(q: Question, p: Prediction) -> None:
+            nonlocal ran
+            if p.qid != q.qid or p.system != system.name:
+                raise EvalError(f"system {system.name!r} answered {p.system}/{p.qid} for question {q.qid!r}")
+            with lock:
+                f.write(p.model_dump_json() + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+                done[p.qid] = p
+                ran += 1
+            if bar is not None:
+                bar.update(1)
+            if on_prediction is not None:
+                on_prediction(p)
+
+        try:
+            if system.concurrency <= 1:
+                for q in todo:
+                    record(q, system.predict(q))
+            else:
+                _run_concurrently(system, todo, record)
+        finally:
+            if bar is not None:
+                bar.close()
+    preds = {q.qid: done[q.qid] for q in questions if q.qid in done}
+    return RunResult(system.name, preds, reused, ran, time.perf_counter() - t0, torn, extra)
+
+
+def _run_concurrently(system: EvalSystem, todo: Sequence[Question],
+                      record: Callable[[Question, Prediction], None]) -> None:
+    ex = ThreadPoolExecutor(max_workers=system.concurrency)
+    futures: dict[Future, Question] = {ex.submit(system.predict, q): q for q in todo}
+    recorded: set[Future] = set()
+    try:
+        for fut in as_completed(futures):
+            record(futures[fut], fut.result())
+            recorded.add(fut)
+    finally:
+        # on a failure: stop queued questions, let those in flight finish, keep every finished one
+        ex.shutdown(wait=True, cancel_futures=True)
+        for fut, q in futures.items():
+            if fut not in recorded and fut.done() and not fut.cancelled() and fut.exception() is None:
+                record(q, fut.result())
+
+
+# ---------------------------------------------------------------------------------- metrics
+
+
+def _dist(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {"mean": 0.0, "median": 0.0, "p90": 0.0, "max": 0.0}
+    s = sorted(values)
+    return {"mean": statistics.fmean(s), "median": statistics.median(s),
+            "p90": s[min(len(s) - 1, int(round(0.9 * (len(s) - 1))))], "max": s[-1]}
+
+
+def efficiency(preds: Sequence[Prediction]) -> dict[str, Any]:
+    """The paper's accounting: frames and seconds per query (plus tool calls), as distributions."""
+    return {"queries": len(preds), "frames_per_query": _dist([p.frames for p in preds]),
+            "seconds_per_query": _dist([p.seconds for p in preds]),
+            "tool_calls_per_query": statistics.fmean(p.tool_calls for p in preds) if preds else 0.0,
+            "tool_seconds_per_query": statistics.fmean(p.tool_seconds for p in preds) if preds else 0.0}
+
+
+def system_metrics(benchmark: str, questions: Sequence[Question], preds: Mapping[str, Prediction]) -> dict[str, Any]:
+    """Official score (percent; see :func:`m1.data.score`) + efficiency + parse rates + per-agent scores."""
+    ids = {q.qid for q in questions}
+    mine = [preds[q.qid] for q in questions if q.qid in preds]
+    texts = {k: p.prediction for k, p in preds.items() if k in ids}
+    out: dict[str, Any] = {"score": score(benchmark, questions, texts)}
+    out["efficiency"] = efficiency(mine)
+    for key in ("plan_parse", "answer_parse"):
+        vals = [getattr(p, key) for p in mine if getattr(p, key) is not None]
+        out[key] = statistics.fmean(vals) if vals else None
+    out["with_tool_errors"] = sum(1 for p in mine if p.error)
+    agents = sorted({a for p in mine for a in p.agent_answers})
+    if len(agents) > 1:  # a team: each agent's own answer, scored as if it answered alone
+        out["per_agent"] = {}
+        for a in agents:
+            own = {p.qid: p.agent_answers[a] or "" for p in mine if a in p.agent_answers}
+            s = score(benchmark, [q for q in questions if q.qid in own], own)
+            out["per_agent"][a] = {"overall": s["overall"], "n": s["n"], "unparseable": s["unparseable"]}
+    return out
