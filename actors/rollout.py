@@ -32,7 +32,7 @@ def actor_requests(cfg: M1Config, learner: bool = False) -> dict[str, tuple[floa
 def build_backends(cfg: M1Config, team_dir: str | Path, use_ray: bool, with_learner: bool = False) -> Backends:
     """The rollout back-ends; ``with_learner``: also reserve room for a LearnerActor in the check."""
     if not use_ray:
-        return Backends(LocalTeam.from_dir(str(team_dir), cfg.team, dtype=cfg.engine.dtype),
+        return Backends(LocalTeam.from_dir(str(team_dir), cfg.team, engine_cfg=cfg.engine),
                         ToolRunner(cfg.tools, cfg.video), SharedMemory(), on_ray=False)
     from actors import check_fits, init_ray
     from actors.memory import RayMemory, make_memory_actor

@@ -124,12 +124,14 @@ class LocalTeam:
         self._count = token_counter(tokenizer)
 
     @classmethod
-    def from_dir(cls, team_dir: str, team_cfg: Any, dtype: str = "float32") -> LocalTeam:
+    def from_dir(cls, team_dir: str, team_cfg: Any, dtype: str = "float32", engine_cfg: Any = None) -> LocalTeam:
         """Load a team written by ``m1 models init`` (or with real checkpoint paths)."""
-        from m1.engines.hf import HFEngine
+        from m1.config.engine import EngineConfig
+        from m1.engines import make_engine
         from m1.models import agent_dir, load_tokenizer
 
-        gens = [HFEngine.from_dir(agent_dir(team_dir, spec), dtype=dtype) for spec in team_cfg.agents]
+        ecfg = engine_cfg if engine_cfg is not None else EngineConfig(dtype=dtype)
+        gens = [make_engine(spec.engine, agent_dir(team_dir, spec), ecfg) for spec in team_cfg.agents]
         tok = load_tokenizer(agent_dir(team_dir, team_cfg.agents[0]))
         return cls([a.name for a in team_cfg.agents], gens, tok, [a.max_context for a in team_cfg.agents])
 
