@@ -1,0 +1,9 @@
+"""Serving the team over HTTP: request validation, input policy, the FastAPI app and the web demo.
+
+Framework-free pieces (testable without Ray or a server): :mod:`~m1.serving.inputs` (where a
+video may come from, spooling with cleanup, limits), :mod:`~m1.serving.chat` (OpenAI chat
+messages → :class:`m1.schema.Question`), :mod:`~m1.serving.metrics` (Prometheus text),
+:mod:`~m1.serving.service` (runs episodes on the team's back-ends, records traces and keyframes).
+:func:`m1.serving.app.create_app` builds the FastAPI app that uvicorn (tests, ``m1 serve --local``)
+or a Ray Serve deployment (``jobs/serve.py``) serves. Nothing here imports Ray at module level.
+"""

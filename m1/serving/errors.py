@@ -1,0 +1,37 @@
+"""The one error type of the HTTP layer: a status, a machine-readable code and a message.
+
+Responses follow OpenAI's error shape so that OpenAI clients surface the message::
+
+    {"error": {"message": "...", "type": "invalid_request_error", "code": "path_not_allowed"}}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+
+class ApiError(HTTPException):
+    """A refusal (4xx) or a failure (5xx) with a clear message; never a stack trace to the client.
+
+    An ``HTTPException`` so that FastAPI passes it through unchanged when it is raised while the
+    request body is read (other exceptions there become a generic 400)."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(status_code=status, detail=message)
+        self.status, self.code, self.message = status, code, message
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def kind(self) -> str:
+        if self.status == 401:
+            return "authentication_error"
+        if self.status == 429:
+            return "rate_limit_error"
+        return "invalid_request_error" if self.status < 500 else "server_error"
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.kind, "code": self.code}}

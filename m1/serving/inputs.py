@@ -1,0 +1,220 @@
+"""Where a request's video may come from, and the limits it must meet.
+
+Three sources, each with its own policy:
+
+- **a path** — only inside ``serve.allowed_roots``, judged after resolving symlinks and ``..``
+  (a link inside a root that points outside it is refused, as is a path that only *looks*
+  inside); a path outside every root is refused whether or not it exists, so the API cannot
+  be used to probe the file system;
+- **an upload** (multipart, or a ``data:`` URL in a chat message) — written into a per-request
+  spool directory under a fixed name (the client's file name is never used), counting bytes
+  against ``serve.max_upload_mb`` while writing;
+- **an http(s) URL** — only with ``serve.allow_urls``; the scheme must be listed in
+  ``serve.url_schemes`` and every address the host resolves to must be public unless
+  ``serve.allow_private_urls``; redirects are not followed (a redirect could lead to a
+  private address after the check); the body is size-limited like an upload.
+
+:class:`RequestFiles` owns the spool directory of one request and removes it in ``cleanup``
+(called in a ``finally`` by the app), so no server-side file outlives its request.
+:func:`probe_video` opens the video once to turn a bad or over-long video into a 4xx before any
+agent runs. Remaining gap: a host's DNS answer can change between the check and the fetch.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import os
+import re
+import shutil
+import socket
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from m1.config.serve import ServeConfig
+from m1.config.video import VideoConfig
+from m1.serving.errors import ApiError
+
+_CHUNK = 1 << 20
+_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
+
+
+def max_bytes(cfg: ServeConfig) -> int:
+    return int(cfg.max_upload_mb * 2**20)
+
+
+# ------------------------------------------------------------------------------ paths
+
+
+def resolve_local(path: str, cfg: ServeConfig) -> Path:
+    """The real path of ``path`` if it lies inside an allowed root; otherwise an :class:`ApiError`."""
+    if not cfg.allowed_roots and not cfg.samples_dir:
+        raise ApiError(403, "paths_disabled", "video paths are not accepted by this server (serve.allowed_roots "
+                       "is empty): upload the video instead")
+    if not path or "\x00" in path:
+        raise ApiError(400, "bad_path", "video_path is empty or contains a NUL byte")
+    roots = [Path(r).resolve() for r in [*cfg.allowed_roots, *([cfg.samples_dir] if cfg.samples_dir else [])]]
+    raw = Path(path)
+    if not raw.is_absolute():
+        # relative paths are taken against the first root; resolution below still decides
+        raw = roots[0] / raw
+    real = Path(os.path.realpath(raw))  # follows every symlink, collapses '..'
+    if not any(real == r or real.is_relative_to(r) for r in roots):
+        raise ApiError(403, "path_not_allowed", f"video_path {path!r} is outside the allowed roots")
+    if not real.is_file():
+        raise ApiError(404, "video_not_found", f"video_path {path!r} does not exist or is not a regular file")
+    return real
+
+
+# ------------------------------------------------------------------------------ URLs
+
+
+def _is_public(addr: str) -> bool:
+    ip = ipaddress.ip_address(addr.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
+                or ip.is_unspecified)
+
+
+def check_url(url: str, cfg: ServeConfig) -> urllib.parse.SplitResult:
+    """Apply the URL policy (module docstring); returns the parsed URL."""
+    if not cfg.allow_urls:
+        raise ApiError(403, "urls_disabled", "fetching videos from URLs is disabled on this server "
+                       "(serve.allow_urls=false): upload the video instead")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise ApiError(400, "bad_url", f"video_url {url!r} is not a valid URL: {e}") from None
+    if parts.scheme.lower() not in cfg.url_schemes:
+        raise ApiError(400, "url_scheme_not_allowed", f"video_url scheme {parts.scheme!r} is not allowed; "
+                       f"allowed: {cfg.url_schemes}")
+    if not parts.hostname:
+        raise ApiError(400, "bad_url", f"video_url {url!r} has no host")
+    if parts.username or parts.password:
+        raise ApiError(400, "bad_url", "video_url must not carry credentials")
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80),
+                                   proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as e:
+        raise ApiError(400, "url_unresolvable", f"host {parts.hostname!r} does not resolve: {e}") from None
+    addrs = sorted({i[4][0] for i in infos})
+    if not cfg.allow_private_urls:
+        private = [a for a in addrs if not _is_public(a)]
+        if private:
+            raise ApiError(403, "url_not_allowed", f"host {parts.hostname!r} resolves to non-public address(es) "
+                           f"{private}; refused (serve.allow_private_urls=false)")
+    return parts
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        raise ApiError(400, "url_redirect", f"video_url redirects ({code}) to {newurl!r}; redirects are not "
+                       "followed: give the final URL")
+
+
+# ------------------------------------------------------------------------------ spooling
+
+
+class RequestFiles:
+    """The spool directory of one request. ``cleanup`` removes everything written into it."""
+
+    def __init__(self, cfg: ServeConfig):
+        self.cfg = cfg
+        root = cfg.spool_dir or None
+        if root:
+            Path(root).mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix="m1-req-", dir=root))
+
+    def _target(self, filename: str | None) -> Path:
+        suffix = Path(filename or "").suffix
+        return self.dir / ("video" + (suffix if _SUFFIX.match(suffix) else ".bin"))
+
+    def _limit_error(self) -> ApiError:
+        return ApiError(413, "upload_too_large", f"the video is larger than serve.max_upload_mb="
+                        f"{self.cfg.max_upload_mb:g} MiB")
+
+    async def save_upload(self, upload: Any) -> Path:
+        """Stream an uploaded file (anything with ``async read(n)`` and ``filename``) to disk."""
+        target, total, limit = self._target(getattr(upload, "filename", None)), 0, max_bytes(self.cfg)
+        with open(target, "wb") as f:
+            while chunk := await upload.read(_CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    raise self._limit_error()
+                f.write(chunk)
+        if total == 0:
+            raise ApiError(400, "empty_upload", "the uploaded video is empty")
+        return target
+
+    def save_data_url(self, url: str) -> Path:
+        """A ``data:video/...;base64,...`` URL (how OpenAI-style clients inline a file)."""
+        head, sep, data = url.partition(",")
+        if not sep or ";base64" not in head:
+            raise ApiError(400, "bad_data_url", "a data: video URL must be base64 (data:video/mp4;base64,...)")
+        if len(data) * 3 // 4 > max_bytes(self.cfg):
+            raise self._limit_error()
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise ApiError(400, "bad_data_url", f"the data: URL is not valid base64: {e}") from None
+        if not raw:
+            raise ApiError(400, "empty_upload", "the data: URL holds no bytes")
+        ext = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-msvideo": ".avi"}.get(head[5:].split(";")[0])
+        target = self._target(ext and "x" + ext)
+        target.write_bytes(raw)
+        return target
+
+    def fetch_url(self, url: str) -> Path:
+        """Download ``url`` after :func:`check_url` (blocking: call it from a worker thread)."""
+        parts = check_url(url, self.cfg)
+        opener = urllib.request.build_opener(_NoRedirect())
+        target, total, limit = self._target(parts.path), 0, max_bytes(self.cfg)
+        try:
+            with opener.open(urllib.request.Request(url, headers={"User-Agent": "videochat-m1"}),
+                             timeout=self.cfg.url_timeout) as resp, open(target, "wb") as f:
+                length = resp.headers.get("Content-Length")
+                if length and length.isdigit() and int(length) > limit:
+                    raise self._limit_error()
+                while chunk := resp.read(_CHUNK):
+                    total += len(chunk)
+                    if total > limit:
+                        raise self._limit_error()
+                    f.write(chunk)
+        except urllib.error.HTTPError as e:
+            raise ApiError(400, "url_fetch_failed", f"video_url answered HTTP {e.code}") from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ApiError(400, "url_fetch_failed", f"could not fetch video_url: {reason}") from None
+        return target
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------ probing
+
+
+def probe_video(path: Path, cfg: ServeConfig, video_cfg: VideoConfig) -> float:
+    """Open the video once; its duration, or a 4xx for a bad or over-long video."""
+    from m1.video import VideoError, VideoLimitError, VideoReader
+
+    limits = video_cfg.model_copy(update={"max_file_mb": min(video_cfg.max_file_mb, cfg.max_upload_mb * 4)})
+    try:
+        with VideoReader(path, limits) as v:
+            duration = v.info.duration
+    except VideoLimitError as e:
+        raise ApiError(413, "video_limit", str(e).replace(str(path), "<video>")) from None
+    except VideoError as e:
+        raise ApiError(422, "bad_video", f"not a readable video ({type(e).__name__}): "
+                       f"{str(e).replace(str(path), '<video>')}") from None
+    if duration > cfg.max_video_seconds:
+        raise ApiError(413, "video_too_long", f"the video lasts {duration:.1f} s; serve.max_video_seconds="
+                       f"{cfg.max_video_seconds:g}")
+    return duration
