@@ -134,13 +134,16 @@ def plot_report(
 
     names = list(metrics)
     cats = sorted({c for m in metrics.values() for c in m["score"]["by_category"]})
-    height = max(4.0, 0.32 * len(cats) * max(1, min(len(names), 3)) + 1.5)
+    height = min(24.0, max(4.0, 0.18 * len(cats) * max(1, min(len(names), 4)) + 1.5))
     fig, axes = plt.subplots(1, 3, figsize=(16, height), gridspec_kw={"width_ratios": [2.2, 1, 1]})
     ax = axes[0]
     width = 0.8 / max(1, len(names))
     for i, n in enumerate(names):
         vals = [metrics[n]["score"]["by_category"].get(c, 0.0) for c in cats]
-        ax.barh([y + (i - (len(names) - 1) / 2) * width for y in range(len(cats))], vals, height=width, label=n)
+        ys = [y + (i - (len(names) - 1) / 2) * width for y in range(len(cats))]
+        ax.barh(ys, vals, height=width, label=n)
+        for y, v in zip(ys, vals, strict=True):  # a 0 bar is invisible: print every value
+            ax.text(v + 1, y, f"{v:.0f}", va="center", fontsize=6)
     ax.set_yticks(range(len(cats)), [c or "(none)" for c in cats], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
