@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field
 
 from m1.config.base import ConfigError, StrictModel, build, load_yaml, parse_overrides, to_yaml
+from m1.config.cluster import AgentResources, ClusterConfig
 from m1.config.cpp import CPPConfig
 from m1.config.engine import EngineConfig
 from m1.config.ray import RayConfig
@@ -42,6 +43,7 @@ class M1Config(StrictModel):
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> M1Config:
@@ -54,6 +56,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 __all__ = [
+    "AgentResources",
+    "ClusterConfig",
     "CPPConfig",
     "GRPOConfig",
     "MARLConfig",
