@@ -24,7 +24,8 @@ def sft_paths(cfg: M1Config) -> dict[str, Path]:
     out = Path(cfg.sft.out_dir) if cfg.sft.out_dir else root / "sft"
     return {"data_dir": Path(cfg.sft.data_dir) if cfg.sft.data_dir else root / "synth" / "train",
             "team_dir": Path(cfg.sft.team_dir) if cfg.sft.team_dir else root / "team",
-            "out": out, "dataset": out / "data", "runs": out / "runs", "team_out": out / "team"}
+            "out": out, "dataset": Path(cfg.sft.dataset_dir) if cfg.sft.dataset_dir else out / "data",
+            "runs": out / "runs", "team_out": out / "team"}
 
 
 def ensure_inputs(cfg: M1Config) -> dict[str, Path]:

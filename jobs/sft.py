@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -47,6 +48,10 @@ def main(cfg: M1Config) -> dict:
     t0 = time.perf_counter()
     if cfg.sft.use_ray:
         from actors.sft import train_agents_on_ray
+
+        # Ray starts task workers at niceness 15; on a shared box that hands the CPU to everyone
+        # else, and training is this job's whole work (applies to a Ray started by this process)
+        os.environ.setdefault("RAY_worker_niceness", "0")
 
         # largest first: with fewer CPUs than agents, the long tasks must not start last
         size = {a.name: a.hidden_size**2 * a.num_layers for a in cfg.team.agents}

@@ -177,6 +177,7 @@ class SFTTrainer:
             self.optimizer, lambda s: lr_factor(s, self.total_steps, cfg.warmup_steps, cfg.min_lr_ratio))
         self.step = 0
         self.seconds = 0.0
+        self.cpu_seconds = 0.0  # this process's CPU time: what an unshared machine would need
         self._writer: Any = None
 
     # ------------------------------------------------------------------ training
@@ -191,7 +192,7 @@ class SFTTrainer:
         window: list[tuple[float, int]] = []
         last_loss = float("nan")
         while self.step < stop:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             batch = collate([self.data[i] for i in self.batches[self.step]], self.pad_id)
             loss, ntok = sft_loss(self.model, batch)
             self.optimizer.zero_grad(set_to_none=True)
@@ -203,12 +204,13 @@ class SFTTrainer:
             self.scheduler.step()
             self.step += 1
             self.seconds += time.perf_counter() - t0
+            self.cpu_seconds += time.process_time() - c0
             last_loss = float(loss.detach())
             window.append((last_loss, ntok))
             if self.step % self.cfg.log_every == 0 or self.step == stop:
                 mean = sum(lo * n for lo, n in window) / sum(n for _, n in window)
                 self._log({"step": self.step, "loss": round(mean, 6), "lr": lr, "target_tokens": ntok,
-                           "seconds": round(self.seconds, 3)})
+                           "seconds": round(self.seconds, 3), "cpu_seconds": round(self.cpu_seconds, 3)})
                 window = []
             if bar is not None:
                 bar.update(1)
@@ -220,7 +222,9 @@ class SFTTrainer:
         if self._writer is not None:
             self._writer.flush()
         return {"agent": self.name, "steps": self.step, "total_steps": self.total_steps, "final_loss": last_loss,
-                "seconds": round(self.seconds, 2), "examples": len(self.data), "mode": self.cfg.mode}
+                "seconds": round(self.seconds, 2), "cpu_seconds": round(self.cpu_seconds, 2),
+                "examples": len(self.data),
+                "mode": self.cfg.mode}
 
     def _log(self, rec: dict[str, Any]) -> None:
         with open(self.run_dir / "metrics.jsonl", "a") as f:
@@ -247,7 +251,8 @@ class SFTTrainer:
         self.tokenizer.save_pretrained(str(tmp / "model"))  # a full checkpoint then loads like any agent
         torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                     "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(), "step": self.step,
-                    "seconds": self.seconds, "total_steps": self.total_steps, "mode": self.cfg.mode},
+                    "seconds": self.seconds, "cpu_seconds": self.cpu_seconds, "total_steps": self.total_steps,
+                    "mode": self.cfg.mode},
                    tmp / "state.pt")
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
@@ -284,6 +289,7 @@ class SFTTrainer:
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
         self.step, self.seconds = int(state["step"]), float(state["seconds"])
+        self.cpu_seconds = float(state.get("cpu_seconds", 0.0))
         metrics = self.run_dir / "metrics.jsonl"
         if metrics.is_file():  # drop records logged after the checkpoint (a crash between log and save)
             lines = [ln for ln in metrics.read_text().splitlines() if ln and json.loads(ln)["step"] <= self.step]

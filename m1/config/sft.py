@@ -42,6 +42,7 @@ class SFTConfig(StrictModel):
         None, description="Student team to fine-tune (tokenizer, limits, initial weights); default <output_dir>/team."
     )
     out_dir: str | None = Field(None, description="Dataset, runs and the trained team; default <output_dir>/sft.")
+    dataset_dir: str | None = Field(None, description="The annotated dataset; default <out_dir>/data.")
     # --- annotation
     teacher: Literal["oracle", "llm"] = Field("oracle", description="Who writes plans: the M1-Synth oracle or an LLM.")
     llm: LLMTeacherConfig = Field(default_factory=LLMTeacherConfig, description="The LLM teacher's endpoint.")
@@ -78,14 +79,14 @@ class SFTConfig(StrictModel):
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
         min_length=1, description="Module names LoRA adapts.",
     )
-    lr: float = Field(2e-3, gt=0.0, description="Peak learning rate (tiny models; use ~1e-6 for 3-8B full FT).")
+    lr: float = Field(3e-3, gt=0.0, description="Peak learning rate (tiny models; use ~1e-6 for 3-8B full FT).")
     min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Final lr of the cosine decay, relative to lr.")
-    warmup_steps: int = Field(20, ge=0, description="Linear warm-up steps.")
+    warmup_steps: int = Field(10, ge=0, description="Linear warm-up steps.")
     weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay.")
     grad_clip: float = Field(1.0, gt=0.0, description="Gradient-norm clip.")
-    epochs: float = Field(6.0, gt=0.0, description="Passes over each agent's examples (fractions allowed).")
+    epochs: float = Field(1.0, gt=0.0, description="Passes over each agent's examples (fractions allowed).")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many steps (overrides epochs).")
-    batch_tokens: int = Field(8192, ge=64, description="Token budget of one batch (padded length x rows).")
+    batch_tokens: int = Field(2048, ge=64, description="Token budget of one batch (padded length x rows).")
     max_batch_rows: int = Field(64, ge=1, description="Most examples in one batch.")
     checkpoint_every: int = Field(100, ge=1, description="Steps between resumable checkpoints.")
     keep_checkpoints: int = Field(2, ge=1, description="Resumable checkpoints kept per agent (newest).")
