@@ -1,0 +1,88 @@
+"""Serve the team over HTTP with Ray Serve: ``python jobs/serve.py [--config YAML] [key=value ...]``.
+
+The app is :func:`m1.serving.app.create_app` as a Ray Serve FastAPI ingress; each of the
+``serve.replicas`` replicas holds its own back-ends (``actors/serve.py``: policy agents, tool
+pool and memory as in training, or in-process models with ``serve.use_ray_backends=false``), and
+all replicas share one trace store. Starts a local Ray unless ``ray.address`` / ``RAY_ADDRESS``
+names a cluster. With the Serve CLI: ``serve run jobs.serve:app_builder overrides='serve.replicas=2'``.
+The team directory must be readable by every replica (a shared file system on a cluster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+
+from m1.config import M1Config, load_config
+
+
+@serve.deployment(name="m1")
+@serve.ingress()
+class M1Server:
+    """One replica: builds its back-ends, then serves the FastAPI app over them."""
+
+    def __init__(self, cfg_json: str, team_dir: str, store_actor: Any):
+        from actors.serve import build_ray_service
+
+        self.service = build_ray_service(M1Config.model_validate_json(cfg_json), team_dir, store_actor)
+
+    def __serve_build_asgi_app__(self) -> Any:
+        from m1.serving.app import create_app
+
+        return create_app(self.service)
+
+
+def build_app(cfg: M1Config) -> Any:
+    """The Serve application for ``cfg`` (starts the shared trace store; needs Ray initialised)."""
+    from actors.serve import make_trace_store
+    from m1.commands.ask import ensure_team
+
+    team_dir = ensure_team(cfg, cfg.serve.team_dir)
+    s = cfg.serve
+    # Serving is greedy and deterministic; pin it here too so the replicas' copies agree.
+    cfg = cfg.model_copy(update={"cpp": cfg.cpp.model_copy(update={"temperature": 0.0})})
+    return M1Server.options(num_replicas=s.replicas, max_ongoing_requests=s.max_ongoing_requests,
+                            ray_actor_options={"num_cpus": s.replica_cpus}).bind(
+        cfg.model_dump_json(), str(Path(team_dir).resolve()), make_trace_store(s.max_traces))
+
+
+def app_builder(args: dict[str, str]) -> Any:
+    """For ``serve run jobs.serve:app_builder config=FILE overrides='a=1 b=2'``."""
+    from actors import init_ray
+
+    cfg = load_config(args.get("config"), (args.get("overrides") or "").split())
+    init_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.namespace)
+    return build_app(cfg)
+
+
+def start(cfg: M1Config, blocking: bool = False) -> str:
+    """Deploy on the configured Ray (started if needed); returns the base URL once it answers."""
+    from actors import init_ray
+
+    init_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.namespace)
+    serve.start(http_options={"host": cfg.serve.host, "port": cfg.serve.port})
+    serve.run(build_app(cfg), name="m1", route_prefix="/", blocking=blocking)
+    return f"http://{cfg.serve.host}:{cfg.serve.port}"
+
+
+def main(cfg: M1Config) -> None:
+    url = start(cfg)
+    print(f"videochat-m1 serving at {url} ({cfg.serve.replicas} replica(s)); demo at {url}/, "
+          f"OpenAPI at {url}/docs; Ctrl-C stops", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        serve.shutdown()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--config", "-c", default=None)
+    p.add_argument("overrides", nargs="*")
+    a = p.parse_args()
+    main(load_config(a.config, a.overrides))
