@@ -19,6 +19,23 @@ from m1.config.rl import GRPOConfig
 from m1.learner import Sample, TeamLearner
 
 
+def learner_devices(dirs: Sequence[str]) -> list[str] | None:
+    """One CUDA device per agent when the actor sees GPUs (None: CPU): largest checkpoint first, each
+    onto the least-loaded GPU by weight bytes — the packing ``m1 plan-resources`` prints."""
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n == 0:
+        return None
+    sizes = [sum(f.stat().st_size for f in Path(d).glob("*.safetensors")) for d in dirs]
+    load, out = [0] * n, [""] * len(dirs)
+    for i in sorted(range(len(dirs)), key=lambda i: -sizes[i]):
+        g = min(range(n), key=lambda g: load[g])
+        load[g] += sizes[i]
+        out[i] = f"cuda:{g}"
+    return out
+
+
 class LearnerHost:
     """Actor body: builds the :class:`TeamLearner` inside the actor process."""
 
@@ -27,7 +44,7 @@ class LearnerHost:
         from m1.learner import lora_config
 
         lora = lora_config(lora_rank) if lora_rank else None
-        self.learner = TeamLearner.from_dirs(dirs, cfg, lora=lora, seed=seed)
+        self.learner = TeamLearner.from_dirs(dirs, cfg, lora=lora, seed=seed, devices=learner_devices(dirs))
 
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:
         return self.learner.step(samples)

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "m1.commands.models",
     "m1.commands.tools",
     "m1.commands.eval",
+    "m1.commands.resources",
 ]
 
 

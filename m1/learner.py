@@ -98,13 +98,17 @@ class TeamLearner:
         random.seed(seed)
 
     @classmethod
-    def from_dirs(cls, dirs: Sequence[str | Path], cfg: GRPOConfig, lora: Any = None, seed: int = 0) -> TeamLearner:
-        """Load every agent's checkpoint; with ``lora`` (a peft ``LoraConfig``) train adapters only."""
+    def from_dirs(cls, dirs: Sequence[str | Path], cfg: GRPOConfig, lora: Any = None, seed: int = 0,
+                  devices: Sequence[str] | None = None) -> TeamLearner:
+        """Load every agent's checkpoint; with ``lora`` (a peft ``LoraConfig``) train adapters only.
+        ``devices[i]`` (e.g. ``"cuda:1"``) holds agent ``i``'s model, reference and optimiser state."""
         from m1.models import load_agent
 
         models, pad = [], None
-        for d in dirs:
+        for i, d in enumerate(dirs):
             model, tok = load_agent(d)
+            if devices is not None:
+                model = model.to(devices[i])
             if lora is not None:
                 from peft import get_peft_model
 
@@ -123,13 +127,13 @@ class TeamLearner:
             width = max(len(s.completion_ids) for s in mine)
             logp, mask = completion_logprobs(model, [s.prompt_ids for s in mine], [s.completion_ids for s in mine],
                                              self.pad_id)
-            old = _pad([s.old_logprobs for s in mine], width)
+            old = _pad([s.old_logprobs for s in mine], width).to(logp.device)
             ref = None
             if self.refs is not None:
                 with torch.no_grad():
                     ref, _ = completion_logprobs(self.refs[a], [s.prompt_ids for s in mine],
                                                  [s.completion_ids for s in mine], self.pad_id)
-            adv = torch.tensor([s.advantage for s in mine], dtype=torch.float32)
+            adv = torch.tensor([s.advantage for s in mine], dtype=torch.float32, device=logp.device)
             loss, m = policy_loss(logp, old, adv, mask, self.cfg.clip_low, self.cfg.clip_high, ref,
                                   self.cfg.kl_coef, self.cfg.loss_agg)
             self.opts[a].zero_grad(set_to_none=True)

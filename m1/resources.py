@@ -1,0 +1,382 @@
+"""GPU memory plan of a run: how much memory each actor needs, and where it goes on a cluster
+shape (nodes x GPUs x GPU memory). Pure arithmetic on published model configs — no torch, no
+Ray, nothing downloaded — so ``m1 plan-resources`` answers on a laptop before a cluster is paid for.
+
+Estimates (GB = 1e9 bytes), per actor:
+
+* **policy agent, vLLM** — vLLM takes ``gpu_memory_utilization x GPU memory`` on each of its
+  ``tensor_parallel_size`` GPUs. Inside that: weights / tp, the profiled activation peak
+  (``cluster.vllm_activation_gb``) and the CUDA context (``cluster.overhead_gb``); the rest is KV
+  cache, which must hold at least one full context (``agent.max_context`` tokens).
+* **policy agent, HF on a GPU** — weights + context + KV for ``ray.concurrency`` full contexts.
+* **learner, per agent** (one GPU each, inside the ``LearnerActor``) — weights + gradients + two
+  AdamW states, all in ``cluster.learner_dtype`` (``m1.learner`` keeps optimiser states in the
+  parameters' dtype), a frozen reference copy when ``grpo.kl_coef > 0`` (LoRA too: the learner
+  deep-copies the adapted model), and activations of one micro-batch of
+  ``cluster.learner_micro_batch_tokens`` tokens: per layer ``6h + 2·kv·d + 4·I`` saved values per
+  token, plus the full-vocabulary logits and their float32 log-softmax and gradient.
+* **VLM tool worker** — weights + KV/activations of ``cluster.vlm_image_tokens`` tokens + context.
+
+Packing: tensor-parallel groups first (they need GPUs on one node), then larger actors first,
+each onto the GPU with the least room that still fits it (best fit). What is *not* modelled:
+fragmentation beyond ``overhead_gb``, CUDA graphs (the engines run eager), ZeRO/FSDP sharding of
+one learner over several GPUs (the learner does not shard), CPU memory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from m1.config import M1Config
+from m1.config.team import AgentSpec
+
+GB = 1e9
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+LORA_TARGET_COUNT = 7  # q k v o gate up down (m1.learner.LORA_TARGETS)
+
+
+class PlacementError(ValueError):
+    """The run cannot fit the cluster shape; ``reasons`` name each actor and its shortfall."""
+
+    def __init__(self, reasons: list[str]):
+        self.reasons = reasons
+        super().__init__("the configuration does not fit:\n  " + "\n  ".join(reasons))
+
+
+# ----------------------------------------------------------------------------- architectures
+
+
+@dataclass(frozen=True)
+class VisionTower:
+    """Qwen2.5-VL's ViT (patch embed, blocks with biased SwiGLU MLP, 2x2 patch merger)."""
+
+    depth: int
+    hidden: int
+    intermediate: int
+    out_hidden: int
+    patch: int
+    temporal_patch: int
+    merge: int
+    in_chans: int = 3
+
+    def params(self) -> int:
+        h, i = self.hidden, self.intermediate
+        block = 2 * h + (3 * h * h + 3 * h) + (h * h + h) + 2 * (h * i + i) + (i * h + h)
+        patch_embed = self.in_chans * self.temporal_patch * self.patch * self.patch * h
+        m = h * self.merge * self.merge
+        merger = h + (m * m + m) + (m * self.out_hidden + self.out_hidden)
+        return patch_embed + self.depth * block + merger
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The sizes of a Qwen2 / Qwen3 (or Qwen2.5-VL) decoder that memory depends on."""
+
+    model_type: str
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    intermediate: int
+    vocab: int
+    tied: bool
+    qkv_bias: bool
+    qk_norm: bool
+    vision: VisionTower | None = None
+
+    def params(self) -> int:
+        """Exact parameter count of the Hugging Face model built from this config."""
+        h, q, kv = self.hidden, self.heads * self.head_dim, self.kv_heads * self.head_dim
+        attn = h * q + 2 * h * kv + q * h
+        attn += (q + 2 * kv if self.qkv_bias else 0) + (2 * self.head_dim if self.qk_norm else 0)
+        layer = attn + 3 * h * self.intermediate + 2 * h
+        embed = self.vocab * h * (1 if self.tied else 2)
+        return self.layers * layer + embed + h + (self.vision.params() if self.vision else 0)
+
+    def kv_bytes_per_token(self, dtype_bytes: int) -> int:
+        return 2 * self.layers * self.kv_heads * self.head_dim * dtype_bytes
+
+    def lora_params(self, rank: int) -> int:
+        h, q, kv, i = self.hidden, self.heads * self.head_dim, self.kv_heads * self.head_dim, self.intermediate
+        pairs = [(h, q), (h, kv), (h, kv), (q, h), (h, i), (h, i), (i, h)]
+        assert len(pairs) == LORA_TARGET_COUNT
+        return self.layers * sum(rank * (a + b) for a, b in pairs)
+
+    def activation_bytes_per_token(self, dtype_bytes: int) -> float:
+        """Saved for backward in one token's pass (no checkpointing) + logits, log-softmax and its grad."""
+        per_layer = 6 * self.hidden + 2 * self.kv_heads * self.head_dim + 4 * self.intermediate
+        return self.layers * per_layer * dtype_bytes + self.vocab * (dtype_bytes + 8)
+
+
+def architecture_from_hf(config: dict[str, Any]) -> Architecture:
+    """An :class:`Architecture` from a Hugging Face ``config.json`` dict (qwen2, qwen3, qwen2_5_vl)."""
+    kind = config.get("model_type")
+    text = config.get("text_config") or config
+    if kind not in ("qwen2", "qwen3", "qwen2_5_vl"):
+        raise ValueError(f"model_type {kind!r} is not one the planner knows (qwen2, qwen3, qwen2_5_vl)")
+    heads = int(text["num_attention_heads"])
+    hidden = int(text["hidden_size"])
+    vision = None
+    if kind == "qwen2_5_vl":
+        v = config["vision_config"]
+        vision = VisionTower(
+            depth=int(v["depth"]), hidden=int(v["hidden_size"]), intermediate=int(v["intermediate_size"]),
+            out_hidden=int(v["out_hidden_size"]), patch=int(v["patch_size"]),
+            temporal_patch=int(v.get("temporal_patch_size", 2)), merge=int(v.get("spatial_merge_size", 2)),
+            in_chans=int(v.get("in_chans", v.get("in_channels", 3))),
+        )
+    return Architecture(
+        model_type=kind,
+        hidden=hidden,
+        layers=int(text["num_hidden_layers"]),
+        heads=heads,
+        kv_heads=int(text.get("num_key_value_heads", heads)),
+        head_dim=int(text.get("head_dim") or hidden // heads),
+        intermediate=int(text["intermediate_size"]),
+        vocab=int(text["vocab_size"]),
+        tied=bool(config.get("tie_word_embeddings", text.get("tie_word_embeddings", False))),
+        # Qwen2 / Qwen2.5-VL always have q/k/v biases; Qwen3 has them only with attention_bias.
+        qkv_bias=bool(text.get("attention_bias", False)) if kind == "qwen3" else True,
+        qk_norm=kind == "qwen3",
+        vision=vision,
+    )
+
+
+def load_architecture(path: str | Path) -> Architecture:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    try:
+        return architecture_from_hf(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise ValueError(f"model config {str(path)!r} does not exist") from None
+
+
+def tiny_architecture(spec: AgentSpec, vocab: int) -> Architecture:
+    """The tiny build of :func:`m1.models.build_model` (tied embeddings)."""
+    return Architecture(
+        model_type=spec.arch, hidden=spec.hidden_size, layers=spec.num_layers, heads=spec.num_heads,
+        kv_heads=spec.num_kv_heads, head_dim=spec.head_dim, intermediate=spec.intermediate_size, vocab=vocab,
+        tied=True, qkv_bias=spec.arch == "qwen2", qk_norm=spec.arch == "qwen3",
+    )
+
+
+def agent_architecture(cfg: M1Config, spec: AgentSpec, root: Path | None = None) -> Architecture:
+    """cluster.agents[name].model_config_path, else ``<spec.path>/config.json``, else the tiny build."""
+    entry = next((a for a in cfg.cluster.agents if a.name == spec.name), None)
+    source = entry.model_config_path if entry and entry.model_config_path else None
+    if source is None and spec.path:
+        source = str(Path(spec.path) / "config.json")
+    if source is None:
+        return tiny_architecture(spec, cfg.team.vocab_size)
+    p = Path(source)
+    if not p.is_absolute() and root is not None and not p.exists():
+        p = root / p
+    return load_architecture(p)
+
+
+# ----------------------------------------------------------------------------- demands
+
+
+@dataclass
+class Demand:
+    """One actor's need: ``gpus`` GPUs on one node with ``per_gpu_gb`` each."""
+
+    actor: str
+    gpus: int
+    per_gpu_gb: float
+    parts: dict[str, float] = field(default_factory=dict)  # GB per GPU, by what they hold
+    note: str = ""
+
+    def describe(self) -> str:
+        parts = " + ".join(f"{k} {v:.1f}" for k, v in self.parts.items())
+        return f"{self.per_gpu_gb:.1f} GB x {self.gpus} GPU ({parts})"
+
+
+def policy_demand(name: str, arch: Architecture, engine: str, tp: int, fraction: float, dtype: str,
+                  max_context: int, gpu_gb: float, cfg: M1Config) -> tuple[Demand, list[str]]:
+    b = DTYPE_BYTES[dtype]
+    weights = arch.params() * b / GB / tp
+    kv_token = arch.kv_bytes_per_token(b) / tp / GB
+    c = cfg.cluster
+    problems = []
+    if arch.heads % tp:
+        problems.append(f"policy:{name}: tensor_parallel_size={tp} does not divide its {arch.heads} attention heads")
+    if engine == "vllm":
+        share = fraction * gpu_gb
+        kv = share - weights - c.vllm_activation_gb - c.overhead_gb
+        tokens = int(max(kv, 0.0) / kv_token) if kv_token else 0
+        parts = {"weights": weights, "activations": c.vllm_activation_gb, "context": c.overhead_gb,
+                 "KV cache": max(kv, 0.0)}
+        d = Demand(f"policy:{name}", tp, share, parts, note=f"vLLM fraction {fraction:g}; KV holds {tokens} tokens")
+        if tokens < max_context:
+            need = weights + c.vllm_activation_gb + c.overhead_gb + max_context * kv_token
+            problems.append(
+                f"policy:{name}: vLLM gets {fraction:g} x {gpu_gb:g} GB = {share:.1f} GB per GPU (tp={tp}), but "
+                f"weights {weights:.1f} + activations {c.vllm_activation_gb:g} + context {c.overhead_gb:g} GB leave "
+                f"KV cache for "
+                f"{tokens} tokens < max_context {max_context}: short by {need - share:.1f} GB "
+                f"(raise gpu_memory_utilization to >= {need / gpu_gb:.2f} or tensor_parallel_size)"
+            )
+        return d, problems
+    kv = kv_token * max_context * cfg.ray.concurrency
+    parts = {"weights": weights, "KV": kv, "context": c.overhead_gb}
+    return Demand(f"policy:{name}", tp, sum(parts.values()), parts, note="HF engine"), problems
+
+
+def learner_demand(name: str, arch: Architecture, cfg: M1Config) -> Demand:
+    c = cfg.cluster
+    b = DTYPE_BYTES[c.learner_dtype]
+    p = arch.params()
+    trainable = arch.lora_params(cfg.marl.lora_rank) if cfg.marl.lora else p
+    parts = {"weights": p * b / GB, "grads": trainable * b / GB, "AdamW": 2 * trainable * b / GB}
+    if cfg.grpo.kl_coef > 0:
+        parts["reference"] = (p + (trainable if cfg.marl.lora else 0)) * b / GB
+    parts["activations"] = c.learner_micro_batch_tokens * arch.activation_bytes_per_token(b) / GB
+    parts["context"] = c.overhead_gb
+    return Demand(f"learner:{name}", 1, sum(parts.values()), parts,
+                  note=f"{'LoRA r=' + str(cfg.marl.lora_rank) if cfg.marl.lora else 'full'} {c.learner_dtype}")
+
+
+def vlm_demand(index: int, arch: Architecture, cfg: M1Config) -> Demand:
+    c = cfg.cluster
+    b = 2  # the VLM back-end loads bf16 on CUDA
+    tokens = c.vlm_image_tokens
+    parts = {"weights": arch.params() * b / GB,
+             "KV+activations": tokens * (arch.kv_bytes_per_token(b) + 16 * arch.hidden * b) / GB,
+             "context": c.overhead_gb}
+    return Demand(f"tool-vlm:{index}", 1, sum(parts.values()), parts)
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+@dataclass
+class GPUSlot:
+    node: int
+    index: int
+    capacity_gb: float
+    actors: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def used_gb(self) -> float:
+        return sum(g for _, g in self.actors)
+
+    @property
+    def free_gb(self) -> float:
+        return self.capacity_gb - self.used_gb
+
+
+@dataclass
+class ResourcePlan:
+    demands: list[Demand]
+    gpus: list[GPUSlot]
+    total_params: dict[str, int]
+    strategy: str
+
+    def ray_bundles(self) -> list[dict[str, float]]:
+        """One placement-group bundle per GPU that holds something: its share of that GPU for Ray."""
+        return [{"GPU": round(min(1.0, g.used_gb / g.capacity_gb), 3)} for g in self.gpus if g.actors]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "params": self.total_params,
+            "demands": [{"actor": d.actor, "gpus": d.gpus, "per_gpu_gb": round(d.per_gpu_gb, 2),
+                         "parts": {k: round(v, 2) for k, v in d.parts.items()}, "note": d.note} for d in self.demands],
+            "gpus": [{"node": g.node, "gpu": g.index, "capacity_gb": g.capacity_gb, "used_gb": round(g.used_gb, 2),
+                      "actors": [a for a, _ in g.actors]} for g in self.gpus],
+            "placement_group": {"strategy": self.strategy, "bundles": self.ray_bundles()},
+        }
+
+    def render(self) -> str:
+        team = sum(v for k, v in self.total_params.items() if not k.startswith("tool"))
+        lines = ["parameters: " + ", ".join(f"{k} {v / 1e9:.2f}B" for k, v in self.total_params.items())
+                 + f" (team total {team / 1e9:.2f}B)",
+                 "", "actor demands (GB per GPU):"]
+        for d in self.demands:
+            lines.append(f"  {d.actor:<24} {d.describe()}" + (f"  [{d.note}]" if d.note else ""))
+        lines += ["", "placement:"]
+        for g in self.gpus:
+            who = ", ".join(f"{a} {gb:.1f}" for a, gb in g.actors) or "-"
+            lines.append(f"  node {g.node} gpu {g.index}: {g.used_gb:5.1f} / {g.capacity_gb:g} GB  {who}")
+        lines += ["", f"ray placement group ({self.strategy}): {self.ray_bundles()}"]
+        return "\n".join(lines)
+
+
+def actor_demands(cfg: M1Config, root: Path | None = None) -> tuple[list[Demand], dict[str, int], list[str]]:
+    """Every GPU actor's demand, parameter counts, and the problems found before packing."""
+    c = cfg.cluster
+    demands: list[Demand] = []
+    problems: list[str] = []
+    params: dict[str, int] = {}
+    for spec in cfg.team.agents:
+        arch = agent_architecture(cfg, spec, root)
+        params[spec.name] = arch.params()
+        entry = next((a for a in c.agents if a.name == spec.name), None)
+        tp = entry.tensor_parallel_size if entry else 1
+        frac = (entry.gpu_memory_utilization if entry and entry.gpu_memory_utilization
+                else cfg.engine.vllm_gpu_memory_utilization)
+        if tp > c.gpus_per_node:
+            problems.append(f"policy:{spec.name}: tensor_parallel_size={tp} > {c.gpus_per_node} GPUs per node")
+        d, p = policy_demand(spec.name, arch, spec.engine, tp, frac, cfg.engine.dtype, spec.max_context,
+                             c.gpu_memory_gb, cfg)
+        demands.append(d)
+        problems += p
+        if c.learner_on_gpu:
+            demands.append(learner_demand(spec.name, arch, cfg))
+    if c.vlm_workers_on_gpu:
+        if not c.vlm_model_config_path:
+            problems.append("cluster.vlm_workers_on_gpu > 0 needs cluster.vlm_model_config_path")
+        else:
+            p = Path(c.vlm_model_config_path)
+            varch = load_architecture(p if p.is_absolute() or root is None or p.exists() else root / p)
+            params["tool-vlm"] = varch.params()
+            demands += [vlm_demand(i, varch, cfg) for i in range(c.vlm_workers_on_gpu)]
+    return demands, params, problems
+
+
+def plan_resources(cfg: M1Config, root: Path | None = None) -> ResourcePlan:
+    """Place every GPU actor of ``cfg`` on ``cfg.cluster``'s shape, or raise :class:`PlacementError`."""
+    c = cfg.cluster
+    if c.gpus_per_node == 0:
+        raise PlacementError(["cluster.gpus_per_node = 0: a CPU-only cluster has no GPUs to plan "
+                              "(set cluster.gpus_per_node and cluster.gpu_memory_gb)"])
+    demands, params, problems = actor_demands(cfg, root)
+    gpus = [GPUSlot(n, i, c.gpu_memory_gb) for n in range(c.nodes) for i in range(c.gpus_per_node)]
+    for d in demands:
+        if d.per_gpu_gb > c.gpu_memory_gb:
+            problems.append(f"{d.actor} needs {d.describe()} but one GPU has {c.gpu_memory_gb:g} GB: "
+                            f"short by {d.per_gpu_gb - c.gpu_memory_gb:.1f} GB")
+    total_need = sum(d.per_gpu_gb * d.gpus for d in demands)
+    total_have = c.gpu_memory_gb * len(gpus)
+    if total_need > total_have:
+        problems.append(f"all actors need {total_need:.1f} GB but {c.nodes} x {c.gpus_per_node} GPUs x "
+                        f"{c.gpu_memory_gb:g} GB = {total_have:.1f} GB: short by {total_need - total_have:.1f} GB")
+    if problems:
+        raise PlacementError(problems)
+    order = sorted(demands, key=lambda d: (-d.gpus, -d.per_gpu_gb, d.actor))
+    for d in order:
+        chosen = _best_fit(gpus, d, c.nodes)
+        if chosen is None:
+            free = ", ".join(f"n{g.node}g{g.index} {g.free_gb:.1f}" for g in gpus)
+            raise PlacementError([f"no room for {d.actor} ({d.describe()}) after placing the larger actors; "
+                                  f"free GB per GPU: {free}"])
+        for g in chosen:
+            g.actors.append((d.actor, d.per_gpu_gb))
+    return ResourcePlan(demands, gpus, params, c.placement_strategy)
+
+
+def _best_fit(gpus: list[GPUSlot], d: Demand, nodes: int) -> list[GPUSlot] | None:
+    best: list[GPUSlot] | None = None
+    for n in range(nodes):
+        fits = sorted((g for g in gpus if g.node == n and g.free_gb + 1e-9 >= d.per_gpu_gb), key=lambda g: g.free_gb)
+        if len(fits) < d.gpus:
+            continue
+        pick = fits[: d.gpus]
+        if best is None or sum(g.free_gb for g in pick) < sum(g.free_gb for g in best):
+            best = pick
+    return best
