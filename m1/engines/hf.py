@@ -100,6 +100,10 @@ class HFEngine:
         for b, p in enumerate(ids):
             input_ids[b, width - len(p) :] = torch.tensor(p)
             attn[b, width - len(p) :] = 1
+        # on a GPU the model runs there; sampling stays on the CPU with the seeded CPU generator, so a
+        # seed gives the same tokens whatever the device (one [batch, vocab] copy per step)
+        dev = next(self.model.parameters()).device
+        input_ids, attn = input_ids.to(dev), attn.to(dev)
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
         out_ids = torch.zeros((bsz, settings.max_new_tokens), dtype=torch.long)
         out_lp = torch.zeros((bsz, settings.max_new_tokens))
@@ -112,7 +116,7 @@ class HFEngine:
                 input_ids=step_ids, attention_mask=attn, position_ids=step_pos, past_key_values=cache, use_cache=True
             )
             cache = res.past_key_values
-            logits = res.logits[:, -1, :].float()
+            logits = res.logits[:, -1, :].float().cpu()
             tok = _sample(logits, settings.temperature, settings.top_p, self._gen)
             tok = torch.where(done, torch.full_like(tok, self.pad_id), tok)
             out_ids[:, n] = tok
@@ -121,9 +125,9 @@ class HFEngine:
                 done |= tok == self.eos_id
             if bool(done.all()):
                 break
-            step_ids = tok.unsqueeze(-1)
+            step_ids = tok.unsqueeze(-1).to(dev)
             step_pos = step_pos[:, -1:] + 1
-            attn = torch.cat([attn, torch.ones((bsz, 1), dtype=attn.dtype)], dim=-1)
+            attn = torch.cat([attn, torch.ones((bsz, 1), dtype=attn.dtype, device=dev)], dim=-1)
         steps = n + 1
         return [
             finish_completion(
