@@ -91,7 +91,11 @@ class TeamLearner:
         self.refs = [copy.deepcopy(m).eval().requires_grad_(False) for m in self.models] if cfg.kl_coef > 0 else None
         for m in self.models:
             m.train()
-        self.opts = [torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
+        # foreach=False: the multi-tensor AdamW (CUDA's default) allocates a temporary copy of every
+        # parameter during step() — measured +16.4 GB on Qwen3-8B in bf16 (peak 81.9 GB instead of 65.5),
+        # the difference between fitting an 80 GB GPU or not. CPU already defaults to the per-tensor loop.
+        self.opts = [torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0,
+                                       foreach=False)
                      for m in self.models]
         self.steps = 0
         torch.manual_seed(seed)

@@ -10,9 +10,11 @@ Estimates (GB = 1e9 bytes), per actor:
   cache, which must hold at least one full context (``agent.max_context`` tokens).
 * **policy agent, HF on a GPU** — weights + context + KV for ``ray.concurrency`` full contexts.
 * **learner, per agent** (one GPU each, inside the ``LearnerActor``) — weights + gradients + two
-  AdamW states, all in ``cluster.learner_dtype`` (``m1.learner`` keeps optimiser states in the
-  parameters' dtype), a frozen reference copy when ``grpo.kl_coef > 0`` (LoRA too: the learner
-  deep-copies the adapted model), and activations of one micro-batch of
+  AdamW states (checked on an H200: Qwen2.5-3B 25.2 GB, Qwen3-8B 65.5 GB after the first step),
+  all in ``cluster.learner_dtype`` (``m1.learner`` keeps optimiser states in the parameters'
+  dtype), a frozen reference copy when ``grpo.kl_coef > 0`` (LoRA too: the learner deep-copies
+  the adapted model), and the larger of the optimiser step's largest-tensor transient and the
+  activations of one micro-batch of
   ``cluster.learner_micro_batch_tokens`` tokens: per layer ``6h + 2·kv·d + 4·I`` saved values per
   token, plus the full-vocabulary logits and their float32 log-softmax and gradient.
 * **VLM tool worker** — weights + KV/activations of ``cluster.vlm_image_tokens`` tokens + context.
@@ -236,7 +238,10 @@ def learner_demand(name: str, arch: Architecture, cfg: M1Config) -> Demand:
     parts = {"weights": p * b / GB, "grads": trainable * b / GB, "AdamW": 2 * trainable * b / GB}
     if cfg.grpo.kl_coef > 0:
         parts["reference"] = (p + (trainable if cfg.marl.lora else 0)) * b / GB
-    parts["activations"] = c.learner_micro_batch_tokens * arch.activation_bytes_per_token(b) / GB
+    # Activations are freed before the optimiser step; the step's own transient is the largest tensor
+    # (the per-tensor AdamW of m1.learner; the multi-tensor one would copy every parameter).
+    act = c.learner_micro_batch_tokens * arch.activation_bytes_per_token(b) / GB
+    parts["activations"] = max(act, arch.vocab * arch.hidden * b / GB)
     parts["context"] = c.overhead_gb
     return Demand(f"learner:{name}", 1, sum(parts.values()), parts,
                   note=f"{'LoRA r=' + str(cfg.marl.lora_rank) if cfg.marl.lora else 'full'} {c.learner_dtype}")

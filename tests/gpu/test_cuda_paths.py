@@ -109,7 +109,8 @@ def test_real_size_learner_step_fits_the_planners_estimate(tokenizer):
     from m1.learner import Sample, TeamLearner
     from m1.resources import learner_demand, load_architecture
 
-    spec = json.loads((ROOT / "configs/real_models/qwen2.5-3b.json").read_text())
+    name = os.environ.get("M1_GPU_REAL_MODEL", "qwen2.5-3b")  # any configs/real_models/*.json text model
+    spec = json.loads((ROOT / f"configs/real_models/{name}.json").read_text())
     spec.pop("_source")
     cfg = load_config(ROOT / "configs/real_team.yaml")
     tokens = cfg.cluster.learner_micro_batch_tokens
@@ -118,7 +119,7 @@ def test_real_size_learner_step_fits_the_planners_estimate(tokenizer):
     base = torch.cuda.memory_allocated()
     with torch.device("cuda"):
         model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**spec), dtype=torch.bfloat16)
-    arch = load_architecture(ROOT / "configs/real_models/qwen2.5-3b.json")
+    arch = load_architecture(ROOT / f"configs/real_models/{name}.json")
     assert sum(p.numel() for p in model.parameters()) == arch.params()
 
     # throughput of the HF engine on this size (random weights: tokens/s only, not text quality)
@@ -130,7 +131,7 @@ def test_real_size_learner_step_fits_the_planners_estimate(tokenizer):
     outs = eng.generate(prompts, SamplingSettings(max_new_tokens=128, seed=1))
     torch.cuda.synchronize()
     n = sum(len(o.completion_ids) for o in outs)
-    _record("hf_generate_qwen2.5-3b_bf16_batch8_tok_per_s", round(n / (time.perf_counter() - t), 1))
+    _record(f"hf_generate_{name}_bf16_batch8_tok_per_s", round(n / (time.perf_counter() - t), 1))
 
     learner = TeamLearner([model], pad_id=0, cfg=GRPOConfig(lr=1e-7, kl_coef=0.0))
     per = tokens // 4  # 4 sequences of prompt + completion filling one micro-batch
@@ -144,12 +145,12 @@ def test_real_size_learner_step_fits_the_planners_estimate(tokenizer):
     t = time.perf_counter()
     learner.step(smp)
     torch.cuda.synchronize()
-    _record("learner_step_qwen2.5-3b_bf16_first_s", round(first, 3))
-    _record("learner_step_qwen2.5-3b_bf16_s", round(time.perf_counter() - t, 3))
+    _record(f"learner_step_{name}_bf16_first_s", round(first, 3))
+    _record(f"learner_step_{name}_bf16_s", round(time.perf_counter() - t, 3))
     peak = (torch.cuda.max_memory_allocated() - base) / 1e9
-    est = learner_demand("qwen2.5-3b", arch, cfg)
+    est = learner_demand(name, arch, cfg)
     estimate = est.per_gpu_gb - est.parts["context"]  # the CUDA context is not in torch's allocator
-    _record("learner_peak_allocated_gb", round(peak, 2))
-    _record("learner_planner_estimate_gb", round(estimate, 2))
+    _record(f"learner_peak_allocated_gb_{name}", round(peak, 2))
+    _record(f"learner_planner_estimate_gb_{name}", round(estimate, 2))
     _record("learner_tokens_per_micro_batch", tokens)
     assert 0.75 * estimate <= peak <= 1.15 * estimate, (peak, est.parts)
