@@ -43,6 +43,15 @@ def build_app(cfg: M1Config) -> Any:
 
     team_dir = ensure_team(cfg, cfg.serve.team_dir)
     s = cfg.serve
+    if s.use_ray_backends:
+        from actors import check_fits
+        from actors.rollout import actor_requests
+
+        # every replica starts its own agents and tool workers: refuse a deployment that cannot
+        # fit instead of leaving replicas waiting for CPUs until their start times out
+        need = {f"{k} x serve.replicas={s.replicas}": (c * s.replicas, g * s.replicas)
+                for k, (c, g) in actor_requests(cfg).items()}
+        check_fits(need | {"serve.replica_cpus x replicas": (s.replica_cpus * s.replicas, 0.0)})
     # Serving is greedy and deterministic; pin it here too so the replicas' copies agree.
     cfg = cfg.model_copy(update={"cpp": cfg.cpp.model_copy(update={"temperature": 0.0})})
     return M1Server.options(num_replicas=s.replicas, max_ongoing_requests=s.max_ongoing_requests,
