@@ -62,7 +62,7 @@ class SFTConfig(StrictModel):
         True, description="Also train on the revision turns (KEEP/DONE/new steps) of correct trajectories."
     )
     keep_fraction: float = Field(
-        0.3, ge=0.0, le=1.0,
+        0.1, ge=0.0, le=1.0,
         description="Share of KEEP revision examples kept (long prompts, a trivial target: most are skipped to "
         "save compute); DONE and new-plan revisions are always kept.",
     )
@@ -84,7 +84,7 @@ class SFTConfig(StrictModel):
     warmup_steps: int = Field(10, ge=0, description="Linear warm-up steps.")
     weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay.")
     grad_clip: float = Field(1.0, gt=0.0, description="Gradient-norm clip.")
-    epochs: float = Field(1.0, gt=0.0, description="Passes over each agent's examples (fractions allowed).")
+    epochs: float = Field(3.0, gt=0.0, description="Passes over each agent's examples (fractions allowed).")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many steps (overrides epochs).")
     batch_tokens: int = Field(2048, ge=64, description="Token budget of one batch (padded length x rows).")
     max_batch_rows: int = Field(64, ge=1, description="Most examples in one batch.")
