@@ -29,18 +29,22 @@ def actor_requests(cfg: M1Config, learner: bool = False) -> dict[str, tuple[floa
     return req
 
 
-def build_backends(cfg: M1Config, team_dir: str | Path, use_ray: bool, with_learner: bool = False) -> Backends:
-    """The rollout back-ends; ``with_learner``: also reserve room for a LearnerActor in the check."""
+def build_backends(cfg: M1Config, team_dir: str | Path, use_ray: bool, with_learner: bool = False,
+                   worker_cls: type | None = None) -> Backends:
+    """The rollout back-ends; ``with_learner``: also reserve room for a LearnerActor in the check;
+    ``worker_cls``: the tool runner class (in-process) / tool-worker actor body (Ray)."""
     if not use_ray:
-        return Backends(LocalTeam.from_dir(str(team_dir), cfg.team, engine_cfg=cfg.engine),
-                        ToolRunner(cfg.tools, cfg.video), SharedMemory(), on_ray=False)
+        runner = (worker_cls or ToolRunner)(cfg.tools, cfg.video)
+        return Backends(LocalTeam.from_dir(str(team_dir), cfg.team, engine_cfg=cfg.engine), runner, SharedMemory(),
+                        on_ray=False)
     from actors import check_fits, init_ray
     from actors.memory import RayMemory, make_memory_actor
     from actors.policy import RayTeam
-    from actors.tools import RayToolPool
+    from actors.tools import RayToolPool, ToolWorker
 
     init_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.namespace)
     check_fits(actor_requests(cfg, learner=with_learner))
     team = RayTeam(team_dir, cfg.team, cfg.ray, cfg.engine, timeout=cfg.cpp.generate_timeout)
-    tools = RayToolPool(cfg.tools, cfg.video, cfg.ray, cfg.cpp.tool_timeout, cfg.cpp.tool_retries)
+    tools = RayToolPool(cfg.tools, cfg.video, cfg.ray, cfg.cpp.tool_timeout, cfg.cpp.tool_retries,
+                        worker_cls=worker_cls or ToolWorker)
     return Backends(team, tools, RayMemory(make_memory_actor()), on_ray=True)

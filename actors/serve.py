@@ -56,12 +56,7 @@ class RayTraceStore:
 
 def build_ray_service(cfg: M1Config, team_dir: str | Path, store_actor: Any) -> TeamService:
     """A replica's service over Ray actors (``cfg.serve.use_ray_backends``) or in-process models."""
-    from actors import check_fits, init_ray
-    from actors.memory import RayMemory, make_memory_actor
-    from actors.policy import RayTeam
-    from actors.rollout import actor_requests
-    from actors.tools import RayToolPool
-    from m1.rollout import Backends
+    from actors.rollout import build_backends
     from m1.serving.service import build_local_service
 
     single_thread_torch()
@@ -70,9 +65,4 @@ def build_ray_service(cfg: M1Config, team_dir: str | Path, store_actor: Any) -> 
         service = build_local_service(cfg, team_dir)
         service.store = store
         return service
-    init_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.namespace)
-    check_fits(actor_requests(cfg))
-    team = RayTeam(team_dir, cfg.team, cfg.ray, cfg.engine, timeout=cfg.cpp.generate_timeout)
-    tools = RayToolPool(cfg.tools, cfg.video, cfg.ray, cfg.cpp.tool_timeout, cfg.cpp.tool_retries,
-                        worker_cls=ServeToolWorker)
-    return TeamService(cfg, Backends(team, tools, RayMemory(make_memory_actor()), on_ray=True), store)
+    return TeamService(cfg, build_backends(cfg, team_dir, use_ray=True, worker_cls=ServeToolWorker), store)

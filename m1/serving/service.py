@@ -118,11 +118,7 @@ class ServingToolRunner(ToolRunner):
         super().end(episode_id)
         video = self._videos.pop(episode_id, None)
         if video and video not in self._videos.values():
-            # VideoStore has no public eviction; its LRU dict and lock are the only way to drop one entry
-            with self.store._lock:
-                entry = self.store._entries.pop(video, None)
-            if entry is not None:
-                entry.reader.close()
+            self.store.evict(video)
 
 
 class TraceStore:
@@ -254,6 +250,6 @@ def build_local_service(cfg: M1Config, team_dir: str | Path) -> TeamService:
     from m1.memory import SharedMemory
     from m1.rollout import Backends
 
-    team = LocalTeam.from_dir(str(team_dir), cfg.team, dtype=cfg.engine.dtype)
+    team = LocalTeam.from_dir(str(team_dir), cfg.team, engine_cfg=cfg.engine)
     backends = Backends(team, ServingToolRunner(cfg.tools, cfg.video), SharedMemory(), on_ray=False)
     return TeamService(cfg, backends, TraceStore(cfg.serve.max_traces))

@@ -86,6 +86,15 @@ class VideoStore:
                 old.reader.close()
         return entry
 
+    def evict(self, path: str) -> bool:
+        """Close and forget ``path`` (e.g. a served upload about to be deleted); True if it was open."""
+        with self._lock:
+            entry = self._entries.pop(path, None)
+        if entry is None:
+            return False
+        entry.reader.close()
+        return True
+
     def close(self) -> None:
         with self._lock:
             for e in self._entries.values():
