@@ -128,24 +128,12 @@ class TeamLearner:
             mine = [s for s in samples if s.agent == a]
             if not mine:
                 continue
-            width = max(len(s.completion_ids) for s in mine)
-            logp, mask = completion_logprobs(model, [s.prompt_ids for s in mine], [s.completion_ids for s in mine],
-                                             self.pad_id)
-            old = _pad([s.old_logprobs for s in mine], width).to(logp.device)
-            ref = None
-            if self.refs is not None:
-                with torch.no_grad():
-                    ref, _ = completion_logprobs(self.refs[a], [s.prompt_ids for s in mine],
-                                                 [s.completion_ids for s in mine], self.pad_id)
-            adv = torch.tensor([s.advantage for s in mine], dtype=torch.float32, device=logp.device)
-            loss, m = policy_loss(logp, old, adv, mask, self.cfg.clip_low, self.cfg.clip_high, ref,
-                                  self.cfg.kl_coef, self.cfg.loss_agg)
             self.opts[a].zero_grad(set_to_none=True)
-            loss.backward()
+            m = self._accumulate(a, model, mine)
             gnorm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
                                                    self.max_grad_norm)
             self.opts[a].step()
-            m.update(loss=float(loss.detach()), grad_norm=float(gnorm), samples=len(mine), tokens=float(mask.sum()))
+            m["grad_norm"] = float(gnorm)
             metrics.update({f"agent{a}/{k}": v for k, v in m.items()})
         self.steps += 1
         for key in ("loss", "kl", "clip_frac", "grad_norm"):
@@ -153,6 +141,42 @@ class TeamLearner:
             if vals:
                 metrics[key] = sum(vals) / len(vals)
         return metrics
+
+    def _accumulate(self, a: int, model: torch.nn.Module, mine: Sequence[Sample]) -> dict[str, float]:
+        """Backward of agent ``a``'s loss over micro-batches of at most ``grpo.micro_batch_tokens``
+        (prompt + completion) tokens. Each micro-batch's mean loss is weighted by its share of the
+        batch's tokens (``token_mean``) or sequences (``seq_mean_token_mean``), so the summed
+        gradient equals that of the whole batch in one pass."""
+        chunks: list[list[Sample]] = [[]]
+        used = 0
+        for smp in mine:
+            size = len(smp.prompt_ids) + len(smp.completion_ids)
+            if chunks[-1] and used + size > self.cfg.micro_batch_tokens:
+                chunks.append([])
+                used = 0
+            chunks[-1].append(smp)
+            used += size
+        by_tokens = self.cfg.loss_agg == "token_mean"
+        total = sum(len(s.completion_ids) for s in mine) if by_tokens else len(mine)
+        sums = {"loss": 0.0, "pg_loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "ratio_mean": 0.0}
+        for chunk in chunks:
+            prompts, comps = [s.prompt_ids for s in chunk], [s.completion_ids for s in chunk]
+            logp, mask = completion_logprobs(model, prompts, comps, self.pad_id)
+            old = _pad([s.old_logprobs for s in chunk], logp.shape[1]).to(logp.device)
+            ref = None
+            if self.refs is not None:
+                with torch.no_grad():
+                    ref, _ = completion_logprobs(self.refs[a], prompts, comps, self.pad_id)
+            adv = torch.tensor([s.advantage for s in chunk], dtype=torch.float32, device=logp.device)
+            loss, m = policy_loss(logp, old, adv, mask, self.cfg.clip_low, self.cfg.clip_high, ref,
+                                  self.cfg.kl_coef, self.cfg.loss_agg)
+            share = (sum(len(c) for c in comps) if by_tokens else len(chunk)) / total
+            (loss * share).backward()
+            sums["loss"] += float(loss.detach()) * share
+            for k in ("pg_loss", "kl", "clip_frac", "ratio_mean"):
+                sums[k] += m[k] * share
+        return {**sums, "samples": len(mine), "tokens": float(sum(len(s.completion_ids) for s in mine)),
+                "micro_batches": len(chunks)}
 
     def weights(self, agent: int) -> dict[str, torch.Tensor]:
         """Agent ``agent``'s current weights under plain HF names (LoRA merged in), on CPU."""

@@ -50,6 +50,9 @@ class GRPOConfig(StrictModel):
         "token_mean", description="token_mean: every completion token weighs the same (DAPO/Dr.GRPO style)."
     )
     lr: float = Field(1e-5, gt=0.0, description="Learning rate (the paper: 1e-7 on 3-8B models).")
+    micro_batch_tokens: int = Field(
+        16384, ge=64, description="Learner micro-batch size (prompt + completion tokens); gradients accumulate."
+    )
     epsilon: float = Field(1e-6, gt=0.0, description="Added to the group std.")
 
     @model_validator(mode="after")

@@ -126,3 +126,22 @@ def test_lora_learner_trains_adapters_and_exports_merged_hf_weights(tokenizer):
     with torch.no_grad():
         learner.models[0].eval()
         assert torch.allclose(base[0](ids).logits, learner.models[0](ids).logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("agg", ["token_mean", "seq_mean_token_mean"])
+def test_micro_batches_accumulate_to_the_full_batch_update(tokenizer, agg):
+    batch = samples(tokenizer, 16)  # ~160 tokens per agent: several 64-token micro-batches
+    whole = TeamLearner(tiny_models(tokenizer), tokenizer.pad_token_id,
+                        GRPOConfig(lr=1e-3, kl_coef=0.05, loss_agg=agg, micro_batch_tokens=100000))
+    parts = TeamLearner(tiny_models(tokenizer), tokenizer.pad_token_id,
+                        GRPOConfig(lr=1e-3, kl_coef=0.05, loss_agg=agg, micro_batch_tokens=64))
+    mw, mp = whole.step(batch), parts.step(batch)
+    assert mw["agent0/micro_batches"] == 1 and mp["agent0/micro_batches"] > 1
+    assert mp["agent0/loss"] == pytest.approx(mw["agent0/loss"], abs=1e-6)
+    assert mp["agent0/grad_norm"] == pytest.approx(mw["agent0/grad_norm"], rel=1e-4)
+    # Adam's first moment after one step is 0.1 x the gradient: the accumulated gradients agree
+    # (comparing parameters instead would amplify float noise in near-zero gradients to +-lr)
+    for oa, ob in zip(whole.opts, parts.opts, strict=True):
+        for pa, pb in zip(oa.param_groups[0]["params"], ob.param_groups[0]["params"], strict=True):
+            ga, gb = oa.state[pa]["exp_avg"], ob.state[pb]["exp_avg"]
+            assert torch.allclose(ga, gb, rtol=1e-4, atol=1e-9)
