@@ -146,9 +146,9 @@ def plot_report(
             ax.text(v + 1, y, f"{v:.0f}", va="center", fontsize=6)
     ax.set_yticks(range(len(cats)), [c or "(none)" for c in cats], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, 100)
+    ax.set_xlim(0, 110)  # room for the value printed after a 100 bar
     ax.set_xlabel("score per category (%)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(names), frameon=False)
     for ax, key, label in ((axes[1], "frames", "frames per query"), (axes[2], "seconds", "seconds per query")):
         data = [[float(getattr(p, key)) for p in predictions[n]] or [0.0] for n in names]
         ax.boxplot(data, showmeans=True)

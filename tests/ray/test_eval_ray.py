@@ -1,4 +1,4 @@
-"""`m1 eval --ray` on a local Ray (2 CPUs): the same predictions as in-process, and resume."""
+"""`m1 eval --ray` on a local Ray (2 CPUs): the same predictions as in-process."""
 
 import pytest
 
@@ -34,17 +34,14 @@ def comparable(path):
     return sorted((p.model_dump(exclude={"seconds", "tool_seconds"}) for p in preds), key=lambda d: d["qid"])
 
 
-def test_eval_on_ray_matches_in_process_and_resumes(split, tmp_path, capsys, ray_shutdown):
+def test_eval_on_ray_matches_in_process(split, tmp_path, ray_shutdown):
+    # resume is covered in-process (tests/unit/test_eval*.py); here: the Ray back-ends, once (actors are slow to start)
     common = ["eval", "--benchmark", "m1_synth", "--data-dir", str(split), "--system", "team,no_tools",
-              "--no-progress", "--team", str(tmp_path / "team")]
+              "--no-progress", "--team", str(tmp_path / "team"), "--limit", "2"]
     (tmp_path / "team").mkdir()
     cfg = [f"output_dir={tmp_path}", "cpp.max_rounds=1", "cpp.plan_tokens=48", "ray.num_cpus=2"]
-    assert main([*common, "--limit", "3", "--out", str(tmp_path / "local"), *cfg]) == 0
-    assert main([*common, "--limit", "2", "--out", str(tmp_path / "ray"), "--ray", *cfg]) == 0
-    capsys.readouterr()
-    assert main([*common, "--limit", "3", "--out", str(tmp_path / "ray"), "--ray", *cfg]) == 0
-    err = capsys.readouterr().err
-    assert "team: 1 answered now, 2 reused" in err and "no_tools: 1 answered now, 2 reused" in err
+    assert main([*common, "--out", str(tmp_path / "local"), *cfg]) == 0
+    assert main([*common, "--out", str(tmp_path / "ray"), "--ray", *cfg]) == 0
     for system in ("team", "no_tools"):
         local = comparable(tmp_path / "local" / system / "predictions.jsonl")
-        assert len(local) == 3 and local == comparable(tmp_path / "ray" / system / "predictions.jsonl")
+        assert len(local) == 2 and local == comparable(tmp_path / "ray" / system / "predictions.jsonl")
