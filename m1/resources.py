@@ -15,7 +15,7 @@ Estimates (GB = 1e9 bytes), per actor:
   dtype), a frozen reference copy when ``grpo.kl_coef > 0`` (LoRA too: the learner deep-copies
   the adapted model), and the larger of the optimiser step's largest-tensor transient and the
   activations of one micro-batch of
-  ``cluster.learner_micro_batch_tokens`` tokens: per layer ``6h + 2·kv·d + 4·I`` saved values per
+  ``grpo.micro_batch_tokens`` tokens: per layer ``6h + 2·kv·d + 4·I`` saved values per
   token, plus the full-vocabulary logits and their float32 log-softmax and gradient.
 * **VLM tool worker** — weights + KV/activations of ``cluster.vlm_image_tokens`` tokens + context.
 
@@ -240,7 +240,7 @@ def learner_demand(name: str, arch: Architecture, cfg: M1Config) -> Demand:
         parts["reference"] = (p + (trainable if cfg.marl.lora else 0)) * b / GB
     # Activations are freed before the optimiser step; the step's own transient is the largest tensor
     # (the per-tensor AdamW of m1.learner; the multi-tensor one would copy every parameter).
-    act = c.learner_micro_batch_tokens * arch.activation_bytes_per_token(b) / GB
+    act = cfg.grpo.micro_batch_tokens * arch.activation_bytes_per_token(b) / GB
     parts["activations"] = max(act, arch.vocab * arch.hidden * b / GB)
     parts["context"] = c.overhead_gb
     return Demand(f"learner:{name}", 1, sum(parts.values()), parts,

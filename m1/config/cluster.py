@@ -42,10 +42,6 @@ class ClusterConfig(StrictModel):
         "bfloat16", description="dtype the plan assumes for the learner's weights, gradients and AdamW states "
         "(m1.learner keeps optimiser states in the parameters' dtype)."
     )
-    learner_micro_batch_tokens: int = Field(
-        4096, ge=64, description="Tokens in one learner forward/backward; sizes the activation estimate "
-        "(activations and full-vocabulary log-softmax scale with it)."
-    )
     learner_on_gpu: bool = Field(
         True, description="Place each agent's learner state (one GPU per agent, inside the LearnerActor) on the GPUs."
     )

@@ -4,7 +4,7 @@
 * the GRPO learner with agents on CUDA devices (``TeamLearner.from_dirs(devices=...)``, the
   placement ``actors.learner.learner_devices`` chooses): parameters change, weights come back on CPU;
 * a real-size learner step (Qwen2.5-3B architecture from ``configs/real_models``, random bf16
-  weights, one micro-batch of ``cluster.learner_micro_batch_tokens`` tokens): peak memory within
+  weights, one micro-batch of ``grpo.micro_batch_tokens`` tokens): peak memory within
   the planner's estimate (``m1.resources.learner_demand``), and the HF engine's tokens/s on it.
   Figures are printed (``-s``) and, with ``M1_GPU_FIGURES=path``, written as JSON.
 
@@ -113,7 +113,7 @@ def test_real_size_learner_step_fits_the_planners_estimate(tokenizer):
     spec = json.loads((ROOT / f"configs/real_models/{name}.json").read_text())
     spec.pop("_source")
     cfg = load_config(ROOT / "configs/real_team.yaml")
-    tokens = cfg.cluster.learner_micro_batch_tokens
+    tokens = cfg.grpo.micro_batch_tokens
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
