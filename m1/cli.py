@@ -10,6 +10,7 @@ import sys
 
 from m1 import __version__
 from m1.config import ConfigError
+from m1.errors import UserError  # noqa: F401 - re-exported: commands raise m1.cli.UserError
 
 # Order is the order of `m1 --help`. Add a module here to add a subcommand.
 COMMAND_MODULES = [
@@ -24,8 +25,6 @@ COMMAND_MODULES = [
 ]
 
 
-class UserError(Exception):
-    """An error caused by user input; printed without a traceback, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
