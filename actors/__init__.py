@@ -25,6 +25,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, namespace:
     if ray.is_initialized():
         return ray
     address = address or os.environ.get("RAY_ADDRESS") or None
+    # Ray starts workers at niceness 15: on a shared machine that starves the policy/learner actors
+    os.environ.setdefault("RAY_worker_niceness", "0")
     env = {"env_vars": {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}}
     if address:
         ray.init(address=address, namespace=namespace, runtime_env=env, log_to_driver=True)

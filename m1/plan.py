@@ -509,7 +509,11 @@ def render_plan_prompt(
     """The prompt for an initial plan: question, options, tool catalogue; the answer is a plan."""
     head = "\n".join(["#plan", *_question_block(q, count, limits.clip_tokens), "Tools:"])
     head += "\n" + "\n".join(render_tool_line(t) for t in catalogue)
-    return fit_evidence(head, "Plan:\n", [], limits.budget, count, limits.entry_tokens)
+    # The task kind again right before the plan: the tool list separates "Type:" from where the plan
+    # is written, and a tiny model must choose its plan by it (SFT students otherwise wrote the
+    # majority family's plan for every question).
+    task = f"{q.family.value} {q.task_type.value}" if q.family else q.task_type.value
+    return fit_evidence(head, f"Task: {task}\nPlan:\n", [], limits.budget, count, limits.entry_tokens)
 
 
 def render_revision_prompt(
