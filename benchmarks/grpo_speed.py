@@ -30,7 +30,6 @@ machine hits both alike; medians and p90 are reported with the load average.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
@@ -41,63 +40,11 @@ from pathlib import Path
 
 import torch
 
-import m1.learner
 from m1.config.rl import GRPOConfig as OurGRPOConfig
 from m1.config.team import TeamConfig
 from m1.engines.hf import completion_logprobs
 from m1.learner import Sample, TeamLearner
 from m1.models import build_model, save_agent, train_tokenizer
-
-
-def completion_logprobs_proposed(model, prompt_ids, completion_ids, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The change to ``m1.engines.hf.completion_logprobs`` this benchmark proposes (same contract, same values).
-
-    Two differences, both found with torch.profiler (see grpo_speed.md): (1) the LM head runs only over the
-    window of positions that predict completion tokens (``logits_to_keep`` as an index tensor), not over
-    every prompt position; (2) the completion rows are gathered with one advanced index and scattered back
-    with one ``index_put`` instead of a Python loop of 32 row slices, whose backward materialises (fill +
-    add) a zero gradient the size of the whole ``[B, T, V]`` logits once per row.
-    """
-    device = next(model.parameters()).device
-    seqs = [list(p) + list(c) for p, c in zip(prompt_ids, completion_ids, strict=True)]
-    width = max(len(s) for s in seqs)
-    tmax = max((len(c) for c in completion_ids), default=0)
-    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long, device=device)
-    attn = torch.zeros_like(input_ids)
-    for b, s in enumerate(seqs):
-        input_ids[b, : len(s)] = torch.tensor(s, dtype=torch.long)
-        attn[b, : len(s)] = 1
-    out = torch.zeros((len(seqs), tmax), dtype=torch.float32, device=device)
-    mask = torch.zeros_like(out)
-    rows = [b for b, c in enumerate(completion_ids) if c]
-    if not rows:
-        return out, mask
-    # logits at position i predict token i+1: completion token t of row b sits at len(p)+t.
-    lo = min(len(prompt_ids[b]) - 1 for b in rows)
-    hi = max(len(prompt_ids[b]) - 1 + len(completion_ids[b]) for b in rows)
-    keep = torch.arange(lo, hi, device=device)
-    logits = model(input_ids=input_ids, attention_mask=attn, logits_to_keep=keep).logits.float()
-    b_idx = torch.tensor([b for b in rows for _ in completion_ids[b]], device=device)
-    t_idx = torch.tensor([t for b in rows for t in range(len(completion_ids[b]))], device=device)
-    pos = torch.tensor([len(prompt_ids[b]) - 1 - lo for b in rows], device=device)
-    pos = pos.repeat_interleave(torch.tensor([len(completion_ids[b]) for b in rows], device=device)) + t_idx
-    tokens = torch.tensor([x for b in rows for x in completion_ids[b]], device=device)
-    sel = logits[b_idx, pos]  # [N, V]
-    lp = torch.log_softmax(sel, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-    out = out.index_put((b_idx, t_idx), lp)
-    mask[b_idx, t_idx] = 1
-    return out, mask
-
-
-@contextlib.contextmanager
-def _proposed_logprobs():
-    """Run ``TeamLearner.step`` with :func:`completion_logprobs_proposed` (the learner imports it by name)."""
-    original = m1.learner.completion_logprobs
-    m1.learner.completion_logprobs = completion_logprobs_proposed
-    try:
-        yield
-    finally:
-        m1.learner.completion_logprobs = original
 
 
 def _corpus(n: int, seed: int) -> list[str]:
@@ -221,11 +168,6 @@ class TRLUpdate:
         return {"loss": float(loss.detach()), "grad_norm": float(gnorm), "ref_s": t1 - t0, "update_s": t2 - t1}
 
 
-def _with_proposed(learner: TeamLearner, samples: list[Sample]) -> None:
-    with _proposed_logprobs():
-        learner.step(samples)
-
-
 def _profile(systems: dict) -> None:
     """One update of each system under torch.profiler: the top operators by self CPU time."""
     from torch.profiler import ProfilerActivity, profile
@@ -256,8 +198,6 @@ def main() -> None:
     ap.add_argument("--old-noise", type=float, default=0.1,
                     help="std of noise added to the old log-probs so that ratios ≠ 1 and clipping is exercised")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--proposed", action="store_true",
-                    help="also time TeamLearner.step with completion_logprobs_proposed (a third interleaved system)")
     ap.add_argument("--profile", action="store_true",
                     help="after warm-up, profile one update of each system with torch.profiler instead of timing")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -311,19 +251,11 @@ def main() -> None:
             if w == 1:
                 check.update(ours_loss_2=mo["loss"], trl_loss_2=mt["loss"], ours_kl_2=mo["kl"])
 
-        fixed = None
-        if args.proposed:
-            fixed = TeamLearner([build_model(spec, tok, seed=args.seed)], pad_id, ours.cfg)
-            with _proposed_logprobs():
-                for _ in range(max(args.warmup, 1)):
-                    fixed.step(samples)
-
         if args.profile:
-            _profile({"ours": lambda: ours.step(samples), "trl": lambda: trl_update.step(inputs)}
-                     | ({"ours_proposed_logprobs": lambda: _with_proposed(fixed, samples)} if fixed else {}))
+            _profile({"ours": lambda: ours.step(samples), "trl": lambda: trl_update.step(inputs)})
             return
 
-        t_ours, t_fixed, t_trl, t_trl_ref, t_trl_upd = [], [], [], [], []
+        t_ours, t_trl, t_trl_ref, t_trl_upd = [], [], [], []
         for _ in range(args.reps):
             t0 = time.perf_counter()
             ours.step(samples)
@@ -333,11 +265,6 @@ def main() -> None:
             t_trl.append(time.perf_counter() - t0)
             t_trl_ref.append(mt["ref_s"])
             t_trl_upd.append(mt["update_s"])
-            if fixed is not None:
-                with _proposed_logprobs():
-                    t0 = time.perf_counter()
-                    fixed.step(samples)
-                    t_fixed.append(time.perf_counter() - t0)
 
     def summary(xs: list[float]) -> dict[str, float]:
         return {"median_s": statistics.median(xs), "p90_s": _pct(xs, 0.9), "min_s": min(xs)}
@@ -366,12 +293,6 @@ def main() -> None:
         "loadavg_start": load_start,
         "loadavg_end": os.getloadavg(),
     }
-    if t_fixed:
-        res["ours_proposed_logprobs"] = summary(t_fixed)
-        res["ratio_proposed_over_trl_median"] = statistics.median(t_fixed) / statistics.median(t_trl)
-        res["paired_ratio_proposed_over_trl_median"] = statistics.median(
-            a / b for a, b in zip(t_fixed, t_trl, strict=True))
-        res["raw"]["ours_proposed_logprobs"] = t_fixed
     print(json.dumps(res, indent=1))
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))

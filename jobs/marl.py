@@ -14,14 +14,13 @@ missing). Writes under ``<output_dir>/marl``: ``metrics.jsonl``, TensorBoard ``t
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from m1.config import M1Config, load_config
+from m1.config import M1Config
 
 
 def marl_paths(cfg: M1Config) -> dict[str, Path]:
@@ -131,12 +130,9 @@ def _materialise(state):
 
 
 def cli(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", "-c", default=None, help="YAML with any subset of the settings.")
-    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
-    args = ap.parse_args(argv)
-    main(load_config(args.config, args.overrides))
-    return 0
+    from jobs import run_cli
+
+    return run_cli(main, __doc__, argv)
 
 
 if __name__ == "__main__":

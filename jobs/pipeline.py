@@ -11,13 +11,12 @@ SFT, and the team after SFT + MARL — score per family and frames per query.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
-from m1.config import M1Config, load_config
+from m1.config import M1Config
 
 # What `m1 run` uses unless the user says otherwise: small enough for ~20-30 minutes on 2 cores.
 PIPELINE_DEFAULTS = [
@@ -117,12 +116,9 @@ def main(cfg: M1Config) -> dict:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", "-c", default=None, help="YAML with any subset of the settings.")
-    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
-    args = ap.parse_args(argv)
-    main(load_config(args.config, PIPELINE_DEFAULTS + list(args.overrides)))
-    return 0
+    from jobs import run_cli
+
+    return run_cli(main, __doc__, argv, defaults=PIPELINE_DEFAULTS)
 
 
 if __name__ == "__main__":

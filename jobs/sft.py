@@ -15,7 +15,6 @@ Re-running resumes each agent from its newest checkpoint.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from m1.config import M1Config, load_config
+from m1.config import M1Config
 
 
 def main(cfg: M1Config) -> dict:
@@ -79,12 +78,9 @@ def main(cfg: M1Config) -> dict:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", "-c", default=None, help="YAML with any subset of the settings.")
-    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
-    args = ap.parse_args(argv)
-    main(load_config(args.config, args.overrides))
-    return 0
+    from jobs import run_cli
+
+    return run_cli(main, __doc__, argv)
 
 
 if __name__ == "__main__":
