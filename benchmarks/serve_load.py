@@ -68,7 +68,6 @@ def main() -> None:
 
     import ray
     from ray import serve
-    from ray.util.state import list_actors
 
     import jobs.serve as js
     from m1.config import load_config
@@ -88,12 +87,17 @@ def main() -> None:
     report(f"steady load, {a.clients} clients", lat, out, a.seconds)
 
     def killer() -> None:
+        # Without the dashboard (init_ray starts Ray without it) the state API is unavailable: find the
+        # replica among the named actors and the tool worker by its process title ("ray::ServeToolWorker...").
+        import psutil
+
         time.sleep(a.seconds / 3)
-        alive = [x for x in list_actors(filters=[("state", "=", "ALIVE")])]
-        replica = next(x for x in alive if x.class_name.startswith("ServeReplica:m1"))
-        ray.kill(ray.get_actor(replica.name, namespace=replica.ray_namespace), no_restart=True)
-        print(f"killed replica {replica.name}", flush=True)
-        worker = next((x for x in alive if x.class_name == "ServeToolWorker"), None)
+        named = ray.util.list_named_actors(all_namespaces=True)
+        replica = next(x for x in named if "SERVE_REPLICA" in x["name"] and "m1" in x["name"])
+        ray.kill(ray.get_actor(replica["name"], namespace=replica["namespace"]), no_restart=True)
+        print(f"killed replica {replica['name']}", flush=True)
+        worker = next((p for p in psutil.process_iter(["cmdline"])
+                       if "ray::ServeToolWorker" in " ".join(p.info["cmdline"] or [])), None)
         if worker is not None:
             os.kill(worker.pid, 9)
             print(f"killed tool worker pid {worker.pid}", flush=True)

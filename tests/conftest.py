@@ -10,6 +10,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests must not fail on wall-clock deadlines: the suite runs on 2 shared cores, beside Ray.
+settings.register_profile("m1", deadline=None)
+settings.load_profile("m1")
 
 
 def pytest_collection_modifyitems(config, items):

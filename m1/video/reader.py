@@ -316,7 +316,9 @@ class VideoReader:
                 pos = self._frame_index(frame)
                 self._pos = pos
                 if pos >= target:
-                    img = frame.to_ndarray(format="rgb24", width=w, height=h)
+                    # Own compact pixels: to_ndarray may return a view of a frame buffer (with row padding)
+                    # that outlives nothing we control; cached frames are read later, from other threads.
+                    img = np.array(frame.to_ndarray(format="rgb24", width=w, height=h), copy=True)
                     self.cache.put(self._key(target, w, h), img)
                     out[target] = img
                     break

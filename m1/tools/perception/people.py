@@ -47,8 +47,15 @@ def detect_faces(img: np.ndarray, width: int = 480) -> list[Box]:
     return sorted(tuple(int(round(v / s)) for v in box) for box in (found if len(found) else []))
 
 
+HOG_WINDOW = (64, 128)  # width, height of the default people detector's window
+
+
 def detect_people(img: np.ndarray, width: int = 480, min_score: float = 0.5) -> list[Box]:
     small, s = _scaled(img, width)
+    if small.shape[1] < HOG_WINDOW[0] or small.shape[0] < HOG_WINDOW[1]:
+        # Smaller than one detection window: no person fits, and OpenCV's HOG reads past the end of
+        # such images (SIGSEGV on 192x108 frames, always once frames are compact copies).
+        return []
     rects, weights = _hog().detectMultiScale(small, winStride=(8, 8), padding=(8, 8), scale=1.05)
     keep = [r for r, w in zip(rects, np.ravel(weights), strict=False) if float(w) >= min_score]
     if keep:
