@@ -29,3 +29,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(autouse=True)
+def _restore_float_mode():
+    """Jobs run in-process (m1 run, jobs/marl.py) turn on torch's flush-to-zero for training; it is
+    process-wide CPU state and would leak into later tests (hypothesis refuses to draw floats then)."""
+    yield
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_flush_denormal(False)

@@ -153,5 +153,5 @@ def test_actors_that_cannot_fit_are_refused_with_the_settings_named(ray_local, c
 
     check_fits(actor_requests(cfg, learner=True))  # defaults fit 2 CPUs: 4 x 0.25 + 2 x 0.25 + 0.5
     big = cfg.model_copy(update={"ray": cfg.ray.model_copy(update={"policy_cpus": 1.0})})
-    with pytest.raises(RayResourceError, match=r"need 5 CPUs .* ray\.policy_cpus/gpus x 4 agents: 4 CPU"):
+    with pytest.raises(RayResourceError, match=r"need 5 CPUs .*\(ray\.policy_cpus/gpus x 4 agents: 4 CPU"):
         check_fits(actor_requests(big, learner=True))
