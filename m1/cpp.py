@@ -360,21 +360,24 @@ def run_episode(
             traces[r.agent].turns.append(turn)
 
     # 4. answer
-    reqs, seen = [], {}
+    reqs, seen, cited = [], {}, {}
     for i in active:
         everything = i == summ and question.task_type in (TaskType.GROUNDING, TaskType.OPEN_ENDED)
         entries = memory.read(episode_id, i, everything=everything)
         seen[i] = [e.id for e in entries if e.agent != i]
         # own results last: fit_evidence keeps the newest lines when the budget is short
         ordered = [e for e in entries if e.agent != i] + [e for e in entries if e.agent == i]
-        prompt = render_answer_prompt(question, [_evidence(e) for e in ordered], limits(i, cfg.answer_tokens),
-                                      team.counter(i))
+        shown = [_evidence(e) for e in ordered]
+        prompt = render_answer_prompt(question, shown, limits(i, cfg.answer_tokens), team.counter(i))
+        # citable lines: those that made it into the prompt (fit_evidence drops the oldest first)
+        cited[i] = {f"{ev.agent}.{ev.step}": e.candidate for ev, e in zip(shown, ordered, strict=True)
+                    if e.candidate is not None and not e.error and f"[{ev.agent}.{ev.step}] " in prompt}
         reqs.append(GenRequest(i, prompt, settings(i, "answer", 0, cfg.answer_tokens)))
     answers: dict[int, str | None] = {}
     for r, c in zip(reqs, team.generate(reqs), strict=True):
         turn = _turn("answer", -1, r.prompt, c, seen[r.agent])
         try:
-            ans = parse_answer(c.text, question)
+            ans = parse_answer(c.text, question, cited[r.agent])
             turn.parsed = ans.value
             answers[r.agent] = traces[r.agent].answer = ans.value
         except PlanFormatError as e:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -302,8 +302,17 @@ def parse_revision(
     return Revision(action="replace", steps=_parse_steps(lines, catalogue, next_step, max_steps))
 
 
-def parse_answer(text: str, question: Question) -> FinalAnswer:
-    """Parse a final answer for ``question.task_type``; the value is canonicalised."""
+_CITE_RE = re.compile(r"^\[?(a\d+\.\d+)\]?$")
+
+
+def parse_answer(text: str, question: Question, cited: Mapping[str, str] | None = None) -> FinalAnswer:
+    """Parse a final answer for ``question.task_type``; the value is canonicalised.
+
+    An answer may also *cite* an evidence line instead of restating it: ``a2.1`` (or ``[a2.1]``)
+    adopts the candidate that line shows. ``cited`` maps the labels shown in the prompt to their
+    candidates; a citation of a line that is not there, or shows no candidate, is a format error.
+    Multiple-choice letters never match the pattern; an open-ended answer that looks like a label
+    but names no shown line is plain text."""
     lines = _lines(text)
     if len(lines) != 1:
         raise PlanFormatError(FormatErrorKind.BAD_ANSWER, f"an answer is one line, got {len(lines)}")
@@ -312,6 +321,16 @@ def parse_answer(text: str, question: Question) -> FinalAnswer:
 
     def bad(msg: str) -> PlanFormatError:
         return PlanFormatError(FormatErrorKind.BAD_ANSWER, f"{raw[:60]!r}: {msg}", 1)
+
+    cite = _CITE_RE.match(raw)
+    if cite and cited is not None and (tt != TaskType.OPEN_ENDED or cite.group(1) in cited):
+        label = cite.group(1)
+        if label not in cited:
+            raise bad(f"cites {label}, which is not an evidence line with a candidate")
+        try:
+            return parse_answer(cited[label], question)
+        except PlanFormatError as e:
+            raise bad(f"cites {label}, whose candidate is not a valid answer: {e}") from None
 
     if tt == TaskType.MULTIPLE_CHOICE:
         valid = OPTION_LETTERS[: len(question.options)] if question.options else OPTION_LETTERS

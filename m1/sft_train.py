@@ -117,13 +117,20 @@ def collate(batch: Sequence[TokenizedExample], pad_id: int) -> dict[str, torch.T
 def sft_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
     """Token-mean CE of the labelled (target) tokens; returns (loss, number of target tokens).
 
-    Position t's logits predict token t+1, so logits[:, :-1] are scored against labels[:, 1:]."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+    Position t's logits predict token t+1, so logits[:, :-1] are scored against labels[:, 1:]. Only
+    the span of positions that predict some target token goes through the LM head (``logits_to_keep``):
+    prompts are most of every sequence, and the head over the full vocabulary is a third of a tiny
+    model's compute."""
     labels = batch["labels"][:, 1:]
+    hit = (labels != IGNORE).any(dim=0).nonzero().flatten()
     n = int((labels != IGNORE).sum())
     if n == 0:
         raise SFTError("a batch without target tokens")
-    loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
+    lo, hi = int(hit[0]), int(hit[-1]) + 1
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   logits_to_keep=torch.arange(lo, hi, device=labels.device)).logits.float()
+    span = labels[:, lo:hi]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), span.reshape(-1),
                                              ignore_index=IGNORE, reduction="sum")
     return loss / n, n
 

@@ -83,11 +83,21 @@ def evidence_candidates(prompt: str) -> list[tuple[int, int, str, str, float]]:
 def best_candidate(prompt: str, question: Question) -> str | None:
     """The candidate of the most confident evidence line (ties: the newest line, which is the
     agent's own result in answer prompts); ``None`` when no line shows one."""
+    best = _best_line(prompt)
+    return best[3] if best else None
+
+
+def best_citation(prompt: str) -> str | None:
+    """The label (``a2.1``) of the line :func:`best_candidate` takes; ``None`` when none shows one."""
+    best = _best_line(prompt)
+    return f"a{best[0]}.{best[1]}" if best else None
+
+
+def _best_line(prompt: str) -> tuple[int, int, str, str, float] | None:
     cands = evidence_candidates(prompt)
     if not cands:
         return None
-    best = max(range(len(cands)), key=lambda i: (cands[i][4], i))
-    return cands[best][3]
+    return cands[max(range(len(cands)), key=lambda i: (cands[i][4], i))]
 
 
 def fallback_answer(question: Question) -> str:
@@ -170,6 +180,10 @@ class OracleTeacher:
             return _render_steps(self.choose_plan(question, agent))
         if kind == "revision":
             return self._revise(prompt, agent)
+        if self.cfg.cite_answers and question.task_type in (TaskType.NUMERIC, TaskType.GROUNDING):
+            # numbers are cited, not copied: a tiny student trained from scratch learns to point at
+            # a line (a few-valued label) long before it can copy digits token by token
+            return best_citation(prompt) or fallback_answer(question)
         return best_candidate(prompt, question) or fallback_answer(question)
 
     def _revise(self, prompt: str, agent: int) -> str:

@@ -57,6 +57,11 @@ class SFTConfig(StrictModel):
         description="Oracle revisions: answer DONE when an own question-aware result is at least this confident "
         "and steps remain.",
     )
+    cite_answers: bool = Field(
+        True,
+        description="Oracle: answer numeric and grounding questions by citing the best evidence line (a2.1) "
+        "rather than copying its candidate's digits (both forms parse; see m1.plan.parse_answer).",
+    )
     single_pass_only: bool = Field(True, description="The paper's filter (b): keep plans executed without revision.")
     revision_examples: bool = Field(
         True, description="Also train on the revision turns (KEEP/DONE/new steps) of correct trajectories."

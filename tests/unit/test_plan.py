@@ -157,7 +157,22 @@ def test_parse_answer_by_task_type():
     for bad in ("20 12.5", "12.5-20", "12.5"):
         with pytest.raises(PlanFormatError):
             parse_answer(bad, gr)
+    # citations: an evidence label adopts that line's candidate, parsed by the same rules
+    cited = {"a0.1": "3.20 5.00", "a2.3": "7", "a1.1": "banana"}
+    assert parse_answer("a0.1", gr, cited).value == "3.2 5"
+    assert parse_answer("[a2.3]", num, cited).value == "7"
+    for bad, match in (("a9.9", "not an evidence line"), ("a1.1", "not a valid answer")):
+        with pytest.raises(PlanFormatError, match=match) as ei:
+            parse_answer(bad, num, cited)
+        assert ei.value.kind == FormatErrorKind.BAD_ANSWER
+    with pytest.raises(PlanFormatError):
+        parse_answer("a0.1", gr)  # no evidence given: a label is not a span
+    assert parse_answer("a0.1", MC, {"a0.1": "B"}).value == "B"  # a letter can be cited too
+    with pytest.raises(PlanFormatError):
+        parse_answer("a0.1", MC, {"a0.1": "3.20 5.00"})
     op = MC.model_copy(update={"task_type": TaskType.OPEN_ENDED, "options": []})
+    assert parse_answer("a1.1", op, cited).value == "banana"
+    assert parse_answer("a7.7", op, cited).value == "a7.7"  # names no line: plain text
     assert parse_answer("a red ball", op).value == "a red ball"
 
 

@@ -20,7 +20,14 @@ from m1.sft import (
     write_dataset,
     yield_by_family,
 )
-from m1.teachers import OracleTeacher, TeacherError, best_candidate, evidence_candidates, prompt_kind
+from m1.teachers import (
+    OracleTeacher,
+    TeacherError,
+    best_candidate,
+    best_citation,
+    evidence_candidates,
+    prompt_kind,
+)
 from m1.tools.registry import catalogue
 from m1.topology import complete_topology
 
@@ -173,6 +180,13 @@ def test_oracle_answers_and_revisions_read_the_prompt():
     assert OracleTeacher().write("answer", "#answer\nEvidence:\nAnswer:\n", MC, 0) == "A"  # fallback
     span = "#answer\n[a0.1] grounding: candidate=3.20 5.00 conf=0.80; happens\nAnswer:\n"
     assert best_candidate(span, GROUND) == "3.20 5.00"
+    # numbers are cited (the line's label), letters are written; the citation parses to the candidate
+    assert OracleTeacher().write("answer", span, GROUND, 0) == "a0.1"
+    assert OracleTeacher().write("answer", prompt, MC, 0) == "B"
+    copy = OracleTeacher(SFTConfig(cite_answers=False))
+    assert copy.write("answer", span, GROUND, 0) == "3.20 5.00"
+    two = span.replace("Answer:", "[a2.3] grounding: candidate=1 2 conf=0.95; earlier\nAnswer:")
+    assert best_citation(two) == "a2.3" and best_citation("#answer\nAnswer:\n") is None
     rev = "\n".join(["#revise", "Q: ?", "Plan:", '3. rough_browser {}', "Results:",
                      "[a0.2] fine_browser: candidate=B conf=0.90; saw", "Next: 3", ""])
     assert OracleTeacher().write("revision", rev, MC, 0) == "DONE"  # own confident result, steps left

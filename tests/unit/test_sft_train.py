@@ -71,9 +71,9 @@ def test_loss_ignores_prompt_tokens(tok):
     vocab = len(tok)
     logits = torch.randn(*batch["input_ids"].shape, vocab, requires_grad=True)
 
-    class Fixed:  # a "model" whose logits we can differentiate directly
-        def __call__(self, input_ids, attention_mask):
-            return type("Out", (), {"logits": logits})()
+    class Fixed:  # a "model" whose logits we can differentiate directly (HF's logits_to_keep semantics)
+        def __call__(self, input_ids, attention_mask, logits_to_keep):
+            return type("Out", (), {"logits": logits[:, logits_to_keep]})()
 
     loss, n = sft_loss(Fixed(), batch)
     loss.backward()
