@@ -6,11 +6,15 @@ pool and memory as in training, or in-process models with ``serve.use_ray_backen
 all replicas share one trace store. Starts a local Ray unless ``ray.address`` / ``RAY_ADDRESS``
 names a cluster. With the Serve CLI: ``serve run jobs.serve:app_builder overrides='serve.replicas=2'``.
 The team directory must be readable by every replica (a shared file system on a cluster).
+On a cluster (or with ``serve run``), set ``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH=
+m1.serving.proxy:middlewares`` on every node so that requests a dying replica never answers get
+a JSON 503 (``m1/serving/proxy.py``); ``start`` sets it for the local Ray it starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -71,7 +75,11 @@ def app_builder(args: dict[str, str]) -> Any:
 def start(cfg: M1Config, blocking: bool = False) -> str:
     """Deploy on the configured Ray (started if needed); returns the base URL once it answers."""
     from actors import init_ray
+    from m1.serving import proxy
 
+    # Serve's proxies read it when they start (they inherit a local Ray's environment): answers
+    # that a dying replica never sends become JSON 503s instead of a bare 500 (m1/serving/proxy.py)
+    os.environ.setdefault(proxy.ENV, proxy.CALLBACK)
     init_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.namespace)
     serve.start(http_options={"host": cfg.serve.host, "port": cfg.serve.port})
     serve.run(build_app(cfg), name="m1", route_prefix="/", blocking=blocking)

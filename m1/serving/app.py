@@ -7,7 +7,10 @@
 failure of the back-ends is a 503/500 with a message, never a crash of the process. Episodes run
 in a thread pool (the CPP loop blocks on generation and tools); the event loop only waits, with
 ``serve.request_timeout``. Each request's video files live in a :class:`RequestFiles` spool
-directory removed when the request (or its stream) ends.
+directory removed when the request (or its stream) ends, and a new app removes those of dead
+processes (:func:`~m1.serving.inputs.sweep_orphans`). Under Ray Serve, failures that never reach
+the app (a replica killed mid-request) are answered in the same JSON shape by the proxy
+middleware of :mod:`m1.serving.proxy`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from m1.schema import Question, TaskType
 from m1.serving import chat
 from m1.serving.errors import ApiError
-from m1.serving.inputs import RequestFiles, max_bytes, probe_video, resolve_local
+from m1.serving.inputs import RequestFiles, max_bytes, probe_video, resolve_local, sweep_orphans
 from m1.serving.metrics import Metrics
 from m1.serving.service import TeamService
 from m1.serving.types import (
@@ -46,6 +50,7 @@ from m1.serving.types import (
 
 STATIC = Path(__file__).parent / "static"
 VIDEO_SUFFIXES = {".mp4", ".webm", ".avi", ".mkv", ".mov"}
+log = logging.getLogger(__name__)
 _ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (400, 401, 403, 404, 413, 422, 504)}
 
 
@@ -132,6 +137,10 @@ def _sse(event: str, data: Any) -> str:
 def create_app(service: TeamService) -> FastAPI:
     """The app over ``service`` (its ``cfg.serve`` sets limits and policies)."""
     cfg = service.cfg.serve
+    # a replica that replaces a killed one removes the spool files the dead one left behind
+    if swept := sweep_orphans(cfg):
+        log.warning("removed %d spool directories of processes that are gone: %s", len(swept),
+                    ", ".join(p.name for p in swept))
     metrics = Metrics()
     pool = ThreadPoolExecutor(max_workers=cfg.concurrency if service.on_ray else 1, thread_name_prefix="m1-episode")
     app = FastAPI(title="videochat-m1", version="0.1.0", description="A team of small LLM agents answers questions "

@@ -15,7 +15,9 @@ Three sources, each with its own policy:
   private address after the check); the body is size-limited like an upload.
 
 :class:`RequestFiles` owns the spool directory of one request and removes it in ``cleanup``
-(called in a ``finally`` by the app), so no server-side file outlives its request.
+(called in a ``finally`` by the app), so no server-side file outlives its request; a process
+killed mid-request cannot clean up, and :func:`sweep_orphans` (run when a replica starts)
+removes the directories of processes that are gone.
 :func:`probe_video` opens the video once to turn a bad or over-long video into a 4xx before any
 agent runs. Remaining gap: a host's DNS answer can change between the check and the fetch.
 """
@@ -33,6 +35,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -122,15 +125,69 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 # ------------------------------------------------------------------------------ spooling
 
 
+# m1-req-<host>-<pid>.<start>-<random>: the process that owns a request's directory, so that the
+# directories of a process that died mid-request (a killed replica) can be told from live ones
+_OWNED = re.compile(r"^m1-req-([0-9a-f]{8})-(\d+)\.(\d+)-")
+
+
+def _host() -> str:
+    return f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
+def _start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot, from /proc); None if there is no such process.
+    Without /proc: 0 for a live process (then a reused pid keeps its predecessor's files)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except FileNotFoundError:
+        return None
+    except (OSError, IndexError, ValueError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except OSError:
+            pass
+        return 0
+
+
+def spool_root(cfg: ServeConfig) -> Path:
+    return Path(cfg.spool_dir or tempfile.gettempdir())
+
+
+def sweep_orphans(cfg: ServeConfig) -> list[Path]:
+    """Remove the spool directories of processes on this host that are gone (a replica killed with
+    requests in flight never ran their cleanup); returns what was removed. Serving calls it when
+    a replica starts, so the replica Serve starts in place of a dead one removes its files."""
+    root, host, removed = spool_root(cfg), _host(), []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return []
+    for d in entries:
+        m = _OWNED.match(d.name)
+        if m is None or m.group(1) != host or not d.is_dir():
+            continue
+        pid, start = int(m.group(2)), int(m.group(3))
+        now = _start_time(pid)
+        if now is None or (now and start and now != start):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
+
+
 class RequestFiles:
-    """The spool directory of one request. ``cleanup`` removes everything written into it."""
+    """The spool directory of one request. ``cleanup`` removes everything written into it; the
+    directory's name records the owning process for :func:`sweep_orphans`."""
 
     def __init__(self, cfg: ServeConfig):
         self.cfg = cfg
         root = cfg.spool_dir or None
         if root:
             Path(root).mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix="m1-req-", dir=root))
+        pid = os.getpid()
+        owner = f"{_host()}-{pid}.{_start_time(pid) or 0}"
+        self.dir = Path(tempfile.mkdtemp(prefix=f"m1-req-{owner}-", dir=root))
 
     def _target(self, filename: str | None) -> Path:
         suffix = Path(filename or "").suffix

@@ -1,8 +1,15 @@
 """The real Ray Serve deployment on loopback: the app behind Serve's HTTP proxy, driving the
-training actors (policy agents, tool pool, memory) with the untrained tiny team."""
+training actors (policy agents, tool pool, memory) with the untrained tiny team. The last two
+tests crash a tool worker and then the replica (the failure drill of benchmarks/serve_load.py,
+in small): they must stay last, the module's deployment is not the same afterwards."""
 
 import json
+import os
+import signal
 import socket
+import threading
+import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -32,7 +39,8 @@ def served(tmp_path_factory):
     port = _free_port()
     cfg = load_config(overrides=TINY + [
         f"output_dir={root / 'run'}", "ray.num_cpus=2", "ray.tool_workers=1", "cpp.max_rounds=1", "cpp.max_steps=2",
-        f"serve.port={port}", f"serve.allowed_roots=[{root / 'data'}]", "serve.api_key=sesame", "serve.thumbnails=4"])
+        f"serve.port={port}", f"serve.allowed_roots=[{root / 'data'}]", "serve.api_key=sesame", "serve.thumbnails=4",
+        f"serve.spool_dir={root / 'spool'}"])
     import jobs.serve as js
 
     url = js.start(cfg)
@@ -87,3 +95,66 @@ def test_openai_client_and_streaming_through_serve(served):
     assert progress.count("plan:") == 4 and progress.count("answer:") == 4
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert json.loads(chunks[-1].model_dump_json())["m1"]["trace_id"]
+
+
+def _alive(cls):
+    import ray
+
+    return [a for a in ray._private.state.actors().values() if a["ActorClassName"] == cls and a["State"] == "ALIVE"]
+
+
+def _ask(url, video, timeout=300, stream=False):
+    return requests.post(f"{url}/v1/answer", headers={"Authorization": "Bearer sesame"}, timeout=timeout,
+                         params={"stream": "true"} if stream else None,
+                         json={"question": "Which colour?", "video_path": str(video), "options": ["red", "blue"]})
+
+
+def test_a_crashed_tool_worker_is_replaced(served):
+    url, video, _ = served
+    (worker,) = _alive("ServeToolWorker")
+    os.kill(worker["Pid"], signal.SIGKILL)
+    r = _ask(url, video)  # its tool calls meet the dead worker: the pool waits for Ray's restart and retries
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 120  # Ray restarts the worker (if the episode called no tool, it may still be)
+    while not _alive("ServeToolWorker") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    (again,) = _alive("ServeToolWorker")
+    assert again["ActorID"] == worker["ActorID"] and again["NumRestarts"] == 1 and again["Pid"] != worker["Pid"]
+
+
+def test_a_crashed_replica_answers_json_503_then_serve_replaces_it(served):
+    url, video, cfg = served
+    (replica,) = _alive("ServeReplica:m1:m1")
+    policies = {a["ActorID"] for a in _alive("PolicyAgent")}
+    out = {}
+    threads = [threading.Thread(target=lambda s=s: out.setdefault(s, _ask(url, video, stream=s)))
+               for s in (False, True)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60  # until both questions are being answered (/metrics itself counts as 1)
+    while time.monotonic() < deadline and "m1_in_flight 3" not in requests.get(f"{url}/metrics", timeout=30).text:
+        time.sleep(0.2)
+    assert len(list(Path(cfg.serve.spool_dir).iterdir())) == 2  # the requests' spool directories
+    os.kill(replica["Pid"], signal.SIGKILL)
+    for t in threads:
+        t.join(120)
+    r = out[False]
+    assert r.status_code == 503 and r.headers["content-type"] == "application/json", r.text
+    assert r.json()["error"]["code"] == "replica_unavailable" and r.json()["error"]["type"] == "server_error"
+    # the stream had started: it ends with an error event instead of breaking off
+    events = out[True].text.strip().split("\n\n")
+    assert events[0].startswith("event: progress") and events[-1].startswith("event: error\n"), events[-3:]
+    assert json.loads(events[-1].split("data: ", 1)[1])["error"]["code"] == "replica_unavailable"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/healthz", timeout=10).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    r = _ask(url, video)
+    assert r.status_code == 200, r.text
+    # the replacement has its own agents (the dead replica's died with it) and removed the dead one's files
+    assert len(_alive("PolicyAgent")) == 4 and not policies & {a["ActorID"] for a in _alive("PolicyAgent")}
+    assert list(Path(cfg.serve.spool_dir).iterdir()) == []
