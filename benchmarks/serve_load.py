@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -270,6 +271,7 @@ def main() -> int:
         print(f"DRILL DID NOT HAPPEN: {missing}", flush=True)
         serve.shutdown()
         ray.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
         return 2
 
     # recovery: Serve replaces the replica; the pool's tool worker is restarted by Ray
@@ -366,6 +368,7 @@ def main() -> int:
         print(f"{'PASS' if ok else 'FAIL'}: {name}" + (f" ({detail})" if detail and not ok else ""), flush=True)
     serve.shutdown()
     ray.shutdown()
+    shutil.rmtree(root, ignore_errors=True)  # the video, the untrained team, the spool
     return 0 if all(ok for _, ok, _ in checks) else 1
 
 
