@@ -8,6 +8,7 @@ Grammar (one item per line, ``\\n`` separated; surrounding blank space is ignore
     revision  := "KEEP" | "DONE" | step+    KEEP = run the remaining plan as is; DONE = stop, answer now;
                                             steps = the new remaining plan, numbered from the next step
     answer    := LETTER | NUMBER | NUMBER " " NUMBER | TEXT   (by task type: MC / numeric / grounding / open)
+               | CITATION                   e.g.  a2.1 — adopt the candidate of evidence line [a2.1]
 
 Steps are numbered consecutively from ``first_step`` (1 for a fresh plan, the next step number
 for a revision), so step numbers are global within one agent's trajectory. ``JSON`` is a JSON
