@@ -214,17 +214,28 @@ def summariser_index(names: Sequence[str], cfg: CPPConfig) -> int:
 
 
 def aggregate(
-    question: Question, answers: dict[int, str | None], summariser: int, cfg: CPPConfig
+    question: Question, answers: dict[int, str | None], summariser: int, cfg: CPPConfig,
+    scores: dict[int, float] | None = None,
 ) -> tuple[str | None, str, dict[str, int]]:
     """Combine per-agent answers (None = unparseable/absent) into the team's answer.
 
-    Returns (answer, method, votes). Rules in the module docstring.
+    Returns (answer, method, votes). Rules in the module docstring (``cpp.aggregation="vote"``).
+    The paper's alternatives, for its ablation: ``"summariser"`` (agent decision: the summariser's
+    answer for every task type) and ``"top_score"`` (the answer its agent was most sure of: highest
+    mean token log-prob in ``scores``; ties by priority).
     """
     priority = [summariser] + sorted(a for a in answers if a != summariser)
     valid = {a: v for a, v in answers.items() if v is not None}
     tt = question.task_type
     if not valid:
         return None, "none", {}
+    if cfg.aggregation == "top_score":
+        sc = scores or {}
+        best_score = max(sc.get(a, float("-inf")) for a in valid)
+        chosen = next(a for a in priority if a in valid and sc.get(a, float("-inf")) == best_score)
+        return valid[chosen], "top_score", {}
+    if cfg.aggregation == "summariser":
+        return valid[next(a for a in priority if a in valid)], "summariser", {}
     if tt == TaskType.MULTIPLE_CHOICE:
         votes = Counter(valid.values())
         best = max(votes.values())
@@ -374,7 +385,9 @@ def run_episode(
                     if e.candidate is not None and not e.error and f"[{ev.agent}.{ev.step}] " in prompt}
         reqs.append(GenRequest(i, prompt, settings(i, "answer", 0, cfg.answer_tokens)))
     answers: dict[int, str | None] = {}
+    scores: dict[int, float] = {}
     for r, c in zip(reqs, team.generate(reqs), strict=True):
+        scores[r.agent] = sum(c.logprobs) / len(c.logprobs) if c.logprobs else float("-inf")
         turn = _turn("answer", -1, r.prompt, c, seen[r.agent])
         try:
             ans = parse_answer(c.text, question, cited[r.agent])
@@ -385,7 +398,7 @@ def run_episode(
             answers[r.agent] = None
         traces[r.agent].turns.append(turn)
 
-    final, method, votes = aggregate(question, answers, summ, cfg)
+    final, method, votes = aggregate(question, answers, summ, cfg, scores)
     tools.end(episode_id)
     log = memory.close(episode_id)
     return Episode(

@@ -24,6 +24,12 @@ class CPPConfig(StrictModel):
         "median",
         description="How numeric answers are combined: the median of the agents' answers, or the summariser's.",
     )
+    aggregation: Literal["vote", "summariser", "top_score"] = Field(
+        "vote",
+        description="Team answer: vote (majority for multiple choice, numeric median, the summariser for spans and "
+        "text), summariser (agent decision, every type) or top_score (the answer with the highest mean token "
+        "log-prob).",
+    )
     temperature: float = Field(0.0, ge=0.0, le=5.0, description="Sampling temperature at inference; 0 = greedy.")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus mass at inference.")
     plan_tokens: int = Field(96, ge=8, description="max_new_tokens of a plan.")

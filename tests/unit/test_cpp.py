@@ -222,6 +222,19 @@ def test_numeric_median_and_summariser_fallback():
     assert aggregate(GROUND, {0: "1 2", 1: None}, 1, CPPConfig())[0] == "1 2"
 
 
+def test_aggregation_alternatives_for_the_ablation():
+    answers = {0: "A", 1: "B", 2: "B", 3: None}
+    scores = {0: -0.1, 1: -0.5, 2: -0.9, 3: -0.05}  # agent 3 is surest but unparseable
+    assert aggregate(MC, answers, 3, CPPConfig())[:2] == ("B", "vote")
+    assert aggregate(MC, answers, 3, CPPConfig(aggregation="top_score"), scores)[:2] == ("A", "top_score")
+    assert aggregate(MC, answers, 1, CPPConfig(aggregation="summariser"))[:2] == ("B", "summariser")
+    assert aggregate(MC, answers, 3, CPPConfig(aggregation="summariser"))[0] == "A"  # summariser invalid
+    tie = {0: -0.5, 1: -0.5, 2: -0.9}
+    assert aggregate(MC, answers, 1, CPPConfig(aggregation="top_score"), tie)[0] == "B"  # priority breaks ties
+    num = Question(qid="n", video="v", question="how far", task_type=TaskType.NUMERIC, answer="2")
+    assert aggregate(num, {0: "1", 1: "3", 2: "10"}, 2, CPPConfig(aggregation="summariser"))[0] == "10"
+
+
 def test_trace_round_trips_and_is_seed_deterministic():
     team = ScriptedTeam([fixed('1. global_sampling {"n":8}', "B"), fixed('1. grounding {"query":"q"}', "C")])
     topo = sample_topology(2, random.Random(3), dropout=0.0)
