@@ -41,8 +41,9 @@ def main(cfg: M1Config) -> dict:
         pairs = [(e.prompt, e.target) for e in examples if e.agent == spec.name]
         if not pairs:
             raise ValueError(f"the dataset {p['dataset']} has no examples for agent {spec.name!r}")
+        agent_cfg = cfg.sft.model_copy(update={"lr": cfg.sft.lr * spec.sft_lr_scale})
         jobs.append({"name": spec.name, "base_dir": str(agent_dir(p["team_dir"], spec)), "pairs": pairs,
-                     "cfg": cfg.sft, "run_dir": str(p["runs"] / spec.name), "out_dir": str(p["team_out"] / spec.name),
+                     "cfg": agent_cfg, "run_dir": str(p["runs"] / spec.name), "out_dir": str(p["team_out"] / spec.name),
                      "seed": cfg.seed + i, "max_context": spec.max_context, "progress": not cfg.sft.use_ray})
     t0 = time.perf_counter()
     if cfg.sft.use_ray:

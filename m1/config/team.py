@@ -25,6 +25,11 @@ class AgentSpec(StrictModel):
     path: str | None = Field(None, description="A Hugging Face checkpoint directory replacing the tiny build.")
     engine: Literal["hf", "vllm"] = Field("hf", description="Generation engine for this agent.")
     max_context: int = Field(1024, ge=64, description="Context window: prompt + completion tokens.")
+    sft_lr_scale: float = Field(
+        1.0, gt=0.0, le=10.0,
+        description="Multiplies sft.lr for this agent. The tiny Qwen2 builds (no QK-norm) spike and plateau at "
+        "the rate the Qwen3 builds train well with (benchmarks/sft_results.md).",
+    )
 
     @model_validator(mode="after")
     def _heads_divide(self) -> AgentSpec:
@@ -45,6 +50,7 @@ def _default_agents() -> list[AgentSpec]:
         AgentSpec(
             name="qwen2-small",
             arch="qwen2",
+            sft_lr_scale=1 / 3,
             hidden_size=192,
             num_layers=3,
             num_heads=3,
@@ -54,6 +60,7 @@ def _default_agents() -> list[AgentSpec]:
         AgentSpec(
             name="qwen2-base",
             arch="qwen2",
+            sft_lr_scale=1 / 3,
             hidden_size=256,
             num_layers=4,
             num_heads=4,
