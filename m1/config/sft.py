@@ -59,8 +59,8 @@ class SFTConfig(StrictModel):
     )
     cite_answers: bool = Field(
         True,
-        description="Oracle: answer numeric and grounding questions by citing the best evidence line (a2.1) "
-        "rather than copying its candidate's digits (both forms parse; see m1.plan.parse_answer).",
+        description="Oracle: answer by citing the best evidence line (a2.1) rather than copying its candidate "
+        "(both forms parse; see m1.plan.parse_answer). Open-ended answers are always written.",
     )
     single_pass_only: bool = Field(True, description="The paper's filter (b): keep plans executed without revision.")
     revision_examples: bool = Field(

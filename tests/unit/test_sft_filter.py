@@ -176,15 +176,14 @@ def test_oracle_answers_and_revisions_read_the_prompt():
              "[a0.1] spatial: candidate=B conf=0.95; near", "[a0.2] rough_browser: shots", "Answer:", ""]
     prompt = "\n".join(lines)
     assert evidence_candidates(prompt) == [(1, 1, "fine_browser", "C", 0.7), (0, 1, "spatial", "B", 0.95)]
-    assert best_candidate(prompt, MC) == "B" and OracleTeacher().write("answer", prompt, MC, 0) == "B"
+    assert best_candidate(prompt, MC) == "B" and OracleTeacher().write("answer", prompt, MC, 0) == "a0.1"
     assert OracleTeacher().write("answer", "#answer\nEvidence:\nAnswer:\n", MC, 0) == "A"  # fallback
     span = "#answer\n[a0.1] grounding: candidate=3.20 5.00 conf=0.80; happens\nAnswer:\n"
     assert best_candidate(span, GROUND) == "3.20 5.00"
-    # numbers are cited (the line's label), letters are written; the citation parses to the candidate
+    # the oracle cites the best line (its label); the loop resolves the citation to the candidate
     assert OracleTeacher().write("answer", span, GROUND, 0) == "a0.1"
-    assert OracleTeacher().write("answer", prompt, MC, 0) == "B"
     copy = OracleTeacher(SFTConfig(cite_answers=False))
-    assert copy.write("answer", span, GROUND, 0) == "3.20 5.00"
+    assert copy.write("answer", span, GROUND, 0) == "3.20 5.00" and copy.write("answer", prompt, MC, 0) == "B"
     two = span.replace("Answer:", "[a2.3] grounding: candidate=1 2 conf=0.95; earlier\nAnswer:")
     assert best_citation(two) == "a2.3" and best_citation("#answer\nAnswer:\n") is None
     rev = "\n".join(["#revise", "Q: ?", "Plan:", '3. rough_browser {}', "Results:",
