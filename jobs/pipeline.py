@@ -22,7 +22,6 @@ from m1.config import M1Config
 PIPELINE_DEFAULTS = [
     "output_dir=runs/pipeline",
     "sft.train_videos=24",
-    "sft.epochs=3",
     "marl.steps=8",
     "marl.questions_per_step=4",
     "marl.eval_videos=6",

@@ -89,9 +89,13 @@ class SFTConfig(StrictModel):
     warmup_steps: int = Field(10, ge=0, description="Linear warm-up steps.")
     weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay.")
     grad_clip: float = Field(1.0, gt=0.0, description="Gradient-norm clip.")
-    epochs: float = Field(3.0, gt=0.0, description="Passes over each agent's examples (fractions allowed).")
+    epochs: float = Field(4.0, gt=0.0, description="Passes over each agent's examples (fractions allowed).")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many steps (overrides epochs).")
-    batch_tokens: int = Field(2048, ge=64, description="Token budget of one batch (padded length x rows).")
+    batch_tokens: int = Field(
+        1024, ge=64,
+        description="Token budget of one batch (padded length x rows); small batches (2-3 examples) mean more updates "
+        "per epoch, which is what tiny models trained from scratch need.",
+    )
     max_batch_rows: int = Field(64, ge=1, description="Most examples in one batch.")
     checkpoint_every: int = Field(100, ge=1, description="Steps between resumable checkpoints.")
     keep_checkpoints: int = Field(2, ge=1, description="Resumable checkpoints kept per agent (newest).")
