@@ -1,11 +1,12 @@
 """Compare two systems evaluated on the same questions: per-family scores, frames per query and
 a paired bootstrap 95% interval of the score difference.
 
-    python benchmarks/paired_compare.py BASE.json NEW.json [--base NAME] [--new NAME] [--out FILE.md]
+    python benchmarks/paired_compare.py BASE.json NEW.json [--base NAME] [--new NAME] [--intersect] [--out FILE.md]
 
 Each JSON file is what ``benchmarks/sft_eval.py --json`` writes (``{system: [per-question
 results]}``); ``--base``/``--new`` pick a system when a file holds several. Questions are paired
-by ``qid``; a question missing from either side is an error (the comparison must be paired).
+by ``qid``; a question missing from either side is an error (the comparison must be paired),
+unless ``--intersect`` restricts both to the questions they share.
 """
 
 from __future__ import annotations
@@ -72,9 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="Bootstrap seed.")
     ap.add_argument("--resamples", type=int, default=5000, help="Bootstrap resamples.")
     ap.add_argument("--out", default=None, help="Also write the Markdown table here.")
+    ap.add_argument("--intersect", action="store_true",
+                    help="Compare on the questions both files hold (e.g. a full run against a --n subset run).")
     args = ap.parse_args(argv)
     bname, base = load_results(args.base_json, args.base)
     nname, new = load_results(args.new_json, args.new)
+    if args.intersect:
+        common = set(base) & set(new)
+        if not common:
+            raise SystemExit("the two files share no question")
+        base = {q: r for q, r in base.items() if q in common}
+        new = {q: r for q, r in new.items() if q in common}
     rows = compare(base, new, seed=args.seed, resamples=args.resamples)
     text = markdown(rows, bname, nname)
     overall = rows[-1]
