@@ -1,7 +1,7 @@
 """Evaluate teams (before/after SFT) and the oracle on an M1-Synth split; write a Markdown table.
 
     python benchmarks/sft_eval.py --split DIR --team untrained=DIR --team sft-full=DIR ... \
-        [--oracle] [--n N] [--agents NAME,NAME] [--out FILE.md] [--json FILE] [KEY=VALUE ...]
+        [--oracle] [--n N] [--offset K] [--agents NAME,NAME] [--out FILE.md] [--json FILE] [KEY=VALUE ...]
 
 Each team runs the in-process CPP loop (greedy, complete topology, the config's cpp section) on
 the first N questions of the split; see m1.evaluate for the metrics.
@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", required=True, help="An M1-Synth split directory (m1 synth --out).")
     ap.add_argument("--team", action="append", default=[], metavar="NAME=DIR", help="A team to evaluate.")
     ap.add_argument("--oracle", action="store_true", help="Also run the reference solver (oracle teacher).")
-    ap.add_argument("--n", type=int, default=None, help="First N questions only.")
+    ap.add_argument("--n", type=int, default=None, help="First N questions only (after --offset).")
+    ap.add_argument("--offset", type=int, default=0,
+                    help="Skip the first OFFSET questions: shards of one split run in parallel processes.")
     ap.add_argument("--agents", default=None, metavar="NAME,NAME",
                     help="Run only these agents of each team (the last one listed is the summariser), "
                     "e.g. for the number-of-agents ablation.")
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             ap.error(f"--agents: {unknown} are not agents of the team {sorted(by_name)}")
         cfg = cfg.model_copy(update={"team": cfg.team.model_copy(update={"agents": [by_name[n] for n in names]})})
-    questions = read_split(args.split)[: args.n]
+    questions = read_split(args.split)[args.offset :]
+    questions = questions[: args.n]
     results, seconds = {}, {}
     for item in args.team:
         name, _, path = item.partition("=")
