@@ -131,10 +131,14 @@ def test_a_crashed_replica_answers_json_503_then_serve_replaces_it(served):
                for s in (False, True)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 60  # until both questions are being answered (/metrics itself counts as 1)
-    while time.monotonic() < deadline and "m1_in_flight 3" not in requests.get(f"{url}/metrics", timeout=30).text:
-        time.sleep(0.2)
-    assert len(list(Path(cfg.serve.spool_dir).iterdir())) == 2  # the requests' spool directories
+    # until both questions are being answered (/metrics itself counts as 1) and both have made their
+    # spool directory (in-flight counts from the middleware on, the directory comes a moment later)
+    deadline = time.monotonic() + 60
+    while not ("m1_in_flight 3" in requests.get(f"{url}/metrics", timeout=30).text
+               and len(list(Path(cfg.serve.spool_dir).iterdir())) == 2):
+        if time.monotonic() > deadline:
+            pytest.fail("the two requests were never in flight together with their spool directories")
+        time.sleep(0.1)
     os.kill(replica["Pid"], signal.SIGKILL)
     for t in threads:
         t.join(120)
