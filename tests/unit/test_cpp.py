@@ -235,6 +235,14 @@ def test_aggregation_alternatives_for_the_ablation():
     assert aggregate(num, {0: "1", 1: "3", 2: "10"}, 2, CPPConfig(aggregation="summariser"))[0] == "10"
 
 
+def test_every_aggregation_runs_through_an_episode():
+    team = ScriptedTeam([fixed('1. global_sampling {"n":8}', "B"), fixed('1. grounding {"query":"q"}', "C")])
+    for how in ("vote", "summariser", "top_score"):
+        ep = run_episode(MC, team, RecordingTools(), complete_topology(2), CATALOGUE, CPPConfig(aggregation=how))
+        assert ep.final_answer in ("B", "C") and Episode.model_validate_json(ep.model_dump_json()) == ep
+        assert ep.aggregation == how
+
+
 def test_trace_round_trips_and_is_seed_deterministic():
     team = ScriptedTeam([fixed('1. global_sampling {"n":8}', "B"), fixed('1. grounding {"query":"q"}', "C")])
     topo = sample_topology(2, random.Random(3), dropout=0.0)
