@@ -41,8 +41,15 @@ def served(tmp_path_factory):
         f"output_dir={root / 'run'}", "ray.num_cpus=2", "ray.tool_workers=1", "cpp.max_rounds=1", "cpp.max_steps=2",
         f"serve.port={port}", f"serve.allowed_roots=[{root / 'data'}]", "serve.api_key=sesame", "serve.thumbnails=4",
         f"serve.spool_dir={root / 'spool'}"])
+    import ray
+
     import jobs.serve as js
 
+    # Serve's proxies take the JSON-503 middleware from the environment of the Ray they start in
+    # (jobs.serve.start sets it before starting one); a Ray left running by an earlier test in
+    # this process was started without it
+    if ray.is_initialized():
+        ray.shutdown()
     url = js.start(cfg)
     yield url, video, cfg
     from ray import serve
