@@ -10,6 +10,7 @@ store for large models — not implemented here.)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,13 @@ def learner_devices(dirs: Sequence[str]) -> list[str] | None:
 class LearnerHost:
     """Actor body: builds the :class:`TeamLearner` inside the actor process."""
 
-    def __init__(self, dirs: Sequence[str], cfg: GRPOConfig, lora_rank: int | None, seed: int):
+    def __init__(self, dirs: Sequence[str], cfg: GRPOConfig, lora_rank: int | None, seed: int,
+                 threads: int | None = 1):
         single_thread_torch()
+        if threads != 1:  # the loop is synchronous: nothing else computes while the learner updates
+            import torch
+
+            torch.set_num_threads(threads or min(8, os.cpu_count() or 1))
         from m1.learner import lora_config
 
         lora = lora_config(lora_rank) if lora_rank else None
@@ -66,12 +72,12 @@ class RayLearner:
     """Same methods as :class:`TeamLearner`, executed in a ``LearnerActor``."""
 
     def __init__(self, dirs: Sequence[str | Path], cfg: GRPOConfig, lora_rank: int | None = None, seed: int = 0,
-                 num_cpus: float = 0.5, num_gpus: float = 0.0, timeout: float = 600.0):
+                 num_cpus: float = 0.5, num_gpus: float = 0.0, timeout: float = 600.0, threads: int | None = 1):
         import ray
 
         self.timeout = timeout
         cls = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0)(LearnerHost)
-        self.actor = cls.remote([str(d) for d in dirs], cfg, lora_rank, seed)
+        self.actor = cls.remote([str(d) for d in dirs], cfg, lora_rank, seed, threads)
         get(self.actor.steps.remote(), timeout, "starting the learner")
 
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:

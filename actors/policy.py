@@ -57,6 +57,7 @@ class RayTeam:
         from m1.models import agent_dir, load_tokenizer, token_counter
 
         self.names = [a.name for a in team_cfg.agents]
+        self.labels = list(team_cfg.labels)
         self.max_contexts = [a.max_context for a in team_cfg.agents]
         self.timeout = timeout
         remote = ray.remote(num_cpus=ray_cfg.policy_cpus, num_gpus=ray_cfg.policy_gpus, max_restarts=1,

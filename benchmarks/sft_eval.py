@@ -1,7 +1,8 @@
 """Evaluate teams (before/after SFT) and the oracle on an M1-Synth split; write a Markdown table.
 
     python benchmarks/sft_eval.py --split DIR --team untrained=DIR --team sft-full=DIR ... \
-        [--oracle] [--n N] [--offset K] [--agents NAME,NAME] [--out FILE.md] [--json FILE] [KEY=VALUE ...]
+        [--oracle] [--n N] [--offset K] [--agents NAME,NAME] [--config YAML] [--out FILE.md] [--json FILE] \
+        [KEY=VALUE ...]
 
 Each team runs the in-process CPP loop (greedy, complete topology, the config's cpp section) on
 the first N questions of the split; see m1.evaluate for the metrics.
@@ -25,8 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--offset", type=int, default=0,
                     help="Skip the first OFFSET questions: shards of one split run in parallel processes.")
     ap.add_argument("--agents", default=None, metavar="NAME,NAME",
-                    help="Run only these agents of each team (the last one listed is the summariser), "
+                    help="Run only these agents of each team (team.use: configured order, the last is the summariser; "
+                    "each keeps its citation label), "
                     "e.g. for the number-of-agents ablation.")
+    ap.add_argument("--config", "-c", default=None, metavar="YAML",
+                    help="Settings file (e.g. configs/ablations/homogeneous.yaml); overrides apply after it.")
     ap.add_argument("--out", default=None, help="Write the Markdown table here.")
     ap.add_argument("--json", default=None, help="Write per-question results here.")
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
@@ -41,14 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     from m1.synth import read_split
     from m1.tools.registry import catalogue
 
-    cfg = load_config(None, args.overrides)
-    if args.agents:
+    cfg = load_config(args.config, args.overrides)
+    if args.agents:  # team.use keeps each agent's citation label from the full team
         names = [a.strip() for a in args.agents.split(",") if a.strip()]
         by_name = {a.name: a for a in cfg.team.agents}
         unknown = [n for n in names if n not in by_name]
         if unknown:
             ap.error(f"--agents: {unknown} are not agents of the team {sorted(by_name)}")
-        cfg = cfg.model_copy(update={"team": cfg.team.model_copy(update={"agents": [by_name[n] for n in names]})})
+        cfg = load_config(args.config, [*args.overrides, f"team.use=[{','.join(names)}]"])
     questions = read_split(args.split)[args.offset :]
     questions = questions[: args.n]
     results, seconds = {}, {}

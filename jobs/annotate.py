@@ -60,7 +60,8 @@ def main(cfg: M1Config) -> dict:
     questions = read_split(p["data_dir"])[: cfg.sft.max_questions]
     tok = load_tokenizer(agent_dir(p["team_dir"], cfg.team.agents[0]))
     teacher = build_teacher(cfg.sft, seed=cfg.seed)
-    team = TeacherTeam(teacher, [a.name for a in cfg.team.agents], tok, [a.max_context for a in cfg.team.agents])
+    team = TeacherTeam(teacher, [a.name for a in cfg.team.agents], tok, [a.max_context for a in cfg.team.agents],
+                       cfg.team.labels)
     t0 = time.perf_counter()
     examples, verdicts, episodes = annotate(questions, team, ToolRunner(cfg.tools, cfg.video), catalogue(), cfg.cpp,
                                             cfg.sft, seed=cfg.seed, progress=True)

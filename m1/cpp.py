@@ -75,6 +75,7 @@ class TeamBackend(Protocol):
     """Generation for a team. ``generate`` returns one completion per request, in order."""
 
     names: list[str]
+    labels: list[int]  # citation labels (``a<label>.<step>``); optional, see :func:`agent_labels`
 
     def counter(self, agent: int) -> TokenCounter: ...
 
@@ -112,10 +113,12 @@ class MemoryBackend(Protocol):
 class LocalTeam:
     """In-process team: one :class:`~m1.engines.base.Generator` per agent, a shared tokenizer."""
 
-    def __init__(self, names: Sequence[str], generators: Sequence[Any], tokenizer: Any, max_contexts: Sequence[int]):
+    def __init__(self, names: Sequence[str], generators: Sequence[Any], tokenizer: Any, max_contexts: Sequence[int],
+                 labels: Sequence[int] | None = None):
         if not (len(names) == len(generators) == len(max_contexts)):
             raise ValueError("names, generators and max_contexts must have the same length")
         self.names = list(names)
+        self.labels = check_labels(labels, len(names))
         self.generators = list(generators)
         self.tokenizer = tokenizer
         self.max_contexts = list(max_contexts)
@@ -133,7 +136,8 @@ class LocalTeam:
         ecfg = engine_cfg if engine_cfg is not None else EngineConfig(dtype=dtype)
         gens = [make_engine(spec.engine, agent_dir(team_dir, spec), ecfg) for spec in team_cfg.agents]
         tok = load_tokenizer(agent_dir(team_dir, team_cfg.agents[0]))
-        return cls([a.name for a in team_cfg.agents], gens, tok, [a.max_context for a in team_cfg.agents])
+        return cls([a.name for a in team_cfg.agents], gens, tok, [a.max_context for a in team_cfg.agents],
+                   team_cfg.labels)
 
     def counter(self, agent: int) -> TokenCounter:
         return self._count
@@ -187,7 +191,20 @@ def _turn(kind: str, rnd: int, prompt: str, c: Completion, memory_seen: list[int
                 logprobs=c.logprobs, text=c.text, finish_reason=c.finish_reason, memory_seen=memory_seen)
 
 
-def _evidence(e: MemoryEntry) -> Evidence:
+def check_labels(labels: Sequence[int] | None, n: int) -> list[int]:
+    """``labels`` as a list (default ``0..n-1``), checked: one per agent, distinct, not negative."""
+    out = list(range(n)) if labels is None else [int(x) for x in labels]
+    if len(out) != n or len(set(out)) != n or min(out, default=0) < 0:
+        raise ValueError(f"citation labels {out} must be {n} distinct non-negative numbers, one per agent")
+    return out
+
+
+def agent_labels(team: Any) -> list[int]:
+    """The team's citation labels: ``team.labels`` where the backend sets it, else the positions."""
+    return check_labels(getattr(team, "labels", None), len(team.names))
+
+
+def _evidence(e: MemoryEntry, labels: Sequence[int]) -> Evidence:
     """A memory entry as one prompt line. A tool's candidate goes first (tool texts end with it, and
     prompts clip each line to ``cpp.entry_tokens``): copying a marked candidate is what a tiny
     policy learns fastest (DESIGN.md, calibration)."""
@@ -199,7 +216,7 @@ def _evidence(e: MemoryEntry) -> Evidence:
         text = f"candidate={e.candidate}{conf}; {body}"
     else:
         text = e.text
-    return Evidence(agent=f"a{e.agent}", step=e.step, tool=e.tool, text=text)
+    return Evidence(agent=f"a{labels[e.agent]}", step=e.step, tool=e.tool, text=text)
 
 
 _CANDIDATE_TAIL = re.compile(r"\s*candidate=.*?conf=[0-9.]+\s*$", re.S)
@@ -273,6 +290,7 @@ def run_episode(
         raise ValueError(f"topology has {topology.num_agents} agents, the team {n}")
     episode_id = episode_id or f"{question.qid}#{seed}"
     summ = summariser_index(team.names, cfg)
+    labels = agent_labels(team)
     active = topology.active_agents
     memory = memory if memory is not None else SharedMemory()
     memory.open(episode_id, topology)
@@ -349,10 +367,10 @@ def run_episode(
         reqs, seen = [], {}
         for i in runners:
             visible = [e for e in memory.read(episode_id, i) if e.agent != i]
-            own = [_evidence(e) for e in memory.read(episode_id, i) if e.agent == i]
+            own = [_evidence(e, labels) for e in memory.read(episode_id, i) if e.agent == i]
             seen[i] = [e.id for e in visible]
             prompt = render_revision_prompt(
-                question, catalogue, _remaining_plan(remaining[i]), own, [_evidence(e) for e in visible],
+                question, catalogue, _remaining_plan(remaining[i]), own, [_evidence(e, labels) for e in visible],
                 limits(i, cfg.revision_tokens), team.counter(i),
             )
             reqs.append(GenRequest(i, prompt, settings(i, "revision", rnd, cfg.revision_tokens)))
@@ -378,7 +396,7 @@ def run_episode(
         seen[i] = [e.id for e in entries if e.agent != i]
         # own results last: fit_evidence keeps the newest lines when the budget is short
         ordered = [e for e in entries if e.agent != i] + [e for e in entries if e.agent == i]
-        shown = [_evidence(e) for e in ordered]
+        shown = [_evidence(e, labels) for e in ordered]
         prompt = render_answer_prompt(question, shown, limits(i, cfg.answer_tokens), team.counter(i))
         # citable lines: those that made it into the prompt (fit_evidence drops the oldest first)
         cited[i] = {f"{ev.agent}.{ev.step}": e.candidate for ev, e in zip(shown, ordered, strict=True)

@@ -195,7 +195,7 @@ class NoToolsSystem:
         self.seed, self.team_dir, self.concurrency = seed, team_dir, concurrency
 
     def predict(self, q: Question) -> Prediction:
-        from m1.cpp import GenRequest
+        from m1.cpp import GenRequest, agent_labels
         from m1.engines.base import SamplingSettings
         from m1.plan import PlanFormatError, parse_answer, render_answer_prompt
 
@@ -206,7 +206,7 @@ class NoToolsSystem:
         finally:
             self.tools.end(eid)
         a, cpp = self.agent, self.cpp
-        prompt = render_answer_prompt(q, sampling_evidence(res, f"a{a}"),
+        prompt = render_answer_prompt(q, sampling_evidence(res, f"a{agent_labels(self.team)[a]}"),
                                       self.team.limits(a, cpp.answer_tokens, cpp.entry_tokens), self.team.counter(a))
         settings = SamplingSettings(temperature=cpp.temperature, top_p=cpp.top_p, max_new_tokens=cpp.answer_tokens,
                                     seed=question_seed(self.seed, q.qid))

@@ -348,12 +348,15 @@ class TeacherTeam:
     exactly what the students see; completions carry the teacher text's ids + EOS (log-probs 0).
     Set ``question`` before each episode (the oracle plans by family; the LLM only reads prompts)."""
 
-    def __init__(self, teacher: Teacher, names: Sequence[str], tokenizer: Any, max_contexts: Sequence[int]):
+    def __init__(self, teacher: Teacher, names: Sequence[str], tokenizer: Any, max_contexts: Sequence[int],
+                 labels: Sequence[int] | None = None):
+        from m1.cpp import check_labels  # noqa: PLC0415
         from m1.models import token_counter  # noqa: PLC0415
 
         if len(names) != len(max_contexts):
             raise ValueError("names and max_contexts must have the same length")
         self.teacher, self.names, self.tokenizer = teacher, list(names), tokenizer
+        self.labels = check_labels(labels, len(self.names))
         self.max_contexts = list(max_contexts)
         self.question: Question | None = None
         self._count = token_counter(tokenizer)

@@ -25,6 +25,12 @@ class AgentSpec(StrictModel):
     path: str | None = Field(None, description="A Hugging Face checkpoint directory replacing the tiny build.")
     engine: Literal["hf", "vllm"] = Field("hf", description="Generation engine for this agent.")
     max_context: int = Field(1024, ge=64, description="Context window: prompt + completion tokens.")
+    label: int | None = Field(
+        None, ge=0,
+        description="Number that labels this agent's evidence lines (`a<label>.<step>`), which answers cite. "
+        "Default: the agent's index in team.agents. `team.use` pins it, so a model keeps the labels it was "
+        "trained with when it runs alone or in a smaller team.",
+    )
     sft_lr_scale: float = Field(
         1.0, gt=0.0, le=10.0,
         description="Multiplies sft.lr for this agent. The tiny Qwen2 builds (no QK-norm) spike and plateau at "
@@ -96,6 +102,16 @@ class TeamConfig(StrictModel):
     tokenizer_path: str | None = Field(
         None, description="Directory with a tokenizer.json to use instead of training one (e.g. a real checkpoint's)."
     )
+    use: list[str] | None = Field(
+        None, min_length=1,
+        description="Run only these agents of `agents`, in their configured order (e.g. `team.use=[qwen3-base]` "
+        "for a one-agent team). Each keeps the citation label of its configured position.",
+    )
+
+    @property
+    def labels(self) -> list[int]:
+        """Each agent's citation label (see :attr:`AgentSpec.label`)."""
+        return [a.label if a.label is not None else i for i, a in enumerate(self.agents)]
 
     @model_validator(mode="after")
     def _unique_names(self) -> TeamConfig:
@@ -103,4 +119,15 @@ class TeamConfig(StrictModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"agent names must be unique, repeated: {dup}")
+        if self.use is not None:
+            unknown = [n for n in self.use if n not in names]
+            if unknown:
+                raise ValueError(f"team.use: {unknown} are not agents of the team {names}")
+            # Pin every label before narrowing (idempotent: a narrowed team validates to itself).
+            pinned = [a.model_copy(update={"label": lab}) for a, lab in zip(self.agents, self.labels, strict=True)]
+            self.__dict__["agents"] = [a for a in pinned if a.name in self.use]
+        labels = self.labels
+        dup_labels = sorted({lab for lab in labels if labels.count(lab) > 1})
+        if dup_labels:
+            raise ValueError(f"agent citation labels must be unique, repeated: {dup_labels}")
         return self

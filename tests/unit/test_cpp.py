@@ -201,6 +201,43 @@ def test_grounding_uses_the_summariser_with_the_whole_memory():
     assert "grounding: candidate=3 5 conf=0.80; span 3.0-5.0" in seen["answer"]
 
 
+def test_citation_labels_follow_the_agent_not_its_position():
+    """A model trained as agent 3 of four writes and cites ``a3.*`` lines; run alone (position 0) with
+    its pinned label it still does, and its citation resolves (positions would label it ``a0``)."""
+    prompts = []
+
+    def alone(p):
+        prompts.append(p)
+        return fixed('1. grounding {"query":"red"}', "a3.1")(p)
+
+    team = ScriptedTeam([alone])
+    team.labels = [3]
+    ep = run_episode(GROUND, team, RecordingTools(), complete_topology(1), CATALOGUE, seed=0)
+    assert "[a3.1] grounding: candidate=3 5" in prompts[-1] and "[a0." not in prompts[-1]
+    assert ep.final_answer == "3 5"
+    team.labels = [0]  # as positions would have it: the model's citation names no shown line
+    ep = run_episode(GROUND, team, RecordingTools(), complete_topology(1), CATALOGUE, seed=0)
+    assert ep.final_answer is None and ep.agent(0).answer is None
+
+
+def test_team_use_pins_labels_and_rejects_bad_teams():
+    from m1.config import ConfigError, load_config
+    from m1.config.team import TeamConfig
+
+    cfg = load_config(None, ["team.use=[qwen3-base,qwen2-small]"])
+    assert [a.name for a in cfg.team.agents] == ["qwen2-small", "qwen3-base"]  # configured order
+    assert cfg.team.labels == [0, 3]
+    again = TeamConfig.model_validate(cfg.team.model_dump())  # saved with a run and loaded back
+    assert again.labels == [0, 3] and [a.name for a in again.agents] == ["qwen2-small", "qwen3-base"]
+    assert load_config(None, []).team.labels == [0, 1, 2, 3]
+    with pytest.raises(ConfigError, match="not agents of the team"):
+        load_config(None, ["team.use=[nobody]"])
+    agents = [a.model_dump() for a in load_config(None, []).team.agents[:2]]
+    agents[1]["label"] = 0
+    with pytest.raises(ValueError, match="labels must be unique"):
+        TeamConfig.model_validate({"agents": agents})
+
+
 @pytest.mark.parametrize(
     "answers, summariser, expected",
     [

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The MARL ablation table of issue #7 at tiny scale: one short MARL run per training row, every
+# row started from the same 1-epoch SFT team and evaluated greedily on the same held-out questions,
+# then compared with a paired bootstrap against the full system. Results: benchmarks/marl_results.md.
+#
+#   TRAIN=DIR HELDOUT=DIR SFT_TEAM=DIR SFT_DATA=DIR INIT_TEAM=DIR [OUT=DIR] [STEPS=12] [Q=4] [N=120] \
+#       bash benchmarks/marl_ablations.sh
+#
+#   TRAIN      M1-Synth train split (MARL questions)     HELDOUT  held-out split (evaluation)
+#   SFT_TEAM   the 1-epoch SFT team (jobs/sft.py ... sft.epochs=1)
+#   SFT_DATA   the annotated SFT data set (jobs/annotate.py), for the homogeneous team's SFT
+#   INIT_TEAM  the untrained team (m1 models init), for the MARL-only row
+#
+# Every step is skipped when its output exists, so a stopped script resumes where it stopped.
+# Rows run one after another: on a 2-core machine parallel runs only slow each other down.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+: "${TRAIN:?}" "${HELDOUT:?}" "${SFT_TEAM:?}" "${SFT_DATA:?}" "${INIT_TEAM:?}"
+OUT=${OUT:-/tmp/m1-ablations}
+STEPS=${STEPS:-12}
+Q=${Q:-4}
+N=${N:-120}
+HOMO=configs/ablations/homogeneous.yaml
+mkdir -p "$OUT"
+COMMON=(marl.data_dir="$TRAIN" marl.eval_dir="$HELDOUT" marl.eval_questions=1 marl.steps="$STEPS"
+        marl.questions_per_step="$Q" marl.checkpoint_every="$STEPS")
+
+log() { echo "[$(date +%T)] $*"; }
+
+marl() {  # marl ROW [--config YAML] [KEY=VALUE ...]: a MARL run into $OUT/ROW
+  local row=$1 config=(); shift
+  if [ "${1:-}" = --config ]; then config=(--config "$2"); shift 2; fi
+  [ -f "$OUT/$row/marl/team/team.json" ] && return
+  log "MARL $row"
+  "$PY" jobs/marl.py "${config[@]}" output_dir="$OUT/$row" "${COMMON[@]}" "$@" > "$OUT/$row.marl.log" 2>&1
+}
+
+evaluate() {  # evaluate ROW TEAM_DIR [sft_eval args ...]: greedy evaluation into $OUT/ROW.json
+  local row=$1 team=$2; shift 2
+  [ -f "$OUT/$row.json" ] && return
+  log "evaluate $row"
+  "$PY" benchmarks/sft_eval.py --split "$HELDOUT" --team "$row=$team" --n "$N" --json "$OUT/$row.json" "$@" \
+    > "$OUT/$row.eval.log" 2>&1
+}
+
+evaluate sft "$SFT_TEAM"
+marl full marl.team_dir="$SFT_TEAM"
+evaluate full "$OUT/full/marl/team"
+# Inference-time rows on the full system's team.
+evaluate full-agent-decision "$OUT/full/marl/team" cpp.aggregation=summariser
+evaluate full-top-score "$OUT/full/marl/team" cpp.aggregation=top_score
+evaluate full-2-at-inference "$OUT/full/marl/team" --agents qwen2-base,qwen3-base
+evaluate full-1-at-inference "$OUT/full/marl/team" --agents qwen3-base
+# Training rows.
+marl no-dropout marl.team_dir="$SFT_TEAM" grpo.agent_dropout=false
+evaluate no-dropout "$OUT/no-dropout/marl/team"
+marl no-rcol marl.team_dir="$SFT_TEAM" rewards.col_weight=0
+evaluate no-rcol "$OUT/no-rcol/marl/team"
+marl no-rformat marl.team_dir="$SFT_TEAM" rewards.format_ok=0 rewards.format_bad=0
+evaluate no-rformat "$OUT/no-rformat/marl/team"
+marl agents-2 marl.team_dir="$SFT_TEAM" "team.use=[qwen2-base,qwen3-base]"
+evaluate agents-2 "$OUT/agents-2/marl/team" --agents qwen2-base,qwen3-base
+evaluate sft-agents-2 "$SFT_TEAM" --agents qwen2-base,qwen3-base
+marl agents-1 marl.team_dir="$SFT_TEAM" "team.use=[qwen3-base]"
+evaluate agents-1 "$OUT/agents-1/marl/team" --agents qwen3-base
+evaluate sft-agents-1 "$SFT_TEAM" --agents qwen3-base
+marl lora marl.team_dir="$SFT_TEAM" marl.lora=true
+evaluate lora "$OUT/lora/marl/team"
+# Homogeneous team: four qwen3-base builds, SFT for 1 epoch on the data of the default team's agents
+# (agent k of this team gets agent k's examples: same position, same citation labels), then MARL.
+if [ ! -f "$OUT/homo/sft/team/team.json" ]; then
+  log "SFT homogeneous team"
+  mkdir -p "$OUT/homo/data"
+  "$PY" - "$SFT_DATA" "$OUT/homo/data" "$HOMO" <<'EOF'
+import json, shutil, sys
+from pathlib import Path
+from m1.config import load_config
+src, dst, homo = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+rename = dict(zip([a.name for a in load_config(None, []).team.agents],
+                  [a.name for a in load_config(homo, []).team.agents], strict=True))
+with open(src / "examples.jsonl") as fi, open(dst / "examples.jsonl", "w") as fo:
+    for line in fi:
+        e = json.loads(line)
+        e["agent"] = rename[e["agent"]]
+        fo.write(json.dumps(e) + "\n")
+shutil.copy(src / "manifest.json", dst / "manifest.json")
+EOF
+  "$PY" -m m1.cli models init --config "$HOMO" --out "$OUT/homo/init" > "$OUT/homo.init.log" 2>&1
+  "$PY" jobs/sft.py --config "$HOMO" output_dir="$OUT/homo" sft.team_dir="$OUT/homo/init" \
+    sft.dataset_dir="$OUT/homo/data" sft.epochs=1 > "$OUT/homo.sft.log" 2>&1
+fi
+evaluate sft-homo "$OUT/homo/sft/team" --config "$HOMO"
+marl homo --config "$HOMO" marl.team_dir="$OUT/homo/sft/team"
+evaluate homo "$OUT/homo/marl/team" --config "$HOMO"
+marl marl-only marl.team_dir="$INIT_TEAM"
+evaluate marl-only "$OUT/marl-only/marl/team"
+evaluate untrained "$INIT_TEAM"
+
+log "paired comparisons"
+for row in sft full-agent-decision full-top-score full-2-at-inference full-1-at-inference no-dropout no-rcol \
+           no-rformat agents-2 agents-1 lora homo sft-homo marl-only untrained sft-agents-2 sft-agents-1; do
+  [ -f "$OUT/$row.json" ] || continue
+  "$PY" benchmarks/paired_compare.py "$OUT/full.json" "$OUT/$row.json" --intersect --resamples 2000 \
+    > "$OUT/compare-$row.md"
+  log "$row: $(grep '^Overall' "$OUT/compare-$row.md" || true)"
+done
+log done
