@@ -22,7 +22,10 @@ class ServeConfig(StrictModel):
                                    "(as in training); False: models and tools inside the replica process.")
     team_dir: str | None = Field(None, description="Team to serve; default <output_dir>/team (created untrained "
                                  "if missing).")
-    api_key: str | None = Field(None, description="If set, /v1/* needs 'Authorization: Bearer KEY' or 'X-API-Key'.")
+    api_key: str | None = Field(None, description="If set, /v1/* and /metrics need 'Authorization: Bearer KEY' or "
+                                "'X-API-Key' (Prometheus: `authorization: {credentials: KEY}` in the scrape job).")
+    metrics_public: bool = Field(False, description="Serve /metrics without the API key (request counts, error codes "
+                                 "and latencies are then readable by anyone who can reach the port).")
     max_upload_mb: float = Field(200.0, gt=0, description="Largest request body / uploaded or fetched video, MiB.")
     max_video_seconds: float = Field(900.0, gt=0, description="Longest accepted video, seconds.")
     request_timeout: float = Field(300.0, gt=0, description="Seconds one question may take before a 504.")

@@ -67,14 +67,15 @@ def _error_response(e: ApiError) -> JSONResponse:
 
 
 class Guard:
-    """ASGI middleware: API-key check and body-size limit for ``/v1/*``; request metrics for all."""
+    """ASGI middleware: API-key check (``/v1/*``, and ``/metrics`` unless ``serve.metrics_public``) and
+    body-size limit for ``/v1/*``; request metrics for all."""
 
     def __init__(self, app: Any, cfg: Any, metrics: Metrics):
         self.app, self.cfg, self.metrics = app, cfg, metrics
         # a data: URL inflates a video by 4/3; multipart adds a few headers
         self.body_limit = int(max_bytes(cfg) * 4 / 3) + 2**20
 
-    def _refusal(self, scope: dict[str, Any]) -> ApiError | None:
+    def _refusal(self, scope: dict[str, Any], check_size: bool = True) -> ApiError | None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if self.cfg.api_key:
             given = headers.get("x-api-key") or ""
@@ -85,7 +86,7 @@ class Guard:
                 return ApiError(401, "invalid_api_key", "missing or wrong API key: send 'Authorization: Bearer KEY' "
                                 "or 'X-API-Key: KEY'")
         length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.body_limit:
+        if check_size and length.isdigit() and int(length) > self.body_limit:
             return ApiError(413, "request_too_large", f"the request body ({int(length)} bytes) exceeds the limit "
                             f"for serve.max_upload_mb={self.cfg.max_upload_mb:g}")
         return None
@@ -110,6 +111,12 @@ class Guard:
                     await _error_response(refusal)(scope, receive, send_status)
                     return
                 receive = self._counting(receive)
+            elif scope["path"] == "/metrics" and not self.cfg.metrics_public:
+                refusal = self._refusal(scope, check_size=False)
+                if refusal is not None:
+                    self.metrics.error(endpoint, refusal.code)
+                    await _error_response(refusal)(scope, receive, send_status)
+                    return
             await self.app(scope, receive, send_status)
         finally:
             self.metrics.in_flight -= 1

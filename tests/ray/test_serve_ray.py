@@ -79,7 +79,8 @@ def test_serve_deployment_answers_over_http(served):
     bad = requests.post(f"{url}/v1/answer", headers=h, json={"question": "q", "video_path": "/etc/passwd"},
                         timeout=30)
     assert bad.status_code == 403 and bad.json()["error"]["code"] == "path_not_allowed"
-    assert 'm1_requests_total{endpoint="/v1/answer",status="200"}' in requests.get(f"{url}/metrics", timeout=30).text
+    assert 'm1_requests_total{endpoint="/v1/answer",status="200"}' in requests.get(f"{url}/metrics", headers=h,
+                                                                                   timeout=30).text
 
 
 def test_openai_client_and_streaming_through_serve(served):
@@ -141,7 +142,8 @@ def test_a_crashed_replica_answers_json_503_then_serve_replaces_it(served):
     # until both questions are being answered (/metrics itself counts as 1) and both have made their
     # spool directory (in-flight counts from the middleware on, the directory comes a moment later)
     deadline = time.monotonic() + 60
-    while not ("m1_in_flight 3" in requests.get(f"{url}/metrics", timeout=30).text
+    key = {"Authorization": "Bearer sesame"}
+    while not ("m1_in_flight 3" in requests.get(f"{url}/metrics", headers=key, timeout=30).text
                and len(list(Path(cfg.serve.spool_dir).iterdir())) == 2):
         if time.monotonic() > deadline:
             pytest.fail("the two requests were never in flight together with their spool directories")

@@ -169,10 +169,21 @@ def test_refusals_are_clear_json_and_the_server_survives(api, data):
         "content": [{"type": "video_url", "video_url": {"url": data_url}}, {"type": "text", "text": "q?"}]}]}),
         422, "bad_video")
     assert requests.get(f"{url}/healthz", timeout=10).json()["status"] == "ok"
-    metrics = requests.get(f"{url}/metrics", timeout=10).text
+    err(requests.get(f"{url}/metrics", timeout=10), 401, "invalid_api_key")  # the key guards /metrics too
+    metrics = requests.get(f"{url}/metrics", headers={"Authorization": "Bearer k3y"}, timeout=10).text
+    assert 'm1_errors_total{endpoint="/metrics",code="invalid_api_key"} 1' in metrics
     assert 'm1_errors_total{endpoint="/v1/answer",code="path_not_allowed"} 3' in metrics
     assert 'm1_requests_total{endpoint="/v1/answer",status="401"} 2' in metrics
     assert list(spool.iterdir()) == []
+
+
+def test_metrics_can_be_public_with_an_api_key(data):
+    root, _ = data
+    svc = make_service(planning_team(), ["serve.api_key=k3y", "serve.metrics_public=true",
+                                         f"serve.spool_dir={root / 'spool-public'}"])
+    with serving(svc) as url:
+        assert requests.get(f"{url}/metrics", timeout=10).status_code == 200
+        assert requests.get(f"{url}/v1/traces/0123456789abcdef", timeout=10).status_code == 401
 
 
 def test_video_duration_limit_timeout_and_backend_failure(data):
