@@ -1,6 +1,9 @@
-"""clusters/kuberay/*.yaml validate against the KubeRay ray.io/v1 schema in clusters/kuberay/crds/.
-That schema is transcribed from KubeRay's Go types, not the verbatim CRD: see its README. The core
-Kubernetes types it uses come from the strict Kubernetes v1.34 JSON schema of ``kubernetes-validate``.
+"""clusters/kuberay/*.yaml validate against the KubeRay CRDs vendored in clusters/kuberay/crds/.
+Those are the real ``ray.io_rayjobs.yaml`` / ``ray.io_rayservices.yaml`` of ray-project/kuberay, trimmed
+(see that folder's README): the core Kubernetes types they inline are ``$ref``s into the strict
+Kubernetes v1.34 JSON schema of ``kubernetes-validate``. Besides the CRD schema, what the API server
+checks on its own is checked too: apiVersion/kind name the CRD's group, version and kind, and
+``metadata`` is an ObjectMeta.
 The manifests also have to run this project: the RayJob entrypoint and the Serve import path exist,
 their config loads, the cluster they ask for fits the planned actors, and the Serve deployment
 options agree with ServeConfig. The Scaling-up guide's KubeRay commands name existing files.
@@ -32,6 +35,10 @@ from m1.config import M1Config, load_config
 ROOT = Path(__file__).resolve().parents[2]
 KUBERAY = ROOT / "clusters" / "kuberay"
 MANIFESTS = {"RayJob": KUBERAY / "rayjob-marl.yaml", "RayService": KUBERAY / "rayservice-serve.yaml"}
+CRDS = {"RayJob": KUBERAY / "crds" / "ray.io_rayjobs.trimmed.yaml",
+        "RayService": KUBERAY / "crds" / "ray.io_rayservices.trimmed.yaml"}
+CRD_VERSION = "v1"
+OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 K8S_VERSION = "v1.34.0-local-strict"
 INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 # openAPIV3Schema keys that are not JSON Schema validation keywords (handled or irrelevant here)
@@ -90,17 +97,38 @@ def _k8s_definitions() -> dict:
 
 
 @cache
-def _ray_schema() -> dict:
-    doc = yaml.safe_load((KUBERAY / "crds" / "ray.io_v1.schema.yaml").read_text())
-    return crd_to_jsonschema(doc, _k8s_definitions()["$id"])
+def _crd(kind: str) -> dict:
+    return yaml.safe_load(CRDS[kind].read_text())
+
+
+def _crd_version(kind: str) -> dict:
+    (version,) = [v for v in _crd(kind)["spec"]["versions"] if v["name"] == CRD_VERSION]
+    return version
+
+
+@cache
+def _crd_schema(kind: str) -> dict:
+    """The CRD's v1 ``openAPIV3Schema`` as JSON Schema, with what the API server checks besides it:
+    apiVersion and kind are the CRD's group/version and kind, and ``metadata`` is an ObjectMeta
+    (the CRD itself only says ``metadata: {type: object}``)."""
+    crd, k8s_id = _crd(kind), _k8s_definitions()["$id"]
+    schema = crd_to_jsonschema(_crd_version(kind)["schema"]["openAPIV3Schema"], k8s_id)
+    served_as = {"type": "object", "required": ["apiVersion", "kind", "metadata"], "properties": {
+        "apiVersion": {"const": f"{crd['spec']['group']}/{CRD_VERSION}"},
+        "kind": {"const": crd["spec"]["names"]["kind"]},
+        "metadata": {"$ref": f"{k8s_id}#/$defs/{OBJECT_META}"}}}
+    return {"$id": f"urn:videochat-m1:kuberay:{kind}", "allOf": [schema, served_as]}
+
+
+def _registry(*roots: dict) -> Registry:
+    defs = _k8s_definitions()
+    return Registry().with_resources([(defs["$id"], Resource.from_contents(defs))]
+                                     + [(r["$id"], DRAFT202012.create_resource(r)) for r in roots])
 
 
 def validator_for(kind: str) -> jsonschema.Draft202012Validator:
-    defs = _k8s_definitions()
-    root = _ray_schema() | {"$id": "urn:videochat-m1:kuberay", "$ref": f"#/$defs/{kind}"}
-    registry = Registry().with_resources([(defs["$id"], Resource.from_contents(defs)),
-                                          (root["$id"], DRAFT202012.create_resource(root))])
-    return jsonschema.Draft202012Validator(root, registry=registry)
+    root = _crd_schema(kind)
+    return jsonschema.Draft202012Validator(root, registry=_registry(root))
 
 
 def errors(kind: str, manifest: dict) -> list[jsonschema.ValidationError]:
@@ -150,7 +178,7 @@ def serve_app_config() -> tuple[dict, M1Config]:
 # --- schema validation ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", list(MANIFESTS))
-def test_manifest_validates_against_the_kuberay_schema(kind):
+def test_manifest_validates_against_the_kuberay_crd(kind):
     doc = manifest(kind)
     assert (doc["apiVersion"], doc["kind"]) == ("ray.io/v1", kind)
     assert [f"{list(e.path)}: {e.message}" for e in errors(kind, doc)] == []
@@ -184,9 +212,18 @@ _HEAD_POD = ["spec", "rayClusterSpec", "headGroupSpec", "template", "spec"]
     ("RayJob", ["spec", "shutdownAfterJobFinishes"], "yes", "type"),
     ("RayJob", [*_HEAD_POD, "containers", 0, "name"], _DELETE, "required"),         # core PodSpec
     ("RayJob", [*_HEAD_POD, "containers", 0, "imagePullPolcy"], "Always", "additionalProperties"),
-    ("RayJob", ["apiVersion"], "ray.io/v1alpha1", "enum"),
+    ("RayJob", ["apiVersion"], "ray.io/v1alpha1", "const"),                       # only v1 is vendored
+    ("RayJob", ["kind"], "RayService", "const"),
+    ("RayJob", ["spec", "entrypoint"], _DELETE, "required"),
+    ("RayJob", ["spec", "submissionMode"], "HTTPMode", "additionalProperties"),   # not in the v1.0-era CRD
+    ("RayJob", [*_WORKER, "scaleStrategy"], {"workersToDelete": "pod-a"}, "type"),
+    ("RayJob", [*_WORKER, "template", "metadata"], {"generateName": "w-"}, "additionalProperties"),  # narrowed
+    ("RayJob", ["metadata", "nmae"], "x", "additionalProperties"),                # ObjectMeta
+    ("RayJob", ["status"], {"jobStatus": "RUNNING"}, "additionalProperties"),     # status is not vendored
     ("RayService", ["spec", "serveConfigV2"], {"applications": []}, "type"),      # must be a YAML string
     ("RayService", ["spec", "rayClusterConfig", "headGroupSpec", "rayStartParams"], _DELETE, "required"),
+    ("RayService", ["spec", "serviceUnhealthySecondThreshold"], -(2**31) - 1, "minimum"),
+    ("RayService", ["spec", "serveService"], {"spec": {"ports": [{"port": "http"}]}}, "type"),  # core ServiceSpec
 ])
 def test_schema_rejects_a_broken_manifest(kind, path, value, keyword):
     broken = _set(manifest(kind), path, value)
@@ -215,6 +252,67 @@ def test_crd_dialect_conversion_handles_kubernetes_extensions():
     bad = [{}, {"n": -1}, {"n": 2**31}, {"n": 1, "bare": 1.5}, {"n": 1, "extra": 1}, {"n": 1, "free": {"a": 3}},
            {"n": 1, "quantity": "eight"}, {"n": 1, "s": 3}, {"n": "1"}]
     assert [v.is_valid(b) for b in bad] == [False] * len(bad)
+
+
+_SCHEMA_KEYS = {"properties", "items", "additionalProperties", "required", "type", "format", "default", "enum", "$ref"}
+
+
+def _walk(node: Any, path: tuple = ()):
+    """(dotted path, schema node) for every schema node of an openAPIV3Schema: ``properties`` names
+    and ``items``/``additionalProperties`` steps make the path."""
+    yield ".".join(path), node
+    for name, sub in node.get("properties", {}).items():
+        yield from _walk(sub, (*path, name))
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            yield from _walk(node[key], (*path, key))
+
+
+def _header_refs(kind: str) -> dict[str, str]:
+    """The ``path -> type`` list of replaced subtrees in the vendored file's header comment."""
+    found = re.findall(r"^#\s+(\S+)\s+->\s+(\S+)$", CRDS[kind].read_text(), re.M)
+    return {path: "k8s#/$defs/" + name for path, name in found}
+
+
+@pytest.mark.parametrize("kind", list(CRDS))
+def test_vendored_crd_is_the_kuberay_v1_crd_with_resolvable_refs(kind):
+    crd = _crd(kind)
+    plural = kind.lower() + "s"
+    assert (crd["apiVersion"], crd["kind"]) == ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+    assert crd["metadata"]["name"] == f"{plural}.ray.io"
+    spec = crd["spec"]
+    assert (spec["group"], spec["scope"]) == ("ray.io", "Namespaced")
+    assert spec["names"] == {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()}
+    assert [(v["name"], v["served"], v["storage"], v["subresources"]) for v in spec["versions"]] == [
+        ("v1", True, True, {"status": {}})]
+    schema = _crd_version(kind)["schema"]["openAPIV3Schema"]
+    assert sorted(schema["properties"]) == ["apiVersion", "kind", "metadata", "spec"]     # status trimmed
+    nodes = list(_walk(schema))
+    # only plain structural keywords: no descriptions, no CEL rules, no x-kubernetes-* left to ignore
+    assert set().union(*(n.keys() for _, n in nodes)) <= _SCHEMA_KEYS
+    refs = {path: n["$ref"] for path, n in nodes if "$ref" in n}
+    assert all(n.keys() == {"$ref"} for _, n in nodes if "$ref" in n)
+    assert refs == _header_refs(kind)              # the header lists every replaced subtree, and only those
+    k8s_id = _k8s_definitions()["$id"]
+    resolver = _registry().resolver()
+    for ref in refs.values():
+        assert ref.startswith("k8s#/$defs/io.k8s.api.core.v1.")
+        assert "properties" in resolver.lookup(k8s_id + ref[len("k8s"):]).contents
+    # every pod template of the CRD is a $ref to PodSpec, with the CRD's narrowed metadata kept
+    templates = [p for p, _ in nodes if p.endswith(("template", "submitterPodTemplate"))]
+    assert len(templates) == (3 if kind == "RayJob" else 2)
+    for path in templates:
+        assert refs[path + ".spec"] == "k8s#/$defs/io.k8s.api.core.v1.PodSpec"
+        assert sorted(dict(nodes)[path + ".metadata"]["properties"]) == [
+            "annotations", "finalizers", "labels", "name", "namespace"]
+
+
+def test_crd_dialect_conversion_keeps_refs_inside_items():
+    """The array-of-ref form of the trimmed CRDs (``items: {$ref: k8s#...}``) points into the k8s schema."""
+    node = {"type": "object", "properties": {"env": {"type": "array", "items": {"$ref": "k8s#/$defs/X"}}}}
+    assert crd_to_jsonschema(node, "https://k8s/defs.json") == {"type": "object", "additionalProperties": False,
+                                                                "properties": {"env": {"type": "array", "items": {
+                                                                    "$ref": "https://k8s/defs.json#/$defs/X"}}}}
 
 
 # --- the manifests run this project -----------------------------------------------------------
