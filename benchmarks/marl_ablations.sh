@@ -4,7 +4,7 @@
 # then compared with a paired bootstrap against the full system. Results: benchmarks/marl_results.md.
 #
 #   TRAIN=DIR HELDOUT=DIR SFT_TEAM=DIR SFT_DATA=DIR INIT_TEAM=DIR [OUT=DIR] [STEPS=12] [Q=4] [N=120] \
-#       bash benchmarks/marl_ablations.sh
+#       [MARL_ARGS="grpo.lr=3e-4 ..."] bash benchmarks/marl_ablations.sh
 #
 #   TRAIN      M1-Synth train split (MARL questions)     HELDOUT  held-out split (evaluation)
 #   SFT_TEAM   the 1-epoch SFT team (jobs/sft.py ... sft.epochs=1)
@@ -23,8 +23,9 @@ Q=${Q:-4}
 N=${N:-120}
 HOMO=configs/ablations/homogeneous.yaml
 mkdir -p "$OUT"
+read -ra EXTRA <<< "${MARL_ARGS:-}"  # settings every MARL run gets (e.g. a learning rate)
 COMMON=(marl.data_dir="$TRAIN" marl.eval_dir="$HELDOUT" marl.eval_questions=1 marl.steps="$STEPS"
-        marl.questions_per_step="$Q" marl.checkpoint_every="$STEPS")
+        marl.questions_per_step="$Q" marl.checkpoint_every="$STEPS" "${EXTRA[@]}")
 
 log() { echo "[$(date +%T)] $*"; }
 

@@ -1,5 +1,6 @@
 """The GRPO learner: samples from rollout groups, updates of every agent, weight sync, exact resume."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -145,3 +146,18 @@ def test_micro_batches_accumulate_to_the_full_batch_update(tokenizer, agg):
         for pa, pb in zip(oa.param_groups[0]["params"], ob.param_groups[0]["params"], strict=True):
             ga, gb = oa.state[pa]["exp_avg"], ob.state[pb]["exp_avg"]
             assert torch.allclose(ga, gb, rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("threads, expected", [(1, 1), (2, 2), (None, min(8, os.cpu_count() or 1))])
+def test_learner_actor_body_sets_its_torch_threads(tmp_path, tokenizer, threads, expected):
+    """``ray.learner_threads``: the learner may use every core (the MARL loop is synchronous)."""
+    from actors.learner import LearnerHost
+    from m1.models import save_agent
+
+    dirs = [str(save_agent(m, tokenizer, tmp_path / f"agent{i}")) for i, m in enumerate(tiny_models(tokenizer))]
+    before = torch.get_num_threads()
+    try:
+        host = LearnerHost(dirs, GRPOConfig(), None, seed=0, threads=threads)
+        assert torch.get_num_threads() == expected and host.steps() == 0
+    finally:
+        torch.set_num_threads(before)
