@@ -3,7 +3,7 @@
 # row started from the same 1-epoch SFT team and evaluated greedily on the same held-out questions,
 # then compared with a paired bootstrap against the full system. Results: benchmarks/marl_results.md.
 #
-#   TRAIN=DIR HELDOUT=DIR SFT_TEAM=DIR SFT_DATA=DIR INIT_TEAM=DIR [OUT=DIR] [STEPS=12] [Q=4] [N=120] \
+#   TRAIN=DIR HELDOUT=DIR SFT_TEAM=DIR SFT_DATA=DIR INIT_TEAM=DIR [OUT=DIR] [STEPS=25] [Q=8] [N=150] \
 #       [MARL_ARGS="grpo.lr=3e-4 ..."] bash benchmarks/marl_ablations.sh
 #
 #   TRAIN      M1-Synth train split (MARL questions)     HELDOUT  held-out split (evaluation)
@@ -18,9 +18,9 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 : "${TRAIN:?}" "${HELDOUT:?}" "${SFT_TEAM:?}" "${SFT_DATA:?}" "${INIT_TEAM:?}"
 OUT=${OUT:-/tmp/m1-ablations}
-STEPS=${STEPS:-12}
-Q=${Q:-4}
-N=${N:-120}
+STEPS=${STEPS:-25}
+Q=${Q:-8}
+N=${N:-150}
 HOMO=configs/ablations/homogeneous.yaml
 mkdir -p "$OUT"
 read -ra EXTRA <<< "${MARL_ARGS:-}"  # settings every MARL run gets (e.g. a learning rate)
@@ -49,23 +49,28 @@ evaluate sft "$SFT_TEAM"
 marl full marl.team_dir="$SFT_TEAM"
 evaluate full "$OUT/full/marl/team"
 # Inference-time rows on the full system's team.
-evaluate full-agent-decision "$OUT/full/marl/team" cpp.aggregation=summariser
-evaluate full-top-score "$OUT/full/marl/team" cpp.aggregation=top_score
 evaluate full-2-at-inference "$OUT/full/marl/team" --agents qwen2-base,qwen3-base
 evaluate full-1-at-inference "$OUT/full/marl/team" --agents qwen3-base
-# Training rows.
+evaluate full-agent-decision "$OUT/full/marl/team" cpp.aggregation=summariser
+evaluate full-top-score "$OUT/full/marl/team" cpp.aggregation=top_score
+# Training rows, most telling first (a stopped script keeps what it finished).
 marl no-dropout marl.team_dir="$SFT_TEAM" grpo.agent_dropout=false
 evaluate no-dropout "$OUT/no-dropout/marl/team"
 marl no-rcol marl.team_dir="$SFT_TEAM" rewards.col_weight=0
 evaluate no-rcol "$OUT/no-rcol/marl/team"
-marl no-rformat marl.team_dir="$SFT_TEAM" rewards.format_ok=0 rewards.format_bad=0
-evaluate no-rformat "$OUT/no-rformat/marl/team"
-marl agents-2 marl.team_dir="$SFT_TEAM" "team.use=[qwen2-base,qwen3-base]"
-evaluate agents-2 "$OUT/agents-2/marl/team" --agents qwen2-base,qwen3-base
-evaluate sft-agents-2 "$SFT_TEAM" --agents qwen2-base,qwen3-base
 marl agents-1 marl.team_dir="$SFT_TEAM" "team.use=[qwen3-base]"
 evaluate agents-1 "$OUT/agents-1/marl/team" --agents qwen3-base
 evaluate sft-agents-1 "$SFT_TEAM" --agents qwen3-base
+marl agents-2 marl.team_dir="$SFT_TEAM" "team.use=[qwen2-base,qwen3-base]"
+evaluate agents-2 "$OUT/agents-2/marl/team" --agents qwen2-base,qwen3-base
+evaluate sft-agents-2 "$SFT_TEAM" --agents qwen2-base,qwen3-base
+# MARL-only: the untrained team parses nothing, so every rollout of a group gets the same reward and
+# every advantage is 0; a few steps show it (MARL_ONLY_STEPS).
+marl marl-only marl.team_dir="$INIT_TEAM" marl.steps="${MARL_ONLY_STEPS:-3}" marl.checkpoint_every="${MARL_ONLY_STEPS:-3}"
+evaluate marl-only "$OUT/marl-only/marl/team"
+evaluate untrained "$INIT_TEAM"
+marl no-rformat marl.team_dir="$SFT_TEAM" rewards.format_ok=0 rewards.format_bad=0
+evaluate no-rformat "$OUT/no-rformat/marl/team"
 marl lora marl.team_dir="$SFT_TEAM" marl.lora=true
 evaluate lora "$OUT/lora/marl/team"
 # Homogeneous team: four qwen3-base builds, SFT for 1 epoch on the data of the default team's agents
@@ -94,9 +99,6 @@ fi
 evaluate sft-homo "$OUT/homo/sft/team" --config "$HOMO"
 marl homo --config "$HOMO" marl.team_dir="$OUT/homo/sft/team"
 evaluate homo "$OUT/homo/marl/team" --config "$HOMO"
-marl marl-only marl.team_dir="$INIT_TEAM"
-evaluate marl-only "$OUT/marl-only/marl/team"
-evaluate untrained "$INIT_TEAM"
 
 log "paired comparisons"
 for row in sft full-agent-decision full-top-score full-2-at-inference full-1-at-inference no-dropout no-rcol \
