@@ -56,23 +56,12 @@ evaluate full-top-score "$OUT/full/marl/team" cpp.aggregation=top_score
 # Training rows, most telling first (a stopped script keeps what it finished).
 marl no-dropout marl.team_dir="$SFT_TEAM" grpo.agent_dropout=false
 evaluate no-dropout "$OUT/no-dropout/marl/team"
-marl no-rcol marl.team_dir="$SFT_TEAM" rewards.col_weight=0
-evaluate no-rcol "$OUT/no-rcol/marl/team"
 marl agents-1 marl.team_dir="$SFT_TEAM" "team.use=[qwen3-base]"
 evaluate agents-1 "$OUT/agents-1/marl/team" --agents qwen3-base
 evaluate sft-agents-1 "$SFT_TEAM" --agents qwen3-base
 marl agents-2 marl.team_dir="$SFT_TEAM" "team.use=[qwen2-base,qwen3-base]"
 evaluate agents-2 "$OUT/agents-2/marl/team" --agents qwen2-base,qwen3-base
 evaluate sft-agents-2 "$SFT_TEAM" --agents qwen2-base,qwen3-base
-# MARL-only: the untrained team parses nothing, so every rollout of a group gets the same reward and
-# every advantage is 0; a few steps show it (MARL_ONLY_STEPS).
-marl marl-only marl.team_dir="$INIT_TEAM" marl.steps="${MARL_ONLY_STEPS:-3}" marl.checkpoint_every="${MARL_ONLY_STEPS:-3}"
-evaluate marl-only "$OUT/marl-only/marl/team"
-evaluate untrained "$INIT_TEAM"
-marl no-rformat marl.team_dir="$SFT_TEAM" rewards.format_ok=0 rewards.format_bad=0
-evaluate no-rformat "$OUT/no-rformat/marl/team"
-marl lora marl.team_dir="$SFT_TEAM" marl.lora=true
-evaluate lora "$OUT/lora/marl/team"
 # Homogeneous team: four qwen3-base builds, SFT for 1 epoch on the data of the default team's agents
 # (agent k of this team gets agent k's examples: same position, same citation labels), then MARL.
 if [ ! -f "$OUT/homo/sft/team/team.json" ]; then
@@ -97,8 +86,20 @@ EOF
     sft.dataset_dir="$OUT/homo/data" sft.epochs=1 > "$OUT/homo.sft.log" 2>&1
 fi
 evaluate sft-homo "$OUT/homo/sft/team" --config "$HOMO"
+marl no-rcol marl.team_dir="$SFT_TEAM" rewards.col_weight=0
+evaluate no-rcol "$OUT/no-rcol/marl/team"
 marl homo --config "$HOMO" marl.team_dir="$OUT/homo/sft/team"
 evaluate homo "$OUT/homo/marl/team" --config "$HOMO"
+
+marl no-rformat marl.team_dir="$SFT_TEAM" rewards.format_ok=0 rewards.format_bad=0
+evaluate no-rformat "$OUT/no-rformat/marl/team"
+marl lora marl.team_dir="$SFT_TEAM" marl.lora=true
+evaluate lora "$OUT/lora/marl/team"
+# MARL-only: the untrained team parses nothing, so every rollout of a group gets the same reward and
+# every advantage is 0; a few steps show it (MARL_ONLY_STEPS).
+marl marl-only marl.team_dir="$INIT_TEAM" marl.steps="${MARL_ONLY_STEPS:-3}" marl.checkpoint_every="${MARL_ONLY_STEPS:-3}"
+evaluate marl-only "$OUT/marl-only/marl/team"
+evaluate untrained "$INIT_TEAM"
 
 log "paired comparisons"
 for row in sft full-agent-decision full-top-score full-2-at-inference full-1-at-inference no-dropout no-rcol \
