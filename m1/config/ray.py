@@ -23,7 +23,7 @@ class RayConfig(StrictModel):
         None, ge=1, le=256,
         description="torch threads of the LearnerActor. None: the machine's cores, at most 8. The MARL loop is "
         "synchronous (the rollout actors idle while the learner updates), so the learner may use every core; "
-        "on the 2-core box 2 threads make an update 1.8x faster than 1 (benchmarks/marl_results.md).",
+        "on the 2-core box 2 threads cut learner time per sample 1.3x in MARL runs (benchmarks/marl_results.md).",
     )
     learner_gpus: float = Field(0.0, ge=0.0, description="GPUs for the LearnerActor.")
     concurrency: int = Field(4, ge=1, le=1024, description="Episodes the rollout driver runs at once.")
