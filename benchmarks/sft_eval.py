@@ -39,20 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from m1.config import load_config
+    from m1.config import ConfigError, load_config
     from m1.cpp import LocalTeam, ToolRunner
     from m1.evaluate import evaluate_solver, evaluate_team, markdown_table
     from m1.synth import read_split
     from m1.tools.registry import catalogue
 
-    cfg = load_config(args.config, args.overrides)
-    if args.agents:  # team.use keeps each agent's citation label from the full team
-        names = [a.strip() for a in args.agents.split(",") if a.strip()]
-        by_name = {a.name: a for a in cfg.team.agents}
-        unknown = [n for n in names if n not in by_name]
-        if unknown:
-            ap.error(f"--agents: {unknown} are not agents of the team {sorted(by_name)}")
-        cfg = load_config(args.config, [*args.overrides, f"team.use=[{','.join(names)}]"])
+    names = [a.strip() for a in (args.agents or "").split(",") if a.strip()]
+    try:  # team.use keeps each agent's citation label from the full team, and refuses unknown names
+        cfg = load_config(args.config, [*args.overrides, *([f"team.use=[{','.join(names)}]"] if names else [])])
+    except ConfigError as e:
+        ap.error(str(e))
     questions = read_split(args.split)[args.offset :]
     questions = questions[: args.n]
     results, seconds = {}, {}

@@ -104,19 +104,15 @@ class Guard:
 
         self.metrics.in_flight += 1
         try:
-            if scope["path"].startswith("/v1/"):
-                refusal = self._refusal(scope)
+            api = scope["path"].startswith("/v1/")
+            if api or (scope["path"] == "/metrics" and not self.cfg.metrics_public):
+                refusal = self._refusal(scope, check_size=api)
                 if refusal is not None:
                     self.metrics.error(endpoint, refusal.code)
                     await _error_response(refusal)(scope, receive, send_status)
                     return
+            if api:
                 receive = self._counting(receive)
-            elif scope["path"] == "/metrics" and not self.cfg.metrics_public:
-                refusal = self._refusal(scope, check_size=False)
-                if refusal is not None:
-                    self.metrics.error(endpoint, refusal.code)
-                    await _error_response(refusal)(scope, receive, send_status)
-                    return
             await self.app(scope, receive, send_status)
         finally:
             self.metrics.in_flight -= 1
