@@ -4,7 +4,7 @@
 # then compared with a paired bootstrap against the full system. Results: benchmarks/marl_results.md.
 #
 #   TRAIN=DIR HELDOUT=DIR SFT_TEAM=DIR SFT_DATA=DIR INIT_TEAM=DIR [OUT=DIR] [STEPS=25] [Q=8] [N=150] \
-#       [MARL_ARGS="grpo.lr=3e-4 ..."] bash benchmarks/marl_ablations.sh
+#       [MARL_ARGS="grpo.lr=3e-4 ..."] [LORA_LR=1e-3] bash benchmarks/marl_ablations.sh
 #
 #   TRAIN      M1-Synth train split (MARL questions)     HELDOUT  held-out split (evaluation)
 #   SFT_TEAM   the 1-epoch SFT team (jobs/sft.py ... sft.epochs=1)
@@ -93,7 +93,9 @@ evaluate homo "$OUT/homo/marl/team" --config "$HOMO"
 
 marl no-rformat marl.team_dir="$SFT_TEAM" rewards.format_ok=0 rewards.format_bad=0
 evaluate no-rformat "$OUT/no-rformat/marl/team"
-marl lora marl.team_dir="$SFT_TEAM" marl.lora=true
+# LoRA gets 10x full fine-tuning's learning rate (the usual rule for LoRA, in SFT and in RL): at the same
+# lr, rank-8 adapters move the policy far less per step, and the row would measure the lr, not LoRA.
+marl lora marl.team_dir="$SFT_TEAM" marl.lora=true grpo.lr="${LORA_LR:-1e-3}"
 evaluate lora "$OUT/lora/marl/team"
 # MARL-only: the untrained team parses nothing, so every rollout of a group gets the same reward and
 # every advantage is 0; a few steps show it (MARL_ONLY_STEPS).
