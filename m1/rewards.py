@@ -12,8 +12,10 @@
   paper's strong penalty). The **rule judge** gives 1 when all hold:
     1. feasibility — the plan parsed and has at least one step;
     2. appropriateness — every call the agent made succeeded, and at least one of them was
-       question-aware (returned a candidate answer): the answer rests on evidence about the
-       question, not on generic looks alone;
+       question-aware: it returned a candidate that is a valid answer of the question's type (a
+       letter of the options, a number, a span; :func:`m1.plan.parse_answer`). The answer then rests
+       on evidence about the question, not on generic looks alone. A tool of the wrong kind (a
+       grounding span for a size question) suits nothing the question asks, so it does not count;
     3. step management — no call repeated by the agent itself, and the trajectory ended by
        itself (plan exhausted or ``DONE``), not by the round limit.
   The paper's judge is GPT-4o scoring the same three criteria; these rules make them checkable
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 
 from m1.config.rl import RewardConfig
 from m1.data.metrics import mean_relative_accuracy, temporal_iou
+from m1.plan import PlanFormatError, parse_answer
 from m1.schema import Question, TaskType
 from m1.trace import AgentTrace, Episode
 
@@ -70,6 +73,17 @@ class AgentReward:
 _ARG_ERRORS = ("bad arguments", "unknown tool")
 
 
+def _answers(question: Question, candidate: str | None) -> bool:
+    """Whether a tool's candidate is a valid answer to ``question`` (its type, its options)."""
+    if candidate is None:
+        return False
+    try:
+        parse_answer(candidate, question)
+    except PlanFormatError:
+        return False
+    return True
+
+
 def rule_judge(ep: Episode, a: AgentTrace) -> tuple[bool, tuple[str, ...]]:
     """The rule judge (module docstring); returns (ok, reasons it failed)."""
     reasons = []
@@ -82,6 +96,8 @@ def rule_judge(ep: Episode, a: AgentTrace) -> tuple[bool, tuple[str, ...]]:
         reasons.append("inappropriate: a call failed")
     if own and not any(e.candidate is not None for e in own):
         reasons.append("inappropriate: no question-aware call")
+    elif own and not any(_answers(ep.question, e.candidate) for e in own):
+        reasons.append("inappropriate: only candidates of the wrong kind")
     keys = [json.dumps([s.call.tool, s.call.args], sort_keys=True) for s in a.steps]
     if len(set(keys)) != len(keys):
         reasons.append("step management: repeated its own call")

@@ -16,7 +16,8 @@ from m1.topology import complete_topology  # noqa: E402
 
 
 class Tools:
-    """fine_browser answers B (question-aware); global_sampling only looks; bad_window fails."""
+    """fine_browser answers B (question-aware); grounding returns a span; global_sampling only looks;
+    fine_browser with start > end fails."""
 
     def run(self, episode_id, question, calls):
         out = []
@@ -27,6 +28,9 @@ class Tools:
             elif c.tool == "fine_browser":
                 out.append(ToolResult(tool=c.tool, args=c.args, text="green seen candidate=B conf=0.9",
                                       candidate="B", confidence=0.9, frames_used=3))
+            elif c.tool == "grounding":
+                out.append(ToolResult(tool=c.tool, args=c.args, text="happens 3.0-5.0s candidate=3.0 5.0",
+                                      candidate="3.0 5.0", confidence=0.8, frames_used=4))
             else:
                 out.append(ToolResult(tool=c.tool, args=c.args, text="8 frames", frames_used=8))
         return out
@@ -35,8 +39,8 @@ class Tools:
         pass
 
 
-def episode(scripts, cfg=None):
-    return run_episode(MC, ScriptedTeam(scripts), Tools(), complete_topology(len(scripts)), CATALOGUE,
+def episode(scripts, cfg=None, question=MC):
+    return run_episode(question, ScriptedTeam(scripts), Tools(), complete_topology(len(scripts)), CATALOGUE,
                        cfg or CPPConfig(), seed=0)
 
 
@@ -79,6 +83,17 @@ def test_rule_judge_failures(plan, revision, cfg, reason):
     ok, reasons = rule_judge(ep, ep.agents[0])
     assert not ok and reason in reasons
     assert agent_rewards(ep)[0].collaboration == 0.0
+
+
+def test_a_candidate_of_the_wrong_kind_is_not_question_aware():
+    # a grounding span answers a grounding question, not a multiple-choice one (nor a numeric one):
+    # calling grounding for a size question must not earn R_col (it did, and MARL learnt it)
+    ep = episode([fixed("1. grounding {}", "a0.1")], question=GROUND)
+    assert rule_judge(ep, ep.agents[0]) == (True, ())
+    ep = episode([fixed("1. grounding {}", "B")])
+    assert rule_judge(ep, ep.agents[0]) == (False, ("inappropriate: only candidates of the wrong kind",))
+    ep = episode([fixed("1. grounding {}\n2. fine_browser {}", "B")])  # one suitable call is enough
+    assert rule_judge(ep, ep.agents[0]) == (True, ())
 
 
 def test_done_ends_a_trajectory_properly():

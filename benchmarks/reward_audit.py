@@ -1,0 +1,107 @@
+"""Audit the per-agent rewards a team earns: run sampled CPP episodes on an M1-Synth split and tally,
+per question family, R_res / R_format / R_col and why the collaboration judge said no.
+
+    python benchmarks/reward_audit.py --split DIR --team DIR [--n N] [--samples K] [--config YAML] \
+        [--json FILE] [KEY=VALUE ...]
+
+Episodes run as in a MARL rollout (complete topology, ``marl.temperature`` unless ``cpp.temperature``
+is given, a seed per question and sample derived from ``seed``). Use it to see what a reward
+teaches before spending a MARL run on it: e.g. ``inappropriate: only candidates of the wrong kind``
+counts trajectories whose only question-aware call returned an answer of the wrong type (a
+grounding span for a size question), which the rule judge rewarded before that check existed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--split", required=True, help="An M1-Synth split directory (m1 synth --out).")
+    ap.add_argument("--team", required=True, help="Team directory (m1 models init, jobs/sft.py, jobs/marl.py).")
+    ap.add_argument("--n", type=int, default=None, help="First N questions only.")
+    ap.add_argument("--samples", type=int, default=1, help="Sampled episodes per question.")
+    ap.add_argument("--config", "-c", default=None, metavar="YAML", help="Settings file; overrides apply after it.")
+    ap.add_argument("--json", default=None, help="Write the per-family tallies here.")
+    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    if args.samples < 1:
+        ap.error("--samples must be at least 1")
+
+    import torch
+
+    torch.set_num_threads(1)
+    from tqdm import tqdm
+
+    from m1.config import ConfigError, load_config
+    from m1.cpp import LocalTeam, ToolRunner, run_episode
+    from m1.memory import SharedMemory
+    from m1.rewards import agent_rewards
+    from m1.seeding import derive_seed
+    from m1.synth import read_split
+    from m1.tools.registry import catalogue
+    from m1.topology import complete_topology
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+        if not any(o.startswith("cpp.temperature=") for o in args.overrides):
+            cfg = cfg.model_copy(update={"cpp": cfg.cpp.model_copy(update={"temperature": cfg.marl.temperature})})
+    except ConfigError as e:
+        ap.error(str(e))
+    questions = read_split(args.split)[: args.n]
+    team = LocalTeam.from_dir(args.team, cfg.team)
+    tools, cat = ToolRunner(cfg.tools, cfg.video), catalogue()
+    tally: dict[str, dict] = defaultdict(lambda: {"trajectories": 0, "judge_ok": 0, "outcome": 0.0, "format": 0.0,
+                                                  "collaboration": 0.0, "reasons": Counter(),
+                                                  "wrong_kind_tools": Counter()})
+    with tqdm(total=len(questions) * args.samples, desc="audit", unit="ep") as bar:
+        for q in questions:
+            for seed in range(args.samples):
+                # its own seed per (question, sample), as MARL rollouts have: one seed for all would give
+                # every question the same random stream per (agent, phase, round)
+                ep = run_episode(q, team, tools, complete_topology(len(team.names)), cat, cfg.cpp,
+                                 seed=derive_seed(cfg.seed, "audit", q.qid, seed) % (2**62), memory=SharedMemory())
+                entries = {e.id: e for e in ep.memory}
+                for a, r in zip(ep.agents, agent_rewards(ep, cfg.rewards), strict=True):
+                    for fam in (q.family.value if q.family else "none", "all"):
+                        t = tally[fam]
+                        t["trajectories"] += 1
+                        t["judge_ok"] += r.judge_ok
+                        t["outcome"] += r.outcome
+                        t["format"] += r.format
+                        t["collaboration"] += r.collaboration
+                        t["reasons"].update(r.judge_reasons)
+                        if "inappropriate: only candidates of the wrong kind" in r.judge_reasons:
+                            t["wrong_kind_tools"].update(entries[s.memory_id].tool for s in a.steps
+                                                         if entries[s.memory_id].candidate is not None)
+                bar.update()
+
+    families = sorted(tally, key=lambda f: (f == "all", f))
+    print(f"team {args.team}, {len(questions)} questions x {args.samples} samples, T={cfg.cpp.temperature}\n")
+    print("| family | agent trajectories | judge 1 | mean R_res | mean R_format | mean R_col | why the judge said 0 |")
+    print("|---|---|---|---|---|---|---|")
+    for fam in families:
+        t = tally[fam]
+        n = t["trajectories"]
+        why = "; ".join(f"{k} ({v})" for k, v in t["reasons"].most_common())
+        if t["wrong_kind_tools"]:
+            why += " — wrong-kind candidates from " + ", ".join(f"{k} ({v})" for k, v in t["wrong_kind_tools"].items())
+        print(f"| {fam} | {n} | {t['judge_ok'] / n:.2f} | {t['outcome'] / n:+.3f} | {t['format'] / n:+.3f} "
+              f"| {t['collaboration'] / n:+.3f} | {why or '-'} |")
+    if args.json:
+        out = {f: {**{k: v for k, v in t.items() if not isinstance(v, Counter)},
+                   "reasons": dict(t["reasons"]), "wrong_kind_tools": dict(t["wrong_kind_tools"])}
+               for f, t in tally.items()}
+        Path(args.json).write_text(json.dumps({"team": args.team, "questions": len(questions),
+                                               "samples": args.samples, "temperature": cfg.cpp.temperature,
+                                               "families": out}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
