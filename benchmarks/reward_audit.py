@@ -16,8 +16,49 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
+from typing import Any
+
+
+def new_tally() -> dict[str, Any]:
+    return {"trajectories": 0, "judge_ok": 0, "outcome": 0.0, "format": 0.0, "collaboration": 0.0,
+            "reasons": Counter(), "wrong_kind_tools": Counter()}
+
+
+def add_episode(tally: dict[str, dict[str, Any]], ep: Any, rewards_cfg: Any = None) -> None:
+    """Score every agent of ``ep`` (m1.rewards, rule judge) into ``tally[family]`` and ``tally["all"]``."""
+    from m1.rewards import WRONG_KIND, agent_rewards
+
+    q = ep.question
+    entries = {e.id: e for e in ep.memory}
+    for a, r in zip(ep.agents, agent_rewards(ep, rewards_cfg), strict=True):
+        for fam in (q.family.value if q.family else "none", "all"):
+            t = tally.setdefault(fam, new_tally())
+            t["trajectories"] += 1
+            t["judge_ok"] += r.judge_ok
+            t["outcome"] += r.outcome
+            t["format"] += r.format
+            t["collaboration"] += r.collaboration
+            t["reasons"].update(r.judge_reasons)
+            if WRONG_KIND in r.judge_reasons:
+                t["wrong_kind_tools"].update(entries[s.memory_id].tool for s in a.steps
+                                             if entries[s.memory_id].candidate is not None)
+
+
+def markdown(tally: dict[str, dict[str, Any]]) -> str:
+    """One row per family (``all`` last): judge rate, mean reward components, the judge's reasons."""
+    rows = ["| family | agent trajectories | judge 1 | mean R_res | mean R_format | mean R_col "
+            "| why the judge said 0 |", "|---|---|---|---|---|---|---|"]
+    for fam in sorted(tally, key=lambda f: (f == "all", f)):
+        t = tally[fam]
+        n = t["trajectories"]
+        why = "; ".join(f"{k} ({v})" for k, v in t["reasons"].most_common())
+        if t["wrong_kind_tools"]:
+            why += " — wrong-kind candidates from " + ", ".join(f"{k} ({v})" for k, v in t["wrong_kind_tools"].items())
+        rows.append(f"| {fam} | {n} | {t['judge_ok'] / n:.2f} | {t['outcome'] / n:+.3f} | {t['format'] / n:+.3f} "
+                    f"| {t['collaboration'] / n:+.3f} | {why or '-'} |")
+    return "\n".join(rows) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     from m1.config import ConfigError, load_config
     from m1.cpp import LocalTeam, ToolRunner, run_episode
     from m1.memory import SharedMemory
-    from m1.rewards import agent_rewards
     from m1.seeding import derive_seed
     from m1.synth import read_split
     from m1.tools.registry import catalogue
@@ -49,50 +89,26 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = load_config(args.config, args.overrides)
-        if not any(o.startswith("cpp.temperature=") for o in args.overrides):
-            cfg = cfg.model_copy(update={"cpp": cfg.cpp.model_copy(update={"temperature": cfg.marl.temperature})})
     except ConfigError as e:
         ap.error(str(e))
+    if not any(o.startswith("cpp.temperature=") for o in args.overrides):
+        cfg = cfg.model_copy(update={"cpp": cfg.cpp.model_copy(update={"temperature": cfg.marl.temperature})})
     questions = read_split(args.split)[: args.n]
     team = LocalTeam.from_dir(args.team, cfg.team)
     tools, cat = ToolRunner(cfg.tools, cfg.video), catalogue()
-    tally: dict[str, dict] = defaultdict(lambda: {"trajectories": 0, "judge_ok": 0, "outcome": 0.0, "format": 0.0,
-                                                  "collaboration": 0.0, "reasons": Counter(),
-                                                  "wrong_kind_tools": Counter()})
+    tally: dict[str, dict[str, Any]] = {}
     with tqdm(total=len(questions) * args.samples, desc="audit", unit="ep") as bar:
         for q in questions:
-            for seed in range(args.samples):
+            for k in range(args.samples):
                 # its own seed per (question, sample), as MARL rollouts have: one seed for all would give
                 # every question the same random stream per (agent, phase, round)
                 ep = run_episode(q, team, tools, complete_topology(len(team.names)), cat, cfg.cpp,
-                                 seed=derive_seed(cfg.seed, "audit", q.qid, seed) % (2**62), memory=SharedMemory())
-                entries = {e.id: e for e in ep.memory}
-                for a, r in zip(ep.agents, agent_rewards(ep, cfg.rewards), strict=True):
-                    for fam in (q.family.value if q.family else "none", "all"):
-                        t = tally[fam]
-                        t["trajectories"] += 1
-                        t["judge_ok"] += r.judge_ok
-                        t["outcome"] += r.outcome
-                        t["format"] += r.format
-                        t["collaboration"] += r.collaboration
-                        t["reasons"].update(r.judge_reasons)
-                        if "inappropriate: only candidates of the wrong kind" in r.judge_reasons:
-                            t["wrong_kind_tools"].update(entries[s.memory_id].tool for s in a.steps
-                                                         if entries[s.memory_id].candidate is not None)
+                                 seed=derive_seed(cfg.seed, "audit", q.qid, k) % (2**62), memory=SharedMemory())
+                add_episode(tally, ep, cfg.rewards)
                 bar.update()
 
-    families = sorted(tally, key=lambda f: (f == "all", f))
     print(f"team {args.team}, {len(questions)} questions x {args.samples} samples, T={cfg.cpp.temperature}\n")
-    print("| family | agent trajectories | judge 1 | mean R_res | mean R_format | mean R_col | why the judge said 0 |")
-    print("|---|---|---|---|---|---|---|")
-    for fam in families:
-        t = tally[fam]
-        n = t["trajectories"]
-        why = "; ".join(f"{k} ({v})" for k, v in t["reasons"].most_common())
-        if t["wrong_kind_tools"]:
-            why += " — wrong-kind candidates from " + ", ".join(f"{k} ({v})" for k, v in t["wrong_kind_tools"].items())
-        print(f"| {fam} | {n} | {t['judge_ok'] / n:.2f} | {t['outcome'] / n:+.3f} | {t['format'] / n:+.3f} "
-              f"| {t['collaboration'] / n:+.3f} | {why or '-'} |")
+    print(markdown(tally), end="")
     if args.json:
         out = {f: {**{k: v for k, v in t.items() if not isinstance(v, Counter)},
                    "reasons": dict(t["reasons"]), "wrong_kind_tools": dict(t["wrong_kind_tools"])}

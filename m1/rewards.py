@@ -73,6 +73,9 @@ class AgentReward:
 _ARG_ERRORS = ("bad arguments", "unknown tool")
 
 
+WRONG_KIND = "inappropriate: only candidates of the wrong kind"  # the judge's reason, for audits
+
+
 def _answers(question: Question, candidate: str | None) -> bool:
     """Whether a tool's candidate is a valid answer to ``question`` (its type, its options)."""
     if candidate is None:
@@ -97,7 +100,7 @@ def rule_judge(ep: Episode, a: AgentTrace) -> tuple[bool, tuple[str, ...]]:
     if own and not any(e.candidate is not None for e in own):
         reasons.append("inappropriate: no question-aware call")
     elif own and not any(_answers(ep.question, e.candidate) for e in own):
-        reasons.append("inappropriate: only candidates of the wrong kind")
+        reasons.append(WRONG_KIND)
     keys = [json.dumps([s.call.tool, s.call.args], sort_keys=True) for s in a.steps]
     if len(set(keys)) != len(keys):
         reasons.append("step management: repeated its own call")

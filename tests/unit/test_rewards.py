@@ -115,3 +115,28 @@ def test_outcome_scores_by_task_type():
     assert outcome_score(MC, "B") == 1.0 and outcome_score(MC, "A") == 0.0
     opn = Question(qid="o", video="v", question="q", task_type=TaskType.OPEN_ENDED, answer="A red Ball!")
     assert outcome_score(opn, "a red ball") == 1.0
+
+
+def test_reward_audit_tallies_families_and_wrong_kind_tools():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from reward_audit import add_episode, markdown
+
+    from m1.schema import Family
+
+    mc = MC.model_copy(update={"family": Family.REASONING})
+    ground = GROUND.model_copy(update={"family": Family.GROUNDING})
+    tally = {}
+    # agent 0: only a grounding span on a multiple-choice question; agent 1: a suitable call
+    add_episode(tally, episode([fixed("1. grounding {}", "B"), fixed("1. fine_browser {}", "B")], question=mc))
+    add_episode(tally, episode([fixed("1. grounding {}", "a0.1")], question=ground))
+    assert (tally["reasoning"]["trajectories"], tally["reasoning"]["judge_ok"]) == (2, 1)
+    assert tally["reasoning"]["wrong_kind_tools"] == {"grounding": 1}
+    assert (tally["grounding"]["trajectories"], tally["grounding"]["judge_ok"]) == (1, 1)
+    assert tally["grounding"]["reasons"] == {} and tally["grounding"]["outcome"] == 1.0
+    every = tally["all"]
+    assert every["trajectories"] == 3 and every["judge_ok"] == 2
+    assert every["reasons"] == {"inappropriate: only candidates of the wrong kind": 1}
+    assert every["collaboration"] == pytest.approx(2 * 0.5)
+    table = markdown(tally)
+    assert table.splitlines()[-1].startswith("| all | 3 | 0.67 |")
+    assert "wrong-kind candidates from grounding (1)" in table
