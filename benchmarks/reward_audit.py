@@ -22,8 +22,8 @@ from typing import Any
 
 
 def new_tally() -> dict[str, Any]:
-    return {"trajectories": 0, "judge_ok": 0, "outcome": 0.0, "format": 0.0, "collaboration": 0.0,
-            "reasons": Counter(), "wrong_kind_tools": Counter()}
+    return {"trajectories": 0, "judge_ok": 0, "wrong_kind_only": 0, "outcome": 0.0, "format": 0.0,
+            "collaboration": 0.0, "reasons": Counter(), "wrong_kind_tools": Counter()}
 
 
 def add_episode(tally: dict[str, dict[str, Any]], ep: Any, rewards_cfg: Any = None) -> None:
@@ -41,6 +41,7 @@ def add_episode(tally: dict[str, dict[str, Any]], ep: Any, rewards_cfg: Any = No
             t["format"] += r.format
             t["collaboration"] += r.collaboration
             t["reasons"].update(r.judge_reasons)
+            t["wrong_kind_only"] += r.judge_reasons == (WRONG_KIND,)  # judge 1 before the kind check
             if WRONG_KIND in r.judge_reasons:
                 t["wrong_kind_tools"].update(entries[s.memory_id].tool for s in a.steps
                                              if entries[s.memory_id].candidate is not None)
@@ -48,15 +49,16 @@ def add_episode(tally: dict[str, dict[str, Any]], ep: Any, rewards_cfg: Any = No
 
 def markdown(tally: dict[str, dict[str, Any]]) -> str:
     """One row per family (``all`` last): judge rate, mean reward components, the judge's reasons."""
-    rows = ["| family | agent trajectories | judge 1 | mean R_res | mean R_format | mean R_col "
-            "| why the judge said 0 |", "|---|---|---|---|---|---|---|"]
+    rows = ["| family | agent trajectories | judge 1 | judge 1 without the kind check | mean R_res | mean R_format "
+            "| mean R_col | why the judge said 0 |", "|---|---|---|---|---|---|---|---|"]
     for fam in sorted(tally, key=lambda f: (f == "all", f)):
         t = tally[fam]
         n = t["trajectories"]
         why = "; ".join(f"{k} ({v})" for k, v in t["reasons"].most_common())
         if t["wrong_kind_tools"]:
             why += " — wrong-kind candidates from " + ", ".join(f"{k} ({v})" for k, v in t["wrong_kind_tools"].items())
-        rows.append(f"| {fam} | {n} | {t['judge_ok'] / n:.2f} | {t['outcome'] / n:+.3f} | {t['format'] / n:+.3f} "
+        rows.append(f"| {fam} | {n} | {t['judge_ok'] / n:.2f} | {(t['judge_ok'] + t['wrong_kind_only']) / n:.2f} "
+                    f"| {t['outcome'] / n:+.3f} | {t['format'] / n:+.3f} "
                     f"| {t['collaboration'] / n:+.3f} | {why or '-'} |")
     return "\n".join(rows) + "\n"
 

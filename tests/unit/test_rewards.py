@@ -134,9 +134,9 @@ def test_reward_audit_tallies_families_and_wrong_kind_tools():
     assert (tally["grounding"]["trajectories"], tally["grounding"]["judge_ok"]) == (1, 1)
     assert tally["grounding"]["reasons"] == {} and tally["grounding"]["outcome"] == 1.0
     every = tally["all"]
-    assert every["trajectories"] == 3 and every["judge_ok"] == 2
+    assert every["trajectories"] == 3 and every["judge_ok"] == 2 and every["wrong_kind_only"] == 1
     assert every["reasons"] == {"inappropriate: only candidates of the wrong kind": 1}
     assert every["collaboration"] == pytest.approx(2 * 0.5)
     table = markdown(tally)
-    assert table.splitlines()[-1].startswith("| all | 3 | 0.67 |")
+    assert table.splitlines()[-1].startswith("| all | 3 | 0.67 | 1.00 |")
     assert "wrong-kind candidates from grounding (1)" in table
