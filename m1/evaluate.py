@@ -65,6 +65,7 @@ def evaluate_team(questions: Sequence[Question], team: Any, tools: Any, catalogu
                   cpp_cfg: Any, seed: int = 0, progress: bool = False) -> tuple[list[QuestionResult], list[Episode]]:
     """One CPP episode per question (complete topology, the config's sampling) and its result."""
     from m1.cpp import run_episode  # noqa: PLC0415
+    from m1.eval import question_seed  # noqa: PLC0415
     from m1.memory import SharedMemory  # noqa: PLC0415
     from m1.topology import complete_topology  # noqa: PLC0415
 
@@ -73,8 +74,10 @@ def evaluate_team(questions: Sequence[Question], team: Any, tools: Any, catalogu
         from tqdm import tqdm  # noqa: PLC0415
 
         it = tqdm(questions, desc="eval", unit="q")
-    episodes = [run_episode(q, team, tools, complete_topology(len(team.names)), catalogue, cpp_cfg, seed=seed,
-                            memory=SharedMemory()) for q in it]
+    # a seed per question (as `m1 eval` has): with one seed for all, a sampled evaluation would give every
+    # question the same random stream per (agent, phase, round); greedy results do not depend on it
+    episodes = [run_episode(q, team, tools, complete_topology(len(team.names)), catalogue, cpp_cfg,
+                            seed=question_seed(seed, q.qid), memory=SharedMemory()) for q in it]
     return [result_from_episode(ep) for ep in episodes], episodes
 
 

@@ -46,3 +46,14 @@ def test_uniform_frames_needs_a_duration():
     assert uniform_frames(MC, fps=2.0) == 61
     with pytest.raises(ValueError, match="no duration"):
         uniform_frames(MC.model_copy(update={"duration": None}))
+
+
+def test_evaluate_team_seeds_each_question_like_m1_eval():
+    from m1.eval import question_seed
+    from m1.evaluate import evaluate_team
+
+    qs = [MC, NUM]
+    team = ScriptedTeam([script('1. global_sampling {"n":4}', "B")])
+    _, episodes = evaluate_team(qs, team, Tools(), CATALOGUE, CPPConfig(), seed=3)
+    assert [ep.seed for ep in episodes] == [question_seed(3, "m"), question_seed(3, "n")]
+    assert episodes[0].seed != episodes[1].seed
