@@ -1,4 +1,4 @@
-"""``LearnerActor``: the GRPO learner (:class:`m1.learner.TeamLearner`) in its own Ray actor, and
+"""``LearnerActor``: the GRPO learner (:class:`m1.train.learner.TeamLearner`) in its own Ray actor, and
 :class:`RayLearner`, the proxy the training loop calls.
 
 Weights travel through the object store: :meth:`RayLearner.weights` returns an ``ObjectRef``
@@ -17,7 +17,7 @@ from typing import Any
 
 from actors import get, single_thread_torch
 from m1.config.rl import GRPOConfig
-from m1.learner import Sample, TeamLearner
+from m1.train.learner import Sample, TeamLearner
 
 
 def learner_devices(dirs: Sequence[str]) -> list[str] | None:
@@ -47,7 +47,7 @@ class LearnerHost:
             import torch
 
             torch.set_num_threads(threads or min(8, os.cpu_count() or 1))
-        from m1.learner import lora_config
+        from m1.train.learner import lora_config
 
         lora = lora_config(lora_rank) if lora_rank else None
         self.learner = TeamLearner.from_dirs(dirs, cfg, lora=lora, seed=seed, devices=learner_devices(dirs))

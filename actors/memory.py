@@ -1,4 +1,4 @@
-"""``SharedMemoryActor``: the team's shared memory (:class:`m1.memory.SharedMemory`) as one Ray
+"""``SharedMemoryActor``: the team's shared memory (:class:`m1.team.memory.SharedMemory`) as one Ray
 actor serving all concurrent episodes, and :class:`RayMemory`, the proxy the CPP loop calls."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from actors import get
-from m1.memory import MemoryEntry, SharedMemory
 from m1.schema import ToolResult
-from m1.topology import Topology
+from m1.team.memory import MemoryEntry, SharedMemory
+from m1.team.topology import Topology
 
 
 def make_memory_actor(namespace_name: str | None = None) -> Any:
@@ -20,7 +20,7 @@ def make_memory_actor(namespace_name: str | None = None) -> Any:
 
 
 class RayMemory:
-    """Implements :class:`m1.cpp.MemoryBackend` over a ``SharedMemoryActor``."""
+    """Implements :class:`m1.team.cpp.MemoryBackend` over a ``SharedMemoryActor``."""
 
     def __init__(self, actor: Any, timeout: float = 30.0):
         self.actor, self.timeout = actor, timeout

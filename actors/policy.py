@@ -1,5 +1,5 @@
 """``PolicyAgentActor``: one policy model behind its generation engine, and :class:`RayTeam`, the
-:class:`m1.cpp.TeamBackend` that fans a phase's generations out to the agents in parallel."""
+:class:`m1.team.cpp.TeamBackend` that fans a phase's generations out to the agents in parallel."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from actors import get, single_thread_torch
-from m1.cpp import GenRequest
 from m1.engines.base import Completion, SamplingSettings
-from m1.plan import PromptLimits, TokenCounter
+from m1.team.cpp import GenRequest
+from m1.team.plan import PromptLimits, TokenCounter
 
 
 class PolicyAgent:
@@ -54,7 +54,7 @@ class RayTeam:
                  timeout: float = 120.0):
         import ray
 
-        from m1.models import agent_dir, load_tokenizer, token_counter
+        from m1.checkpoint import agent_dir, load_tokenizer, token_counter
 
         self.names = [a.name for a in team_cfg.agents]
         self.labels = list(team_cfg.labels)

@@ -1,6 +1,6 @@
 """Wiring of the rollout back-ends: in-process, or as Ray actors.
 
-:func:`build_backends` returns :class:`m1.rollout.Backends` — ``LocalTeam`` + ``ToolRunner`` +
+:func:`build_backends` returns :class:`m1.team.rollout.Backends` — ``LocalTeam`` + ``ToolRunner`` +
 ``SharedMemory`` in this process, or ``RayTeam`` (``PolicyAgentActor`` per agent) +
 ``RayToolPool`` (``ToolWorker`` actors) + ``RayMemory`` (one ``SharedMemoryActor``) on a Ray
 started here or found at ``ray.address`` / ``RAY_ADDRESS``.
@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from m1.config import M1Config
-from m1.cpp import LocalTeam, ToolRunner
-from m1.memory import SharedMemory
-from m1.rollout import Backends, EpisodeJob, RolloutDriver
+from m1.team.cpp import LocalTeam, ToolRunner
+from m1.team.memory import SharedMemory
+from m1.team.rollout import Backends, EpisodeJob, RolloutDriver
 
 __all__ = ["Backends", "EpisodeJob", "RolloutDriver", "build_backends"]
 

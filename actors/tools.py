@@ -1,6 +1,6 @@
 """``ToolWorkerActor`` pool: tool execution on Ray with timeouts, retries and worker replacement.
 
-The actor body is :class:`m1.cpp.ToolRunner` (or a subclass). All calls of one episode go to
+The actor body is :class:`m1.team.cpp.ToolRunner` (or a subclass). All calls of one episode go to
 the same worker (chosen by a stable hash of the episode id), so its per-episode tool context
 and frame cache serve the whole episode and frame accounting matches the in-process run.
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from actors import RayTimeoutError, get, single_thread_torch
-from m1.cpp import ToolRunner
 from m1.schema import Question, ToolCall, ToolResult
+from m1.team.cpp import ToolRunner
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class ToolWorker(ToolRunner):
 
 
 class RayToolPool:
-    """Implements :class:`m1.cpp.ToolBackend` over a pool of tool-worker actors."""
+    """Implements :class:`m1.team.cpp.ToolBackend` over a pool of tool-worker actors."""
 
     def __init__(self, tools_cfg: Any, video_cfg: Any, ray_cfg: Any, tool_timeout: float = 90.0,
                  retries: int = 2, worker_cls: type = ToolWorker):

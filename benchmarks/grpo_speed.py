@@ -1,4 +1,4 @@
-"""Time of one GRPO policy update: ours (``m1.learner.TeamLearner.step``) against TRL's ``GRPOTrainer``.
+"""Time of one GRPO policy update: ours (``m1.train.learner.TeamLearner.step``) against TRL's ``GRPOTrainer``.
 
 Runs in the benchmark environment (``scripts/setup_bench_env.sh`` → ``.venv-bench``, which has TRL; the
 project's ``.venv`` does not). One process, one tiny Qwen2 of the default team's ``qwen2-base`` shape, one
@@ -40,11 +40,12 @@ from pathlib import Path
 
 import torch
 
+from m1.checkpoint import save_agent, train_tokenizer
 from m1.config.rl import GRPOConfig as OurGRPOConfig
 from m1.config.team import TeamConfig
 from m1.engines.hf import completion_logprobs
-from m1.learner import Sample, TeamLearner
-from m1.models import build_model, save_agent, train_tokenizer
+from m1.models import build_model
+from m1.train.learner import Sample, TeamLearner
 
 
 def _corpus(n: int, seed: int) -> list[str]:

@@ -30,7 +30,7 @@ def load_results(path: str, name: str | None) -> tuple[str, dict[str, dict]]:
 
 
 def compare(base: dict[str, dict], new: dict[str, dict], seed: int = 0, resamples: int = 5000) -> list[dict]:
-    from m1.stats import paired_bootstrap
+    from m1.evaluation.stats import paired_bootstrap
 
     if set(base) != set(new):
         only_b, only_n = sorted(set(base) - set(new)), sorted(set(new) - set(base))

@@ -27,8 +27,8 @@ def new_tally() -> dict[str, Any]:
 
 
 def add_episode(tally: dict[str, dict[str, Any]], ep: Any, rewards_cfg: Any = None) -> None:
-    """Score every agent of ``ep`` (m1.rewards, rule judge) into ``tally[family]`` and ``tally["all"]``."""
-    from m1.rewards import WRONG_KIND, agent_rewards
+    """Score every agent of ``ep`` (m1.train.rewards, rule judge) into ``tally[family]`` and ``tally["all"]``."""
+    from m1.train.rewards import WRONG_KIND, agent_rewards
 
     q = ep.question
     entries = {e.id: e for e in ep.memory}
@@ -82,12 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from m1.config import ConfigError, load_config
-    from m1.cpp import LocalTeam, ToolRunner, run_episode
-    from m1.memory import SharedMemory
     from m1.seeding import derive_seed
     from m1.synth import read_split
+    from m1.team.cpp import LocalTeam, ToolRunner, run_episode
+    from m1.team.memory import SharedMemory
+    from m1.team.topology import complete_topology
     from m1.tools.registry import catalogue
-    from m1.topology import complete_topology
 
     try:
         cfg = load_config(args.config, args.overrides)

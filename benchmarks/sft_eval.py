@@ -5,7 +5,7 @@
         [KEY=VALUE ...]
 
 Each team runs the in-process CPP loop (greedy, complete topology, the config's cpp section) on
-the first N questions of the split; see m1.evaluate for the metrics.
+the first N questions of the split; see m1.evaluation.summary for the metrics.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     from m1.config import ConfigError, load_config
-    from m1.cpp import LocalTeam, ToolRunner
-    from m1.evaluate import evaluate_solver, evaluate_team, markdown_table
+    from m1.evaluation.summary import evaluate_solver, evaluate_team, markdown_table
     from m1.synth import read_split
+    from m1.team.cpp import LocalTeam, ToolRunner
     from m1.tools.registry import catalogue
 
     names = [a.strip() for a in (args.agents or "").split(",") if a.strip()]

@@ -17,8 +17,8 @@ import torch
 
 from m1.data.metrics import mean_relative_accuracy, temporal_iou
 from m1.schema import TaskType
-from m1.solver import solve
 from m1.synth import read_split
+from m1.tools.solver import solve
 
 
 def main() -> int:

@@ -2,7 +2,7 @@
 
 ``python jobs/annotate.py [--config YAML] [KEY=VALUE ...]`` — reads ``sft.data_dir`` (default
 ``<output_dir>/synth/train``, generated with ``sft.train_videos`` videos if missing), runs one
-teacher CPP episode per question (:func:`m1.sft.annotate`), applies the paper's filter and writes
+teacher CPP episode per question (:func:`m1.train.annotation.annotate`), applies the paper's filter and writes
 ``<sft.out_dir>/data/examples.jsonl`` + ``manifest.json`` (yield per family, teacher usage).
 Runs in-process: the teacher is the bottleneck (tools for the oracle, HTTP for an LLM).
 """
@@ -29,7 +29,8 @@ def sft_paths(cfg: M1Config) -> dict[str, Path]:
 
 def ensure_inputs(cfg: M1Config) -> dict[str, Path]:
     """Generate the training split and the initial team when they are missing."""
-    from m1.models import TEAM_MANIFEST, init_team
+    from m1.checkpoint import TeamDir
+    from m1.models import init_team
 
     p = sft_paths(cfg)
     if not (p["data_dir"] / "questions.jsonl").is_file():
@@ -39,7 +40,7 @@ def ensure_inputs(cfg: M1Config) -> dict[str, Path]:
 
         print(f"generating {cfg.sft.train_videos} training videos under {p['data_dir']}", file=sys.stderr)
         generate_split(cfg.synth, p["data_dir"].parent, "train", cfg.sft.train_videos, seed=cfg.seed)
-    if not (p["team_dir"] / TEAM_MANIFEST).is_file():
+    if not TeamDir(p["team_dir"]).exists():
         print(f"writing an untrained team to {p['team_dir']}", file=sys.stderr)
         init_team(cfg.team, p["team_dir"], seed=cfg.seed)
     return p
@@ -49,12 +50,12 @@ def main(cfg: M1Config) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from m1.cpp import ToolRunner
-    from m1.models import agent_dir, load_tokenizer
-    from m1.sft import annotate, write_dataset, yield_by_family
+    from m1.checkpoint import agent_dir, load_tokenizer
     from m1.synth import read_split
-    from m1.teachers import TeacherTeam, build_teacher, evidence_candidates
+    from m1.team.cpp import ToolRunner
     from m1.tools.registry import catalogue
+    from m1.train.annotation import annotate, write_dataset, yield_by_family
+    from m1.train.teachers import TeacherTeam, build_teacher, evidence_candidates
 
     p = ensure_inputs(cfg)
     questions = read_split(p["data_dir"])[: cfg.sft.max_questions]

@@ -15,11 +15,11 @@ missing). Writes under ``<output_dir>/marl``: ``metrics.jsonl``, TensorBoard ``t
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
 
+from m1.checkpoint import TeamDir
 from m1.config import M1Config
 
 
@@ -27,7 +27,7 @@ def marl_paths(cfg: M1Config) -> dict[str, Path]:
     root = Path(cfg.output_dir)
     if cfg.marl.team_dir:
         team = Path(cfg.marl.team_dir)
-    elif (root / "sft" / "team" / "team.json").is_file():
+    elif TeamDir(root / "sft" / "team").exists():
         team = root / "sft" / "team"
     else:
         team = root / "team"
@@ -53,18 +53,19 @@ def main(cfg: M1Config) -> dict:
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     from actors.rollout import build_backends
-    from m1.learner import TeamLearner, lora_config
-    from m1.marl import MARLTrainer, family_metrics, plot_metrics
-    from m1.models import TEAM_MANIFEST, agent_dir, init_team, save_agent
-    from m1.rollout import EpisodeJob, RolloutDriver
+    from m1.checkpoint import agent_dir, save_agent
+    from m1.models import init_team
     from m1.synth import read_split
+    from m1.team.rollout import EpisodeJob, RolloutDriver
+    from m1.team.topology import complete_topology
     from m1.tools.registry import catalogue
-    from m1.topology import complete_topology
+    from m1.train.learner import TeamLearner, lora_config
+    from m1.train.marl import MARLTrainer, family_metrics, plot_metrics
 
     p = marl_paths(cfg)
     _ensure_split(p["data"], "train", cfg.marl.train_videos, cfg, bool(cfg.marl.data_dir))
     _ensure_split(p["eval"], "test", cfg.marl.eval_videos, cfg, bool(cfg.marl.eval_dir))
-    if not (p["team"] / TEAM_MANIFEST).is_file():
+    if not TeamDir(p["team"]).exists():
         print(f"writing an untrained team to {p['team']}", file=sys.stderr)
         init_team(cfg.team, p["team"], seed=cfg.seed)
     train_qs = read_split(p["data"])
@@ -101,17 +102,15 @@ def main(cfg: M1Config) -> dict:
     after = evaluate()
     plot_metrics(trainer.log_path, p["out"] / "curves.png")
     # the trained team, loadable by `m1 ask --team` / LocalTeam.from_dir
-    from m1.models import load_agent
+    from m1.checkpoint import load_agent
 
     team_out = p["out"] / "team"
     for a, spec in enumerate(cfg.team.agents):
         model, tok = load_agent(dirs[a])
         model.load_state_dict(_materialise(learner.weights(a)))
         save_agent(model, tok, team_out / spec.name)
-    if (p["team"] / "tokenizer").is_dir():
-        shutil.copytree(p["team"] / "tokenizer", team_out / "tokenizer", dirs_exist_ok=True)
-    (team_out / TEAM_MANIFEST).write_text(json.dumps({"team": cfg.team.model_dump(mode="json"), "seed": cfg.seed,
-                                                      "marl": {"from": str(p["team"]), "steps": trainer.step}}))
+    TeamDir(team_out).copy_tokenizer_from(TeamDir(p["team"]))
+    TeamDir(team_out).write_manifest(cfg.team, cfg.seed, marl={"from": str(p["team"]), "steps": trainer.step})
     summary = {"steps": trainer.step, "wall_seconds": round(wall, 1), "use_ray": cfg.marl.use_ray,
                "start_team": str(p["team"]), "eval_questions": len(eval_qs), "before": before, "after": after,
                "team": str(team_out)}

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from m1.checkpoint import TeamDir
 from m1.config import M1Config
 
 # What `m1 run` uses unless the user says otherwise: small enough for ~20-30 minutes on 2 cores.
@@ -31,8 +32,8 @@ PIPELINE_DEFAULTS = [
 
 
 def solver_metrics(questions) -> dict[str, float]:  # noqa: ANN001
-    from m1.rewards import outcome_score
-    from m1.solver import solve
+    from m1.tools.solver import solve
+    from m1.train.rewards import outcome_score
 
     scores: dict[str, list[float]] = {}
     frames = 0
@@ -87,7 +88,7 @@ def main(cfg: M1Config) -> dict:
         annotate.main(cfg)
     timings["data+annotation"] = time.perf_counter() - stage
     stage = time.perf_counter()
-    if not (p["team_out"] / "team.json").is_file():
+    if not TeamDir(p["team_out"]).exists():
         sft.main(cfg)
     timings["sft"] = time.perf_counter() - stage
     stage = time.perf_counter()

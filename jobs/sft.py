@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -30,9 +29,9 @@ def main(cfg: M1Config) -> dict:
 
     torch.set_num_threads(1)
     from jobs.annotate import sft_paths
-    from m1.models import TEAM_MANIFEST, agent_dir
-    from m1.sft import read_dataset
-    from m1.sft_train import plot_losses, train_agent
+    from m1.checkpoint import TeamDir, agent_dir
+    from m1.train.annotation import read_dataset
+    from m1.train.sft import plot_losses, train_agent
 
     p = sft_paths(cfg)
     examples = read_dataset(p["dataset"])
@@ -62,13 +61,9 @@ def main(cfg: M1Config) -> dict:
         results = [train_agent(**j) for j in jobs]
     wall = time.perf_counter() - t0
     team_out = p["team_out"]
-    src_tok = p["team_dir"] / "tokenizer"
-    if src_tok.is_dir():
-        shutil.copytree(src_tok, team_out / "tokenizer", dirs_exist_ok=True)
-    manifest = {"team": cfg.team.model_dump(mode="json"), "seed": cfg.seed,
-                "agents": {j["name"]: j["out_dir"] for j in jobs},
-                "sft": {"mode": cfg.sft.mode, "dataset": str(p["dataset"]), "base": str(p["team_dir"])}}
-    (team_out / TEAM_MANIFEST).write_text(json.dumps(manifest, indent=2))
+    TeamDir(team_out).copy_tokenizer_from(TeamDir(p["team_dir"]))
+    provenance = {"mode": cfg.sft.mode, "dataset": str(p["dataset"]), "base": str(p["team_dir"])}
+    TeamDir(team_out).write_manifest(cfg.team, cfg.seed, {j["name"]: j["out_dir"] for j in jobs}, sft=provenance)
     plot_losses({j["name"]: Path(j["run_dir"]) for j in jobs}, p["out"] / "loss.png",
                 title=f"SFT loss ({cfg.sft.mode})")
     summary = {"wall_seconds": round(wall, 1), "use_ray": cfg.sft.use_ray, "mode": cfg.sft.mode,

@@ -1,16 +1,14 @@
-"""The project tokenizer and the tiny heterogeneous model zoo, in Hugging Face format.
+"""The tiny heterogeneous model zoo and the texts the project tokenizer learns.
 
-- :func:`train_tokenizer` trains a byte-level BPE (``tokenizers``) on the plan language, the tool
-  catalogue and a question corpus. Byte-level means every string encodes with no unknown token
-  and decodes back exactly. It is saved as ``tokenizer.json`` and always loaded with
-  :class:`~transformers.PreTrainedTokenizerFast` — never ``AutoTokenizer``, which in
-  transformers 5.x swaps a regex pre-tokenizer into a qwen2 directory and changes the ids.
+- :func:`plan_corpus` — plans, revisions, answers, prompts and questions in the plan language over
+  the tool catalogue: what :func:`m1.checkpoint.train_tokenizer` is trained on, so a tiny model's
+  vocabulary fits exactly what it will read and write.
 - :func:`build_model` makes a ``Qwen2ForCausalLM`` / ``Qwen3ForCausalLM`` from an
   :class:`~m1.config.AgentSpec`; :func:`init_team` writes every agent as a HF checkpoint
-  directory (safetensors + config + tokenizer); :func:`load_agent` reads one back — a real
-  checkpoint (``AgentSpec.path``) loads through the same function.
+  directory in a :class:`~m1.checkpoint.TeamDir`.
 
-Not here: training (``m1.sft``, ``m1.grpo``) and generation (``m1.engines``).
+Not here: reading and writing checkpoints (:mod:`m1.checkpoint`), training (``m1.train``) and
+generation (``m1.engines``).
 """
 
 from __future__ import annotations
@@ -21,8 +19,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from m1.checkpoint import ModelError, TeamDir, load_tokenizer, save_agent, train_tokenizer
 from m1.config import AgentSpec, TeamConfig
-from m1.plan import (
+from m1.schema import Question, TaskType, ToolSpec
+from m1.team.plan import (
     Evidence,
     Plan,
     PlanStep,
@@ -31,16 +31,6 @@ from m1.plan import (
     render_plan_prompt,
     schema_types,
 )
-from m1.schema import Question, TaskType, ToolSpec
-
-EOS_TOKEN = "<|endoftext|>"
-PAD_TOKEN = "<|pad|>"
-TEAM_MANIFEST = "team.json"
-
-
-class ModelError(ValueError):
-    """A model or tokenizer directory is missing or unusable."""
-
 
 # ------------------------------------------------------------------------------ corpus
 
@@ -231,52 +221,6 @@ def plan_corpus(catalogue: Sequence[ToolSpec], n: int = 400, seed: int = 0) -> l
     return texts
 
 
-# --------------------------------------------------------------------------- tokenizer
-
-
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048):
-    """Train a byte-level BPE on ``texts``; returns a ``PreTrainedTokenizerFast``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: PLC0415
-    from transformers import PreTrainedTokenizerFast  # noqa: PLC0415
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=[EOS_TOKEN, PAD_TOKEN],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes: no unknown tokens, ever
-        show_progress=False,
-    )
-    tok.train_from_iterator(list(texts), trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN, clean_up_tokenization_spaces=False
-    )
-
-
-def load_tokenizer(path: str | Path):
-    """Load ``tokenizer.json`` from a directory (or the file itself) as ``PreTrainedTokenizerFast``."""
-    from transformers import PreTrainedTokenizerFast  # noqa: PLC0415
-
-    path = Path(path)
-    file = path / "tokenizer.json" if path.is_dir() else path
-    if not file.is_file():
-        raise ModelError(f"no tokenizer.json at {str(path)!r}")
-    if path.is_dir() and (path / "tokenizer_config.json").is_file():
-        tok = PreTrainedTokenizerFast.from_pretrained(str(path))
-    else:
-        tok = PreTrainedTokenizerFast(tokenizer_file=str(file), eos_token=EOS_TOKEN, pad_token=PAD_TOKEN)
-    tok.clean_up_tokenization_spaces = False
-    if tok.pad_token is None:  # real checkpoints often lack one; generation pads with it
-        tok.pad_token = tok.eos_token
-    return tok
-
-
-def token_counter(tokenizer):
-    """A :data:`m1.plan.TokenCounter` that counts with ``tokenizer`` (no special tokens added)."""
-    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
 # ----------------------------------------------------------------------------- models
 
 
@@ -308,32 +252,6 @@ def build_model(spec: AgentSpec, tokenizer, seed: int = 0):
     return model.float().eval()
 
 
-def save_agent(model, tokenizer, out: str | Path) -> Path:
-    """Write ``model`` + ``tokenizer`` as a HF checkpoint directory (safetensors)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out), safe_serialization=True)
-    tokenizer.save_pretrained(str(out))
-    return out
-
-
-def load_agent(path: str | Path, dtype: str = "float32"):
-    """Load ``(model, tokenizer)`` from a HF checkpoint directory, tiny or real."""
-    import torch  # noqa: PLC0415
-    from transformers import AutoModelForCausalLM  # noqa: PLC0415
-
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise ModelError(f"{str(path)!r} is not a model directory (no config.json)")
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
-    return model.eval(), load_tokenizer(path)
-
-
-def agent_dir(team_dir: str | Path, spec: AgentSpec) -> Path:
-    """Where ``spec``'s checkpoint lives: its ``path`` if set, else ``team_dir/name``."""
-    return Path(spec.path) if spec.path else Path(team_dir) / spec.name
-
-
 def init_team(
     team: TeamConfig,
     out: str | Path,
@@ -359,10 +277,7 @@ def init_team(
             dirs[spec.name] = Path(spec.path)
             continue
         dirs[spec.name] = save_agent(build_model(spec, tokenizer, seed=seed * 1000 + i), tokenizer, out / spec.name)
-    manifest = {"team": team.model_dump(mode="json"), "seed": seed, "agents": {k: str(v) for k, v in dirs.items()}}
-    (out / TEAM_MANIFEST).write_text(json.dumps(manifest, indent=2))
+    TeamDir(out).write_manifest(team, seed, dirs)
     return dirs
 
 
-def count_parameters(model) -> int:
-    return sum(p.numel() for p in model.parameters())

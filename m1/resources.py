@@ -11,7 +11,7 @@ Estimates (GB = 1e9 bytes), per actor:
 * **policy agent, HF on a GPU** — weights + context + KV for ``ray.concurrency`` full contexts.
 * **learner, per agent** (one GPU each, inside the ``LearnerActor``) — weights + gradients + two
   AdamW states (checked on an H200: Qwen2.5-3B 25.2 GB, Qwen3-8B 65.5 GB after the first step),
-  all in ``cluster.learner_dtype`` (``m1.learner`` keeps optimiser states in the parameters'
+  all in ``cluster.learner_dtype`` (``m1.train.learner`` keeps optimiser states in the parameters'
   dtype), a frozen reference copy when ``grpo.kl_coef > 0`` (LoRA too: the learner deep-copies
   the adapted model), and the larger of the optimiser step's largest-tensor transient and the
   activations of one micro-batch of
@@ -37,7 +37,7 @@ from m1.config.team import AgentSpec
 
 GB = 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-LORA_TARGET_COUNT = 7  # q k v o gate up down (m1.learner.LORA_TARGETS)
+LORA_TARGET_COUNT = 7  # q k v o gate up down (m1.train.learner.LORA_TARGETS)
 
 
 class PlacementError(ValueError):
@@ -239,7 +239,7 @@ def learner_demand(name: str, arch: Architecture, cfg: M1Config) -> Demand:
     if cfg.grpo.kl_coef > 0:
         parts["reference"] = (p + (trainable if cfg.marl.lora else 0)) * b / GB
     # Activations are freed before the optimiser step; the step's own transient is the largest tensor
-    # (the per-tensor AdamW of m1.learner; the multi-tensor one would copy every parameter).
+    # (the per-tensor AdamW of m1.train.learner; the multi-tensor one would copy every parameter).
     act = cfg.grpo.micro_batch_tokens * arch.activation_bytes_per_token(b) / GB
     parts["activations"] = max(act, arch.vocab * arch.hidden * b / GB)
     parts["context"] = c.overhead_gb

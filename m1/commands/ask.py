@@ -41,14 +41,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def ensure_team(cfg, team: str | None) -> Path:
     """The team directory to use; an untrained tiny team is created when none is given or found."""
-    from m1.models import TEAM_MANIFEST, init_team
+    from m1.checkpoint import TeamDir
+    from m1.models import init_team
 
     path = Path(team) if team else Path(cfg.output_dir) / "team"
     if team and not path.is_dir():
         from m1.cli import UserError
 
         raise UserError(f"--team {team!r} is not a directory")
-    if not (path / TEAM_MANIFEST).is_file():
+    if not TeamDir(path).exists():
         print(f"note: no team in {path}: writing an UNTRAINED tiny team there (random weights; its plans and "
               "answers are noise until SFT/MARL)", file=sys.stderr)
         init_team(cfg.team, path, seed=cfg.seed)
@@ -77,10 +78,10 @@ def _run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     from actors.rollout import build_backends
-    from m1.cpp import run_episode
+    from m1.team.cpp import run_episode
+    from m1.team.topology import complete_topology
+    from m1.team.trace_view import render_html, render_text
     from m1.tools.registry import catalogue
-    from m1.topology import complete_topology
-    from m1.trace_view import render_html, render_text
 
     team_dir = ensure_team(cfg, args.team)
     b = build_backends(cfg, team_dir, use_ray=args.ray)

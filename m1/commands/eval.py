@@ -1,5 +1,5 @@
 """``m1 eval``: run the team (and baselines) on a benchmark, resumably; write predictions, metrics
-and a report with plots (see :mod:`m1.eval` and :mod:`m1.eval_report`)."""
+and a report with plots (see :mod:`m1.evaluation.harness` and :mod:`m1.evaluation.report`)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,15 @@ def command_line(args: argparse.Namespace, systems: list[str]) -> str:
 def _run(args: argparse.Namespace) -> int:
     from m1.cli import UserError
     from m1.data import DataError, get_spec, load_benchmark
-    from m1.eval import MANIFEST, METRICS, PREDICTIONS, EvalError, SolverSystem, run_system, system_metrics
+    from m1.evaluation.harness import (
+        MANIFEST,
+        METRICS,
+        PREDICTIONS,
+        EvalError,
+        SolverSystem,
+        run_system,
+        system_metrics,
+    )
 
     cfg = config_from_args(args)
     systems = parse_systems(args.system, args.compare)
@@ -110,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
     if team_names:
         from actors.rollout import build_backends
         from m1.commands.ask import ensure_team
-        from m1.eval import team_systems
+        from m1.evaluation.harness import team_systems
 
         team_dir = ensure_team(cfg, args.team).resolve()
         backends = build_backends(cfg, team_dir, use_ray=args.ray)
@@ -137,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         (out / name / METRICS).write_text(json.dumps(metrics[name], indent=1) + "\n")
     if team_dir is not None:
         notes.append(f"team: {team_dir}")
-    from m1.eval_report import write_report
+    from m1.evaluation.report import write_report
 
     paths = write_report(out, spec.name, split, questions, metrics, predictions, loaded.report,
                          command_line(args, systems), notes)

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _init(args: argparse.Namespace) -> int:
     import torch  # noqa: PLC0415
 
-    from m1.models import count_parameters, init_team, load_agent  # noqa: PLC0415
+    from m1.checkpoint import count_parameters, load_agent  # noqa: PLC0415
+    from m1.models import init_team  # noqa: PLC0415
 
     torch.set_num_threads(1)
     cfg = config_from_args(args)

@@ -40,7 +40,7 @@ class ClusterConfig(StrictModel):
     )
     learner_dtype: Literal["float32", "bfloat16", "float16"] = Field(
         "bfloat16", description="dtype the plan assumes for the learner's weights, gradients and AdamW states "
-        "(m1.learner keeps optimiser states in the parameters' dtype)."
+        "(m1.train.learner keeps optimiser states in the parameters' dtype)."
     )
     learner_on_gpu: bool = Field(
         True, description="Place each agent's learner state (one GPU per agent, inside the LearnerActor) on the GPUs."

@@ -1,4 +1,4 @@
-"""Settings of the Collaborative Policy Planning loop (:mod:`m1.cpp`)."""
+"""Settings of the Collaborative Policy Planning loop (:mod:`m1.team.cpp`)."""
 
 from __future__ import annotations
 

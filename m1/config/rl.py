@@ -1,4 +1,4 @@
-"""Settings of multi-agent GRPO: rewards (:mod:`m1.rewards`) and the policy loss (:mod:`m1.grpo`)."""
+"""Settings of multi-agent GRPO: rewards (:mod:`m1.train.rewards`) and the policy loss (:mod:`m1.train.grpo`)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ class RewardConfig(StrictModel):
     max_tool_calls: int = Field(5, ge=1, description="More tool calls than this get col_over_budget instead.")
     col_over_budget: float = Field(-1.0, description="The strong penalty for exceeding max_tool_calls.")
     judge: Literal["rule", "llm"] = Field(
-        "rule", description="Collaboration judge: the documented rules of m1.rewards, or an LLM (judge_llm endpoint)."
+        "rule",
+        description="Collaboration judge: the documented rules of m1.train.rewards, or an LLM (judge_llm endpoint).",
     )
     judge_llm: LLMTeacherConfig = Field(
         default_factory=lambda: LLMTeacherConfig(max_tokens=4),

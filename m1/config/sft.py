@@ -1,5 +1,5 @@
-"""Settings of policy SFT: teacher annotation (:mod:`m1.teachers`, :mod:`m1.sft`) and the
-fine-tuning loop (:mod:`m1.sft_train`). The CPP loop used to annotate is the ``cpp`` section."""
+"""Settings of policy SFT: teacher annotation (:mod:`m1.train.teachers`, :mod:`m1.train.annotation`) and the
+fine-tuning loop (:mod:`m1.train.sft`). The CPP loop used to annotate is the ``cpp`` section."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ class SFTConfig(StrictModel):
     cite_answers: bool = Field(
         True,
         description="Oracle: answer by citing the best evidence line (a2.1) rather than copying its candidate "
-        "(both forms parse; see m1.plan.parse_answer). Open-ended answers are always written.",
+        "(both forms parse; see m1.team.plan.parse_answer). Open-ended answers are always written.",
     )
     single_pass_only: bool = Field(True, description="The paper's filter (b): keep plans executed without revision.")
     revision_examples: bool = Field(

@@ -91,7 +91,7 @@ class HFEngine:
 
     @classmethod
     def from_dir(cls, path: str | Path, dtype: str = "float32") -> HFEngine:
-        from m1.models import load_agent  # noqa: PLC0415
+        from m1.checkpoint import load_agent  # noqa: PLC0415
 
         model, tok = load_agent(path, dtype=dtype)
         return cls(model, tok)

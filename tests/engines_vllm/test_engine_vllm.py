@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from m1.checkpoint import save_agent, train_tokenizer
 from m1.config import AgentSpec
 from m1.engines.base import SamplingSettings
 from m1.engines.hf import HFEngine
-from m1.models import build_model, default_catalogue, plan_corpus, save_agent, train_tokenizer
+from m1.models import build_model, default_catalogue, plan_corpus
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 torch.set_num_threads(1)

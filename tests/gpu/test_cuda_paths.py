@@ -38,15 +38,16 @@ def _record(key: str, value: float) -> None:
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from m1.models import train_tokenizer
+    from m1.checkpoint import train_tokenizer
 
     return train_tokenizer(["1. fine_browser {}", "KEEP", "DONE", "answer B", "#plan Q: What colour?"] * 20, 300)
 
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory, tokenizer):
+    from m1.checkpoint import save_agent
     from m1.config.team import AgentSpec
-    from m1.models import build_model, save_agent
+    from m1.models import build_model
 
     specs = [AgentSpec(name="a", arch="qwen2", hidden_size=64, num_layers=2, num_heads=1, num_kv_heads=1,
                        head_dim=64, intermediate_size=128, max_context=128),
@@ -57,7 +58,7 @@ def team(tmp_path_factory, tokenizer):
 
 
 def _samples(tokenizer, n=4):
-    from m1.learner import Sample
+    from m1.train.learner import Sample
 
     out = []
     for i in range(n):
@@ -85,7 +86,7 @@ def test_hf_engine_on_cuda_logprobs_match_recompute(team):
 def test_learner_on_cuda_devices_updates_and_exports_cpu_weights(team, tokenizer):
     from actors.learner import learner_devices
     from m1.config import GRPOConfig
-    from m1.learner import TeamLearner
+    from m1.train.learner import TeamLearner
 
     devices = learner_devices(team)
     assert len(devices) == 2 and len(set(devices)) == min(2, torch.cuda.device_count())
@@ -106,8 +107,8 @@ def test_real_size_learner_step_fits_the_planners_estimate(tokenizer):
     from m1.config import GRPOConfig, load_config
     from m1.engines.base import SamplingSettings
     from m1.engines.hf import HFEngine
-    from m1.learner import Sample, TeamLearner
     from m1.resources import learner_demand, load_architecture
+    from m1.train.learner import Sample, TeamLearner
 
     name = os.environ.get("M1_GPU_REAL_MODEL", "qwen2.5-3b")  # any configs/real_models/*.json text model
     spec = json.loads((ROOT / f"configs/real_models/{name}.json").read_text())

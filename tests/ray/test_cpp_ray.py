@@ -14,9 +14,9 @@ from test_cpp import ScriptedTeam, fixed  # noqa: E402
 
 from actors.tools import RayToolPool, ToolWorker  # noqa: E402
 from m1.config import load_config  # noqa: E402
-from m1.cpp import ToolRunner, run_episode  # noqa: E402
-from m1.memory import SharedMemory  # noqa: E402
-from m1.topology import complete_topology, sample_topology  # noqa: E402
+from m1.team.cpp import ToolRunner, run_episode  # noqa: E402
+from m1.team.memory import SharedMemory  # noqa: E402
+from m1.team.topology import complete_topology, sample_topology  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -138,7 +138,7 @@ def test_a_crashing_or_hanging_tool_worker_is_replaced_and_the_call_retried(
 
 def test_m1_ask_on_ray(ray_local, cfg, questions, team_dir, capsys):
     from m1.cli import main
-    from m1.trace import Episode
+    from m1.team.trace import Episode
 
     q = questions[0]
     assert main(["ask", q.video, q.question, "--options", *q.options, "--ray", "--team", str(team_dir),

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
+from m1.checkpoint import agent_dir, load_agent
 from m1.config import AgentSpec, TeamConfig, load_config
-from m1.models import agent_dir, load_agent
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -55,10 +55,10 @@ def test_annotate_then_sft_on_ray_then_resume(cfg):
         assert all(a["resumed"] and a["steps"] == 4 for a in again["agents"])
     finally:
         ray.shutdown()
-    from m1.cpp import LocalTeam, ToolRunner, run_episode
     from m1.synth import read_split
+    from m1.team.cpp import LocalTeam, ToolRunner, run_episode
+    from m1.team.topology import complete_topology
     from m1.tools.registry import catalogue
-    from m1.topology import complete_topology
 
     team = LocalTeam.from_dir(str(out["team_out"]), cfg.team)
     q = read_split(out["data_dir"])[0]

@@ -28,9 +28,9 @@ def planning_team(delay: float = 0.0) -> ScriptedTeam:
 
 def make_service(team, overrides: list[str]):
     from m1.config import load_config
-    from m1.memory import SharedMemory
-    from m1.rollout import Backends
     from m1.serving.service import ServingToolRunner, TeamService, TraceStore
+    from m1.team.memory import SharedMemory
+    from m1.team.rollout import Backends
 
     cfg = load_config(overrides=TINY + overrides)
     return TeamService(cfg, Backends(team, ServingToolRunner(cfg.tools, cfg.video), SharedMemory(), on_ray=False),

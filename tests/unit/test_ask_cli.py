@@ -4,7 +4,7 @@ import pytest
 
 from m1.cli import main
 from m1.config import load_config
-from m1.trace import Episode
+from m1.team.trace import Episode
 
 pytestmark = pytest.mark.slow
 

@@ -6,12 +6,12 @@ import random
 import pytest
 
 from m1.config import CPPConfig
-from m1.cpp import aggregate, run_episode
 from m1.engines.base import Completion, SamplingSettings
-from m1.plan import PromptLimits, byte_counter
 from m1.schema import Question, TaskType, ToolResult, ToolSpec
-from m1.topology import Topology, complete_topology, sample_topology
-from m1.trace import Episode
+from m1.team.cpp import aggregate, run_episode
+from m1.team.plan import PromptLimits, byte_counter
+from m1.team.topology import Topology, complete_topology, sample_topology
+from m1.team.trace import Episode
 
 CATALOGUE = [
     ToolSpec(name="global_sampling", description="n frames", args_schema={

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from m1.checkpoint import train_tokenizer
 from m1.config import AgentSpec, EngineConfig
 from m1.engines.base import EngineError, Generator, SamplingSettings, finish_completion
 from m1.engines.hf import HFEngine, completion_logprobs
-from m1.models import build_model, default_catalogue, plan_corpus, train_tokenizer
+from m1.models import build_model, default_catalogue, plan_corpus
 
 torch.set_num_threads(1)
 
@@ -173,9 +174,9 @@ def test_bad_prompts_are_typed_errors(engine):
 
 
 def test_make_engine(tok, tmp_path):
+    from m1.checkpoint import save_agent
     from m1.config import EngineConfig
     from m1.engines import make_engine
-    from m1.models import save_agent
 
     path = save_agent(build_model(SPECS[0], tok, seed=1), tok, tmp_path / "a")
     engine = make_engine("hf", path, EngineConfig())

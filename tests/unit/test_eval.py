@@ -9,7 +9,7 @@ import pytest
 
 from m1.config import CPPConfig
 from m1.engines.base import Completion
-from m1.eval import (
+from m1.evaluation.harness import (
     PREDICTIONS,
     EvalError,
     NoToolsSystem,
@@ -20,10 +20,10 @@ from m1.eval import (
     run_system,
     system_metrics,
 )
-from m1.eval_report import render_markdown, write_report
-from m1.plan import PromptLimits, byte_counter
+from m1.evaluation.report import render_markdown, write_report
 from m1.schema import Question, TaskType, ToolResult, ToolSpec
-from m1.topology import complete_topology
+from m1.team.plan import PromptLimits, byte_counter
+from m1.team.topology import complete_topology
 
 CATALOGUE = [
     ToolSpec(name="fine_browser", description="look closely", args_schema={

@@ -74,12 +74,12 @@ def world(tmp_path_factory):
 
 
 def episodes(cfg, questions, team_dir):
-    from m1.cpp import LocalTeam, ToolRunner, run_episode
-    from m1.memory import SharedMemory
-    from m1.models import agent_dir, load_tokenizer
-    from m1.teachers import OracleTeacher, TeacherTeam
+    from m1.checkpoint import agent_dir, load_tokenizer
+    from m1.team.cpp import LocalTeam, ToolRunner, run_episode
+    from m1.team.memory import SharedMemory
+    from m1.team.topology import complete_topology
     from m1.tools.registry import catalogue
-    from m1.topology import complete_topology
+    from m1.train.teachers import OracleTeacher, TeacherTeam
 
     tools = ToolRunner(cfg.tools, cfg.video)
     cat = catalogue()

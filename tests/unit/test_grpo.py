@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from m1.grpo import aggregate, group_advantages, kl_k3, per_agent_advantages, policy_loss
+from m1.train.grpo import aggregate, group_advantages, kl_k3, per_agent_advantages, policy_loss
 
 
 def test_group_advantages_std_and_dr_grpo():

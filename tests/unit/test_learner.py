@@ -12,14 +12,14 @@ from test_cpp import CATALOGUE, MC, RecordingTools, ScriptedTeam, fixed  # noqa:
 
 from m1.config import GRPOConfig, RewardConfig  # noqa: E402
 from m1.config.team import AgentSpec  # noqa: E402
-from m1.cpp import run_episode  # noqa: E402
-from m1.learner import Sample, TeamLearner, build_samples  # noqa: E402
-from m1.topology import complete_topology  # noqa: E402
+from m1.team.cpp import run_episode  # noqa: E402
+from m1.team.topology import complete_topology  # noqa: E402
+from m1.train.learner import Sample, TeamLearner, build_samples  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from m1.models import train_tokenizer
+    from m1.checkpoint import train_tokenizer
 
     return train_tokenizer(["1. fine_browser {}", "KEEP", "DONE", "answer B", "#plan Q: What colour?"] * 20, 300)
 
@@ -152,7 +152,7 @@ def test_micro_batches_accumulate_to_the_full_batch_update(tokenizer, agg):
 def test_learner_actor_body_sets_its_torch_threads(tmp_path, tokenizer, threads, expected):
     """``ray.learner_threads``: the learner may use every core (the MARL loop is synchronous)."""
     from actors.learner import LearnerHost
-    from m1.models import save_agent
+    from m1.checkpoint import save_agent
 
     dirs = [str(save_agent(m, tokenizer, tmp_path / f"agent{i}")) for i, m in enumerate(tiny_models(tokenizer))]
     before = torch.get_num_threads()

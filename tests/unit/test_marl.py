@@ -5,8 +5,8 @@ import json
 import pytest
 
 from m1.config import load_config
-from m1.marl import MARLTrainer, batch_questions, plot_metrics, rollout_topology
 from m1.schema import Question, TaskType
+from m1.train.marl import MARLTrainer, batch_questions, plot_metrics, rollout_topology
 
 TINY_TEAM = [
     "team.agents=[{name: a, arch: qwen2, hidden_size: 32, num_layers: 1, num_heads: 2, num_kv_heads: 1, "
@@ -57,10 +57,10 @@ def setup(tmp_path_factory):
 
 def _trainer(cfg, qs, team_dir, out):
     from actors.rollout import build_backends
-    from m1.learner import TeamLearner
-    from m1.models import agent_dir
-    from m1.rollout import RolloutDriver
+    from m1.checkpoint import agent_dir
+    from m1.team.rollout import RolloutDriver
     from m1.tools.registry import catalogue
+    from m1.train.learner import TeamLearner
 
     b = build_backends(cfg, team_dir, use_ray=False)
     learner = TeamLearner.from_dirs([agent_dir(team_dir, a) for a in cfg.team.agents], cfg.grpo, seed=cfg.seed)

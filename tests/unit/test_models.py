@@ -11,23 +11,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import PreTrainedTokenizerFast
 
-from m1.cli import main as cli_main
-from m1.config import AgentSpec, ConfigError, TeamConfig, load_config
-from m1.models import (
+from m1.checkpoint import (
     ModelError,
-    build_model,
     count_parameters,
-    default_catalogue,
-    init_team,
     load_agent,
     load_tokenizer,
-    plan_corpus,
     save_agent,
     token_counter,
     train_tokenizer,
 )
-from m1.plan import Evidence, PromptLimits, render_answer_prompt
+from m1.cli import main as cli_main
+from m1.config import AgentSpec, ConfigError, TeamConfig, load_config
+from m1.models import build_model, default_catalogue, init_team, plan_corpus
 from m1.schema import Question, TaskType
+from m1.team.plan import Evidence, PromptLimits, render_answer_prompt
 
 torch.set_num_threads(1)
 

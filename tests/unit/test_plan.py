@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from m1.plan import (
+from m1.schema import Question, TaskType, ToolResult, ToolSpec
+from m1.team.plan import (
     Evidence,
     FormatErrorKind,
     Plan,
@@ -31,7 +32,6 @@ from m1.plan import (
     resolve_refs,
     try_parse_plan,
 )
-from m1.schema import Question, TaskType, ToolResult, ToolSpec
 
 SEG = {"start": {"type": "number", "minimum": 0}, "end": {"type": "number", "minimum": 0}}
 CAT = [

@@ -48,7 +48,8 @@ def test_parameter_count_formula_matches_transformers_on_meta_device():
 
 
 def test_tiny_build_count_matches_m1_models():
-    from m1.models import build_model, train_tokenizer
+    from m1.checkpoint import train_tokenizer
+    from m1.models import build_model
 
     cfg = load_config()
     tok = train_tokenizer(["a b c d"] * 10, 300)

@@ -9,10 +9,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_cpp import CATALOGUE, GROUND, MC, ScriptedTeam, fixed  # noqa: E402
 
 from m1.config import CPPConfig, RewardConfig  # noqa: E402
-from m1.cpp import run_episode  # noqa: E402
-from m1.rewards import agent_rewards, outcome_score, rule_judge  # noqa: E402
 from m1.schema import Question, TaskType, ToolResult  # noqa: E402
-from m1.topology import complete_topology  # noqa: E402
+from m1.team.cpp import run_episode  # noqa: E402
+from m1.team.topology import complete_topology  # noqa: E402
+from m1.train.rewards import agent_rewards, outcome_score, rule_judge  # noqa: E402
 
 
 class Tools:

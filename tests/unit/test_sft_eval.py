@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from m1.config import CPPConfig
-from m1.cpp import run_episode
-from m1.evaluate import markdown_table, result_from_episode, summarise, uniform_frames
+from m1.evaluation.summary import markdown_table, result_from_episode, summarise, uniform_frames
 from m1.schema import Family, Question, TaskType
-from m1.topology import complete_topology
+from m1.team.cpp import run_episode
+from m1.team.topology import complete_topology
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_cpp import CATALOGUE, ScriptedTeam  # noqa: E402
@@ -49,8 +49,8 @@ def test_uniform_frames_needs_a_duration():
 
 
 def test_evaluate_team_seeds_each_question_like_m1_eval():
-    from m1.eval import question_seed
-    from m1.evaluate import evaluate_team
+    from m1.evaluation.harness import question_seed
+    from m1.evaluation.summary import evaluate_team
 
     qs = [MC, NUM]
     team = ScriptedTeam([script('1. global_sampling {"n":4}', "B")])

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from m1.config import CPPConfig, SFTConfig
-from m1.cpp import run_episode
-from m1.plan import PromptLimits, parse_plan
 from m1.schema import Family, Question, TaskType, ToolResult
-from m1.sft import (
+from m1.team.cpp import run_episode
+from m1.team.plan import PromptLimits, parse_plan
+from m1.team.topology import complete_topology
+from m1.tools.registry import catalogue
+from m1.train.annotation import (
     DatasetError,
     examples_from_episode,
     judge_trajectory,
@@ -20,7 +22,7 @@ from m1.sft import (
     write_dataset,
     yield_by_family,
 )
-from m1.teachers import (
+from m1.train.teachers import (
     OracleTeacher,
     TeacherError,
     best_candidate,
@@ -28,8 +30,6 @@ from m1.teachers import (
     evidence_candidates,
     prompt_kind,
 )
-from m1.tools.registry import catalogue
-from m1.topology import complete_topology
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_cpp import CATALOGUE, ScriptedTeam, phase  # noqa: E402
@@ -197,8 +197,8 @@ def test_oracle_answers_and_revisions_read_the_prompt():
 
 
 def test_teacher_team_runs_the_cpp_loop_with_student_tokens():
-    from m1.models import train_tokenizer
-    from m1.teachers import TeacherTeam
+    from m1.checkpoint import train_tokenizer
+    from m1.train.teachers import TeacherTeam
 
     tok = train_tokenizer(["#plan Q: What colour? fine_browser global_sampling candidate=B KEEP"], vocab_size=300)
     team = TeacherTeam(OracleTeacher(SFTConfig(weak_plan_prob=0.0, redundant_step_prob=0.0)), ["a", "b"], tok,

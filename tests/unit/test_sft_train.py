@@ -6,9 +6,10 @@ import json
 import pytest
 import torch
 
+from m1.checkpoint import load_agent, save_agent, train_tokenizer
 from m1.config import AgentSpec, SFTConfig
-from m1.models import build_model, load_agent, save_agent, train_tokenizer
-from m1.sft_train import (
+from m1.models import build_model
+from m1.train.sft import (
     IGNORE,
     SFTError,
     SFTTrainer,

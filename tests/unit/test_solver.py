@@ -6,11 +6,11 @@ import pytest
 
 from m1.config.synth import SynthConfig
 from m1.schema import TaskType
-from m1.solver import plan_for, solve
 from m1.synth.questions import generate_questions
 from m1.synth.render import encode_video
 from m1.synth.world import sample_event_log
 from m1.tools.context import VideoStore
+from m1.tools.solver import plan_for, solve
 
 
 @pytest.mark.slow

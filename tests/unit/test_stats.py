@@ -1,6 +1,6 @@
 import pytest
 
-from m1.stats import paired_bootstrap
+from m1.evaluation.stats import paired_bootstrap
 
 
 def test_paired_bootstrap_interval():

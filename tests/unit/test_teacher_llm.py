@@ -11,12 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import torch
 
+from m1.checkpoint import train_tokenizer
 from m1.config import AgentSpec, LLMTeacherConfig
 from m1.engines.base import SamplingSettings
 from m1.engines.hf import HFEngine
-from m1.models import build_model, train_tokenizer
+from m1.models import build_model
 from m1.schema import Question, TaskType
-from m1.teachers import LLMTeacher, TeacherError, clean_reply
+from m1.train.teachers import LLMTeacher, TeacherError, clean_reply
 
 Q = Question(qid="q", video="/v.mp4", question="What colour?", options=["red", "blue"], answer="B",
              task_type=TaskType.MULTIPLE_CHOICE)

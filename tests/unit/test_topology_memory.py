@@ -6,9 +6,9 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from m1.memory import SharedMemory, UnknownEpisodeError
 from m1.schema import ToolResult
-from m1.topology import Topology, complete_topology, sample_topology
+from m1.team.memory import SharedMemory, UnknownEpisodeError
+from m1.team.topology import Topology, complete_topology, sample_topology
 
 
 def test_complete_topology_everyone_reads_everyone():

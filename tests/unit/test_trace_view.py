@@ -6,9 +6,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_cpp import CATALOGUE, MC, RecordingTools, ScriptedTeam, fixed  # noqa: E402
 
-from m1.cpp import run_episode  # noqa: E402
-from m1.topology import complete_topology  # noqa: E402
-from m1.trace_view import render_html, render_text  # noqa: E402
+from m1.team.cpp import run_episode  # noqa: E402
+from m1.team.topology import complete_topology  # noqa: E402
+from m1.team.trace_view import render_html, render_text  # noqa: E402
 
 
 def _episode():

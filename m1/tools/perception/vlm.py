@@ -71,7 +71,7 @@ class VLMBackend:
             Qwen2VLImageProcessorPil,
         )
 
-        from m1.models import load_tokenizer  # noqa: PLC0415
+        from m1.checkpoint import load_tokenizer  # noqa: PLC0415
 
         path = Path(path)
         if not str(path) or not path.is_dir():
@@ -267,7 +267,7 @@ def build_tiny_vlm(out_dir: str | Path, seed: int = 0) -> Path:
         Qwen2VLImageProcessorPil,
     )
 
-    from m1.models import save_agent, train_tokenizer  # noqa: PLC0415
+    from m1.checkpoint import save_agent, train_tokenizer  # noqa: PLC0415
 
     out = Path(out_dir)
     tok = train_tokenizer(_TINY_CORPUS * 4, vocab_size=320)

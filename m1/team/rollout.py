@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from m1.config import M1Config
-from m1.cpp import MemoryBackend, TeamBackend, ToolBackend, run_episode
 from m1.schema import Question, ToolSpec
-from m1.topology import Topology
-from m1.trace import Episode
+from m1.team.cpp import MemoryBackend, TeamBackend, ToolBackend, run_episode
+from m1.team.topology import Topology
+from m1.team.trace import Episode
 
 
 @dataclass

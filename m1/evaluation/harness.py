@@ -6,7 +6,7 @@ Systems (:class:`EvalSystem`, one question at a time):
 - ``team`` — the CPP team on the complete topology (:class:`TeamSystem`);
 - ``no_comm`` — the same team on a topology without edges: every agent plans, runs and answers
   alone, and only the final aggregation combines them;
-- ``solver`` — the reference solver (:mod:`m1.solver`), a fixed tool plan per question family;
+- ``solver`` — the reference solver (:mod:`m1.tools.solver`), a fixed tool plan per question family;
 - ``no_tools`` — one agent of the team, no plan and no tool choice: its only evidence is the text
   of one ``global_sampling`` call (n uniformly sampled frame descriptions), one line per frame,
   given to the answer prompt (:class:`NoToolsSystem`).
@@ -20,11 +20,11 @@ settings); a rerun with different ones is refused instead of mixing two systems'
 
 :func:`system_metrics` scores with the benchmark's official rules (:func:`m1.data.score`) and adds
 frames and seconds per query (mean, median, p90), tool calls, parse rates and — for teams — each
-agent's own answers scored alone. Reports are written by :mod:`m1.eval_report`.
+agent's own answers scored alone. Reports are written by :mod:`m1.evaluation.report`.
 
-Not here: loading files (:mod:`m1.data`), the CPP loop (:mod:`m1.cpp`), Ray wiring
-(``actors.rollout``). ``m1.evaluate`` is a smaller helper for the SFT record on M1-Synth families
-(its score needs video durations and ``m1.sft``'s scoring); this harness scores any benchmark.
+Not here: loading files (:mod:`m1.data`), the CPP loop (:mod:`m1.team.cpp`), Ray wiring
+(``actors.rollout``). ``m1.evaluation.summary`` is a smaller helper for the SFT record on M1-Synth families
+(its score needs video durations and ``m1.train.annotation``'s scoring); this harness scores any benchmark.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from m1.config.cpp import CPPConfig
 from m1.data import score
 from m1.schema import Question, ToolCall, ToolResult, ToolSpec
 from m1.seeding import derive_seed
-from m1.topology import Topology, complete_topology
+from m1.team.topology import Topology, complete_topology
 
 SYSTEMS = ("team", "no_comm", "solver", "no_tools")
 PREDICTIONS = "predictions.jsonl"
@@ -105,7 +105,7 @@ def no_comm_topology(num_agents: int) -> Topology:
 
 
 def prediction_from_episode(system: str, ep: Any) -> Prediction:
-    """A :class:`Prediction` from a CPP :class:`~m1.trace.Episode`."""
+    """A :class:`Prediction` from a CPP :class:`~m1.team.trace.Episode`."""
     n = max(1, len(ep.agents))
     plans = sum(1 for a in ep.agents if a.turns and a.turns[0].kind == "plan" and a.turns[0].parsed is not None)
     errors = [e.error for e in ep.memory if e.error]
@@ -128,7 +128,7 @@ class TeamSystem:
         self.topology, self.seed, self.team_dir, self.concurrency = topology, seed, team_dir, concurrency
 
     def predict(self, q: Question) -> Prediction:
-        from m1.cpp import run_episode
+        from m1.team.cpp import run_episode
 
         ep = run_episode(q, self.b.team, self.b.tools, self.topology, self.catalogue, self.cpp,
                          seed=question_seed(self.seed, q.qid), episode_id=f"{q.qid}#{self.name}", memory=self.b.memory)
@@ -140,7 +140,7 @@ class TeamSystem:
 
 
 class SolverSystem:
-    """The reference solver (:func:`m1.solver.solve`), in this process."""
+    """The reference solver (:func:`m1.tools.solver.solve`), in this process."""
 
     name = "solver"
     concurrency = 1
@@ -154,7 +154,7 @@ class SolverSystem:
         self.store = VideoStore(video_cfg or VideoConfig())
 
     def predict(self, q: Question) -> Prediction:
-        from m1.solver import solve
+        from m1.tools.solver import solve
 
         t0 = time.perf_counter()
         s = solve(q, self.tools_cfg, self.store)
@@ -172,7 +172,7 @@ def sampling_evidence(result: ToolResult, agent: str) -> list[Any]:
     """A ``global_sampling`` result as answer-prompt evidence, one line per frame description:
     prompts clip each evidence line to ``cpp.entry_tokens``, which would keep only the first frame
     or two of the result as one line."""
-    from m1.plan import Evidence
+    from m1.team.plan import Evidence
 
     if result.error:
         return [Evidence(agent=agent, step=1, tool=result.tool, text=f"error: {result.error}")]
@@ -195,9 +195,9 @@ class NoToolsSystem:
         self.seed, self.team_dir, self.concurrency = seed, team_dir, concurrency
 
     def predict(self, q: Question) -> Prediction:
-        from m1.cpp import GenRequest, agent_labels
         from m1.engines.base import SamplingSettings
-        from m1.plan import PlanFormatError, parse_answer, render_answer_prompt
+        from m1.team.cpp import GenRequest, agent_labels
+        from m1.team.plan import PlanFormatError, parse_answer, render_answer_prompt
 
         t0 = time.perf_counter()
         eid = f"{q.qid}#{self.name}"
@@ -233,7 +233,7 @@ class NoToolsSystem:
 def team_systems(names: Iterable[str], backends: Any, cfg: Any, team_dir: str, agent: str | None = None,
                  frames: int | None = None) -> dict[str, EvalSystem]:
     """The team-based systems among ``names`` (team, no_comm, no_tools) over one set of back-ends."""
-    from m1.cpp import summariser_index
+    from m1.team.cpp import summariser_index
     from m1.tools.registry import catalogue
 
     n = len(backends.team.names)

@@ -9,7 +9,7 @@ DAG — a random priority order of the agents, each forward edge kept with proba
 a dropped agent takes no part in that rollout: no plan, no tool calls, no vote). At least
 ``min_active`` agents always remain.
 
-This module decides who may read what; it does not store entries (see :mod:`m1.memory`).
+This module decides who may read what; it does not store entries (see :mod:`m1.team.memory`).
 """
 
 from __future__ import annotations

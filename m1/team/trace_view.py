@@ -1,4 +1,4 @@
-"""Human-readable renderings of an :class:`~m1.trace.Episode`: a terminal timeline and a
+"""Human-readable renderings of an :class:`~m1.team.trace.Episode`: a terminal timeline and a
 self-contained HTML page (per-agent lanes of plans, tool steps, revisions and answers; the
 shared-memory traffic; the vote).
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from m1.trace import AgentTrace, Episode, ToolStep, Turn
+from m1.team.trace import AgentTrace, Episode, ToolStep, Turn
 
 
 def _short(text: str, n: int = 110) -> str:

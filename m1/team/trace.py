@@ -13,9 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from m1.memory import MemoryEntry
 from m1.schema import Question, ToolCall
-from m1.topology import Topology
+from m1.team.memory import MemoryEntry
+from m1.team.topology import Topology
 
 
 class Turn(BaseModel):
@@ -33,7 +33,7 @@ class Turn(BaseModel):
     finish_reason: str
     parsed: str | None = Field(None, description="Canonical rendering of what was parsed (plan/KEEP/DONE/answer).")
     error: str | None = None
-    error_kind: str | None = Field(None, description="A m1.plan.FormatErrorKind value when parsing failed.")
+    error_kind: str | None = Field(None, description="A m1.team.plan.FormatErrorKind value when parsing failed.")
     memory_seen: list[int] = Field(default_factory=list, description="Ids of shared-memory entries in the prompt.")
 
 

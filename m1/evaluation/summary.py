@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from m1.schema import Question, TaskType, ToolSpec
-from m1.sft import score_answer
-from m1.trace import Episode
+from m1.team.trace import Episode
+from m1.train.annotation import score_answer
 
 
 class QuestionResult(BaseModel):
@@ -64,10 +64,10 @@ def result_from_episode(ep: Episode) -> QuestionResult:
 def evaluate_team(questions: Sequence[Question], team: Any, tools: Any, catalogue: Sequence[ToolSpec],
                   cpp_cfg: Any, seed: int = 0, progress: bool = False) -> tuple[list[QuestionResult], list[Episode]]:
     """One CPP episode per question (complete topology, the config's sampling) and its result."""
-    from m1.cpp import run_episode  # noqa: PLC0415
-    from m1.eval import question_seed  # noqa: PLC0415
-    from m1.memory import SharedMemory  # noqa: PLC0415
-    from m1.topology import complete_topology  # noqa: PLC0415
+    from m1.evaluation.harness import question_seed  # noqa: PLC0415
+    from m1.team.cpp import run_episode  # noqa: PLC0415
+    from m1.team.memory import SharedMemory  # noqa: PLC0415
+    from m1.team.topology import complete_topology  # noqa: PLC0415
 
     it: Any = questions
     if progress:
@@ -83,7 +83,7 @@ def evaluate_team(questions: Sequence[Question], team: Any, tools: Any, catalogu
 
 def evaluate_solver(questions: Sequence[Question], tools_cfg: Any = None) -> list[QuestionResult]:
     """The reference solver (the oracle teacher's fixed plans) on the same questions."""
-    from m1.solver import plan_for, solve  # noqa: PLC0415
+    from m1.tools.solver import plan_for, solve  # noqa: PLC0415
 
     out = []
     for q in questions:

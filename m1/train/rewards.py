@@ -13,7 +13,7 @@
     1. feasibility — the plan parsed and has at least one step;
     2. appropriateness — every call the agent made succeeded, and at least one of them was
        question-aware: it returned a candidate that is a valid answer of the question's type (a
-       letter of the options, a number, a span; :func:`m1.plan.parse_answer`). The answer then rests
+       letter of the options, a number, a span; :func:`m1.team.plan.parse_answer`). The answer then rests
        on evidence about the question, not on generic looks alone. A tool of the wrong kind (a
        grounding span for a size question) suits nothing the question asks, so it does not count;
     3. step management — no call repeated by the agent itself, and the trajectory ended by
@@ -33,13 +33,13 @@ from dataclasses import dataclass
 
 from m1.config.rl import RewardConfig
 from m1.data.metrics import mean_relative_accuracy, temporal_iou
-from m1.plan import PlanFormatError, parse_answer
 from m1.schema import Question, TaskType
-from m1.trace import AgentTrace, Episode
+from m1.team.plan import PlanFormatError, parse_answer
+from m1.team.trace import AgentTrace, Episode
 
 
 def outcome_score(question: Question, answer: str | None) -> float:
-    """s in [0, 1] for one parsed answer (canonical forms from :func:`m1.plan.parse_answer`)."""
+    """s in [0, 1] for one parsed answer (canonical forms from :func:`m1.team.plan.parse_answer`)."""
     if answer is None or question.answer is None:
         return 0.0
     tt = question.task_type
@@ -155,7 +155,7 @@ class LLMJudge:
 
     @classmethod
     def from_config(cls, cfg: RewardConfig) -> LLMJudge:
-        from m1.teachers import LLMTeacher
+        from m1.train.teachers import LLMTeacher
 
         return cls(LLMTeacher(cfg.judge_llm).chat)
 

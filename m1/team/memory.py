@@ -6,7 +6,7 @@ referenced by key (``payload_ref``), so that reading memory never copies frames 
 payloads. One :class:`SharedMemory` serves any number of concurrent episodes (keyed by
 episode id); the same class runs in-process or as a Ray actor (``actors/memory.py``).
 
-Reads are filtered by the episode's :class:`~m1.topology.Topology`: a reader sees its own
+Reads are filtered by the episode's :class:`~m1.team.topology.Topology`: a reader sees its own
 entries and those of agents with an edge to it, and may ask only for entries newer than the
 last id it saw.
 """
@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from m1.schema import ToolResult
-from m1.topology import Topology
+from m1.team.topology import Topology
 
 
 class MemoryEntry(BaseModel):

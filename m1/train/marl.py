@@ -4,7 +4,7 @@ One step: take ``marl.questions_per_step`` questions (a deterministic function o
 the step: epochs are seeded permutations), run ``grpo.group_size`` rollouts of the whole team
 per question — each with its own sampled DAG topology when ``grpo.agent_dropout`` is on and
 its own sampling seed —, compute per-agent rewards and advantages, update every agent
-(:class:`m1.learner.TeamLearner` or its Ray proxy), push the new weights to the rollout
+(:class:`m1.train.learner.TeamLearner` or its Ray proxy), push the new weights to the rollout
 engines, log, and checkpoint every ``marl.checkpoint_every`` steps.
 
 Because questions, topologies and sampling seeds are functions of (seed, step) and a checkpoint
@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from m1.config import M1Config
-from m1.learner import build_samples
-from m1.rewards import outcome_score
-from m1.rollout import EpisodeJob, RolloutDriver
 from m1.schema import Question
 from m1.seeding import derive_seed
-from m1.topology import Topology, complete_topology, sample_topology
-from m1.trace import Episode
+from m1.team.rollout import EpisodeJob, RolloutDriver
+from m1.team.topology import Topology, complete_topology, sample_topology
+from m1.team.trace import Episode
+from m1.train.learner import build_samples
+from m1.train.rewards import outcome_score
 
 CHECKPOINT = "checkpoint"
 
@@ -94,7 +94,7 @@ class MARLTrainer:
         self._tb: Any = None
         self.judge = None
         if cfg.rewards.judge == "llm":
-            from m1.rewards import LLMJudge
+            from m1.train.rewards import LLMJudge
 
             self.judge = LLMJudge.from_config(cfg.rewards)
 

@@ -2,7 +2,7 @@
 
 A :class:`Teacher` answers one CPP moment at a time — ``write(kind, prompt, question, agent)``
 with ``kind`` in plan / revision / answer and ``prompt`` exactly the prompt the CPP loop renders
-for a student. :class:`TeacherTeam` turns a teacher into a :class:`m1.cpp.TeamBackend`, so
+for a student. :class:`TeacherTeam` turns a teacher into a :class:`m1.team.cpp.TeamBackend`, so
 annotation *runs the real CPP loop* and the (prompt, completion) pairs come out of the episode
 trace as the students will see them at inference.
 
@@ -16,7 +16,7 @@ trace as the students will see them at inference.
   with retries (429 / 5xx / connection errors, exponential back-off honouring ``Retry-After``),
   a client-side rate limit, a JSONL response cache and a JSONL usage/cost log.
 
-Not here: the filter and dataset (:mod:`m1.sft`), training (:mod:`m1.sft_train`).
+Not here: the filter and dataset (:mod:`m1.train.annotation`), training (:mod:`m1.train.sft`).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from typing import Any, Literal, Protocol
 
 from m1.config.sft import LLMTeacherConfig, SFTConfig
 from m1.engines.base import Completion
-from m1.plan import PromptLimits, TokenCounter
 from m1.schema import Family, Question, TaskType
 from m1.seeding import derive_seed
+from m1.team.plan import PromptLimits, TokenCounter
 
 Kind = Literal["plan", "revision", "answer"]
 _PHASES: dict[str, Kind] = {"#plan": "plan", "#revise": "revision", "#answer": "answer"}
@@ -342,7 +342,7 @@ class LLMTeacher:
 
 
 class TeacherTeam:
-    """A :class:`m1.cpp.TeamBackend` whose agents all write the teacher's texts.
+    """A :class:`m1.team.cpp.TeamBackend` whose agents all write the teacher's texts.
 
     Prompts are tokenised with the *students'* tokenizer and limits, so the episode's prompts are
     exactly what the students see; completions carry the teacher text's ids + EOS (log-probs 0).
@@ -350,8 +350,8 @@ class TeacherTeam:
 
     def __init__(self, teacher: Teacher, names: Sequence[str], tokenizer: Any, max_contexts: Sequence[int],
                  labels: Sequence[int] | None = None):
-        from m1.cpp import check_labels  # noqa: PLC0415
-        from m1.models import token_counter  # noqa: PLC0415
+        from m1.checkpoint import token_counter  # noqa: PLC0415
+        from m1.team.cpp import check_labels  # noqa: PLC0415
 
         if len(names) != len(max_contexts):
             raise ValueError("names and max_contexts must have the same length")

@@ -10,9 +10,9 @@
   states and the step: :meth:`SFTTrainer.resume` continues bit-exactly (tested).
 - Logs: ``metrics.jsonl`` and TensorBoard event files under the run directory; :func:`plot_losses`.
 - :meth:`SFTTrainer.export` writes the final HF checkpoint (LoRA: the merged model, plus the
-  adapter under ``adapter/``) that :class:`m1.cpp.LocalTeam` loads.
+  adapter under ``adapter/``) that :class:`m1.team.cpp.LocalTeam` loads.
 
-Not here: where the data comes from (:mod:`m1.sft`), Ray (``actors/sft.py``, ``jobs/sft.py``).
+Not here: where the data comes from (:mod:`m1.train.annotation`), Ray (``actors/sft.py``, ``jobs/sft.py``).
 """
 
 from __future__ import annotations
@@ -287,7 +287,7 @@ class SFTTrainer:
 
                 set_peft_model_state_dict(self.model, load_peft_weights(str(ckpt / "model")))
             else:
-                from m1.models import load_agent  # noqa: PLC0415
+                from m1.checkpoint import load_agent  # noqa: PLC0415
 
                 saved, _ = load_agent(ckpt / "model")
                 self.model.load_state_dict(saved.state_dict())
@@ -306,7 +306,7 @@ class SFTTrainer:
     # --------------------------------------------------------------------- export
     def export(self, out_dir: str | Path) -> Path:
         """The trained agent as a HF checkpoint dir (+ tokenizer); LoRA: merged weights, adapter in ``adapter/``."""
-        from m1.models import save_agent  # noqa: PLC0415
+        from m1.checkpoint import save_agent  # noqa: PLC0415
 
         out = Path(out_dir)
         self.model.eval()
@@ -350,7 +350,7 @@ def train_agent(name: str, base_dir: str | Path, pairs: Sequence[tuple[str, str]
                 progress: bool = False) -> dict[str, Any]:
     """Fine-tune the agent checkpointed at ``base_dir`` on (prompt, target) ``pairs``; resumes from
     ``run_dir``'s newest checkpoint if there is one; exports to ``out_dir``. One torch thread."""
-    from m1.models import load_agent  # noqa: PLC0415
+    from m1.checkpoint import load_agent  # noqa: PLC0415
 
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)  # weights drifting into denormals slow CPU training ~3x (DESIGN.md)

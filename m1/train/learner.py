@@ -1,9 +1,9 @@
 """The multi-agent GRPO learner: turns rollout groups into per-agent samples and updates every
-agent's model with :func:`m1.grpo.policy_loss`.
+agent's model with :func:`m1.train.grpo.policy_loss`.
 
 * :func:`build_samples` — for each question, G episodes (rollouts of the whole team); every
-  active agent's reward (:mod:`m1.rewards`) → an advantage per (question, agent) group
-  (:func:`m1.grpo.per_agent_advantages`); every generation turn of the agent (plan, revisions,
+  active agent's reward (:mod:`m1.train.rewards`) → an advantage per (question, agent) group
+  (:func:`m1.train.grpo.per_agent_advantages`); every generation turn of the agent (plan, revisions,
   answer) becomes a :class:`Sample` carrying the trajectory's advantage and the log-probs the
   rollout engine recorded.
 * :class:`TeamLearner` — trainable copies of all agents (full fine-tuning, or LoRA adapters via
@@ -28,9 +28,9 @@ import torch
 
 from m1.config.rl import GRPOConfig, RewardConfig
 from m1.engines.hf import completion_logprobs
-from m1.grpo import per_agent_advantages, policy_loss
-from m1.rewards import AgentReward, agent_rewards
-from m1.trace import Episode
+from m1.team.trace import Episode
+from m1.train.grpo import per_agent_advantages, policy_loss
+from m1.train.rewards import AgentReward, agent_rewards
 
 
 @dataclass
@@ -106,7 +106,7 @@ class TeamLearner:
                   devices: Sequence[str] | None = None) -> TeamLearner:
         """Load every agent's checkpoint; with ``lora`` (a peft ``LoraConfig``) train adapters only.
         ``devices[i]`` (e.g. ``"cuda:1"``) holds agent ``i``'s model, reference and optimiser state."""
-        from m1.models import load_agent
+        from m1.checkpoint import load_agent
 
         models, pad = [], None
         for i, d in enumerate(dirs):

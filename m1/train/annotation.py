@@ -1,7 +1,7 @@
 """SFT data: annotate questions with a teacher through the real CPP loop, apply the paper's
 filter, and read/write the per-agent dataset.
 
-Annotation (:func:`annotate`) runs :func:`m1.cpp.run_episode` with a :class:`m1.teachers.TeacherTeam`
+Annotation (:func:`annotate`) runs :func:`m1.team.cpp.run_episode` with a :class:`m1.train.teachers.TeacherTeam`
 in place of the students, so every prompt in the dataset is exactly a prompt the CPP loop renders.
 
 The filter (:func:`judge_trajectory`), per agent trajectory:
@@ -18,7 +18,7 @@ and it revised (the students learn ``DONE``); its answer turn whenever that answ
 ``KEEP`` revisions are subsampled (``sft.keep_fraction``, a deterministic draw per turn): their
 prompts are the longest and their target is trivial.
 Dataset: one JSONL line per :class:`SFTExample` (prompt, target, provenance) plus
-``manifest.json`` with the yield per family. Not here: training (:mod:`m1.sft_train`).
+``manifest.json`` with the yield per family. Not here: training (:mod:`m1.train.sft`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from m1.config.sft import SFTConfig
 from m1.data.metrics import mean_relative_accuracy, temporal_iou
 from m1.schema import Question, TaskType, ToolSpec
 from m1.seeding import derive_seed
-from m1.trace import AgentTrace, Episode
+from m1.team.trace import AgentTrace, Episode
 
 DATASET_FILE = "examples.jsonl"
 MANIFEST_FILE = "manifest.json"
@@ -180,9 +180,9 @@ def annotate(
 ) -> tuple[list[SFTExample], list[TrajectoryVerdict], list[Episode]]:
     """Run one teacher episode per question (complete topology: the teacher team talks fully)
     and return the filtered examples, every verdict and the episodes."""
-    from m1.cpp import run_episode  # noqa: PLC0415
-    from m1.memory import SharedMemory  # noqa: PLC0415
-    from m1.topology import complete_topology  # noqa: PLC0415
+    from m1.team.cpp import run_episode  # noqa: PLC0415
+    from m1.team.memory import SharedMemory  # noqa: PLC0415
+    from m1.team.topology import complete_topology  # noqa: PLC0415
 
     examples: list[SFTExample] = []
     verdicts: list[TrajectoryVerdict] = []

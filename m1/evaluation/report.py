@@ -1,5 +1,5 @@
 """Reports of an evaluation run: ``metrics.json``, ``report.md`` and ``report.png`` for one or several
-systems side by side (see :mod:`m1.eval` for how predictions and metrics are made).
+systems side by side (see :mod:`m1.evaluation.harness` for how predictions and metrics are made).
 
 ``report.md`` has a summary table (official overall score, unparseable and missing answers, frames
 and seconds per query as in the paper's efficiency accounting, tool calls), one table per
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from m1.data import LoadReport
-from m1.eval import METRICS, Prediction
+from m1.evaluation.harness import METRICS, Prediction
 from m1.schema import Question
 
 REPORT_MD = "report.md"

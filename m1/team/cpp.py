@@ -2,15 +2,15 @@
 
 The loop (:func:`run_episode`):
 
-1. **Generate** — every active agent writes a plan (:func:`m1.plan.parse_plan`). A plan that
+1. **Generate** — every active agent writes a plan (:func:`m1.team.plan.parse_plan`). A plan that
    does not parse is recorded (format error) and leaves the agent with no steps; it still answers.
 2. **Execute** — in each round, every agent with steps left runs its next step: ``$K.field``
    references are resolved against its own earlier results, and the call goes to the tool
    back-end. Identical calls (same tool, same resolved arguments) within the episode run once;
    later callers get the cached result with 0 frames. Every result is appended to the shared
-   memory (:class:`m1.memory.SharedMemory`).
+   memory (:class:`m1.team.memory.SharedMemory`).
 3. **Communicate** — each agent that ran a step reads the memory entries its topology lets it
-   see (:class:`m1.topology.Topology`) and answers ``KEEP`` (run the rest), ``DONE`` (stop) or a
+   see (:class:`m1.team.topology.Topology`) and answers ``KEEP`` (run the rest), ``DONE`` (stop) or a
    new remaining plan. An unparseable revision counts as ``KEEP`` and is recorded. Steps 2-3
    alternate until no agent has steps left, ``cpp.max_rounds`` is reached, or an agent reaches
    ``cpp.max_steps``.
@@ -40,8 +40,10 @@ from typing import Any, Protocol
 
 from m1.config.cpp import CPPConfig
 from m1.engines.base import Completion, SamplingSettings
-from m1.memory import MemoryEntry, SharedMemory
-from m1.plan import (
+from m1.schema import Question, TaskType, ToolCall, ToolResult, ToolSpec
+from m1.seeding import derive_seed
+from m1.team.memory import MemoryEntry, SharedMemory
+from m1.team.plan import (
     Evidence,
     PlanFormatError,
     PlanStep,
@@ -56,10 +58,8 @@ from m1.plan import (
     render_revision_prompt,
     resolve_refs,
 )
-from m1.schema import Question, TaskType, ToolCall, ToolResult, ToolSpec
-from m1.seeding import derive_seed
-from m1.topology import Topology
-from m1.trace import AgentTrace, Episode, ToolStep, Turn
+from m1.team.topology import Topology
+from m1.team.trace import AgentTrace, Episode, ToolStep, Turn
 
 # ------------------------------------------------------------------------------- back-ends
 
@@ -99,7 +99,7 @@ class ToolBackend(Protocol):
 
 
 class MemoryBackend(Protocol):
-    """The shared memory's interface (:class:`m1.memory.SharedMemory` or its Ray actor proxy)."""
+    """The shared memory's interface (:class:`m1.team.memory.SharedMemory` or its Ray actor proxy)."""
 
     def open(self, episode_id: str, topology: Topology) -> None: ...
 
@@ -122,16 +122,16 @@ class LocalTeam:
         self.generators = list(generators)
         self.tokenizer = tokenizer
         self.max_contexts = list(max_contexts)
-        from m1.models import token_counter
+        from m1.checkpoint import token_counter
 
         self._count = token_counter(tokenizer)
 
     @classmethod
     def from_dir(cls, team_dir: str, team_cfg: Any, dtype: str = "float32", engine_cfg: Any = None) -> LocalTeam:
         """Load a team written by ``m1 models init`` (or with real checkpoint paths)."""
+        from m1.checkpoint import agent_dir, load_tokenizer
         from m1.config.engine import EngineConfig
         from m1.engines import make_engine
-        from m1.models import agent_dir, load_tokenizer
 
         ecfg = engine_cfg if engine_cfg is not None else EngineConfig(dtype=dtype)
         gens = [make_engine(spec.engine, agent_dir(team_dir, spec), ecfg) for spec in team_cfg.agents]
@@ -428,6 +428,6 @@ def run_episode(
 
 
 def _remaining_plan(steps: list[PlanStep]):
-    from m1.plan import Plan
+    from m1.team.plan import Plan
 
     return Plan(steps=steps)

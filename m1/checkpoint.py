@@ -1,0 +1,160 @@
+"""Checkpoint and tokenizer I/O, and the team folder layout: the lowest layer that touches model
+files. It imports nothing of the project but its settings, so every layer above (engines,
+perception back-ends, training, the team loop) can read and write checkpoints without pulling in
+the plan language or the tool catalogue.
+
+- :func:`train_tokenizer` trains a byte-level BPE (``tokenizers``). Byte-level means every string
+  encodes with no unknown token and decodes back exactly. It is saved as ``tokenizer.json`` and
+  always loaded with :class:`~transformers.PreTrainedTokenizerFast` — never ``AutoTokenizer``,
+  which in transformers 5.x swaps a regex pre-tokenizer into a qwen2 directory and changes the ids.
+- :func:`save_agent` / :func:`load_agent` write and read one agent as a HF checkpoint directory
+  (safetensors + config + tokenizer); a real checkpoint (``AgentSpec.path``) loads the same way.
+- :class:`TeamDir` owns a team folder: ``team.json`` (the manifest), ``tokenizer/`` and one
+  checkpoint directory per agent.
+
+Not here: which texts the tokenizer learns and the tiny model zoo (:mod:`m1.models`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from m1.config.team import AgentSpec, TeamConfig
+
+EOS_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<|pad|>"
+TEAM_MANIFEST = "team.json"
+
+
+class ModelError(ValueError):
+    """A model or tokenizer directory is missing or unusable."""
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048):
+    """Train a byte-level BPE on ``texts``; returns a ``PreTrainedTokenizerFast``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: PLC0415
+    from transformers import PreTrainedTokenizerFast  # noqa: PLC0415
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS_TOKEN, PAD_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes: no unknown tokens, ever
+        show_progress=False,
+    )
+    tok.train_from_iterator(list(texts), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN, clean_up_tokenization_spaces=False
+    )
+
+
+def load_tokenizer(path: str | Path):
+    """Load ``tokenizer.json`` from a directory (or the file itself) as ``PreTrainedTokenizerFast``."""
+    from transformers import PreTrainedTokenizerFast  # noqa: PLC0415
+
+    path = Path(path)
+    file = path / "tokenizer.json" if path.is_dir() else path
+    if not file.is_file():
+        raise ModelError(f"no tokenizer.json at {str(path)!r}")
+    if path.is_dir() and (path / "tokenizer_config.json").is_file():
+        tok = PreTrainedTokenizerFast.from_pretrained(str(path))
+    else:
+        tok = PreTrainedTokenizerFast(tokenizer_file=str(file), eos_token=EOS_TOKEN, pad_token=PAD_TOKEN)
+    tok.clean_up_tokenization_spaces = False
+    if tok.pad_token is None:  # real checkpoints often lack one; generation pads with it
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def token_counter(tokenizer):
+    """A :data:`m1.team.plan.TokenCounter` that counts with ``tokenizer`` (no special tokens added)."""
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def save_agent(model, tokenizer, out: str | Path) -> Path:
+    """Write ``model`` + ``tokenizer`` as a HF checkpoint directory (safetensors)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    tokenizer.save_pretrained(str(out))
+    return out
+
+
+def load_agent(path: str | Path, dtype: str = "float32"):
+    """Load ``(model, tokenizer)`` from a HF checkpoint directory, tiny or real."""
+    import torch  # noqa: PLC0415
+    from transformers import AutoModelForCausalLM  # noqa: PLC0415
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise ModelError(f"{str(path)!r} is not a model directory (no config.json)")
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
+    return model.eval(), load_tokenizer(path)
+
+
+def agent_dir(team_dir: str | Path, spec: AgentSpec) -> Path:
+    """Where ``spec``'s checkpoint lives: its ``path`` if set, else ``team_dir/name``."""
+    return Path(spec.path) if spec.path else Path(team_dir) / spec.name
+
+
+
+
+@dataclass(frozen=True)
+class TeamDir:
+    """A team folder: ``team.json``, ``tokenizer/`` and ``<agent name>/`` checkpoints (an agent whose
+    spec has a ``path`` lives there instead). Written by ``m1 models init``, SFT and MARL; read by
+    every command that loads a team."""
+
+    root: Path
+
+    def __init__(self, root: str | Path):
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / TEAM_MANIFEST
+
+    @property
+    def tokenizer_dir(self) -> Path:
+        return self.root / "tokenizer"
+
+    def exists(self) -> bool:
+        """Whether a team was written here (its manifest is the last thing written)."""
+        return self.manifest_path.is_file()
+
+    def agent(self, spec: AgentSpec) -> Path:
+        """Where ``spec``'s checkpoint lives."""
+        return agent_dir(self.root, spec)
+
+    def manifest(self) -> dict[str, Any]:
+        if not self.exists():
+            raise ModelError(f"{str(self.root)!r} holds no team (no {TEAM_MANIFEST})")
+        return json.loads(self.manifest_path.read_text())
+
+    def write_manifest(self, team: TeamConfig, seed: int, agents: Mapping[str, str | Path] | None = None,
+                       **provenance: Any) -> Path:
+        """Write ``team.json``: the team's settings, the seed, agent name → checkpoint directory and
+        where the team came from (``sft={...}``, ``marl={...}``)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        body: dict[str, Any] = {"team": team.model_dump(mode="json"), "seed": seed}
+        if agents is not None:
+            body["agents"] = {k: str(v) for k, v in agents.items()}
+        body.update(provenance)
+        self.manifest_path.write_text(json.dumps(body, indent=2))
+        return self.manifest_path
+
+    def copy_tokenizer_from(self, other: TeamDir) -> None:
+        """Copy ``other``'s ``tokenizer/`` here (nothing when it has none)."""
+        if other.tokenizer_dir.is_dir():
+            shutil.copytree(other.tokenizer_dir, self.tokenizer_dir, dirs_exist_ok=True)
+
+
+def count_parameters(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters())
