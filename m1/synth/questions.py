@@ -35,9 +35,8 @@ Generator = Callable[[EventLog, random.Random, SynthConfig], Question | None]
 # -- option helpers ------------------------------------------------------------------------
 
 
-def _choice_question(
-    rng: random.Random, truth: str, preferred: list[str], fallback: list[str], k: int
-) -> tuple[list[str], str] | None:
+def _choice_question(rng: random.Random, truth: str, preferred: list[str], fallback: list[str],
+                     k: int) -> tuple[list[str], str] | None:
     """Options = truth + distractors (``preferred`` first, then ``fallback``), shuffled."""
     pool = [x for x in dict.fromkeys(preferred) if x != truth]
     rng.shuffle(pool)
@@ -51,9 +50,7 @@ def _choice_question(
     return options, OPTION_LETTERS[options.index(truth)]
 
 
-def _count_question(
-    rng: random.Random, truth: int, k: int, marginal: dict[int, float]
-) -> tuple[list[str], str]:
+def _count_question(rng: random.Random, truth: int, k: int, marginal: dict[int, float]) -> tuple[list[str], str]:
     """``truth`` plus k-1 distinct distractor counts drawn from ``marginal`` — the distribution of
     this subtype's true answers under the same knobs — so that no count is a priori more likely
     to be the right one (a value-prior guesser stays at chance)."""
@@ -138,10 +135,8 @@ def _plural(shape: str) -> str:
     return {"circle": "circles", "square": "squares", "triangle": "triangles"}[shape]
 
 
-def _q(
-    log: EventLog, family: Family, subtype: str, task: TaskType, text: str,
-    options: list[str] | None = None, answer: str = "",
-) -> Question:
+def _q(log: EventLog, family: Family, subtype: str, task: TaskType, text: str, options: list[str] | None = None,
+       answer: str = "") -> Question:
     return Question(
         qid="", video=f"videos/{log.video_id}.mp4", question=text, options=options or [], answer=answer,
         task_type=task, family=family, category=subtype, duration=log.duration,
@@ -305,8 +300,7 @@ def q_same_scene(log, rng, cfg):
               f"Which of these objects appeared in the same shot as the {o.name}?", *r)
 
 
-_DOING = {"left": "moving left", "right": "moving right", "up": "moving up", "down": "moving down",
-          "still": "standing still"}
+_DOING = {d: f"moving {d}" for d in ("left", "right", "up", "down")} | {"still": "standing still"}
 
 
 def q_direction_at_caption(log, rng, cfg):
