@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from m1.checkpoint import ModelError, TeamDir, load_tokenizer, save_agent, train_tokenizer
-from m1.config import AgentSpec, TeamConfig
+from m1.config import AgentSpec, SynthConfig, TeamConfig
 from m1.schema import Question, TaskType, ToolSpec
+from m1.synth.generate import split_questions
 from m1.team.plan import (
     Evidence,
     Plan,
@@ -31,65 +32,14 @@ from m1.team.plan import (
     render_plan_prompt,
     schema_types,
 )
+from m1.tools.registry import catalogue
 
 # ------------------------------------------------------------------------------ corpus
 
 
-def _fallback_catalogue() -> list[ToolSpec]:
-    # Only a tokenizer-corpus source for when m1.tools is not importable; the real catalogue
-    # comes from m1.tools.registry and the plan language never hard-codes tools.
-    seg = {"start": {"type": "number"}, "end": {"type": "number"}}
-    return [
-        ToolSpec(
-            name="global_sampling",
-            description="Uniformly sample n frames over the whole video.",
-            args_schema={"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
-        ),
-        ToolSpec(
-            name="video_retrieval",
-            description="Find the segments that best match a text query.",
-            args_schema={
-                "type": "object",
-                "properties": {"query": {"type": "string"}, "k": {"type": "integer"}},
-                "required": ["query"],
-            },
-        ),
-        ToolSpec(
-            name="image_retrieval",
-            description="Find the frames that best match a text query.",
-            args_schema={"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
-        ),
-        ToolSpec(
-            name="rough_browser",
-            description="Describe a segment coarsely.",
-            args_schema={"type": "object", "properties": seg, "required": ["start", "end"]},
-        ),
-        ToolSpec(
-            name="fine_browser",
-            description="Answer the question from dense frames of a segment.",
-            args_schema={"type": "object", "properties": seg, "required": ["start", "end"]},
-        ),
-        ToolSpec(
-            name="spatial",
-            description="Count, locate and relate objects; answers the question.",
-            args_schema={"type": "object", "properties": seg},
-        ),
-        ToolSpec(
-            name="grounding",
-            description="Find when the queried event happens.",
-            args_schema={"type": "object", "properties": {"query": {"type": "string"}}},
-        ),
-    ]
-
-
 def default_catalogue() -> list[ToolSpec]:
-    """The tool catalogue of :mod:`m1.tools` when it is importable, otherwise a stand-in."""
-    try:
-        from m1.tools.registry import catalogue  # noqa: PLC0415  (optional, lands separately)
-
-        return list(catalogue())
-    except ImportError:
-        return _fallback_catalogue()
+    """The tool catalogue the tokenizer learns (that of :mod:`m1.tools`)."""
+    return list(catalogue())
 
 
 _COLOURS = ["red", "green", "blue", "yellow", "white", "black", "orange", "purple", "pink", "grey"]
@@ -177,17 +127,10 @@ def _random_args(spec: ToolSpec, rng: random.Random, step: int) -> dict[str, Any
 
 
 def question_corpus(n: int, seed: int = 0) -> list[Question]:
-    """``n`` questions: M1-Synth's own (when :mod:`m1.synth` is importable; no video is rendered)
+    """``n`` questions: M1-Synth's own (no video is rendered)
     interleaved with :func:`random_question` forms, so the tokenizer sees both vocabularies."""
     rng = random.Random(seed)
-    synth: list[Question] = []
-    try:
-        from m1.config import SynthConfig  # noqa: PLC0415
-        from m1.synth.generate import split_questions  # noqa: PLC0415
-
-        synth = split_questions(SynthConfig(), "train", max(1, n // 12), seed=seed)
-    except ImportError:
-        pass
+    synth = split_questions(SynthConfig(), "train", max(1, n // 12), seed=seed)
     rng.shuffle(synth)
     return [synth[i // 2] if i % 2 and i // 2 < len(synth) else random_question(rng) for i in range(n)]
 

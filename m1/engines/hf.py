@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from m1.checkpoint import load_agent
 from m1.engines.base import Completion, EngineError, SamplingSettings, encode_prompts, finish_completion
 
 
@@ -91,8 +92,6 @@ class HFEngine:
 
     @classmethod
     def from_dir(cls, path: str | Path, dtype: str = "float32") -> HFEngine:
-        from m1.checkpoint import load_agent  # noqa: PLC0415
-
         model, tok = load_agent(path, dtype=dtype)
         return cls(model, tok)
 

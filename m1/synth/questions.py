@@ -28,7 +28,7 @@ from collections.abc import Callable
 from m1.config.synth import SynthConfig
 from m1.schema import OPTION_LETTERS, Family, Question, TaskType
 from m1.seeding import derive_seed
-from m1.synth.world import CAPTION_WORDS, COLOURS, SHAPES, EventLog, Motion, SynthObject
+from m1.synth.world import CAPTION_WORDS, COLOURS, SHAPES, EventLog, Motion, SynthObject, sample_event_log
 
 Generator = Callable[[EventLog, random.Random, SynthConfig], Question | None]
 
@@ -85,7 +85,6 @@ def _count_marginals(cfg_json: str) -> dict[str, dict[int, float]]:
     """Distribution of each count subtype's answers, estimated by simulating 400 videos of the
     same knobs with a fixed seed (deterministic; ~0.1 s), smoothed so every count between the
     observed extremes stays possible."""
-    from m1.synth.world import sample_event_log  # local: world imports nothing from here, but keep it lazy
 
     cfg = SynthConfig.model_validate_json(cfg_json)
     counts: dict[str, Counter] = {name: Counter() for name in _COUNT_FACTS}
@@ -553,7 +552,6 @@ def _answer_text(q: Question) -> str:
 def _answer_acceptance(cfg_json: str) -> dict[str, dict[str, float]]:
     """Per flattened subtype, the acceptance probability of each answer text, from the answers
     the raw generators give on 300 simulated videos of the same knobs (fixed seeds)."""
-    from m1.synth.world import sample_event_log
 
     cfg = SynthConfig.model_validate_json(cfg_json)
     gens = {name: g for fam in GENERATORS.values() for name, g in fam.items() if name in FLATTENED}

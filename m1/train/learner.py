@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from m1.checkpoint import load_agent
 from m1.config.rl import GRPOConfig, RewardConfig
 from m1.engines.hf import completion_logprobs
 from m1.team.trace import Episode
@@ -106,7 +107,6 @@ class TeamLearner:
                   devices: Sequence[str] | None = None) -> TeamLearner:
         """Load every agent's checkpoint; with ``lora`` (a peft ``LoraConfig``) train adapters only.
         ``devices[i]`` (e.g. ``"cuda:1"``) holds agent ``i``'s model, reference and optimiser state."""
-        from m1.checkpoint import load_agent
 
         models, pad = [], None
         for i, d in enumerate(dirs):

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from m1.checkpoint import load_agent, save_agent
 from m1.config.sft import SFTConfig
 from m1.seeding import derive_seed
 
@@ -287,8 +288,6 @@ class SFTTrainer:
 
                 set_peft_model_state_dict(self.model, load_peft_weights(str(ckpt / "model")))
             else:
-                from m1.checkpoint import load_agent  # noqa: PLC0415
-
                 saved, _ = load_agent(ckpt / "model")
                 self.model.load_state_dict(saved.state_dict())
         self.optimizer.load_state_dict(state["optimizer"])
@@ -306,8 +305,6 @@ class SFTTrainer:
     # --------------------------------------------------------------------- export
     def export(self, out_dir: str | Path) -> Path:
         """The trained agent as a HF checkpoint dir (+ tokenizer); LoRA: merged weights, adapter in ``adapter/``."""
-        from m1.checkpoint import save_agent  # noqa: PLC0415
-
         out = Path(out_dir)
         self.model.eval()
         if self.cfg.mode == "lora":
@@ -350,8 +347,6 @@ def train_agent(name: str, base_dir: str | Path, pairs: Sequence[tuple[str, str]
                 progress: bool = False) -> dict[str, Any]:
     """Fine-tune the agent checkpointed at ``base_dir`` on (prompt, target) ``pairs``; resumes from
     ``run_dir``'s newest checkpoint if there is one; exports to ``out_dir``. One torch thread."""
-    from m1.checkpoint import load_agent  # noqa: PLC0415
-
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)  # weights drifting into denormals slow CPU training ~3x (DESIGN.md)
     torch.manual_seed(derive_seed(seed, "sft-torch", name) % 2**63)

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from m1.checkpoint import load_tokenizer, save_agent, train_tokenizer
 from m1.config.tools import ToolsConfig
 
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
@@ -70,8 +71,6 @@ class VLMBackend:
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (  # noqa: PLC0415
             Qwen2VLImageProcessorPil,
         )
-
-        from m1.checkpoint import load_tokenizer  # noqa: PLC0415
 
         path = Path(path)
         if not str(path) or not path.is_dir():
@@ -266,8 +265,6 @@ def build_tiny_vlm(out_dir: str | Path, seed: int = 0) -> Path:
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (  # noqa: PLC0415
         Qwen2VLImageProcessorPil,
     )
-
-    from m1.checkpoint import save_agent, train_tokenizer  # noqa: PLC0415
 
     out = Path(out_dir)
     tok = train_tokenizer(_TINY_CORPUS * 4, vocab_size=320)
