@@ -16,6 +16,14 @@ LATENCY_BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.
 FRAME_BUCKETS = (0, 8, 16, 32, 64, 128, 256, 512)
 
 
+def endpoint_of(path: str) -> str:
+    """The metrics label of a request path (bounded: ids never become labels)."""
+    for p in ("/v1/answer", "/v1/chat/completions", "/v1/traces", "/v1/samples", "/healthz", "/metrics"):
+        if path == p or path.startswith(p + "/"):
+            return p
+    return "demo" if path == "/" or path.startswith("/static/") else "other"
+
+
 class Histogram:
     def __init__(self, buckets: tuple[float, ...]):
         self.buckets = buckets
