@@ -93,9 +93,9 @@ def read_number(prediction: str) -> float | None:
         try:
             value = float(bare)
         except ValueError:
-            value = None
-        if value is not None and math.isfinite(value):
-            return value
+            pass
+        else:  # "1e400", "nan": a number, but no usable one
+            return value if math.isfinite(value) else None
     return parse_number(prediction)
 
 

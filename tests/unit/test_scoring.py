@@ -8,16 +8,8 @@ from pathlib import Path
 import pytest
 
 from m1.config import CPPConfig, RewardConfig, SFTConfig
-from m1.data import score
-from m1.data.scoring import (
-    UnlabelledQuestionError,
-    read_number,
-    score_choice,
-    score_interval,
-    score_number,
-    score_open,
-    score_question,
-)
+from m1.data import score, scoring
+from m1.data.scoring import score_question
 from m1.evaluation.harness import prediction_from_episode, system_metrics
 from m1.evaluation.summary import result_from_episode
 from m1.schema import Family, Question, TaskType
@@ -56,7 +48,7 @@ OPEN_NUM = OPEN.model_copy(update={"qid": "on", "answer": "12.50"})
     ("", 0.0, None),
 ])
 def test_multiple_choice_reads_the_letter_as_the_official_scripts(prediction, expected, parsed):
-    assert score_choice(prediction, "B", MC.options) == (expected, parsed)
+    assert scoring.score_choice(prediction, "B", MC.options) == (expected, parsed)
     s = score_question(MC, prediction)
     assert (s.score, s.parsed, s.missing) == (expected, parsed, False)
 
@@ -74,15 +66,16 @@ def test_multiple_choice_reads_the_letter_as_the_official_scripts(prediction, ex
     ("abc", 0.0),
 ])
 def test_numeric_is_mra_of_the_number_read(prediction, expected):
-    assert score_number(prediction, "10")[0] == pytest.approx(expected)
+    assert scoring.score_number(prediction, "10")[0] == pytest.approx(expected)
     assert score_question(NUM, prediction).score == pytest.approx(expected)
 
 
 def test_numeric_reads_the_loops_canonical_numbers_exactly():
     # the CPP loop's median / _fmt_num write large and small values in scientific notation
-    assert read_number("1.23457e+06") == 1.23457e6 and read_number("1e-05") == 1e-05
-    assert score_number("1.23457e+06", "1234567")[0] == 1.0
-    assert read_number("<answer>-3.5</answer>") == -3.5 and read_number("nan") is None
+    assert scoring.read_number("1.23457e+06") == 1.23457e6 and scoring.read_number("1e-05") == 1e-05
+    assert scoring.score_number("1.23457e+06", "1234567")[0] == 1.0
+    assert scoring.read_number("<answer>-3.5</answer>") == -3.5 and scoring.read_number("nan") is None
+    assert scoring.read_number("1e400") is None  # float's inf, not parse_number's 1
 
 
 @pytest.mark.parametrize(("prediction", "expected", "parsed"), [
@@ -97,7 +90,7 @@ def test_numeric_reads_the_loops_canonical_numbers_exactly():
     ("no idea", 0.0, None),
 ])
 def test_grounding_is_iou_of_the_span_read(prediction, expected, parsed):
-    got, span = score_interval(prediction, "3 5")
+    got, span = scoring.score_interval(prediction, "3 5")
     assert got == pytest.approx(expected) and span == parsed
     assert score_question(GROUND, prediction).score == pytest.approx(expected)
 
@@ -112,7 +105,7 @@ def test_grounding_is_iou_of_the_span_read(prediction, expected, parsed):
     (OPEN_NUM, "12.6", 0.0),
 ])
 def test_open_ended_is_videommmu_matching(question, prediction, expected):
-    assert score_open(prediction, question.answer)[0] == expected
+    assert scoring.score_open(prediction, question.answer)[0] == expected
     assert score_question(question, prediction).score == expected
 
 
@@ -120,7 +113,7 @@ def test_no_answer_scores_zero_and_unlabelled_questions_are_an_error():
     for q in (MC, NUM, GROUND, OPEN):
         s = score_question(q, None)
         assert (s.score, s.parsed, s.missing) == (0.0, None, True)
-        with pytest.raises(UnlabelledQuestionError, match="no ground truth"):
+        with pytest.raises(scoring.UnlabelledQuestionError, match="no ground truth"):
             score_question(q.model_copy(update={"answer": None}), "B")
 
 
