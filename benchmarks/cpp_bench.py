@@ -71,18 +71,10 @@ class SolverPolicyTeam:
 
 
 def correct(ep) -> bool:
-    q = ep.question
-    if ep.final_answer is None:
-        return False
-    if q.task_type == TaskType.GROUNDING:
-        from m1.data.metrics import temporal_iou
+    """Scored by the one scorer: a choice right, or MRA / IoU of at least 0.5."""
+    from m1.data.scoring import score_question
 
-        return temporal_iou([float(x) for x in ep.final_answer.split()], [float(x) for x in q.answer.split()]) >= 0.5
-    if q.task_type == TaskType.NUMERIC:
-        from m1.data.metrics import mean_relative_accuracy
-
-        return mean_relative_accuracy(float(ep.final_answer), float(q.answer)) >= 0.5
-    return ep.final_answer == q.answer
+    return score_question(ep.question, ep.final_answer).score >= 0.5
 
 
 def main() -> None:

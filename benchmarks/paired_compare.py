@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 
@@ -31,26 +30,25 @@ def load_results(path: str, name: str | None) -> tuple[str, dict[str, dict]]:
 
 def compare(base: dict[str, dict], new: dict[str, dict], seed: int = 0, resamples: int = 5000) -> list[dict]:
     from m1.evaluation.stats import paired_bootstrap
+    from m1.evaluation.summary import summarise
 
     if set(base) != set(new):
         only_b, only_n = sorted(set(base) - set(new)), sorted(set(new) - set(base))
         raise SystemExit(f"unpaired questions: {len(only_b)} only in base (e.g. {only_b[:3]}), "
                          f"{len(only_n)} only in new (e.g. {only_n[:3]})")
-    groups: dict[str, list[str]] = defaultdict(list)
-    for qid, r in sorted(base.items()):
-        groups[f"{r['family']}/{r['metric']}"].append(qid)
-        groups["all"].append(qid)
+    qids = sorted(base)
+    keys = [f"{base[q]['family']}/{base[q]['metric']}" for q in qids]
+    fields = ("score", "frames", "uniform_frames")
+    per_base = summarise(keys, [{f: base[q][f] for f in fields} for q in qids])
+    per_new = summarise(keys, [{f: new[q][f] for f in fields} for q in qids])
     rows = []
-    for key in sorted(groups, key=lambda k: (k == "all", k)):
-        qids = groups[key]
-        a = [base[q]["score"] for q in qids]
-        b = [new[q]["score"] for q in qids]
-        diff, lo, hi = paired_bootstrap(a, b, n_resamples=resamples, seed=seed)
-        rows.append({"group": key, "n": len(qids), "base": sum(a) / len(a), "new": sum(b) / len(b),
-                     "diff": diff, "lo": lo, "hi": hi,
-                     "base_frames": sum(base[q]["frames"] for q in qids) / len(qids),
-                     "new_frames": sum(new[q]["frames"] for q in qids) / len(qids),
-                     "uniform_frames": sum(base[q]["uniform_frames"] for q in qids) / len(qids)})
+    for key, b in per_base.items():
+        members = [q for q, k in zip(qids, keys, strict=True) if key in (k, "all")]
+        diff, lo, hi = paired_bootstrap([base[q]["score"] for q in members], [new[q]["score"] for q in members],
+                                        n_resamples=resamples, seed=seed)
+        rows.append({"group": key, "n": b["n"], "base": b["score"], "new": per_new[key]["score"],
+                     "diff": diff, "lo": lo, "hi": hi, "base_frames": b["frames"],
+                     "new_frames": per_new[key]["frames"], "uniform_frames": b["uniform_frames"]})
     return rows
 
 

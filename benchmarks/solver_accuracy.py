@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import defaultdict
 
 import torch
 
-from m1.data.metrics import mean_relative_accuracy, temporal_iou
-from m1.schema import TaskType
+from m1.data.scoring import score_question
+from m1.evaluation.summary import summarise
 from m1.synth import read_split
 from m1.tools.solver import solve
 
@@ -28,44 +27,39 @@ def main() -> int:
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     qs = read_split(a.split_dir)
-    rows = defaultdict(list)
+    groups, sub_groups, rows = [], [], []
     t0 = time.time()
     for q in qs:
         s = solve(q)
-        if q.task_type == TaskType.MULTIPLE_CHOICE:
-            score = float(s.answer == q.answer)
-        elif q.task_type == TaskType.NUMERIC:
-            score = mean_relative_accuracy(float(s.answer), float(q.answer)) if s.answer else 0.0
-        else:
-            score = temporal_iou(
-                tuple(map(float, s.answer.split())) if s.answer else None, tuple(map(float, q.answer.split()))
-            )
-        rows[(q.family.value, q.category, q.task_type.value)].append((score, s.frames_used, q.duration, s.seconds))
+        # grouped by task type (the table's order), shown as its metric
+        groups.append(f"{q.family.value}/{q.task_type.value}")
+        sub_groups.append(f"{q.family.value}/{q.category}/{q.task_type.value}")
+        rows.append({"score": score_question(q, s.answer).score, "frames": s.frames_used, "duration": q.duration,
+                     "seconds": s.seconds})
     wall = time.time() - t0
     metric = {"multiple_choice": "accuracy", "numeric": "MRA", "grounding": "mean IoU"}
+
+    def cells(key: str) -> str:
+        *names, task_type = key.split("/")
+        return " | ".join([*names, metric[task_type]])
+
     lines = [
         "| family | subtype | metric | n | score | frames/q | 1-fps frames/q | s/q |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    fam = defaultdict(list)
-    for (f, c, t), v in sorted(rows.items()):
-        n = len(v)
-        lines.append(
-            f"| {f} | {c} | {metric[t]} | {n} | {sum(x[0] for x in v) / n:.3f} | "
-            f"{sum(x[1] for x in v) / n:.1f} | {sum(x[2] for x in v) / n:.1f} | {sum(x[3] for x in v) / n:.2f} |"
-        )
-        fam[(f, t)].extend(v)
+    for key, v in summarise(sub_groups, rows).items():
+        if key != "all":
+            lines.append(f"| {cells(key)} | {v['n']} | {v['score']:.3f} | {v['frames']:.1f} | "
+                         f"{v['duration']:.1f} | {v['seconds']:.2f} |")
     lines += ["", "| family | metric | n | score | frames/q | 1-fps frames/q |", "|---|---|---|---|---|---|"]
-    for (f, t), v in sorted(fam.items()):
-        n = len(v)
-        lines.append(
-            f"| {f} | {metric[t]} | {n} | {sum(x[0] for x in v) / n:.3f} | "
-            f"{sum(x[1] for x in v) / n:.1f} | {sum(x[2] for x in v) / n:.1f} |"
-        )
-    allv = [x for v in rows.values() for x in v]
+    per_family = summarise(groups, rows)
+    for key, v in per_family.items():
+        if key != "all":
+            lines.append(f"| {cells(key)} | {v['n']} | {v['score']:.3f} | {v['frames']:.1f} | {v['duration']:.1f} |")
+    total = per_family["all"]
     lines.append(
-        f"\nAll {len(allv)} questions: {sum(x[1] for x in allv) / len(allv):.1f} frames/question vs "
-        f"{sum(x[2] for x in allv) / len(allv):.1f} at 1 fps; wall {wall:.0f} s on 1 thread."
+        f"\nAll {total['n']} questions: {total['frames']:.1f} frames/question vs "
+        f"{total['duration']:.1f} at 1 fps; wall {wall:.0f} s on 1 thread."
     )
     text = "\n".join(lines)
     print(text)

@@ -32,19 +32,12 @@ PIPELINE_DEFAULTS = [
 
 
 def solver_metrics(questions) -> dict[str, float]:  # noqa: ANN001
-    from m1.tools.solver import solve
-    from m1.train.rewards import outcome_score
+    """The reference solver's row of the table: scored and summarised per family like the teams' rows."""
+    from m1.evaluation.summary import evaluate_solver, headline, summarise
 
-    scores: dict[str, list[float]] = {}
-    frames = 0
-    for q in questions:
-        s = solve(q)
-        frames += s.frames_used
-        scores.setdefault(q.family.value if q.family else "other", []).append(outcome_score(q, s.answer))
-    allv = [v for vs in scores.values() for v in vs]
-    out = {"accuracy": sum(allv) / max(len(allv), 1), "frames_per_query": frames / max(len(questions), 1)}
-    out.update({f"score/{f}": sum(v) / len(v) for f, v in sorted(scores.items())})
-    return out
+    results = evaluate_solver(questions)
+    return headline(summarise([r.family for r in results],
+                              [{"score": r.score, "frames": r.frames, "tool_calls": r.tool_calls} for r in results]))
 
 
 def prior_metrics(cfg: M1Config, test) -> dict[str, float]:  # noqa: ANN001

@@ -1,22 +1,70 @@
-"""Scoring: parse each raw prediction by its question's task type, score it, aggregate officially.
+"""Scoring: how one answer is scored against one question, and the report a benchmark publishes.
 
-``score_question`` turns one free-text prediction into a score in [0, 1] (correct choice,
-MRA, IoU, open-answer match); ``aggregate`` builds the report a benchmark publishes. Reports
-are in **percent** (0–100), like the papers; the unparseable count (answers a parser could not
-read, scored 0) and the missing count (questions with no prediction, also scored 0) are
-always reported. Questions without ground truth are not scored and are counted separately.
+This is the project's **one** scorer. The outcome reward (:mod:`m1.train.rewards`), the SFT filter
+(:mod:`m1.train.annotation`), the small M1-Synth evaluation (:mod:`m1.evaluation.summary`) and the
+benchmark harness (:func:`m1.data.score`) all call :func:`score_question`; nothing else turns an
+answer into a score. One function per answer kind — :func:`score_choice`, :func:`score_number`,
+:func:`score_interval`, :func:`score_open` — reads a free-text prediction with the tolerant
+parsers of :mod:`m1.data.answers` and scores it with the official metric of :mod:`m1.data.metrics`
+(correct choice, VSI-Bench MRA, Charades-STA IoU, open-answer match), a score in [0, 1].
+:func:`aggregate` builds the report a benchmark publishes, in **percent** (0–100) like the papers;
+the unparseable count (answers a parser could not read, scored 0) and the missing count
+(questions with no prediction, also scored 0) are always reported. Questions without ground
+truth are not scored: scoring one is an error, and the report counts them separately.
 This module does not know how predictions are produced.
+
+Until issue 16 three scorers disagreed; each disagreement and the official behaviour chosen:
+
+- **Multiple choice.** The reward compared ``answer.strip() == gold`` (case-sensitive), the SFT
+  filter ``strip().lower()`` equality, this module the letter :func:`~m1.data.answers.parse_choice`
+  reads. Chosen: the parsed letter, as the LongVideoBench/Video-MME scripts extract it:
+  ``"(B)"``, ``"B."``, ``"B. red"``, ``"The answer is B"`` and a lone ``"b"`` all pick B (the first
+  four scored 0 in the reward and the filter, ``"b"`` scored 0 in the reward); a letter beyond the
+  options, or an ambiguous text, is unparseable (0).
+- **Numeric.** The reward and the filter took ``float(answer)`` (``"3 m"`` scored 0); chosen: the
+  VSI-Bench reading — a bare number is read as Python's ``float`` reads it (as the official
+  ``to_float`` does, so ``"1e-05"`` is 1e-05 and not 1), any other text by
+  :func:`~m1.data.answers.parse_number` (units ignored, the number after an answer cue) — then MRA.
+- **Grounding.** The reward split on spaces and crashed (``IndexError``) on a single number; the
+  filter split on spaces and scored anything but two numbers 0; chosen: the Charades-STA reading
+  of :func:`~m1.data.answers.parse_interval` (``"3 - 5"``, ``"3 to 5"``, ``"0:03-0:05"``, the first
+  two numbers; reversed pairs swapped), IoU, an unparseable answer IoU 0.
+- **Open-ended.** The reward compared normalised text for equality (``"12.5"`` vs gold ``"12.50"``
+  scored 0), the filter lower-cased exact text (``"a red ball"`` vs ``"A red ball!"`` scored 0);
+  chosen: VideoMMMU's (MMMU ``eval_open``) rule — a numeric gold answer matches any number of the
+  prediction at 2 decimals, a text gold answer matches when its normalised words appear in the
+  normalised prediction.
+- **No answer / no ground truth.** ``None`` scores 0 everywhere (counted as *missing* in a report);
+  a question without ground truth scored 0 in the reward and the filter and was an error here —
+  chosen: an error (:class:`UnlabelledQuestionError`), never a silent 0.
+
+For the answers the CPP loop produces (:func:`m1.team.plan.parse_answer`'s canonical forms: one
+option letter, a number, ``"start end"``) every old scorer and this one agree, so no recorded
+M1-Synth figure moves. Measured (issue 16): 1,196 (question, answer) pairs of recorded ``m1 eval``
+predictions and agents' answers, and on 153 generated questions the oracle teacher's 612 agent
+answers, 153 final answers, 499 tool candidates and the solver's 153 answers — the same score from
+all four scorers, the same SFT verdicts, examples and rewards; the only difference was the old
+reward's ``IndexError`` on ``""`` and one-number grounding texts, which never reached it in training.
+Figures scored from free text — the ``no_tools`` system's unparsed replies, real benchmarks —
+were already scored here (the bare-number reading changes them only for a reply such as ``"1e3"``).
+A tool's *candidate* is not canonical and may be of another kind than the question (a span for a
+count); the SFT filter canonicalises it with ``parse_answer`` before scoring it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from m1.data import metrics
-from m1.data.answers import parse_choice, parse_interval, parse_number, parse_numbers
+from m1.data.answers import answer_text, parse_choice, parse_interval, parse_number, parse_numbers
 from m1.schema import Question, TaskType
+
+
+class UnlabelledQuestionError(ValueError):
+    """A question without ground truth was given to the scorer."""
 
 
 @dataclass(frozen=True)
@@ -36,33 +84,68 @@ def gold_interval(answer: str) -> tuple[float, float]:
     return start, end
 
 
-def score_question(q: Question, prediction: str | None) -> QuestionScore:
-    """Score one prediction against a labelled question (``q.answer`` must not be None)."""
-    if q.answer is None:
-        raise ValueError(f"question {q.qid} has no ground truth to score against")
-    if prediction is None:
-        return QuestionScore(q.qid, 0.0, None, missing=True)
-    if q.task_type == TaskType.MULTIPLE_CHOICE:
-        letter = parse_choice(prediction, q.options)
-        return QuestionScore(q.qid, float(letter == q.answer), letter)
-    if q.task_type == TaskType.NUMERIC:
-        value = parse_number(prediction)
-        return QuestionScore(q.qid, metrics.mean_relative_accuracy(value, float(q.answer)), value)
-    if q.task_type == TaskType.GROUNDING:
-        interval = parse_interval(prediction)
-        return QuestionScore(q.qid, metrics.temporal_iou(interval, gold_interval(q.answer)), interval)
-    # Open-ended (VideoMMMU "open"): numbers compared at 2 decimals, text by normalised containment.
+def score_choice(prediction: str, gold: str, options: Sequence[str] | None = None) -> tuple[float, str | None]:
+    """Multiple choice: (1 if the letter read from ``prediction`` is ``gold`` else 0, that letter)."""
+    letter = parse_choice(prediction, options)
+    return float(letter == gold), letter
+
+
+def read_number(prediction: str) -> float | None:
+    """The number a numeric answer gives: a bare number as ``float`` reads it (VSI-Bench's
+    ``to_float`` of the answer's first word), otherwise :func:`~m1.data.answers.parse_number`."""
+    bare = answer_text(prediction).strip().rstrip(".")
+    if bare and not any(c.isspace() for c in bare):
+        try:
+            value = float(bare)
+        except ValueError:
+            pass
+        else:  # "1e400", "nan": a number, but no usable one
+            return value if math.isfinite(value) else None
+    return parse_number(prediction)
+
+
+def score_number(prediction: str, gold: str) -> tuple[float, float | None]:
+    """Numeric: (VSI-Bench MRA of the number read from ``prediction`` against ``gold``, that number)."""
+    value = read_number(prediction)
+    return metrics.mean_relative_accuracy(value, float(gold)), value
+
+
+def score_interval(prediction: str, gold: str) -> tuple[float, tuple[float, float] | None]:
+    """Grounding: (Charades-STA IoU of the span read from ``prediction`` with ``gold`` "start end", the span)."""
+    interval = parse_interval(prediction)
+    return metrics.temporal_iou(interval, gold_interval(gold)), interval
+
+
+def score_open(prediction: str, gold: str) -> tuple[float, Any]:
+    """Open-ended (VideoMMMU "open"): a numeric ``gold`` matches any number of the prediction at 2
+    decimals (MMMU: every number in the answer part is a candidate), text by normalised containment."""
     try:
-        gold_number = float(q.answer)
+        gold_number = float(gold)
     except ValueError:
         gold_number = None
     if gold_number is not None:
-        # MMMU-style: every number in the answer part is a candidate; any match is correct.
         values = parse_numbers(prediction)
-        hit = any(metrics.normalised_number_match(v, gold_number) for v in values)
-        return QuestionScore(q.qid, float(hit), values or None)
+        return float(any(metrics.normalised_number_match(v, gold_number) for v in values)), values or None
     text = prediction.strip() or None
-    return QuestionScore(q.qid, float(metrics.normalised_text_match(text, q.answer)), text)
+    return float(metrics.normalised_text_match(text, gold)), text
+
+
+def score_question(q: Question, prediction: str | None) -> QuestionScore:
+    """Score one prediction (free text, or ``None`` for no answer) against a labelled question:
+    ``.score`` in [0, 1] by the scorer of the question's answer kind (module docstring)."""
+    if q.answer is None:
+        raise UnlabelledQuestionError(f"question {q.qid} has no ground truth to score against")
+    if prediction is None:
+        return QuestionScore(q.qid, 0.0, None, missing=True)
+    if q.task_type == TaskType.MULTIPLE_CHOICE:
+        score, parsed = score_choice(prediction, q.answer, q.options)
+    elif q.task_type == TaskType.NUMERIC:
+        score, parsed = score_number(prediction, q.answer)
+    elif q.task_type == TaskType.GROUNDING:
+        score, parsed = score_interval(prediction, q.answer)
+    else:
+        score, parsed = score_open(prediction, q.answer)
+    return QuestionScore(q.qid, score, parsed)
 
 
 def _pct(groups: Mapping[Any, float]) -> dict[str, float]:

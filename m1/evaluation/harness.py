@@ -24,7 +24,8 @@ agent's own answers scored alone. Reports are written by :mod:`m1.evaluation.rep
 
 Not here: loading files (:mod:`m1.data`), the CPP loop (:mod:`m1.team.cpp`), Ray wiring
 (``actors.rollout``). ``m1.evaluation.summary`` is a smaller helper for the SFT record on M1-Synth families
-(its score needs video durations and ``m1.train.annotation``'s scoring); this harness scores any benchmark.
+(its results need video durations) and holds the per-family summary of the training-side tables; both score
+with the one scorer (:func:`m1.data.scoring.score_question`); this harness scores any benchmark.
 """
 
 from __future__ import annotations

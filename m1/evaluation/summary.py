@@ -1,24 +1,34 @@
-"""A small evaluation helper: run a team's CPP loop (or the reference solver) on labelled
-questions and summarise per family — the official metric (multiple-choice accuracy, numeric MRA,
-grounding mean IoU), parse rates, tool calls and frames per query, next to what uniform 1-fps
-sampling of the same videos would decode.
+"""A small evaluation helper, and the project's one per-family summary.
 
-It is deliberately small (used by the SFT record in ``benchmarks/``); it does not load benchmarks,
-sample topologies or write reports beyond a Markdown table.
+:func:`summarise` is the per-family summary every table uses — MARL's evaluation
+(:func:`m1.train.marl.family_metrics`), the pipeline's table (``jobs/pipeline.py``), the SFT record
+(:func:`markdown_table`) and ``benchmarks/`` — built on :func:`m1.data.metrics.group_means`, the
+grouping the official reports of :func:`m1.data.score` (``m1 eval``'s ``by_family``) use;
+:func:`headline` flattens one into a results-table row.
+
+The helper runs a team's CPP loop (or the reference solver) on labelled questions and scores each
+with the project's one scorer (:func:`m1.data.scoring.score_question`: multiple-choice accuracy,
+numeric MRA, grounding IoU), next to parse rates, tool calls and frames per query and what uniform
+1-fps sampling of the same videos would decode. It is deliberately small (used by the SFT record in
+``benchmarks/``); it does not load benchmarks, sample topologies or write reports beyond a Markdown
+table, and imports neither torch nor Ray.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from m1.data.metrics import group_means
+from m1.data.scoring import score_question
 from m1.schema import Question, TaskType, ToolSpec
 from m1.team.trace import Episode
-from m1.train.annotation import score_answer
+
+# the per-question fields the SFT record's table averages, in its column order
+RESULT_FIELDS = ("score", "plan_parse", "answer_parse", "tool_calls", "steps_per_agent", "frames", "uniform_frames")
 
 
 class QuestionResult(BaseModel):
@@ -38,6 +48,11 @@ class QuestionResult(BaseModel):
     uniform_frames: int  # what uniform 1-fps sampling of the video decodes
 
 
+def family_of(q: Question) -> str:
+    """The name a summary groups ``q`` under: its family, ``none`` for a question of no family."""
+    return q.family.value if q.family else "none"
+
+
 def metric_name(q: Question) -> str:
     return {TaskType.NUMERIC: "MRA", TaskType.GROUNDING: "mIoU"}.get(q.task_type, "accuracy")
 
@@ -55,8 +70,8 @@ def result_from_episode(ep: Episode) -> QuestionResult:
     plans = sum(1 for a in ep.agents if a.turns and a.turns[0].kind == "plan" and a.turns[0].parsed is not None)
     answers = sum(1 for a in ep.agents if a.answer is not None)
     return QuestionResult(
-        qid=q.qid, family=q.family.value if q.family else "none", category=q.category, metric=metric_name(q),
-        score=score_answer(q, ep.final_answer), answer=ep.final_answer, frames=ep.frames_used,
+        qid=q.qid, family=family_of(q), category=q.category, metric=metric_name(q),
+        score=score_question(q, ep.final_answer).score, answer=ep.final_answer, frames=ep.frames_used,
         tool_calls=ep.tool_calls, steps_per_agent=sum(len(a.steps) for a in ep.agents) / n, plan_parse=plans / n,
         answer_parse=answers / n, uniform_frames=uniform_frames(q))
 
@@ -89,31 +104,36 @@ def evaluate_solver(questions: Sequence[Question], tools_cfg: Any = None) -> lis
     for q in questions:
         s = solve(q, tools_cfg)
         out.append(QuestionResult(
-            qid=q.qid, family=q.family.value if q.family else "none", category=q.category, metric=metric_name(q),
-            score=score_answer(q, s.answer), answer=s.answer, frames=s.frames_used, tool_calls=len(plan_for(q)),
+            qid=q.qid, family=family_of(q), category=q.category, metric=metric_name(q),
+            score=score_question(q, s.answer).score, answer=s.answer, frames=s.frames_used, tool_calls=len(plan_for(q)),
             steps_per_agent=len(plan_for(q)), plan_parse=1.0, answer_parse=1.0 if s.answer else 0.0,
             uniform_frames=uniform_frames(q)))
     return out
 
 
-def summarise(results: Sequence[QuestionResult]) -> dict[str, dict[str, float]]:
-    """Means per ``family/metric`` and over everything (``all``: score is the plain mean of scores)."""
-    groups: dict[str, list[QuestionResult]] = defaultdict(list)
-    for r in results:
-        groups[f"{r.family}/{r.metric}"].append(r)
-        groups["all"].append(r)
-    out = {}
-    for key in sorted(groups, key=lambda k: (k == "all", k)):
-        rs = groups[key]
-        out[key] = {
-            "n": len(rs), "score": statistics.fmean(r.score for r in rs),
-            "plan_parse": statistics.fmean(r.plan_parse for r in rs),
-            "answer_parse": statistics.fmean(r.answer_parse for r in rs),
-            "tool_calls": statistics.fmean(r.tool_calls for r in rs),
-            "steps_per_agent": statistics.fmean(r.steps_per_agent for r in rs),
-            "frames": statistics.fmean(r.frames for r in rs),
-            "uniform_frames": statistics.fmean(r.uniform_frames for r in rs),
-        }
+def summarise(groups: Sequence[str], rows: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """The per-family summary: for each group (sorted) and over everything (``all``, last), ``n``
+    and the mean of every field of ``rows`` (one row per question, aligned with ``groups``; every
+    row has the fields of the first). Empty input, empty summary."""
+    if len(groups) != len(rows):
+        raise ValueError(f"{len(groups)} groups but {len(rows)} rows")
+    if not rows:
+        return {}
+    keys = [*groups, *["all"] * len(rows)]
+    means = {f: group_means([r[f] for r in rows] * 2, keys) for f in rows[0]}
+    counts = Counter(keys)
+    return {k: {"n": counts[k], **{f: m[k] for f, m in means.items()}}
+            for k in sorted(counts, key=lambda k: (k == "all", k))}
+
+
+def headline(summary: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """A :func:`summarise` of ``score``/``frames``/``tool_calls`` rows as one row of a results table:
+    ``accuracy`` (the mean score: MC accuracy, numeric MRA and grounding IoU together),
+    ``frames_per_query``, ``tool_calls_per_query`` and ``score/<group>``; all 0 for no questions."""
+    total = summary.get("all")
+    out = {"accuracy": total["score"] if total else 0.0, "frames_per_query": total["frames"] if total else 0.0,
+           "tool_calls_per_query": total["tool_calls"] if total else 0.0}
+    out.update({f"score/{k}": v["score"] for k, v in summary.items() if k != "all"})
     return out
 
 
@@ -123,7 +143,9 @@ def markdown_table(named: dict[str, Sequence[QuestionResult]]) -> str:
             "| frames/q | 1-fps frames/q |\n|---|---|---|---|---|---|---|---|---|---|")
     rows = [head]
     for name, results in named.items():
-        for key, s in summarise(results).items():
+        by_group = summarise([f"{r.family}/{r.metric}" for r in results],
+                             [{f: getattr(r, f) for f in RESULT_FIELDS} for r in results])
+        for key, s in by_group.items():
             rows.append(f"| {name} | {key} | {s['n']:.0f} | {s['score']:.3f} | {s['plan_parse']:.2f} | "
                         f"{s['answer_parse']:.2f} | {s['tool_calls']:.2f} | {s['steps_per_agent']:.2f} | "
                         f"{s['frames']:.1f} | {s['uniform_frames']:.1f} |")

@@ -7,9 +7,12 @@ in place of the students, so every prompt in the dataset is exactly a prompt the
 The filter (:func:`judge_trajectory`), per agent trajectory:
 
 (a) *correct*: executing the agent's plan yields the correct answer — the most confident
-    candidate among the agent's **own** tool results scores at least ``sft.min_score``
-    (accuracy for multiple choice, MRA for numeric, IoU for grounding). The answer it wrote may
-    also use teammates' evidence; that does not make a weak plan good.
+    candidate among the agent's **own** tool results, read as an answer of the question's type
+    (:func:`m1.team.plan.parse_answer`; a candidate of another kind, e.g. a span for a count,
+    answers nothing), scores at least ``sft.min_score`` by the project's one scorer,
+    :func:`m1.data.scoring.score_question` (accuracy for multiple choice, MRA for numeric, IoU
+    for grounding). The answer it wrote may also use teammates' evidence; that does not make a
+    weak plan good.
 (b) *single pass*: the plan was executed without revision (no ``DONE``, no replacement).
 
 Examples taken from a trajectory: its plan turn if (a) and (b); its revision turns if (a) and (b)
@@ -33,9 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from m1.config.cpp import CPPConfig
 from m1.config.sft import SFTConfig
-from m1.data.metrics import mean_relative_accuracy, temporal_iou
-from m1.schema import Question, TaskType, ToolSpec
+from m1.data.scoring import score_question
+from m1.schema import Question, ToolSpec
 from m1.seeding import derive_seed
+from m1.team.plan import PlanFormatError, parse_answer
 from m1.team.trace import AgentTrace, Episode
 
 DATASET_FILE = "examples.jsonl"
@@ -76,42 +80,27 @@ class TrajectoryVerdict(BaseModel):
     kept: bool = Field(description="The plan passes the filter.")
 
 
-def score_answer(question: Question, answer: str | None) -> float:
-    """Score of ``answer`` against ``question.answer``: accuracy (MC/open), MRA (numeric), IoU (grounding)."""
-    if answer is None or question.answer is None:
-        return 0.0
-    tt = question.task_type
-    if tt == TaskType.NUMERIC:
-        try:
-            return mean_relative_accuracy(float(answer), float(question.answer))
-        except ValueError:
-            return 0.0
-    if tt == TaskType.GROUNDING:
-        try:
-            pred = [float(x) for x in answer.split()]
-            gold = [float(x) for x in question.answer.split()]
-        except ValueError:
-            return 0.0
-        return temporal_iou(pred, gold) if len(pred) == 2 and len(gold) == 2 else 0.0
-    return 1.0 if answer.strip().lower() == question.answer.strip().lower() else 0.0
-
-
 def own_answer(ep: Episode, trace: AgentTrace) -> str | None:
-    """What the agent's own results say: the most confident candidate (ties: the later step)."""
+    """What the agent's own results say: the most confident candidate (ties: the later step), in
+    the canonical form of an answer; None when there is none or it is no valid answer of the
+    question's type. Scored as free text, a span "3.00 5.00" would read as option "3" of a count."""
     ids = {s.memory_id for s in trace.steps}
     own = [e for e in ep.memory if e.id in ids and e.candidate is not None and not e.error]
     if not own:
         return None
-    return max(own, key=lambda e: (e.confidence or 0.0, e.id)).candidate
+    try:
+        return parse_answer(max(own, key=lambda e: (e.confidence or 0.0, e.id)).candidate, ep.question).value
+    except PlanFormatError:
+        return None
 
 
 def judge_trajectory(ep: Episode, trace: AgentTrace, cfg: SFTConfig) -> TrajectoryVerdict:
     """Apply the filter (module docstring) to one agent's trajectory."""
     plan_turns = [t for t in trace.turns if t.kind == "plan"]
     parsed = bool(plan_turns) and plan_turns[0].parsed is not None and bool(trace.plans)
-    own_ok = parsed and score_answer(ep.question, own_answer(ep, trace)) >= cfg.min_score
+    own_ok = parsed and score_question(ep.question, own_answer(ep, trace)).score >= cfg.min_score
     single = trace.revisions == 0 and not any(s.ref_error for s in trace.steps)
-    ans_ok = score_answer(ep.question, trace.answer) >= cfg.min_score
+    ans_ok = score_question(ep.question, trace.answer).score >= cfg.min_score
     kept = own_ok and (single or not cfg.single_pass_only)
     fam = ep.question.family.value if ep.question.family else None
     return TrajectoryVerdict(qid=ep.question.qid, family=fam, agent=trace.name, plan_parsed=parsed,

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from m1.config import M1Config
+from m1.data.scoring import score_question
+from m1.evaluation.summary import family_of, headline, summarise
 from m1.schema import Question
 from m1.seeding import derive_seed
 from m1.team.rollout import EpisodeJob, RolloutDriver
 from m1.team.topology import Topology, complete_topology, sample_topology
 from m1.team.trace import Episode
 from m1.train.learner import build_samples
-from m1.train.rewards import outcome_score
 
 CHECKPOINT = "checkpoint"
 
@@ -54,25 +55,20 @@ def rollout_topology(cfg: M1Config, num_agents: int, step: int, qi: int, g: int)
     return sample_topology(num_agents, rng, dropout=cfg.grpo.dropout, edge_prob=cfg.grpo.edge_prob)
 
 
-def episode_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
-    n = max(len(episodes), 1)
-    return {
-        "accuracy": sum(outcome_score(e.question, e.final_answer) for e in episodes) / n,
-        "frames_per_query": sum(e.frames_used for e in episodes) / n,
-        "tool_calls_per_query": sum(e.tool_calls for e in episodes) / n,
-        "parse_rate": _parse_rate(episodes),
-    }
-
-
 def family_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
-    """Per-family score (MC accuracy, numeric MRA, grounding mIoU: all the outcome score) and overall."""
-    out = episode_metrics(episodes)
-    fams: dict[str, list[float]] = {}
-    for e in episodes:
-        fam = e.question.family.value if e.question.family else "other"
-        fams.setdefault(fam, []).append(outcome_score(e.question, e.final_answer))
-    out.update({f"score/{f}": sum(v) / len(v) for f, v in sorted(fams.items())})
+    """The team's final answers scored by the one scorer (MC accuracy, numeric MRA, grounding IoU),
+    summarised per family (:func:`m1.evaluation.summary.summarise`): ``accuracy`` (over all),
+    ``frames_per_query``, ``tool_calls_per_query``, ``score/<family>``, and the turns' ``parse_rate``."""
+    rows = [{"score": score_question(e.question, e.final_answer).score, "frames": e.frames_used,
+             "tool_calls": e.tool_calls} for e in episodes]
+    out = headline(summarise([family_of(e.question) for e in episodes], rows))
+    out["parse_rate"] = _parse_rate(episodes)
     return out
+
+
+def episode_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
+    """:func:`family_metrics` over all episodes only (a training step's log record)."""
+    return {k: v for k, v in family_metrics(episodes).items() if not k.startswith("score/")}
 
 
 def _parse_rate(episodes: Sequence[Episode]) -> float:

@@ -1,10 +1,11 @@
 """Per-agent rewards of a CPP episode: ``R = R_res + R_format + R_col``.
 
-* ``R_res`` (outcome): a score s in [0, 1] — multiple choice: exact letter; numeric: VSI-Bench
-  Mean Relative Accuracy; grounding: temporal IoU; open-ended: normalised exact match — mapped to
-  ``wrong + (correct - wrong) * s``. ``rewards.outcome`` picks whose answer is scored: the
-  team's final answer (credit for collaboration), the agent's own (credit for being right), or
-  the mean of both (default). A missing/unparseable answer scores s = 0.
+* ``R_res`` (outcome): the project's one scorer, :func:`m1.data.scoring.score_question` — a score
+  s in [0, 1]: multiple choice: the letter; numeric: VSI-Bench Mean Relative Accuracy; grounding:
+  temporal IoU; open-ended: VideoMMMU's normalised match — mapped to ``wrong + (correct - wrong) * s``.
+  ``rewards.outcome`` picks whose answer is scored: the team's final answer (credit for
+  collaboration), the agent's own (credit for being right), or the mean of both (default). A
+  missing/unparseable answer scores s = 0.
 * ``R_format``: ``format_ok`` when every turn of the agent parsed (plan, revisions, answer), no
   reference dangled and no call was rejected for its arguments; ``format_bad`` otherwise.
 * ``R_col``: the collaboration judge's 1/0 on the agent's planning trajectory, times
@@ -32,28 +33,10 @@ import re
 from dataclasses import dataclass
 
 from m1.config.rl import RewardConfig
-from m1.data.metrics import mean_relative_accuracy, temporal_iou
-from m1.schema import Question, TaskType
+from m1.data.scoring import score_question
+from m1.schema import Question
 from m1.team.plan import PlanFormatError, parse_answer
 from m1.team.trace import AgentTrace, Episode
-
-
-def outcome_score(question: Question, answer: str | None) -> float:
-    """s in [0, 1] for one parsed answer (canonical forms from :func:`m1.team.plan.parse_answer`)."""
-    if answer is None or question.answer is None:
-        return 0.0
-    tt = question.task_type
-    try:
-        if tt == TaskType.MULTIPLE_CHOICE:
-            return float(answer.strip() == question.answer.strip())
-        if tt == TaskType.NUMERIC:
-            return mean_relative_accuracy(float(answer), float(question.answer))
-        if tt == TaskType.GROUNDING:
-            return temporal_iou([float(x) for x in answer.split()], [float(x) for x in question.answer.split()])
-    except ValueError:
-        return 0.0
-    norm = lambda s: re.sub(r"[^a-z0-9]+", " ", s.lower()).strip()  # noqa: E731
-    return float(norm(answer) == norm(question.answer))
 
 
 @dataclass(frozen=True)
@@ -174,10 +157,10 @@ def agent_rewards(ep: Episode, cfg: RewardConfig | None = None, judge=None) -> l
     defaults to :func:`rule_judge`."""
     cfg = cfg or RewardConfig()
     judge = judge or rule_judge
-    team_s = outcome_score(ep.question, ep.final_answer)
+    team_s = score_question(ep.question, ep.final_answer).score
     out = []
     for a in ep.agents:
-        own_s = outcome_score(ep.question, a.answer)
+        own_s = score_question(ep.question, a.answer).score
         s = {"team": team_s, "agent": own_s, "mixed": (team_s + own_s) / 2}[cfg.outcome]
         r_res = cfg.wrong + (cfg.correct - cfg.wrong) * s
         arg_errors = any(ep.memory[st.memory_id].error and ep.memory[st.memory_id].error.startswith(_ARG_ERRORS)

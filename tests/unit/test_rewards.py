@@ -12,7 +12,7 @@ from m1.config import CPPConfig, RewardConfig  # noqa: E402
 from m1.schema import Question, TaskType, ToolResult  # noqa: E402
 from m1.team.cpp import run_episode  # noqa: E402
 from m1.team.topology import complete_topology  # noqa: E402
-from m1.train.rewards import agent_rewards, outcome_score, rule_judge  # noqa: E402
+from m1.train.rewards import agent_rewards, rule_judge  # noqa: E402
 
 
 class Tools:
@@ -107,14 +107,20 @@ def test_more_than_max_tool_calls_gets_the_strong_penalty():
     assert r.collaboration == -1.0 and not r.judge_ok and "over budget: 3 > 2 tool calls" in r.judge_reasons
 
 
-def test_outcome_scores_by_task_type():
+def test_outcome_is_the_one_scorer_mapped_to_the_reward_range():
+    # numeric: |12-10|/10 = 20% error hits thresholds 0.50..0.80 -> MRA 0.7; R_res = -1 + 2 * 0.7
     num = Question(qid="n", video="v", question="q", task_type=TaskType.NUMERIC, answer="10")
-    assert outcome_score(num, "10") == 1.0 and outcome_score(num, "12") == pytest.approx(0.7)
-    assert outcome_score(num, "abc") == 0.0 and outcome_score(num, None) == 0.0
-    assert outcome_score(GROUND, "3 5") == 1.0 and outcome_score(GROUND, "4 6") == pytest.approx(1 / 3)
-    assert outcome_score(MC, "B") == 1.0 and outcome_score(MC, "A") == 0.0
-    opn = Question(qid="o", video="v", question="q", task_type=TaskType.OPEN_ENDED, answer="A red Ball!")
-    assert outcome_score(opn, "a red ball") == 1.0
+    ep = episode([fixed('1. global_sampling {"n":2}', "12")], question=num)
+    (r,) = agent_rewards(ep, RewardConfig(outcome="agent"))
+    assert r.outcome == pytest.approx(-1.0 + 2 * 0.7)
+    # grounding 4-6 against 3-5: IoU 1/3
+    ep = episode([fixed("1. grounding {}", "4 6")], question=GROUND)
+    (r,) = agent_rewards(ep, RewardConfig(outcome="team"))
+    assert r.outcome == pytest.approx(-1.0 + 2 / 3)
+    # no parseable answer: s = 0
+    ep = episode([fixed("1. fine_browser {}", "(B)")])
+    (r,) = agent_rewards(ep, RewardConfig(outcome="agent"))
+    assert ep.agents[0].answer is None and r.outcome == -1.0
 
 
 def test_reward_audit_tallies_families_and_wrong_kind_tools():
