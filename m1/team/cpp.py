@@ -88,8 +88,8 @@ class GenRequest:
     settings: SamplingSettings
     phase: Phase
     question: Question
-    round: int = 0  # as Turn.round: 0 for the plan, k for the revision after round k, -1 for the answer
-    label: str = ""  # the agent's citation label (``a2``): its own evidence lines carry it
+    round: int  # as Turn.round: 0 for the plan, k for the revision after round k, -1 for the answer
+    label: str  # the agent's citation label (``a2``): its own evidence lines carry it
     evidence: tuple[Evidence, ...] = ()  # the evidence lines the prompt shows, in order (as shown)
     plan: tuple[PlanStep, ...] = ()  # revision: the remaining plan the prompt shows
 
