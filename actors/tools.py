@@ -7,7 +7,8 @@ and frame cache serve the whole episode and frame accounting matches the in-proc
 Failure handling, per batch of calls: a worker that dies (``RayActorError``) is restarted by Ray
 (``max_restarts=-1``) and the batch is retried; a worker that does not answer within
 ``tool_timeout`` x calls is killed (then restarted) and the batch retried. After
-``tool_retries`` retries every call of the batch comes back as a ``ToolResult`` with ``error`` —
+``tool_retries`` retries every call of the batch comes back as a ``ToolResult`` with ``error``
+(kind ``worker_failed``) —
 the episode always completes.
 """
 
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from actors import RayTimeoutError, get, single_thread_torch
-from m1.schema import Question, ToolCall, ToolResult
+from m1.schema import Question, ToolCall, ToolErrorKind, ToolResult
 from m1.team.cpp import ToolRunner
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class RayToolPool:
             log.warning("episode %s: tool batch attempt %d failed: %s", episode_id, attempt + 1, last)
             self._await_restart(worker)
         msg = f"tool worker failed {self.retries + 1} times: {last}"
-        return [ToolResult(tool=c.tool, args=c.args, text=f"error: {msg}", error=msg) for c in calls]
+        return [ToolResult.failure(c, ToolErrorKind.WORKER_FAILED, msg) for c in calls]
 
     def _await_restart(self, worker: Any, timeout: float = 120.0) -> None:
         """Wait until Ray has restarted ``worker`` (calls to a restarting actor fail at once)."""

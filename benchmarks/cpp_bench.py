@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import tempfile
 import time
 
@@ -29,6 +28,7 @@ import torch
 from m1.config import load_config
 from m1.engines.base import Completion
 from m1.schema import TaskType
+from m1.team.cpp import Phase
 from m1.team.plan import PromptLimits, byte_counter
 from m1.tools.solver import plan_for
 
@@ -38,8 +38,7 @@ torch.set_num_threads(1)
 class SolverPolicyTeam:
     """Every agent writes the solver's plan and answers with the best candidate it has seen."""
 
-    def __init__(self, questions, n_agents=4):
-        self.by_text = {q.question: q for q in questions}
+    def __init__(self, n_agents=4):
         self.names = [f"solver{i}" for i in range(n_agents)]
 
     def counter(self, agent):
@@ -49,23 +48,21 @@ class SolverPolicyTeam:
         # counts bytes, not tokens: allow ~4 bytes per token of the configured clip
         return PromptLimits(max_context=4096, max_new_tokens=max_new_tokens, entry_tokens=4 * entry_tokens)
 
-    def _text(self, prompt):
-        head, _, rest = prompt.partition("\n")
-        shown = rest.split("\n", 1)[0][3:].rstrip("…")  # the line after the header: "Q: <question, maybe clipped>"
-        q = next(q for text, q in self.by_text.items() if " ".join(text.split()).startswith(shown))
-        if head == "#plan":
+    def _text(self, r):
+        q = r.question
+        if r.phase == Phase.PLAN:
             return "\n".join(f"{i}. {c.tool} {{}}" for i, c in enumerate(plan_for(q), 1))
-        if head == "#revise":
+        if r.phase == Phase.REVISION:
             return "KEEP"
-        cands = re.findall(r"candidate=(.+?) conf=([0-9.]+)", prompt)
+        cands = [e for e in r.evidence if e.candidate is not None and e.confidence is not None]
         if cands:
-            return max(cands, key=lambda c: float(c[1]))[0]
+            return max(cands, key=lambda e: e.shown_confidence).candidate
         return {TaskType.MULTIPLE_CHOICE: "A", TaskType.NUMERIC: "1", TaskType.GROUNDING: "0 1"}.get(q.task_type, "?")
 
     def generate(self, requests):
         out = []
         for r in requests:
-            text = self._text(r.prompt)
+            text = self._text(r)
             out.append(Completion(prompt_ids=[0], completion_ids=[1], text=text, logprobs=[0.0], finish_reason="stop"))
         return out
 
@@ -117,7 +114,7 @@ def main() -> None:
             "ray_over_in_process": round(t_ray / t_local, 2),
         }
 
-    policy = SolverPolicyTeam(qs)
+    policy = SolverPolicyTeam()
     local = Backends(policy, ToolRunner(cfg.tools, cfg.video), SharedMemory(), on_ray=False)
     eps_local, t_local = timed(RolloutDriver(local, catalogue(), cfg))
     remote = Backends(policy, ray_team.tools, ray_team.memory, on_ray=True)

@@ -55,7 +55,7 @@ def main(cfg: M1Config) -> dict:
     from m1.team.cpp import ToolRunner
     from m1.tools.registry import catalogue
     from m1.train.annotation import annotate, write_dataset, yield_by_family
-    from m1.train.teachers import TeacherTeam, build_teacher, evidence_candidates
+    from m1.train.teachers import TeacherTeam, build_teacher
 
     p = ensure_inputs(cfg)
     questions = read_split(p["data_dir"])[: cfg.sft.max_questions]
@@ -66,8 +66,7 @@ def main(cfg: M1Config) -> dict:
     t0 = time.perf_counter()
     examples, verdicts, episodes = annotate(questions, team, ToolRunner(cfg.tools, cfg.video), catalogue(), cfg.cpp,
                                             cfg.sft, seed=cfg.seed, progress=True)
-    answer_prompts = [t.prompt for ep in episodes for a in ep.agents for t in a.turns if t.kind == "answer"]
-    blind = sum(not evidence_candidates(pr) for pr in answer_prompts) / max(1, len(answer_prompts))
+    blind = team.blind_answers / max(1, team.answers)
     yields = yield_by_family(verdicts)
     manifest = {
         "teacher": teacher.name, "questions": len(questions), "data_dir": str(p["data_dir"]),

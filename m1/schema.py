@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class TaskType(StrEnum):
@@ -75,9 +75,23 @@ class ToolCall(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
+class ToolErrorKind(StrEnum):
+    """Why a tool call failed: what code decides on (rewards, retries, reports) instead of the
+    wording of ``ToolResult.error``, which stays free text for people and prompts."""
+
+    UNKNOWN_TOOL = "unknown_tool"  # no tool of that name (m1.tools.registry)
+    BAD_ARGS = "bad_args"  # the arguments fail the tool's schema (m1.tools.registry)
+    UNUSABLE_ARGS = "unusable_args"  # valid by the schema, meaningless here: start past the end, too many frames
+    UNRESOLVED_REF = "unresolved_ref"  # a "$K.field" reference with no usable result (m1.team.cpp)
+    TIMEOUT = "timeout"  # the call ran past tools.timeout (m1.tools.registry)
+    VIDEO_ERROR = "video_error"  # the video is missing, unreadable, corrupt, empty or over a limit (m1.video.errors)
+    INTERNAL = "internal"  # a bug inside a tool, reported with its exception type
+    WORKER_FAILED = "worker_failed"  # the tool worker died or hung on every retry (actors/tools.py)
+
+
 class ToolResult(BaseModel):
-    """What a tool returns. ``error`` is set (and ``text`` explains it) when the call failed;
-    a failed call never raises across a boundary."""
+    """What a tool returns. ``error`` is set (and ``text`` explains it) when the call failed, with
+    ``error_kind`` saying why; a failed call never raises across a boundary."""
 
     tool: str
     args: dict[str, Any] = Field(default_factory=dict)
@@ -87,7 +101,22 @@ class ToolResult(BaseModel):
     confidence: float | None = Field(None, ge=0.0, le=1.0)
     frames_used: int = Field(0, ge=0, description="Frames decoded for this call (cache hits excluded).")
     seconds: float = Field(0.0, ge=0.0, description="Wall time of the call.")
-    error: str | None = None
+    error: str | None = Field(None, description="What went wrong, for people and prompts (None: the call worked).")
+    error_kind: ToolErrorKind | None = Field(None, description="Why the call failed; set exactly when error is.")
+
+    @model_validator(mode="after")
+    def _kind_with_error(self) -> ToolResult:
+        if (self.error is None) != (self.error_kind is None):
+            raise ValueError(f"error and error_kind go together: error={self.error!r}, "
+                             f"error_kind={self.error_kind!r}")
+        return self
+
+    @classmethod
+    def failure(cls, call: ToolCall, kind: ToolErrorKind, msg: str, frames: int = 0,
+                seconds: float = 0.0) -> ToolResult:
+        """The result of a failed ``call``: ``text`` is ``error: <msg>`` as agents read it."""
+        return cls(tool=call.tool, args=call.args, text=f"error: {msg}", error=msg, error_kind=kind,
+                   frames_used=frames, seconds=seconds)
 
     @property
     def ok(self) -> bool:

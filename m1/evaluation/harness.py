@@ -197,8 +197,8 @@ class NoToolsSystem:
 
     def predict(self, q: Question) -> Prediction:
         from m1.engines.base import SamplingSettings
-        from m1.team.cpp import GenRequest, agent_labels
-        from m1.team.plan import PlanFormatError, parse_answer, render_answer_prompt
+        from m1.team.cpp import GenRequest, Phase, agent_labels
+        from m1.team.plan import PlanFormatError, compose_answer_prompt, parse_answer
 
         t0 = time.perf_counter()
         eid = f"{q.qid}#{self.name}"
@@ -207,11 +207,13 @@ class NoToolsSystem:
         finally:
             self.tools.end(eid)
         a, cpp = self.agent, self.cpp
-        prompt = render_answer_prompt(q, sampling_evidence(res, f"a{agent_labels(self.team)[a]}"),
-                                      self.team.limits(a, cpp.answer_tokens, cpp.entry_tokens), self.team.counter(a))
+        label = f"a{agent_labels(self.team)[a]}"
+        prompt = compose_answer_prompt(q, sampling_evidence(res, label),
+                                       self.team.limits(a, cpp.answer_tokens, cpp.entry_tokens), self.team.counter(a))
         settings = SamplingSettings(temperature=cpp.temperature, top_p=cpp.top_p, max_new_tokens=cpp.answer_tokens,
                                     seed=question_seed(self.seed, q.qid))
-        [c] = self.team.generate([GenRequest(a, prompt, settings)])
+        [c] = self.team.generate([GenRequest(a, prompt.text, settings, Phase.ANSWER, q, -1, label,
+                                             tuple(prompt.evidence))])
         try:
             answer: str | None = parse_answer(c.text, q).value
         except PlanFormatError:

@@ -36,7 +36,6 @@ from m1.team.topology import Topology, complete_topology
 from m1.team.trace import Episode
 
 Emit = Callable[[dict[str, Any]], None]
-_PHASES = {"#plan": "plan", "#revise": "revision", "#answer": "answer"}
 
 
 def _noop(_: dict[str, Any]) -> None:
@@ -67,9 +66,8 @@ class ObservedTeam:
     def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
         outs = self.team.generate(requests)
         for r, c in zip(requests, outs, strict=True):
-            # the prompt's first line names the phase (m1.team.plan renders "#plan" / "#revise" / "#answer")
-            kind = _PHASES.get(r.prompt.split("\n", 1)[0], "generation")
-            self.emit({"kind": kind, "agent": r.agent, "name": self.names[r.agent], "text": c.text.strip()[:400]})
+            self.emit({"kind": r.phase.value, "agent": r.agent, "name": self.names[r.agent],
+                       "text": c.text.strip()[:400]})
         return outs
 
     def update_weights(self, agent: int, state: dict[str, Any]) -> None:

@@ -24,7 +24,9 @@ The loop (:func:`run_episode`):
 Generation and tool execution go through two small back-end interfaces (:class:`TeamBackend`,
 :class:`ToolBackend`) so the same loop runs in-process (:class:`LocalTeam`, :class:`ToolRunner`)
 or on Ray (``actors/``), with identical traces for the same seed: every generation gets its own
-seed derived from (episode seed, agent, phase, round).
+seed derived from (episode seed, agent, phase, round). A :class:`GenRequest` carries, beside the
+rendered prompt, what the prompt asks as structure (phase, question, round, the evidence lines
+and remaining plan it shows), so no back-end reads the prompt text to learn what it is asked.
 """
 
 from __future__ import annotations
@@ -36,26 +38,28 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 from m1.config.cpp import CPPConfig
 from m1.engines.base import Completion, SamplingSettings
-from m1.schema import Question, TaskType, ToolCall, ToolResult, ToolSpec
+from m1.schema import Question, TaskType, ToolCall, ToolErrorKind, ToolResult, ToolSpec
 from m1.seeding import derive_seed
 from m1.team.memory import MemoryEntry, SharedMemory
 from m1.team.plan import (
     Evidence,
+    Plan,
     PlanFormatError,
     PlanStep,
     PromptLimits,
     TokenCounter,
     UnresolvedRefError,
+    compose_answer_prompt,
+    compose_revision_prompt,
     parse_answer,
     parse_plan,
     parse_revision,
-    render_answer_prompt,
     render_plan_prompt,
-    render_revision_prompt,
     resolve_refs,
 )
 from m1.team.topology import Topology
@@ -64,11 +68,30 @@ from m1.team.trace import AgentTrace, Episode, ToolStep, Turn
 # ------------------------------------------------------------------------------- back-ends
 
 
+class Phase(StrEnum):
+    """The three moments an agent writes at: its plan, a revision after a round, its answer."""
+
+    PLAN = "plan"
+    REVISION = "revision"
+    ANSWER = "answer"
+
+
 @dataclass(frozen=True)
 class GenRequest:
+    """One generation for one agent: the rendered ``prompt`` and, as structure, what it asks.
+
+    Back-ends that need more than the prompt's tokens (the teacher, serving's progress events)
+    read the fields, never the prompt text. Picklable: it crosses Ray actor boundaries."""
+
     agent: int
     prompt: str
     settings: SamplingSettings
+    phase: Phase
+    question: Question
+    round: int  # as Turn.round: 0 for the plan, k for the revision after round k, -1 for the answer
+    label: str  # the agent's citation label (``a2``): its own evidence lines carry it
+    evidence: tuple[Evidence, ...] = ()  # the evidence lines the prompt shows, in order (as shown)
+    plan: tuple[PlanStep, ...] = ()  # revision: the remaining plan the prompt shows
 
 
 class TeamBackend(Protocol):
@@ -208,15 +231,13 @@ def _evidence(e: MemoryEntry, labels: Sequence[int]) -> Evidence:
     """A memory entry as one prompt line. A tool's candidate goes first (tool texts end with it, and
     prompts clip each line to ``cpp.entry_tokens``): copying a marked candidate is what a tiny
     policy learns fastest (DESIGN.md, calibration)."""
+    agent = f"a{labels[e.agent]}"
     if e.error:
-        text = f"error: {e.error}"
-    elif e.candidate is not None:
-        body = _CANDIDATE_TAIL.sub("", e.text).strip()
-        conf = f" conf={e.confidence:.2f}" if e.confidence is not None else ""
-        text = f"candidate={e.candidate}{conf}; {body}"
-    else:
-        text = e.text
-    return Evidence(agent=f"a{labels[e.agent]}", step=e.step, tool=e.tool, text=text)
+        return Evidence(agent=agent, step=e.step, tool=e.tool, text=f"error: {e.error}")
+    if e.candidate is not None:
+        return Evidence(agent=agent, step=e.step, tool=e.tool, text=_CANDIDATE_TAIL.sub("", e.text).strip(),
+                        candidate=e.candidate, confidence=e.confidence)
+    return Evidence(agent=agent, step=e.step, tool=e.tool, text=e.text)
 
 
 _CANDIDATE_TAIL = re.compile(r"\s*candidate=.*?conf=[0-9.]+\s*$", re.S)
@@ -309,7 +330,8 @@ def run_episode(
 
     # 1. generate plans
     reqs = [GenRequest(i, render_plan_prompt(question, catalogue, limits(i, cfg.plan_tokens), team.counter(i)),
-                       settings(i, "plan", 0, cfg.plan_tokens)) for i in active]
+                       settings(i, "plan", 0, cfg.plan_tokens), Phase.PLAN, question, 0, f"a{labels[i]}")
+            for i in active]
     for r, c in zip(reqs, team.generate(reqs), strict=True):
         turn = _turn("plan", 0, r.prompt, c, [])
         try:
@@ -317,6 +339,7 @@ def run_episode(
             remaining[r.agent] = plan.steps
             turn.parsed = plan.render()
             traces[r.agent].plans.append(plan.render())
+            traces[r.agent].plan_steps.append(list(plan.steps))
         except PlanFormatError as e:
             turn.error, turn.error_kind = str(e), e.kind.value
         traces[r.agent].turns.append(turn)
@@ -332,7 +355,7 @@ def run_episode(
             try:
                 call, ref_error = ToolCall(tool=step.tool, args=resolve_refs(step.args, results[i])), None
             except UnresolvedRefError as e:
-                call, ref_error = ToolCall(tool=step.tool, args=step.args), str(e)
+                call, ref_error = ToolCall(tool=step.tool, args=step.args), str(e)  # a format error, not a tool's
             planned[i] = (step, call, ref_error)
         fresh: dict[str, ToolCall] = {}
         for _step, call, ref_error in planned.values():
@@ -351,8 +374,7 @@ def run_episode(
             step, call, ref_error = planned[i]
             key = _call_key(call)
             if ref_error is not None:
-                res, cached = ToolResult(tool=call.tool, args=call.args, text=f"error: {ref_error}",
-                                         error=ref_error), False
+                res, cached = ToolResult.failure(call, ToolErrorKind.UNRESOLVED_REF, ref_error), False
             elif key in served:  # first user of a call executed this round
                 res, cached = cache[key], False
                 served.discard(key)
@@ -369,11 +391,12 @@ def run_episode(
             visible = [e for e in memory.read(episode_id, i) if e.agent != i]
             own = [_evidence(e, labels) for e in memory.read(episode_id, i) if e.agent == i]
             seen[i] = [e.id for e in visible]
-            prompt = render_revision_prompt(
-                question, catalogue, _remaining_plan(remaining[i]), own, [_evidence(e, labels) for e in visible],
+            prompt = compose_revision_prompt(
+                question, catalogue, Plan(steps=remaining[i]), own, [_evidence(e, labels) for e in visible],
                 limits(i, cfg.revision_tokens), team.counter(i),
             )
-            reqs.append(GenRequest(i, prompt, settings(i, "revision", rnd, cfg.revision_tokens)))
+            reqs.append(GenRequest(i, prompt.text, settings(i, "revision", rnd, cfg.revision_tokens), Phase.REVISION,
+                                   question, rnd, f"a{labels[i]}", tuple(prompt.evidence), tuple(remaining[i])))
         for r, c in zip(reqs, team.generate(reqs), strict=True):
             turn = _turn("revision", rnd, r.prompt, c, seen[r.agent])
             next_step = len(traces[r.agent].steps) + 1
@@ -384,6 +407,7 @@ def run_episode(
                 if rev.action == "replace":
                     remaining[r.agent] = rev.steps
                     traces[r.agent].plans.append(rev.render())
+                    traces[r.agent].plan_steps.append(list(rev.steps))
             except PlanFormatError as e:
                 turn.error, turn.error_kind = str(e), e.kind.value
             traces[r.agent].turns.append(turn)
@@ -396,12 +420,14 @@ def run_episode(
         seen[i] = [e.id for e in entries if e.agent != i]
         # own results last: fit_evidence keeps the newest lines when the budget is short
         ordered = [e for e in entries if e.agent != i] + [e for e in entries if e.agent == i]
-        shown = [_evidence(e, labels) for e in ordered]
-        prompt = render_answer_prompt(question, shown, limits(i, cfg.answer_tokens), team.counter(i))
+        lines = [_evidence(e, labels) for e in ordered]
+        prompt = compose_answer_prompt(question, lines, limits(i, cfg.answer_tokens), team.counter(i))
         # citable lines: those that made it into the prompt (fit_evidence drops the oldest first)
-        cited[i] = {f"{ev.agent}.{ev.step}": e.candidate for ev, e in zip(shown, ordered, strict=True)
-                    if e.candidate is not None and not e.error and f"[{ev.agent}.{ev.step}] " in prompt}
-        reqs.append(GenRequest(i, prompt, settings(i, "answer", 0, cfg.answer_tokens)))
+        kept = {ev.label for ev in prompt.evidence}
+        cited[i] = {ev.label: e.candidate for ev, e in zip(lines, ordered, strict=True)
+                    if e.candidate is not None and not e.error and ev.label in kept}
+        reqs.append(GenRequest(i, prompt.text, settings(i, "answer", 0, cfg.answer_tokens), Phase.ANSWER, question,
+                               -1, f"a{labels[i]}", tuple(prompt.evidence)))
     answers: dict[int, str | None] = {}
     scores: dict[int, float] = {}
     for r, c in zip(reqs, team.generate(reqs), strict=True):
@@ -426,8 +452,3 @@ def run_episode(
         tool_seconds=tool_seconds, wall_seconds=time.perf_counter() - t_start,
     )
 
-
-def _remaining_plan(steps: list[PlanStep]):
-    from m1.team.plan import Plan
-
-    return Plan(steps=steps)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from m1.schema import ToolResult
+from m1.schema import ToolErrorKind, ToolResult
 from m1.team.topology import Topology
 
 
@@ -33,17 +33,33 @@ class MemoryEntry(BaseModel):
     candidate: str | None = None
     confidence: float | None = None
     error: str | None = None
+    error_kind: ToolErrorKind | None = Field(None, description="Why the call failed (ToolResult.error_kind).")
     frames: int = Field(0, ge=0, description="Frames this call decoded (0 when served from the episode cache).")
     seconds: float = Field(0.0, ge=0.0)
     payload_ref: str | None = Field(None, description="Key of the structured payload in the memory's store.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_error_kind(cls, data: Any) -> Any:
+        """Traces written before error kinds existed: the two kinds the format reward reads, from
+        the fixed openings m1.tools.registry gave those messages (other failures keep None)."""
+        if isinstance(data, dict) and data.get("error") and "error_kind" not in data:
+            for opening, kind in _LEGACY_OPENINGS:
+                if str(data["error"]).startswith(opening):
+                    return {**data, "error_kind": kind}
+        return data
 
     @classmethod
     def from_result(cls, id: int, agent: int, step: int, result: ToolResult, payload_ref: str | None) -> MemoryEntry:
         return cls(
             id=id, agent=agent, step=step, tool=result.tool, args=result.args, text=result.text,
             candidate=result.candidate, confidence=result.confidence, error=result.error,
+            error_kind=result.error_kind,
             frames=result.frames_used, seconds=result.seconds, payload_ref=payload_ref,
         )
+
+
+_LEGACY_OPENINGS = (("bad arguments for ", ToolErrorKind.BAD_ARGS), ("unknown tool ", ToolErrorKind.UNKNOWN_TOOL))
 
 
 class UnknownEpisodeError(KeyError):

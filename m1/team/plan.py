@@ -22,9 +22,9 @@ that drives the format reward). The parsers never raise any other exception, wha
 input (fuzzed in the tests). Tolerant answer extraction for real benchmarks ("The answer is (B)")
 is not here: it belongs to the benchmark loaders, which must count what they cannot parse.
 
-Prompts are rendered for three moments — the
-initial plan, a revision, the final answer — and always fit ``max_context - max_new_tokens``
-tokens of the real tokenizer; the truncation rule is documented on :func:`fit_evidence`.
+Prompts are rendered for three moments — the initial plan, a revision, the final answer — and
+always fit ``max_context - max_new_tokens`` tokens of the real tokenizer; the truncation rule is
+documented on :func:`fit_evidence`, which also lists the evidence a prompt shows, as structure.
 The tool catalogue is always a parameter (``list[ToolSpec]``), never hard-coded here.
 """
 
@@ -35,7 +35,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -130,22 +130,53 @@ class FinalAnswer(BaseModel):
 
 class Evidence(BaseModel):
     """One line of evidence shown to an agent: a tool result from its own trajectory or from the
-    shared memory. ``agent`` is a short label (``a2``); ``step`` the producer's step number."""
+    shared memory. ``agent`` is a short label (``a2``); ``step`` the producer's step number.
+
+    A result with a candidate answer carries it in ``candidate`` / ``confidence`` and the line
+    shows it first — ``candidate=X conf=0.90; text`` — so that clipping a line keeps it."""
 
     model_config = ConfigDict(extra="forbid")
 
     agent: str
     step: int = Field(ge=0)
     tool: str
-    text: str
+    text: str = Field(description="The line's body (after the candidate mark, when there is one).")
+    candidate: str | None = Field(None, description="The result's candidate answer, shown before text.")
+    confidence: float | None = Field(None, ge=0.0, le=1.0, description="Its confidence (shown to 2 places).")
+    clipped: bool = Field(False, description="The prompt shows this line cut short (to entry_tokens).")
 
-    @classmethod
-    def from_result(cls, agent: str, step: int, result: ToolResult) -> Evidence:
-        text = f"error: {result.error}" if result.error else result.text
-        return cls(agent=agent, step=step, tool=result.tool, text=text)
+    @property
+    def label(self) -> str:  # what an answer cites to adopt the line's candidate: a2.1
+        return f"{self.agent}.{self.step}"
+
+    @property
+    def shown_confidence(self) -> float:  # as the line shows it: two places; 0 when it shows none
+        return float(f"{self.confidence:.2f}") if self.confidence is not None else 0.0
+
+    def _mark(self) -> str:
+        conf = f" conf={self.confidence:.2f}" if self.confidence is not None else ""
+        return f"candidate={self.candidate}{conf};"
 
     def render(self) -> str:
-        return f"[{self.agent}.{self.step}] {self.tool}: {' '.join(self.text.split())}"
+        body = f"{self._mark()} {self.text}" if self.candidate is not None else self.text
+        return f"[{self.label}] {self.tool}: {' '.join(body.split())}"
+
+    def as_shown(self, line: str) -> Evidence:
+        """This evidence as ``line`` (its rendering, perhaps clipped) shows it: a line cut before its
+        candidate mark ends shows no candidate."""
+        if line == " ".join(self.render().split()):
+            return self
+        head = " ".join(f"[{self.label}] {self.tool}: {self._mark()}".split())
+        keeps_mark = self.candidate is not None and line.startswith(head)
+        return self.model_copy(update={"clipped": True, "candidate": self.candidate if keeps_mark else None,
+                                       "confidence": self.confidence if keeps_mark else None})
+
+
+class RenderedPrompt(NamedTuple):
+    """A prompt and the evidence lines it shows, oldest first (those the budget kept: :func:`fit_evidence`)."""
+
+    text: str
+    evidence: list[Evidence]
 
 
 # ------------------------------------------------------------------------------- parsing
@@ -471,7 +502,7 @@ def _question_block(q: Question, count: TokenCounter, clip_tokens: int) -> list[
 
 def fit_evidence(
     head: str, tail: str, entries: Sequence[Evidence], budget: int, count: TokenCounter, entry_tokens: int
-) -> str:
+) -> RenderedPrompt:
     """Assemble ``head`` + evidence lines + ``tail`` within ``budget`` tokens. The rule:
 
     1. every entry is rendered on one line and clipped to ``entry_tokens`` tokens (``…`` marks a cut);
@@ -480,7 +511,8 @@ def fit_evidence(
     3. the kept entries are shown oldest first.
 
     ``head`` and ``tail`` are never truncated: if they alone do not fit, :class:`PromptTooLongError`.
-    The final prompt is counted whole, so the limit holds exactly for ``count``.
+    The final prompt is counted whole, so the limit holds exactly for ``count``. The result lists
+    the kept entries as the prompt shows them (:meth:`Evidence.as_shown`).
     """
 
     def assemble(kept: list[str], dropped: int) -> str:
@@ -505,7 +537,9 @@ def fit_evidence(
         prompt = assemble(kept, len(rendered) - len(kept))
     if count(prompt) > budget:
         raise PromptTooLongError(f"prompt needs {count(prompt)} tokens, budget is {budget}")
-    return prompt
+    first = len(rendered) - len(kept)
+    shown = [e.as_shown(line) for e, line in zip(entries[first:], rendered[first:], strict=True)]
+    return RenderedPrompt(text=prompt, evidence=shown)
 
 
 class PromptLimits(BaseModel):
@@ -533,18 +567,12 @@ def render_plan_prompt(
     # is written, and a tiny model must choose its plan by it (SFT students otherwise wrote the
     # majority family's plan for every question).
     task = f"{q.family.value} {q.task_type.value}" if q.family else q.task_type.value
-    return fit_evidence(head, f"Task: {task}\nPlan:\n", [], limits.budget, count, limits.entry_tokens)
+    return fit_evidence(head, f"Task: {task}\nPlan:\n", [], limits.budget, count, limits.entry_tokens).text
 
 
-def render_revision_prompt(
-    q: Question,
-    catalogue: Sequence[ToolSpec],
-    plan: Plan,
-    done: Sequence[Evidence],
-    memory: Sequence[Evidence],
-    limits: PromptLimits,
-    count: TokenCounter = byte_counter,
-) -> str:
+def compose_revision_prompt(q: Question, catalogue: Sequence[ToolSpec], plan: Plan, done: Sequence[Evidence],
+                            memory: Sequence[Evidence], limits: PromptLimits,
+                            count: TokenCounter = byte_counter) -> RenderedPrompt:
     """The prompt for a revision: the current plan, own results so far and the visible shared
     memory (own results outrank memory when the budget is short: they are placed newest)."""
     next_step = len(done) + 1
@@ -556,9 +584,14 @@ def render_revision_prompt(
     return fit_evidence(head, f"Next: {next_step}\n", [*memory, *done], limits.budget, count, limits.entry_tokens)
 
 
-def render_answer_prompt(
-    q: Question, evidence: Sequence[Evidence], limits: PromptLimits, count: TokenCounter = byte_counter
-) -> str:
+def compose_answer_prompt(q: Question, evidence: Sequence[Evidence], limits: PromptLimits,
+                          count: TokenCounter = byte_counter) -> RenderedPrompt:
     """The prompt for the final answer: question, options and evidence (newest kept first)."""
     head = "\n".join(["#answer", *_question_block(q, count, limits.clip_tokens), "Evidence:"])
     return fit_evidence(head, "Answer:\n", evidence, limits.budget, count, limits.entry_tokens)
+
+
+def render_answer_prompt(q: Question, evidence: Sequence[Evidence], limits: PromptLimits,
+                         count: TokenCounter = byte_counter) -> str:
+    """The text of :func:`compose_answer_prompt`."""
+    return compose_answer_prompt(q, evidence, limits, count).text

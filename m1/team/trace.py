@@ -1,20 +1,25 @@
 """The complete, serialisable record of one CPP episode.
 
 An :class:`Episode` holds everything GRPO and a person need: every prompt and completion with
-token ids and per-token log-probs, parse outcomes (format errors by kind), plans and revisions,
-tool calls with their results, the shared-memory log and what each agent read of it, the
-topology, per-agent answers, the aggregated answer, frames and seconds. It round-trips through
-JSON exactly (``Episode.model_validate_json(ep.model_dump_json()) == ep``).
+token ids and per-token log-probs, parse outcomes (format errors by kind), plans and revisions
+(rendered, and as steps with their indices), tool calls with their results (failures by kind),
+the shared-memory log and what each agent read of it, the topology, per-agent answers, the
+aggregated answer, frames and seconds. It round-trips through
+JSON exactly (``Episode.model_validate_json(ep.model_dump_json()) == ep``); JSON written before
+a field existed still loads (its default, or for plan steps, read from the rendered plans).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import re
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from m1.schema import Question, ToolCall
 from m1.team.memory import MemoryEntry
+from m1.team.plan import PlanStep
 from m1.team.topology import Topology
 
 
@@ -58,7 +63,17 @@ class AgentTrace(BaseModel):
     turns: list[Turn] = Field(default_factory=list)
     steps: list[ToolStep] = Field(default_factory=list)
     plans: list[str] = Field(default_factory=list, description="The plan, then each replacement, rendered.")
+    plan_steps: list[list[PlanStep]] = Field(
+        default_factory=list, description="The plan, then each replacement, as steps (one list per entry of plans).")
     answer: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_plan_steps(cls, data: Any) -> Any:
+        """Traces written before ``plan_steps`` existed: the steps from the canonical renderings."""
+        if isinstance(data, dict) and "plan_steps" not in data and data.get("plans"):
+            return {**data, "plan_steps": [_rendered_steps(p) for p in data["plans"]]}
+        return data
 
     @property
     def format_errors(self) -> list[str]:
@@ -68,6 +83,19 @@ class AgentTrace(BaseModel):
     @property
     def revisions(self) -> int:
         return len(self.plans) - 1 if self.plans else 0
+
+
+_RENDERED_STEP = re.compile(r"^(\d+)\. (\S+) (\{.*\})$")
+
+
+def _rendered_steps(text: str) -> list[PlanStep]:
+    """Steps of a plan as :meth:`m1.team.plan.Plan.render` wrote it (``DONE`` is recorded as "")."""
+    out = []
+    for line in text.splitlines():
+        m = _RENDERED_STEP.match(line)
+        if m:
+            out.append(PlanStep(index=int(m.group(1)), tool=m.group(2), args=json.loads(m.group(3))))
+    return out
 
 
 class Episode(BaseModel):

@@ -8,9 +8,10 @@
     ctx = ToolContext(video_path, question, cfg.tools)   # one per episode; cheap
     res = execute(ToolCall(tool="spatial", args={"t": 3.0}), ctx)   # ToolResult, never raises
 
-``execute`` turns every failure into ``ToolResult(error=...)``: unknown tool, arguments that
-fail the schema, arguments meaningless for the video, an unreadable video, a tool timeout, or a
-bug inside a tool (reported with its exception type). ``frames_used`` is the number of frames
+``execute`` turns every failure into ``ToolResult(error=..., error_kind=...)``: unknown tool
+(``unknown_tool``), arguments that fail the schema (``bad_args``), arguments meaningless for the
+video (``unusable_args``), an unreadable video (``video_error``), a tool timeout (``timeout``),
+or a bug inside a tool (``internal``, reported with its exception type). ``frames_used`` is the number of frames
 this call added to the episode's set of looked-at frames; ``seconds`` its wall time. Identical
 calls in identical contexts return identical results.
 """
@@ -21,7 +22,7 @@ import time
 
 from pydantic import ValidationError
 
-from m1.schema import ToolCall, ToolResult, ToolSpec
+from m1.schema import ToolCall, ToolErrorKind, ToolResult, ToolSpec
 from m1.tools.builtin import TOOLS
 from m1.tools.context import ToolArgumentError, ToolContext, ToolTimeoutError
 from m1.video import VideoError
@@ -38,10 +39,15 @@ def tool_names() -> list[str]:
     return list(TOOLS)
 
 
-def _fail(call: ToolCall, msg: str, frames: int = 0, seconds: float = 0.0) -> ToolResult:
-    return ToolResult(
-        tool=call.tool, args=call.args, text=f"error: {msg}", error=msg, frames_used=frames, seconds=seconds
-    )
+def _failure_kind(e: Exception, tool: str) -> tuple[ToolErrorKind, str]:
+    """The kind and message of an exception a tool raised."""
+    if isinstance(e, ToolTimeoutError):
+        return ToolErrorKind.TIMEOUT, str(e)
+    if isinstance(e, ToolArgumentError):
+        return ToolErrorKind.UNUSABLE_ARGS, str(e)
+    if isinstance(e, VideoError):
+        return ToolErrorKind.VIDEO_ERROR, str(e)
+    return ToolErrorKind.INTERNAL, f"{tool} failed: {type(e).__name__}: {e}"
 
 
 def execute(call: ToolCall, ctx: ToolContext) -> ToolResult:
@@ -49,26 +55,22 @@ def execute(call: ToolCall, ctx: ToolContext) -> ToolResult:
     t0 = time.monotonic()
     tool = TOOLS.get(call.tool)
     if tool is None:
-        return _fail(call, f"unknown tool {call.tool!r}; known: {', '.join(TOOLS)}")
+        return ToolResult.failure(call, ToolErrorKind.UNKNOWN_TOOL,
+                                  f"unknown tool {call.tool!r}; known: {', '.join(TOOLS)}")
     try:
         args = tool.args.model_validate(call.args)
     except ValidationError as e:
         probs = "; ".join(
             f"{'.'.join(map(str, x['loc'])) or 'args'}={x.get('input')!r}: {x['msg']}" for x in e.errors()
         )
-        return _fail(call, f"bad arguments for {call.tool}: {probs}")
+        return ToolResult.failure(call, ToolErrorKind.BAD_ARGS, f"bad arguments for {call.tool}: {probs}")
     before = len(ctx.seen)
     ctx.deadline = t0 + ctx.cfg.timeout
     try:
         out = tool.run(ctx, args)
-    except ToolTimeoutError as e:
-        return _fail(call, str(e), len(ctx.seen) - before, time.monotonic() - t0)
-    except (ToolArgumentError, VideoError) as e:
-        return _fail(call, str(e), len(ctx.seen) - before, time.monotonic() - t0)
-    except Exception as e:  # noqa: BLE001 - a tool bug must not cross the boundary
-        return _fail(
-            call, f"{call.tool} failed: {type(e).__name__}: {e}", len(ctx.seen) - before, time.monotonic() - t0
-        )
+    except Exception as e:  # noqa: BLE001 - a tool bug must not cross the boundary either
+        kind, msg = _failure_kind(e, call.tool)
+        return ToolResult.failure(call, kind, msg, len(ctx.seen) - before, time.monotonic() - t0)
     finally:
         ctx.deadline = None
     cand = out.candidate

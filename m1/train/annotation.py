@@ -184,7 +184,6 @@ def annotate(
     for q in iterator:
         if q.answer is None:
             raise DatasetError(f"question {q.qid!r} has no ground-truth answer: the filter needs one")
-        team.question = q
         ep = run_episode(q, team, tools, complete_topology(len(team.names)), catalogue, cpp_cfg, seed=seed,
                          memory=SharedMemory())
         ex, vs = examples_from_episode(ep, sft_cfg, getattr(team.teacher, "name", "teacher"))

@@ -7,7 +7,8 @@
   collaboration), the agent's own (credit for being right), or the mean of both (default). A
   missing/unparseable answer scores s = 0.
 * ``R_format``: ``format_ok`` when every turn of the agent parsed (plan, revisions, answer), no
-  reference dangled and no call was rejected for its arguments; ``format_bad`` otherwise.
+  reference dangled and no call was rejected for its arguments (a tool result of error kind
+  ``bad_args`` or ``unknown_tool``); ``format_bad`` otherwise.
 * ``R_col``: the collaboration judge's 1/0 on the agent's planning trajectory, times
   ``col_weight``; more than ``max_tool_calls`` calls get ``col_over_budget`` instead (the
   paper's strong penalty). The **rule judge** gives 1 when all hold:
@@ -18,7 +19,8 @@
        on evidence about the question, not on generic looks alone. A tool of the wrong kind (a
        grounding span for a size question) suits nothing the question asks, so it does not count;
     3. step management — no call repeated by the agent itself, and the trajectory ended by
-       itself (plan exhausted or ``DONE``), not by the round limit.
+       itself (plan exhausted or ``DONE``), not by the round limit: its last executed step is the
+       last step of its last plan (``AgentTrace.plan_steps``, the indices as planned).
   The paper's judge is GPT-4o scoring the same three criteria; these rules make them checkable
   without an external service. :class:`LLMJudge` asks any OpenAI-compatible endpoint instead
   (``rewards.judge=llm``): the agent's trajectory rendered as text, the three criteria, a reply
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 
 from m1.config.rl import RewardConfig
 from m1.data.scoring import score_question
-from m1.schema import Question
+from m1.schema import Question, ToolErrorKind
 from m1.team.plan import PlanFormatError, parse_answer
 from m1.team.trace import AgentTrace, Episode
 
@@ -53,7 +55,7 @@ class AgentReward:
         return self.outcome + self.format + self.collaboration
 
 
-_ARG_ERRORS = ("bad arguments", "unknown tool")
+_ARG_ERRORS = (ToolErrorKind.BAD_ARGS, ToolErrorKind.UNKNOWN_TOOL)  # calls the agent wrote wrongly
 
 
 WRONG_KIND = "inappropriate: only candidates of the wrong kind"  # the judge's reason, for audits
@@ -89,9 +91,8 @@ def rule_judge(ep: Episode, a: AgentTrace) -> tuple[bool, tuple[str, ...]]:
         reasons.append("step management: repeated its own call")
     revisions = [t for t in a.turns if t.kind == "revision"]
     stopped = bool(revisions) and revisions[-1].parsed == "DONE"
-    last_plan = a.plans[-1] if a.plans else ""
-    planned_steps = [ln for ln in last_plan.splitlines() if ln[:1].isdigit()]
-    last_index = int(planned_steps[-1].split(".", 1)[0]) if planned_steps else 0
+    last_plan = a.plan_steps[-1] if a.plan_steps else []
+    last_index = last_plan[-1].index if last_plan else 0
     exhausted = bool(a.steps) and a.steps[-1].step >= last_index
     if a.steps and not (stopped or exhausted):
         reasons.append("step management: cut off by the round limit")
@@ -163,8 +164,7 @@ def agent_rewards(ep: Episode, cfg: RewardConfig | None = None, judge=None) -> l
         own_s = score_question(ep.question, a.answer).score
         s = {"team": team_s, "agent": own_s, "mixed": (team_s + own_s) / 2}[cfg.outcome]
         r_res = cfg.wrong + (cfg.correct - cfg.wrong) * s
-        arg_errors = any(ep.memory[st.memory_id].error and ep.memory[st.memory_id].error.startswith(_ARG_ERRORS)
-                         for st in a.steps)
+        arg_errors = any(ep.memory[st.memory_id].error_kind in _ARG_ERRORS for st in a.steps)
         r_fmt = cfg.format_bad if (a.format_errors or arg_errors) else cfg.format_ok
         ok, reasons = judge(ep, a)
         if len(a.steps) > cfg.max_tool_calls:

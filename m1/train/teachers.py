@@ -1,17 +1,18 @@
 """Teachers for policy SFT: who writes the plans, revisions and answers the students learn.
 
-A :class:`Teacher` answers one CPP moment at a time — ``write(kind, prompt, question, agent)``
-with ``kind`` in plan / revision / answer and ``prompt`` exactly the prompt the CPP loop renders
-for a student. :class:`TeacherTeam` turns a teacher into a :class:`m1.team.cpp.TeamBackend`, so
-annotation *runs the real CPP loop* and the (prompt, completion) pairs come out of the episode
-trace as the students will see them at inference.
+A :class:`Teacher` answers one CPP moment at a time — ``write(request)`` with the loop's
+:class:`m1.team.cpp.GenRequest`: its phase (plan / revision / answer), question, the evidence
+lines and remaining plan its prompt shows, as structure, and the prompt exactly as the CPP loop
+renders it for a student. :class:`TeacherTeam` turns a teacher into a
+:class:`m1.team.cpp.TeamBackend`, so annotation *runs the real CPP loop* and the (prompt,
+completion) pairs come out of the episode trace as the students will see them at inference.
 
 - :class:`OracleTeacher` (M1-Synth): built on the reference solver's tool plans, made diverse —
   several valid plans per family, varied orderings, occasional redundant steps, and a share of
   weak plans that the filter must reject. It revises by rule (``DONE`` once an own
   question-aware result is confident, else ``KEEP``) and answers with the candidate of the most
-  confident result *visible in its prompt*: it reads the same evidence lines the student reads,
-  never the ground truth.
+  confident result *visible in its prompt* (``GenRequest.evidence``: the lines the prompt kept,
+  as they show): it reads the same evidence the student reads, never the ground truth.
 - :class:`LLMTeacher`: any OpenAI-compatible chat endpoint (GPT-4o, DeepSeek-R1, a vLLM server),
   with retries (429 / 5xx / connection errors, exponential back-off honouring ``Retry-After``),
   a client-side rate limit, a JSONL response cache and a JSONL usage/cost log.
@@ -30,19 +31,17 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
+from m1.checkpoint import token_counter
 from m1.config.sft import LLMTeacherConfig, SFTConfig
 from m1.engines.base import Completion
 from m1.schema import Family, Question, TaskType
 from m1.seeding import derive_seed
-from m1.team.plan import PromptLimits, TokenCounter
+from m1.team.cpp import GenRequest, Phase, check_labels
+from m1.team.plan import Evidence, PromptLimits, TokenCounter
 
-Kind = Literal["plan", "revision", "answer"]
-_PHASES: dict[str, Kind] = {"#plan": "plan", "#revise": "revision", "#answer": "answer"}
 QUESTION_AWARE = ("fine_browser", "spatial", "grounding")
-# an evidence line as the CPP loop renders a result with a candidate: "[a2.1] tool: candidate=X conf=0.90; text…"
-_EVIDENCE_RE = re.compile(r"^\[a(\d+)\.(\d+)\] ([a-z_]+): candidate=([^;]+?)(?: conf=([0-9.]+))?;")
 
 
 class TeacherError(RuntimeError):
@@ -52,52 +51,30 @@ class TeacherError(RuntimeError):
 class Teacher(Protocol):
     name: str
 
-    def write(self, kind: Kind, prompt: str, question: Question, agent: int) -> str:
-        """The teacher's completion for one CPP prompt of ``agent`` on ``question``."""
+    def write(self, request: GenRequest) -> str:
+        """The teacher's completion for one CPP generation (``request.prompt`` is what the student reads)."""
         ...
 
 
-def prompt_kind(prompt: str) -> Kind:
-    """Which CPP moment a prompt is (its first line: ``#plan`` / ``#revise`` / ``#answer``)."""
-    head = prompt.split("\n", 1)[0].strip()
-    if head not in _PHASES:
-        raise TeacherError(f"not a CPP prompt: first line {head[:40]!r}")
-    return _PHASES[head]
-
-
-def evidence_candidates(prompt: str) -> list[tuple[int, int, str, str, float]]:
-    """``(agent, step, tool, candidate, confidence)`` of every evidence line in ``prompt`` that
-    shows a candidate (the loop writes it first, so clipping a line keeps it)."""
-    out = []
-    for line in prompt.split("\n"):
-        m = _EVIDENCE_RE.match(line.strip())
-        if m:
-            try:
-                conf = float(m.group(5)) if m.group(5) else 0.0
-            except ValueError:  # "conf=1.2.3": not a confidence the loop writes
-                continue
-            out.append((int(m.group(1)), int(m.group(2)), m.group(3), m.group(4).strip(), conf))
-    return out
-
-
-def best_candidate(prompt: str, question: Question) -> str | None:
-    """The candidate of the most confident evidence line (ties: the newest line, which is the
-    agent's own result in answer prompts); ``None`` when no line shows one."""
-    best = _best_line(prompt)
-    return best[3] if best else None
-
-
-def best_citation(prompt: str) -> str | None:
-    """The label (``a2.1``) of the line :func:`best_candidate` takes; ``None`` when none shows one."""
-    best = _best_line(prompt)
-    return f"a{best[0]}.{best[1]}" if best else None
-
-
-def _best_line(prompt: str) -> tuple[int, int, str, str, float] | None:
-    cands = evidence_candidates(prompt)
+def best_evidence(evidence: Sequence[Evidence]) -> Evidence | None:
+    """The most confident line that shows a candidate (confidence as shown; ties: the newest line,
+    which is the agent's own result in answer prompts); ``None`` when no line shows one."""
+    cands = [e for e in evidence if e.candidate is not None]
     if not cands:
         return None
-    return cands[max(range(len(cands)), key=lambda i: (cands[i][4], i))]
+    return cands[max(range(len(cands)), key=lambda i: (cands[i].shown_confidence, i))]
+
+
+def best_candidate(evidence: Sequence[Evidence]) -> str | None:
+    """The candidate of :func:`best_evidence`, as its line shows it; ``None`` when no line shows one."""
+    best = best_evidence(evidence)
+    return " ".join(best.candidate.split()) if best and best.candidate is not None else None
+
+
+def best_citation(evidence: Sequence[Evidence]) -> str | None:
+    """The label (``a2.1``) of :func:`best_evidence`; ``None`` when no line shows a candidate."""
+    best = best_evidence(evidence)
+    return best.label if best else None
 
 
 def fallback_answer(question: Question) -> str:
@@ -175,38 +152,39 @@ class OracleTeacher:
                 steps = [extra, *steps] if rng.random() < 0.5 else [*steps, extra]
         return steps
 
-    def write(self, kind: Kind, prompt: str, question: Question, agent: int) -> str:
-        if kind == "plan":
-            return _render_steps(self.choose_plan(question, agent))
-        if kind == "revision":
-            return self._revise(prompt, agent)
+    def write(self, request: GenRequest) -> str:
+        question = request.question
+        if request.phase == Phase.PLAN:
+            return _render_steps(self.choose_plan(question, request.agent))
+        if request.phase == Phase.REVISION:
+            return self._revise(request)
         if self.cfg.cite_answers and question.task_type != TaskType.OPEN_ENDED:
             # answers are cited, not copied: a tiny student trained from scratch learns to point at a
             # line (a label of few values: its own results come last) long before it learns to copy
             # a value out of the evidence (measured: benchmarks/sft_results.md)
-            return best_citation(prompt) or fallback_answer(question)
-        return best_candidate(prompt, question) or fallback_answer(question)
+            return best_citation(request.evidence) or fallback_answer(question)
+        return best_candidate(request.evidence) or fallback_answer(question)
 
-    def _revise(self, prompt: str, agent: int) -> str:
-        plan_part = prompt.split("\nPlan:\n", 1)[-1].split("\nResults:", 1)[0].strip()
-        if plan_part in ("", "(none)"):
+    def _revise(self, request: GenRequest) -> str:
+        if not request.plan:  # nothing left to cut short
             return "KEEP"
-        own = [c for c in evidence_candidates(prompt) if c[0] == agent and c[2] in QUESTION_AWARE]
-        if any(c[4] >= self.cfg.done_confidence for c in own):
+        own = [e for e in request.evidence
+               if e.agent == request.label and e.candidate is not None and e.tool in QUESTION_AWARE]
+        if any(e.shown_confidence >= self.cfg.done_confidence for e in own):
             return "DONE"
         return "KEEP"
 
 
 # ------------------------------------------------------------------------------ LLM teacher
 
-SYSTEM_PROMPTS: dict[Kind, str] = {
-    "plan": "You plan video-tool calls. Reply with the plan only: one step per line, numbered from 1, "
+SYSTEM_PROMPTS: dict[Phase, str] = {
+    Phase.PLAN: "You plan video-tool calls. Reply with the plan only: one step per line, numbered from 1, "
     'each `N. tool {json args}` using only the listed tools, e.g.\n1. rough_browser {}\n2. fine_browser {"start":0,'
     '"end":20}\nArguments may reference an earlier step: "$1.start".',
-    "revision": "You revise a video-tool plan after reading results. Reply with exactly `KEEP` (run the rest "
+    Phase.REVISION: "You revise a video-tool plan after reading results. Reply with exactly `KEEP` (run the rest "
     "of the plan), `DONE` (enough evidence, answer now) or the new remaining steps, numbered from the "
     "`Next:` number, one `N. tool {json}` per line. No other text.",
-    "answer": "Answer the question from the evidence. Reply with the answer only: one option letter for "
+    Phase.ANSWER: "Answer the question from the evidence. Reply with the answer only: one option letter for "
     "multiple_choice, a number for numeric, `start end` in seconds for grounding.",
 }
 _FENCE_RE = re.compile(r"^```[a-z]*\n?|\n?```$")
@@ -248,8 +226,9 @@ class LLMTeacher:
                     rec = json.loads(line)
                     self._cache[rec["key"]] = rec["text"]
 
-    def write(self, kind: Kind, prompt: str, question: Question, agent: int) -> str:
-        messages = [{"role": "system", "content": SYSTEM_PROMPTS[kind]}, {"role": "user", "content": prompt}]
+    def write(self, request: GenRequest) -> str:
+        messages = [{"role": "system", "content": SYSTEM_PROMPTS[request.phase]},
+                    {"role": "user", "content": request.prompt}]
         return clean_reply(self.chat(messages))
 
     def request_key(self, messages: list[dict[str, str]]) -> str:
@@ -346,20 +325,18 @@ class TeacherTeam:
 
     Prompts are tokenised with the *students'* tokenizer and limits, so the episode's prompts are
     exactly what the students see; completions carry the teacher text's ids + EOS (log-probs 0).
-    Set ``question`` before each episode (the oracle plans by family; the LLM only reads prompts)."""
+    ``answers`` / ``blind_answers`` count answer requests, and those whose evidence showed no
+    candidate (a sign that ``cpp.entry_tokens`` clips the candidates away)."""
 
     def __init__(self, teacher: Teacher, names: Sequence[str], tokenizer: Any, max_contexts: Sequence[int],
                  labels: Sequence[int] | None = None):
-        from m1.checkpoint import token_counter  # noqa: PLC0415
-        from m1.team.cpp import check_labels  # noqa: PLC0415
-
         if len(names) != len(max_contexts):
             raise ValueError("names and max_contexts must have the same length")
         self.teacher, self.names, self.tokenizer = teacher, list(names), tokenizer
         self.labels = check_labels(labels, len(self.names))
         self.max_contexts = list(max_contexts)
-        self.question: Question | None = None
         self._count = token_counter(tokenizer)
+        self.answers = self.blind_answers = 0
 
     def counter(self, agent: int) -> TokenCounter:
         return self._count
@@ -368,12 +345,13 @@ class TeacherTeam:
         return PromptLimits(max_context=self.max_contexts[agent], max_new_tokens=max_new_tokens,
                             entry_tokens=entry_tokens)
 
-    def generate(self, requests: Sequence[Any]) -> list[Completion]:
-        if self.question is None:
-            raise TeacherError("TeacherTeam.question must be set before an episode")
+    def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
         out = []
         for r in requests:
-            text = self.teacher.write(prompt_kind(r.prompt), r.prompt, self.question, r.agent)
+            if r.phase == Phase.ANSWER:
+                self.answers += 1
+                self.blind_answers += best_evidence(r.evidence) is None
+            text = self.teacher.write(r)
             ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) + [self.tokenizer.eos_token_id]
             pids = list(self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"])
             out.append(Completion(prompt_ids=pids, completion_ids=ids, text=text, logprobs=[0.0] * len(ids),

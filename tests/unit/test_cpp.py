@@ -1,15 +1,17 @@
 """The CPP loop with scripted policies and a recording tool back-end (fast, no models, no video)."""
 
 import json
+import pickle
 import random
+import re
 
 import pytest
 
 from m1.config import CPPConfig
 from m1.engines.base import Completion, SamplingSettings
-from m1.schema import Question, TaskType, ToolResult, ToolSpec
-from m1.team.cpp import aggregate, run_episode
-from m1.team.plan import PromptLimits, byte_counter
+from m1.schema import Question, TaskType, ToolErrorKind, ToolResult, ToolSpec
+from m1.team.cpp import GenRequest, Phase, aggregate, run_episode
+from m1.team.plan import PlanStep, PromptLimits, byte_counter
 from m1.team.topology import Topology, complete_topology, sample_topology
 from m1.team.trace import Episode
 
@@ -28,13 +30,46 @@ GROUND = Question(qid="q2", video="/v.mp4", question="the red circle moves left.
                   task_type=TaskType.GROUNDING)
 
 
+_HEADS = {Phase.PLAN: "#plan", Phase.REVISION: "#revise", Phase.ANSWER: "#answer"}
+# how the teacher read candidates out of prompt text before requests carried them (the check below)
+_CANDIDATE_LINE = re.compile(r"^\[(a\d+\.\d+)\] ([a-z_]+): candidate=([^;]+?)(?: conf=([0-9.]+))?;")
+
+
+def candidates_in_text(prompt):
+    """(label, tool, candidate, confidence) of every line of ``prompt`` that shows a candidate."""
+    out = []
+    for line in prompt.split("\n"):
+        m = _CANDIDATE_LINE.match(line)
+        if m:
+            out.append((m.group(1), m.group(2), m.group(3).strip(), float(m.group(4) or 0)))
+    return out
+
+
+def check_request(r):
+    """What every request of the loop must satisfy: the fields say what the prompt text shows."""
+    assert isinstance(r, GenRequest) and isinstance(r.question, Question)
+    assert r.prompt.split("\n", 1)[0] == _HEADS[r.phase]
+    assert r.round == {Phase.PLAN: 0, Phase.ANSWER: -1}.get(r.phase, r.round) and r.round >= -1
+    assert r.label.startswith("a") and (r.phase != Phase.PLAN or not r.evidence)
+    shown = [(e.label, e.tool, " ".join(e.candidate.split()), e.shown_confidence) for e in r.evidence
+             if e.candidate is not None]
+    assert shown == candidates_in_text(r.prompt)
+    assert all(f"[{e.label}] " in r.prompt for e in r.evidence)
+    if r.phase == Phase.REVISION:
+        plan = "\n".join(s.render() for s in r.plan) or "(none)"
+        assert f"Plan:\n{plan}\nResults:" in r.prompt
+    assert pickle.loads(pickle.dumps(r)) == r  # it crosses Ray actor boundaries
+
+
 class ScriptedTeam:
-    """Each agent is a function prompt -> text; completions carry byte ids and fixed log-probs."""
+    """Each agent is a function prompt -> text; completions carry byte ids and fixed log-probs.
+    Every request is checked (:func:`check_request`) and kept in ``requests``."""
 
     def __init__(self, scripts):
         self.scripts = scripts
         self.names = [f"agent{i}" for i in range(len(scripts))]
         self.prompts = []
+        self.requests = []
 
     def counter(self, agent):
         return byte_counter
@@ -47,6 +82,8 @@ class ScriptedTeam:
         out = []
         for r in requests:
             assert isinstance(r.settings, SamplingSettings) and r.settings.seed is not None
+            check_request(r)
+            self.requests.append(r)
             self.prompts.append((r.agent, r.prompt))
             text = self.scripts[r.agent](r.prompt)
             ids = list(text.encode())
@@ -172,6 +209,7 @@ def test_unresolvable_reference_at_run_time_is_recorded():
     ep = run_episode(MC, team, RecordingTools(), complete_topology(1), CATALOGUE, seed=0)
     step2 = ep.agent(0).steps[1]
     assert step2.ref_error and "no field 'start'" in step2.ref_error and ep.memory[1].error
+    assert ep.memory[1].error_kind == ToolErrorKind.UNRESOLVED_REF and ep.memory[0].error_kind is None
     assert ep.agent(0).format_errors == ["dangling_ref"]
 
 
@@ -297,3 +335,78 @@ def test_bad_config_is_clear():
         run_episode(MC, team, RecordingTools(), complete_topology(1), CATALOGUE, CPPConfig(summariser="nobody"))
     with pytest.raises(ValueError, match="topology has 2 agents"):
         run_episode(MC, team, RecordingTools(), complete_topology(2), CATALOGUE)
+
+
+# ------------------------------------------------------------------------ structured requests
+
+
+class FieldTeam:
+    """A back-end that never reads the prompt: plans by the question's type, revises DONE once an
+    own result shows a candidate, answers by citing the most confident line it was shown."""
+
+    def __init__(self, n):
+        self.names = [f"agent{i}" for i in range(n)]
+        self.requests = []
+
+    def counter(self, agent):
+        return byte_counter
+
+    def limits(self, agent, max_new_tokens, entry_tokens):
+        return PromptLimits(max_context=4096, max_new_tokens=max_new_tokens, entry_tokens=4 * entry_tokens)
+
+    def write(self, r):
+        if r.phase == Phase.PLAN:
+            return ('1. grounding {"query":"red"}\n2. fine_browser {"start":"$1.start","end":"$1.end"}'
+                    if r.question.task_type == TaskType.GROUNDING else '1. global_sampling {"n":4}')
+        if r.phase == Phase.REVISION:
+            own = [e for e in r.evidence if e.agent == r.label and e.candidate is not None]
+            return "DONE" if own and r.plan else "KEEP"
+        best = max((e for e in r.evidence if e.candidate is not None), key=lambda e: e.shown_confidence)
+        return best.label
+
+    def generate(self, requests):
+        out = []
+        for r in requests:
+            check_request(r)
+            self.requests.append(r)
+            text = self.write(r)
+            out.append(Completion(prompt_ids=[1], completion_ids=[2], text=text, logprobs=[-0.1],
+                                  finish_reason="stop"))
+        return out
+
+
+def test_requests_carry_phase_question_round_and_evidence():
+    team = FieldTeam(2)
+    ep = run_episode(GROUND, team, RecordingTools(), complete_topology(2), CATALOGUE, seed=0)
+    assert ep.final_answer == "3 5"
+    phases = [(r.agent, r.phase, r.round) for r in team.requests]
+    assert phases == [(0, Phase.PLAN, 0), (1, Phase.PLAN, 0), (0, Phase.REVISION, 1), (1, Phase.REVISION, 1),
+                      (0, Phase.ANSWER, -1), (1, Phase.ANSWER, -1)]
+    assert all(r.question == GROUND for r in team.requests)
+    rev0 = team.requests[2]
+    # the remaining plan as steps with their indices; memory first, own results newest
+    assert rev0.plan == (PlanStep(index=2, tool="fine_browser", args={"start": "$1.start", "end": "$1.end"}),)
+    assert [(e.label, e.tool, e.candidate, e.confidence) for e in rev0.evidence] == [
+        ("a1.1", "grounding", "3 5", 0.8), ("a0.1", "grounding", "3 5", 0.8)]
+    assert rev0.evidence[0].text == "span 3.0-5.0"  # the candidate mark is a field, not part of the text
+    assert [r.label for r in team.requests[:2]] == ["a0", "a1"]
+    # DONE after the first step: the reference step never ran, the plan steps keep their indices
+    assert [len(a.steps) for a in ep.agents] == [1, 1]
+    assert [[s.index for s in p] for p in ep.agent(0).plan_steps] == [[1, 2], []]
+
+
+def test_evidence_clipped_before_its_candidate_shows_none():
+    """entry_tokens=12 (48 bytes here): a grounding line keeps its whole candidate mark, a
+    global_sampling line is cut inside it, so the request shows that line without a candidate."""
+    team = ScriptedTeam([fixed('1. grounding {"query":"red"}', "B"), fixed('1. global_sampling {"n":8}', "B")])
+    run_episode(MC, team, RecordingTools(), complete_topology(2), CATALOGUE, CPPConfig(entry_tokens=12), seed=0)
+    answer = next(r for r in team.requests if r.phase == Phase.ANSWER and r.agent == 0)
+    by_tool = {e.tool: e for e in answer.evidence}
+    assert by_tool["grounding"].candidate == "3 5" and by_tool["grounding"].clipped
+    assert by_tool["global_sampling"].candidate is None and by_tool["global_sampling"].clipped
+    assert "[a1.1] global_sampling: candidate=B con" in answer.prompt  # the cut mark is in the text
+
+
+def test_request_round_trips_through_pickle():
+    r = GenRequest(0, "#plan\n", SamplingSettings(max_new_tokens=4, seed=1), Phase.PLAN, MC, 0, "a0")
+    assert pickle.loads(pickle.dumps(r)) == r and r.phase == "plan"

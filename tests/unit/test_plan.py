@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from m1.schema import Question, TaskType, ToolResult, ToolSpec
+from m1.schema import Question, TaskType, ToolErrorKind, ToolResult, ToolSpec
 from m1.team.plan import (
     Evidence,
     FormatErrorKind,
@@ -22,12 +22,13 @@ from m1.team.plan import (
     UnresolvedRefError,
     byte_counter,
     clip,
+    compose_answer_prompt,
+    compose_revision_prompt,
     parse_answer,
     parse_plan,
     parse_revision,
     render_answer_prompt,
     render_plan_prompt,
-    render_revision_prompt,
     render_tool_line,
     resolve_refs,
     try_parse_plan,
@@ -180,7 +181,7 @@ def test_resolve_refs():
     prev = {
         1: ToolResult(tool="video_retrieval", payload={"start": 10.0, "end": 20.0}),
         2: ToolResult(tool="grounding", candidate="31.5 40", confidence=0.8),
-        3: ToolResult(tool="fine_browser", error="decode failed"),
+        3: ToolResult(tool="fine_browser", error="decode failed", error_kind=ToolErrorKind.VIDEO_ERROR),
     }
     args = {"start": "$1.start", "end": "$2.end", "n": 4, "c": "$2.confidence", "note": "plain"}
     assert resolve_refs(args, prev) == {"start": 10.0, "end": 40.0, "n": 4, "c": 0.8, "note": "plain"}
@@ -233,15 +234,43 @@ def test_revision_prompt_shows_plan_and_results_and_next_step():
     )
     done = [Evidence(agent="me", step=1, tool="global_sampling", text="8 frames: red circle at 3s")]
     mem = [Evidence(agent="a2", step=1, tool="fine_browser", text="candidate=B conf=0.92")]
-    p = render_revision_prompt(
+    p = compose_revision_prompt(
         MC, CAT, plan, done, mem, PromptLimits(max_context=512, max_new_tokens=64, entry_tokens=96)
-    )
+    ).text
     assert plan.render() in p
     assert p.index("[a2.1]") < p.index("[me.1]")
     assert p.endswith(
         "Results:\n[a2.1] fine_browser: candidate=B conf=0.92\n[me.1] global_sampling: "
         "8 frames: red circle at 3s\nNext: 2\n"
     )
+
+
+def test_evidence_with_a_candidate_renders_the_mark_first():
+    ev = Evidence(agent="a2", step=1, tool="fine_browser", text="saw  green\nthings", candidate="B", confidence=0.916)
+    as_text = Evidence(agent="a2", step=1, tool="fine_browser", text="candidate=B conf=0.92; saw  green\nthings")
+    assert ev.render() == as_text.render() == "[a2.1] fine_browser: candidate=B conf=0.92; saw green things"
+    assert ev.label == "a2.1" and ev.shown_confidence == 0.92
+    bare = Evidence(agent="a0", step=3, tool="grounding", text="", candidate="3 5")
+    assert bare.render() == "[a0.3] grounding: candidate=3 5;" and bare.shown_confidence == 0.0
+
+
+def test_answer_prompt_lists_the_evidence_it_shows():
+    """Kept lines, oldest first, as the prompt shows them: dropped lines are absent, a line cut
+    inside its candidate mark shows no candidate, one cut after it keeps its candidate."""
+    old = [Evidence(agent="a1", step=i, tool="fine_browser", text="x" * 200) for i in range(1, 30)]
+    long_cand = Evidence(agent="a0", step=1, tool="spatial", text="y", candidate="Z" * 80, confidence=0.5)
+    cut_after = Evidence(agent="a0", step=2, tool="spatial", text="w" * 200, candidate="C", confidence=0.9)
+    whole = Evidence(agent="a0", step=3, tool="spatial", text="short", candidate="D", confidence=0.4)
+    limits = PromptLimits(max_context=600, max_new_tokens=50, entry_tokens=60)
+    prompt = compose_answer_prompt(MC, [*old, long_cand, cut_after, whole], limits)
+    assert prompt.text == render_answer_prompt(MC, [*old, long_cand, cut_after, whole], limits)
+    shown = prompt.evidence
+    assert [e.label for e in shown][-3:] == ["a0.1", "a0.2", "a0.3"] and len(shown) < 32
+    assert all(f"[{e.label}] " in prompt.text for e in shown) and "earlier omitted" in prompt.text
+    assert (shown[-3].candidate, shown[-3].confidence, shown[-3].clipped) == (None, None, True)
+    assert (shown[-2].candidate, shown[-2].clipped) == ("C", True)
+    assert shown[-1] == whole  # shown whole: unchanged
+    assert all(e.clipped and e.candidate is None for e in shown[:-3])
 
 
 def test_prompt_too_long_is_a_typed_error():

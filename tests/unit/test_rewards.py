@@ -9,22 +9,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_cpp import CATALOGUE, GROUND, MC, ScriptedTeam, fixed  # noqa: E402
 
 from m1.config import CPPConfig, RewardConfig  # noqa: E402
-from m1.schema import Question, TaskType, ToolResult  # noqa: E402
+from m1.schema import Question, TaskType, ToolErrorKind, ToolResult  # noqa: E402
 from m1.team.cpp import run_episode  # noqa: E402
 from m1.team.topology import complete_topology  # noqa: E402
+from m1.team.trace import Episode  # noqa: E402
 from m1.train.rewards import agent_rewards, rule_judge  # noqa: E402
 
 
 class Tools:
     """fine_browser answers B (question-aware); grounding returns a span; global_sampling only looks;
-    fine_browser with start > end fails."""
+    fine_browser with start > end fails; ``failures`` maps a global_sampling ``n`` to the (kind,
+    message) it fails with."""
+
+    def __init__(self, failures=None):
+        self.failures = failures or {}
 
     def run(self, episode_id, question, calls):
         out = []
         for c in calls:
             if c.tool == "fine_browser" and c.args.get("start", 0) > c.args.get("end", 1e9):
-                out.append(ToolResult(tool=c.tool, args=c.args, text="error: start after end",
-                                      error="start after end"))
+                out.append(ToolResult.failure(c, ToolErrorKind.UNUSABLE_ARGS, "start after end"))
+            elif c.tool == "global_sampling" and c.args.get("n") in self.failures:
+                out.append(ToolResult.failure(c, *self.failures[c.args["n"]]))
             elif c.tool == "fine_browser":
                 out.append(ToolResult(tool=c.tool, args=c.args, text="green seen candidate=B conf=0.9",
                                       candidate="B", confidence=0.9, frames_used=3))
@@ -39,8 +45,8 @@ class Tools:
         pass
 
 
-def episode(scripts, cfg=None, question=MC):
-    return run_episode(question, ScriptedTeam(scripts), Tools(), complete_topology(len(scripts)), CATALOGUE,
+def episode(scripts, cfg=None, question=MC, tools=None):
+    return run_episode(question, ScriptedTeam(scripts), tools or Tools(), complete_topology(len(scripts)), CATALOGUE,
                        cfg or CPPConfig(), seed=0)
 
 
@@ -105,6 +111,62 @@ def test_more_than_max_tool_calls_gets_the_strong_penalty():
     ep = episode([fixed('1. fine_browser {}\n2. global_sampling {"n":2}\n3. global_sampling {"n":3}', "B")])
     (r,) = agent_rewards(ep, RewardConfig(max_tool_calls=2))
     assert r.collaboration == -1.0 and not r.judge_ok and "over budget: 3 > 2 tool calls" in r.judge_reasons
+
+
+def test_format_reward_reads_the_error_kind_not_its_wording():
+    """A call rejected for its arguments costs the format reward whatever its message says; a tool
+    bug whose message happens to open with "bad arguments" does not (the old prefix test said it did)."""
+    tools = Tools({2: (ToolErrorKind.BAD_ARGS, "n=2 does not fit the schema"),
+                   3: (ToolErrorKind.UNKNOWN_TOOL, "no such tool here"),
+                   4: (ToolErrorKind.INTERNAL, "bad arguments passed to the decoder: ValueError"),
+                   5: (ToolErrorKind.TIMEOUT, "unknown tool state after the deadline")})
+    fmt = {}
+    for n in (2, 3, 4, 5):
+        ep = episode([fixed(f'1. global_sampling {{"n":{n}}}\n2. fine_browser {{}}', "B")], tools=tools)
+        (r,) = agent_rewards(ep)
+        fmt[n] = r.format
+        assert not r.judge_ok and "inappropriate: a call failed" in r.judge_reasons  # every kind is a failure
+    assert fmt == {2: -0.5, 3: -0.5, 4: 0.2, 5: 0.2}
+
+
+def test_a_result_whose_text_starts_with_error_is_not_a_failure():
+    class Sign(Tools):
+        def run(self, episode_id, question, calls):
+            return [ToolResult(tool=c.tool, args=c.args, text="error: 404 is written on the sign", candidate="B",
+                               confidence=0.9) for c in calls]
+
+    ep = episode([fixed("1. fine_browser {}", "B")], tools=Sign())
+    (r,) = agent_rewards(ep)
+    assert r.judge_ok and r.format == 0.2 and ep.memory[0].error_kind is None
+
+
+def test_judge_reads_planned_step_indices_not_the_rendered_plan():
+    ep = episode([fixed('1. fine_browser {}\n2. global_sampling {"n":2}', "B")], CPPConfig(max_rounds=1))
+    a = ep.agents[0]
+    assert [[s.index for s in p] for p in a.plan_steps] == [[1, 2]]
+    assert rule_judge(ep, a) == (False, ("step management: cut off by the round limit",))
+    # the rendered text no longer decides: blanking it (the old reader found no step, so no cut-off)
+    # leaves the verdict as the recorded steps say
+    a.plans[0] = ""
+    assert rule_judge(ep, a) == (False, ("step management: cut off by the round limit",))
+    a.plan_steps[0] = a.plan_steps[0][:1]  # a plan of one step, which ran: exhausted by itself
+    assert rule_judge(ep, a) == (True, ())
+
+
+def test_traces_written_before_kinds_and_plan_steps_load_and_judge_alike():
+    tools = Tools({2: (ToolErrorKind.BAD_ARGS, "bad arguments for global_sampling: n=2")})
+    ep = episode([fixed('1. global_sampling {"n":2}\n2. fine_browser {}\n3. fine_browser {"start":1}', "B")],
+                 CPPConfig(max_rounds=2), tools=tools)
+    old = ep.model_dump(mode="json")
+    for a in old["agents"]:
+        del a["plan_steps"]
+    for e in old["memory"]:
+        del e["error_kind"]
+    loaded = Episode.model_validate(old)
+    assert loaded == ep  # plan steps from the rendered plans, the arguments error's kind from its message
+    assert agent_rewards(loaded) == agent_rewards(ep)
+    assert agent_rewards(ep)[0].format == -0.5 and "step management: cut off by the round limit" in (
+        agent_rewards(ep)[0].judge_reasons)
 
 
 def test_outcome_is_the_one_scorer_mapped_to_the_reward_range():

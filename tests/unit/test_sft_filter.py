@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from m1.config import CPPConfig, SFTConfig
+from m1.engines.base import SamplingSettings
 from m1.schema import Family, Question, TaskType, ToolResult
-from m1.team.cpp import run_episode
-from m1.team.plan import PromptLimits, parse_plan
+from m1.team.cpp import GenRequest, Phase, run_episode
+from m1.team.plan import Evidence, PlanStep, PromptLimits, parse_plan
 from m1.team.topology import complete_topology
 from m1.tools.registry import catalogue
 from m1.train.annotation import (
@@ -21,14 +22,7 @@ from m1.train.annotation import (
     write_dataset,
     yield_by_family,
 )
-from m1.train.teachers import (
-    OracleTeacher,
-    TeacherError,
-    best_candidate,
-    best_citation,
-    evidence_candidates,
-    prompt_kind,
-)
+from m1.train.teachers import OracleTeacher, best_candidate, best_citation
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_cpp import CATALOGUE, ScriptedTeam, phase  # noqa: E402
@@ -151,46 +145,60 @@ QS = [Question(qid=f"{fam.value}-{i}", video="/v.mp4", question="How many red sq
                answer="A", task_type=TaskType.MULTIPLE_CHOICE, family=fam) for fam in Family for i in range(12)]
 
 
+def request(phase, q, agent=0, evidence=(), plan=(), label=None, prompt=""):
+    """A generation request as the loop makes it; the prompt text is irrelevant to the oracle."""
+    return GenRequest(agent, prompt, SamplingSettings(max_new_tokens=8), phase, q, 0, label or f"a{agent}",
+                      tuple(evidence), tuple(plan))
+
+
 def test_oracle_plans_parse_and_are_diverse():
     teacher = OracleTeacher(SFTConfig(weak_plan_prob=0.2, redundant_step_prob=0.3), seed=3)
     cat = catalogue()
     plans: dict[Family, set[str]] = {}
     for q in QS:
         for agent in range(4):
-            text = teacher.write("plan", "#plan\n", q, agent)
+            text = teacher.write(request(Phase.PLAN, q, agent))
             parse_plan(text, cat)  # every oracle plan is valid in the real catalogue
             plans.setdefault(q.family, set()).add(text)
     assert all(len(v) >= 4 for v in plans.values())
-    assert teacher.write("plan", "#plan\n", QS[0], 1) == OracleTeacher(teacher.cfg, seed=3).write("plan", "", QS[0], 1)
+    again = OracleTeacher(teacher.cfg, seed=3).write(request(Phase.PLAN, QS[0], 1, prompt="other text"))
+    assert teacher.write(request(Phase.PLAN, QS[0], 1)) == again
     main = {Family.SPATIAL: "spatial", Family.GROUNDING: "grounding", Family.LONG_VIDEO: "fine_browser",
             Family.REASONING: "fine_browser"}
     for fam, texts in plans.items():  # most plans use the solver's question-aware tool
         assert sum(main[fam] in t for t in texts) >= len(texts) / 2
 
 
-def test_oracle_answers_and_revisions_read_the_prompt():
-    lines = ["#answer", "Q: ?", "Evidence:", "[a1.1] fine_browser: candidate=C conf=0.70; saw",
-             "[a0.1] spatial: candidate=B conf=0.95; near", "[a0.2] rough_browser: shots", "Answer:", ""]
-    prompt = "\n".join(lines)
-    assert evidence_candidates(prompt) == [(1, 1, "fine_browser", "C", 0.7), (0, 1, "spatial", "B", 0.95)]
-    assert best_candidate(prompt, MC) == "B" and OracleTeacher().write("answer", prompt, MC, 0) == "a0.1"
-    assert OracleTeacher().write("answer", "#answer\nEvidence:\nAnswer:\n", MC, 0) == "A"  # fallback
-    span = "#answer\n[a0.1] grounding: candidate=3.20 5.00 conf=0.80; happens\nAnswer:\n"
-    assert best_candidate(span, GROUND) == "3.20 5.00"
+def test_oracle_answers_and_revisions_read_the_request_evidence():
+    shown = [Evidence(agent="a1", step=1, tool="fine_browser", text="saw", candidate="C", confidence=0.7),
+             Evidence(agent="a0", step=1, tool="spatial", text="near", candidate="B", confidence=0.95),
+             Evidence(agent="a0", step=2, tool="rough_browser", text="shots")]
+    answer = request(Phase.ANSWER, MC, evidence=shown, prompt="#plan\n(the prompt text is not read)")
+    assert best_candidate(shown) == "B" and OracleTeacher().write(answer) == "a0.1"
+    assert OracleTeacher().write(request(Phase.ANSWER, MC)) == "A"  # no candidate shown: the fallback
+    span = [Evidence(agent="a0", step=1, tool="grounding", text="happens", candidate="3.20 5.00", confidence=0.8)]
+    assert best_candidate(span) == "3.20 5.00"
     # the oracle cites the best line (its label); the loop resolves the citation to the candidate
-    assert OracleTeacher().write("answer", span, GROUND, 0) == "a0.1"
+    assert OracleTeacher().write(request(Phase.ANSWER, GROUND, evidence=span)) == "a0.1"
     copy = OracleTeacher(SFTConfig(cite_answers=False))
-    assert copy.write("answer", span, GROUND, 0) == "3.20 5.00" and copy.write("answer", prompt, MC, 0) == "B"
-    two = span.replace("Answer:", "[a2.3] grounding: candidate=1 2 conf=0.95; earlier\nAnswer:")
-    assert best_citation(two) == "a2.3" and best_citation("#answer\nAnswer:\n") is None
-    rev = "\n".join(["#revise", "Q: ?", "Plan:", '3. rough_browser {}', "Results:",
-                     "[a0.2] fine_browser: candidate=B conf=0.90; saw", "Next: 3", ""])
-    assert OracleTeacher().write("revision", rev, MC, 0) == "DONE"  # own confident result, steps left
-    assert OracleTeacher().write("revision", rev, MC, 1) == "KEEP"  # someone else's result
-    assert OracleTeacher().write("revision", rev.replace("3. rough_browser {}", "(none)"), MC, 0) == "KEEP"
-    assert prompt_kind(rev) == "revision"
-    with pytest.raises(TeacherError, match="not a CPP prompt"):
-        prompt_kind("hello")
+    assert copy.write(request(Phase.ANSWER, GROUND, evidence=span)) == "3.20 5.00"
+    assert copy.write(answer) == "B"
+    # confidence as the line shows it (two places): 0.951 and 0.954 tie, the newer line wins
+    two = [*span, Evidence(agent="a2", step=3, tool="grounding", text="x", candidate="1 2", confidence=0.954),
+           Evidence(agent="a1", step=1, tool="grounding", text="y", candidate="2 3", confidence=0.951)]
+    assert best_citation(two) == "a1.1" and best_citation([]) is None
+    # a line the prompt cut inside its candidate mark shows none: it is not cited
+    cut = Evidence(agent="a3", step=1, tool="spatial", text="z", clipped=True)
+    assert best_citation([*span, cut]) == "a0.1"
+    left = (PlanStep(index=3, tool="rough_browser", args={}),)
+    own = [Evidence(agent="a0", step=2, tool="fine_browser", text="saw", candidate="B", confidence=0.9)]
+    assert OracleTeacher().write(request(Phase.REVISION, MC, 0, own, left)) == "DONE"  # own, confident, steps left
+    assert OracleTeacher().write(request(Phase.REVISION, MC, 1, own, left)) == "KEEP"  # someone else's result
+    assert OracleTeacher().write(request(Phase.REVISION, MC, 0, own)) == "KEEP"  # no steps left to cut
+    # own = the agent's citation label, not its position: a team run with pinned labels (team.use)
+    assert OracleTeacher().write(request(Phase.REVISION, MC, 1, own, left, label="a0")) == "DONE"
+    weak = [own[0].model_copy(update={"confidence": 0.3})]
+    assert OracleTeacher().write(request(Phase.REVISION, MC, 0, weak, left)) == "KEEP"
 
 
 def test_teacher_team_runs_the_cpp_loop_with_student_tokens():
@@ -200,11 +208,9 @@ def test_teacher_team_runs_the_cpp_loop_with_student_tokens():
     tok = train_tokenizer(["#plan Q: What colour? fine_browser global_sampling candidate=B KEEP"], vocab_size=300)
     team = TeacherTeam(OracleTeacher(SFTConfig(weak_plan_prob=0.0, redundant_step_prob=0.0)), ["a", "b"], tok,
                        [4096, 4096])
-    with pytest.raises(TeacherError, match="question must be set"):
-        team.generate([])
-    team.question = MC
     ep = run_episode(MC, team, Tools(), complete_topology(2), catalogue(), CPPConfig(), seed=0)
     assert ep.final_answer == "B"
+    assert (team.answers, team.blind_answers) == (2, 0)  # both answer prompts showed a candidate
     for a in ep.agents:
         assert a.turns[0].parsed is not None and a.revisions == 0
         for t in a.turns:

@@ -17,10 +17,15 @@ from m1.engines.base import SamplingSettings
 from m1.engines.hf import HFEngine
 from m1.models import build_model
 from m1.schema import Question, TaskType
-from m1.train.teachers import LLMTeacher, TeacherError, clean_reply
+from m1.team.cpp import GenRequest, Phase
+from m1.train.teachers import SYSTEM_PROMPTS, LLMTeacher, TeacherError, clean_reply
 
 Q = Question(qid="q", video="/v.mp4", question="What colour?", options=["red", "blue"], answer="B",
              task_type=TaskType.MULTIPLE_CHOICE)
+
+
+def request(phase, prompt, agent=0):
+    return GenRequest(agent, prompt, SamplingSettings(max_new_tokens=8), phase, Q, 0, f"a{agent}")
 
 
 class Server:
@@ -96,11 +101,12 @@ def test_retries_then_answers_and_logs_usage(server, tmp_path):
     server.fail[:] = [429, 500, 503]
     n0 = len(server.arrivals)
     t = teacher(server, tmp_path)
-    text = t.write("plan", "#plan\nQ: What colour?\nPlan:\n", Q, 0)
+    text = t.write(request(Phase.PLAN, "#plan\nQ: What colour?\nPlan:\n"))
     assert len(server.arrivals) - n0 == 4  # three failures, then success
     assert t.usage["retries"] == 3 and t.usage["requests"] == 1 and "```" not in text
     body = server.bodies[-1]
     assert body["model"] == "tiny-hf" and body["messages"][0]["role"] == "system"
+    assert body["messages"][0]["content"] == SYSTEM_PROMPTS[Phase.PLAN]
     assert body["messages"][1]["content"] == "#plan\nQ: What colour?\nPlan:\n"
     log = [json.loads(x) for x in (tmp_path / "usage.jsonl").read_text().splitlines()]
     assert len(log) == 1 and log[0]["attempts"] == 4 and not log[0]["cached"]
@@ -111,14 +117,17 @@ def test_retries_then_answers_and_logs_usage(server, tmp_path):
 
 def test_cache_serves_identical_requests_without_http(server, tmp_path):
     t = teacher(server, tmp_path)
-    first = t.write("answer", "#answer\nEvidence:\nAnswer:\n", Q, 0)
+    answer = "#answer\nEvidence:\nAnswer:\n"
+    first = t.write(request(Phase.ANSWER, answer))
     n = len(server.arrivals)
-    assert t.write("answer", "#answer\nEvidence:\nAnswer:\n", Q, 3) == first
+    assert t.write(request(Phase.ANSWER, answer, agent=3)) == first
     assert len(server.arrivals) == n and t.usage["cached"] == 1
     again = teacher(server, tmp_path)  # a new process reads the cache file
-    assert again.write("answer", "#answer\nEvidence:\nAnswer:\n", Q, 0) == first and len(server.arrivals) == n
-    t.write("revision", "#answer\nEvidence:\nAnswer:\n", Q, 0)  # another system prompt: a new request
-    assert len(server.arrivals) == n + 1
+    assert again.write(request(Phase.ANSWER, answer)) == first and len(server.arrivals) == n
+    # the phase comes from the request, not the prompt's first line: another system prompt, a new request
+    t.write(request(Phase.REVISION, answer))
+    assert len(server.arrivals) == n + 1 and server.bodies[-1]["messages"][0]["content"] == SYSTEM_PROMPTS[
+        Phase.REVISION]
     log = [json.loads(x) for x in (tmp_path / "usage.jsonl").read_text().splitlines()]
     assert [r["cached"] for r in log] == [False, True, True, False]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from m1.config.tools import ToolsConfig
-from m1.schema import Question, TaskType, ToolCall
+from m1.schema import Question, TaskType, ToolCall, ToolErrorKind, ToolResult
 from m1.synth.render import encode_video
 from m1.synth.world import Caption, EventLog, Keyframe, Scene, SynthObject
 from m1.tools.context import ToolContext, VideoStore
@@ -67,18 +67,48 @@ def test_catalogue_lists_the_seven_tools_with_schemas():
 
 def test_registry_errors_never_raise(video, tmp_path):
     ctx = _ctx(video)
-    assert "unknown tool" in _run(ctx, "zoom").error
-    assert "bad arguments" in _run(ctx, "global_sampling", n=0).error
-    assert "bad arguments" in _run(ctx, "global_sampling", frames=3).error
-    assert "greater than start" in _run(ctx, "rough_browser", start=5, end=2).error
-    assert "beyond the video" in _run(ctx, "rough_browser", start=50).error
-    assert "does not exist" in _run(_ctx(str(tmp_path / "none.mp4")), "global_sampling").error
+    K = ToolErrorKind
+
+    def failed(r, kind, words):
+        assert r.error_kind == kind and words in r.error and r.text == f"error: {r.error}" and not r.ok
+        return True
+
+    assert failed(_run(ctx, "zoom"), K.UNKNOWN_TOOL, "unknown tool")
+    assert failed(_run(ctx, "global_sampling", n=0), K.BAD_ARGS, "bad arguments")
+    assert failed(_run(ctx, "global_sampling", frames=3), K.BAD_ARGS, "bad arguments")
+    assert failed(_run(ctx, "rough_browser", start=5, end=2), K.UNUSABLE_ARGS, "greater than start")
+    assert failed(_run(ctx, "rough_browser", start=50), K.UNUSABLE_ARGS, "beyond the video")
+    assert failed(_run(_ctx(str(tmp_path / "none.mp4")), "global_sampling"), K.VIDEO_ERROR, "does not exist")
     bad = tmp_path / "bad.mp4"
     bad.write_text("not a video")
-    assert "not a readable video" in _run(_ctx(str(bad)), "spatial", t=1.0).error
-    assert "query is required" in _run(ctx, "grounding").error
-    r = _run(_ctx(video, timeout=1e-6), "rough_browser")
-    assert "timeout" in r.error and r.text.startswith("error:")
+    assert failed(_run(_ctx(str(bad)), "spatial", t=1.0), K.VIDEO_ERROR, "not a readable video")
+    assert failed(_run(ctx, "grounding"), K.UNUSABLE_ARGS, "query is required")
+    assert failed(_run(_ctx(video, timeout=1e-6), "rough_browser"), K.TIMEOUT, "timeout")
+    assert _run(ctx, "global_sampling", n=2).error_kind is None
+
+
+def test_a_tool_bug_is_an_internal_error(video, monkeypatch):
+    import dataclasses
+
+    from m1.tools.builtin import TOOLS
+
+    def broken(ctx, args):
+        raise KeyError("frames")
+
+    monkeypatch.setitem(TOOLS, "spatial", dataclasses.replace(TOOLS["spatial"], run=broken))
+    r = _run(_ctx(video), "spatial", t=1.0)
+    assert r.error_kind == ToolErrorKind.INTERNAL and r.error == "spatial failed: KeyError: 'frames'"
+
+
+def test_an_error_always_has_its_kind():
+    call = ToolCall(tool="spatial", args={"t": 1.0})
+    with pytest.raises(ValueError, match="error and error_kind go together"):
+        ToolResult(tool="spatial", error="it broke")
+    with pytest.raises(ValueError, match="error and error_kind go together"):
+        ToolResult(tool="spatial", error_kind=ToolErrorKind.TIMEOUT)
+    r = ToolResult.failure(call, ToolErrorKind.TIMEOUT, "too slow", frames=2, seconds=1.5)
+    assert (r.text, r.error_kind, r.frames_used, r.args) == ("error: too slow", "timeout", 2, {"t": 1.0})
+    assert ToolResult.model_validate_json(r.model_dump_json()) == r
 
 
 def test_global_sampling_describes_frames_and_counts_them(video):
@@ -175,3 +205,30 @@ def test_perception_units():
     assert motion.optical_flow(tex, np.roll(tex, 4, axis=1)).direction == "right"
     assert motion.optical_flow(tex, tex).direction == "still"
     assert people.detect_faces(img) == [] and people.detect_people(img) == []
+
+
+def test_a_tool_worker_that_fails_every_retry_gives_worker_failed_results(monkeypatch):
+    """actors/tools.py's last resort, without a Ray cluster: every attempt of the batch dies."""
+    from ray.exceptions import RayActorError
+
+    import actors.tools as actor_tools
+
+    class Worker:
+        class run:  # noqa: N801 - mimics an actor method handle
+            @staticmethod
+            def remote(*args):
+                return "ref"
+
+    def dies(ref, timeout, what):
+        raise RayActorError()
+
+    monkeypatch.setattr(actor_tools, "get", dies)
+    pool = actor_tools.RayToolPool.__new__(actor_tools.RayToolPool)
+    pool.tool_timeout, pool.retries, pool.failures, pool.workers = 1.0, 1, 0, [Worker()]
+    monkeypatch.setattr(pool, "_await_restart", lambda worker: None)
+    q = Question(qid="q", video="/v.mp4", question="?", task_type=TaskType.OPEN_ENDED)
+    calls = [ToolCall(tool="spatial", args={"t": 1.0}), ToolCall(tool="grounding")]
+    out = pool.run("ep", q, calls)
+    assert pool.failures == 2 and [r.tool for r in out] == ["spatial", "grounding"]
+    assert all(r.error_kind == ToolErrorKind.WORKER_FAILED and r.error.startswith("tool worker failed 2 times")
+               for r in out)
