@@ -4,10 +4,10 @@ layering of both through OmegaConf.
 Pydantic models are the one source of truth for every setting and the validator of the result. A
 YAML file is an instance of :class:`m1.config.M1Config` (any subset of it); command-line overrides
 are dotted ``key=value`` pairs whose values are parsed as YAML scalars, lists or flow mappings.
-:func:`build` merges the model's defaults, then each layer, with OmegaConf (mappings merge key by
-key, anything else is replaced by the later layer), resolves ``${...}`` interpolations
-(``${output_dir}/sft``, ``${oc.env:HOME}``; ``\\${`` is a literal ``${``), and only then validates
-with pydantic. Nothing here knows about any particular section.
+:func:`build` merges the model's defaults, then each layer (mappings merge key by key, anything
+else is replaced by the later layer), resolves ``${...}`` interpolations with OmegaConf
+(``${output_dir}/sft``, ``${oc.env:HOME}``; ``\\${`` is a literal ``${``) once every layer is in, and
+only then validates with pydantic. Nothing here knows about any particular section.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -101,36 +101,38 @@ def _lookup(tree: Any, full_key: str) -> Any:
     return tree
 
 
-def _clear_type_conflicts(merged: DictConfig, before: dict[str, Any], layer: dict[str, Any], prefix: str = "") -> None:
-    """OmegaConf refuses to merge a list onto a mapping or the reverse; here the later layer simply
-    wins (pydantic then names the key and the value if the type is wrong), so clear those nodes."""
-    for k, v in layer.items():
-        b = before.get(k) if isinstance(before, dict) else None
-        if isinstance(b, dict) and isinstance(v, dict):
-            _clear_type_conflicts(merged, b, v, f"{prefix}{k}.")
-        elif isinstance(b, dict | list) and isinstance(v, dict | list) and type(b) is not type(v):
-            OmegaConf.update(merged, f"{prefix}{k}", None, merge=False)
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``update`` into a copy of ``base``: mappings merge key by key, anything else (lists,
+    scalars, a list where a mapping was) is replaced — pydantic then judges the types."""
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
 
 
 def merge_layers(*layers: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``layers`` (later wins; mappings merge key by key, lists and scalars are replaced) with
-    OmegaConf and resolve every ``${...}`` interpolation; a plain dict, or :class:`ConfigError`."""
-    merged = OmegaConf.create({})
+    """Merge ``layers`` (later wins, :func:`deep_merge`) and resolve every ``${...}`` interpolation
+    with OmegaConf, after the last layer; a plain dict, or :class:`ConfigError` naming the key.
+
+    The layers are merged as plain dicts rather than with ``OmegaConf.merge``: the rule is the same
+    for mappings and lists, but OmegaConf refuses to replace a mapping by a list (a type error that
+    pydantic should report with the key and value), and its per-layer deep copies made loading a
+    config some 4x slower."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = deep_merge(merged, layer)
     try:
-        for layer in layers:
-            _clear_type_conflicts(merged, OmegaConf.to_container(merged, resolve=False), layer)
-            merged = OmegaConf.merge(merged, OmegaConf.create(layer))
-    except OmegaConfBaseException as e:
-        raise ConfigError([f"{e.full_key or '<root>'}: {str(e).splitlines()[0]}"]) from None
-    raw = OmegaConf.to_container(merged, resolve=False)
-    try:
-        out = OmegaConf.to_container(merged, resolve=True, throw_on_missing=True)
+        # create parses every ${...} (a syntax error fails here), to_container resolves them
+        out = OmegaConf.to_container(OmegaConf.create(merged), resolve=True, throw_on_missing=True)
     except OmegaConfBaseException as e:
         key = e.full_key or "<root>"
         msg = str(e).splitlines()[0]
         if "not found" in msg:
             msg = f"the interpolation names a key that does not exist ({msg})"
-        raise ConfigError([f"{key} = {_lookup(raw, key)!r}: {msg}"]) from None
+        raise ConfigError([f"{key} = {_lookup(merged, key)!r}: {msg}"]) from None
     assert isinstance(out, dict)
     return out  # type: ignore[return-value]
 
