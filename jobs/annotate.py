@@ -3,7 +3,8 @@
 ``python jobs/annotate.py [--config YAML] [KEY=VALUE ...]`` — reads ``sft.data_dir`` (default
 ``<output_dir>/synth/train``, generated with ``sft.train_videos`` videos if missing), runs one
 teacher CPP episode per question (:func:`m1.train.annotation.annotate`), applies the paper's filter and writes
-``<sft.dataset_dir>/examples.jsonl`` (default ``<output_dir>/sft/data``) + ``manifest.json`` (yield per family, teacher usage).
+``<sft.dataset_dir>/examples.jsonl`` (default ``<output_dir>/sft/data``) + ``manifest.json`` (yield per
+family, teacher usage).
 Runs in-process: the teacher is the bottleneck (tools for the oracle, HTTP for an LLM).
 """
 

@@ -2,9 +2,9 @@
 
 Sections live one file per concern (``synth.py``, ``video.py``, ...); :class:`M1Config` is
 their root. ``configs/*.yaml`` are instances of it; :func:`load_config` merges
-defaults ← YAML file ← dotted overrides with OmegaConf, resolves ``${...}`` interpolations
-(``sft.out_dir: ${output_dir}/sft``) and validates the result, raising :class:`ConfigError` with
-every offending key and value. A removed key's error says where its setting went
+defaults ← YAML file ← dotted overrides, resolves ``${...}`` interpolations with OmegaConf
+(``sft.out_dir: ${output_dir}/sft``) and validates the result with pydantic, raising
+:class:`ConfigError` with every offending key and value. A removed key's error says where its setting went
 (:data:`MOVED_KEYS`).
 """
 
@@ -84,8 +84,8 @@ class M1Config(StrictModel):
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> M1Config:
-    """Defaults ← YAML ``path`` ← ``overrides`` (``["synth.fps=8", ...]``), merged and resolved by
-    OmegaConf, validated by pydantic."""
+    """Defaults ← YAML ``path`` ← ``overrides`` (``["synth.fps=8", ...]``): merged, ``${...}``
+    resolved by OmegaConf, validated by pydantic (:func:`m1.config.base.build`)."""
     layers = []
     if path is not None:
         layers.append(load_yaml(path))
