@@ -305,10 +305,10 @@ def run_episode(
     cache: dict[str, ToolResult] = {}
     tool_calls, tool_seconds, frames = 0, 0.0, 0
 
-    sampling = sampling if sampling is not None else SamplingConfig.greedy()
+    sample_with = sampling if sampling is not None else SamplingConfig.greedy()
 
     def settings(agent: int, kind: str, rnd: int, max_new: int) -> SamplingSettings:
-        return SamplingSettings.from_config(sampling, max_new_tokens=max_new,
+        return SamplingSettings.from_config(sample_with, max_new_tokens=max_new,
                                             seed=derive_seed(seed, agent, kind, rnd) % (2**63))
 
     def limits(agent: int, max_new: int) -> PromptLimits:
