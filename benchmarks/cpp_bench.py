@@ -25,7 +25,7 @@ import time
 
 import torch
 
-from m1.config import load_config
+from m1.config import SamplingConfig, load_config
 from m1.engines.base import Completion
 from m1.schema import TaskType
 from m1.team.cpp import Phase
@@ -103,11 +103,11 @@ def main() -> None:
         eps = driver.run(jobs)
         return eps, time.perf_counter() - t0
 
-    hot = cfg.model_copy(update={"cpp": cfg.cpp.model_copy(update={"temperature": 1.0})})
-    ray_team = build_backends(hot, f"{tmp}/team", use_ray=True)
+    hot = SamplingConfig(temperature=1.0)
+    ray_team = build_backends(cfg, f"{tmp}/team", use_ray=True)
     if not args.skip_untrained:
-        _, t_local = timed(RolloutDriver(build_backends(hot, f"{tmp}/team", use_ray=False), catalogue(), hot))
-        _, t_ray = timed(RolloutDriver(ray_team, catalogue(), hot))
+        _, t_local = timed(RolloutDriver(build_backends(cfg, f"{tmp}/team", use_ray=False), catalogue(), cfg, hot))
+        _, t_ray = timed(RolloutDriver(ray_team, catalogue(), cfg, hot))
         results["untrained_team"] = {
             "in_process_s": round(t_local, 2), "ray_s": round(t_ray, 2),
             "in_process_eps_per_s": round(len(qs) / t_local, 3), "ray_eps_per_s": round(len(qs) / t_ray, 3),
@@ -116,9 +116,9 @@ def main() -> None:
 
     policy = SolverPolicyTeam()
     local = Backends(policy, ToolRunner(cfg.tools, cfg.video), SharedMemory(), on_ray=False)
-    eps_local, t_local = timed(RolloutDriver(local, catalogue(), cfg))
+    eps_local, t_local = timed(RolloutDriver(local, catalogue(), cfg, cfg.sampling.eval))
     remote = Backends(policy, ray_team.tools, ray_team.memory, on_ray=True)
-    eps_ray, t_ray = timed(RolloutDriver(remote, catalogue(), cfg))
+    eps_ray, t_ray = timed(RolloutDriver(remote, catalogue(), cfg, cfg.sampling.eval))
     same = [e.final_answer for e in eps_local] == [e.final_answer for e in eps_ray]
     frames = sum(e.frames_used for e in eps_local) / len(eps_local)
     dense = sum(round(e.question.duration) for e in eps_local) / len(eps_local)

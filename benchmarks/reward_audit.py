@@ -4,8 +4,8 @@ per question family, R_res / R_format / R_col and why the collaboration judge sa
     python benchmarks/reward_audit.py --split DIR --team DIR [--n N] [--samples K] [--config YAML] \
         [--json FILE] [KEY=VALUE ...]
 
-Episodes run as in a MARL rollout (complete topology, ``marl.temperature`` unless ``cpp.temperature``
-is given, a seed per question and sample derived from ``seed``). Use it to see what a reward
+Episodes run as in a MARL rollout (complete topology, sampling with ``sampling.train``, a seed per
+question and sample derived from ``seed``). Use it to see what a reward
 teaches before spending a MARL run on it: e.g. ``inappropriate: only candidates of the wrong kind``
 counts trajectories whose only question-aware call returned an answer of the wrong type (a
 grounding span for a size question), which the rule judge rewarded before that check existed.
@@ -93,8 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)
     except ConfigError as e:
         ap.error(str(e))
-    if not any(o.startswith("cpp.temperature=") for o in args.overrides):
-        cfg = cfg.model_copy(update={"cpp": cfg.cpp.model_copy(update={"temperature": cfg.marl.temperature})})
     questions = read_split(args.split)[: args.n]
     team = LocalTeam.from_dir(args.team, cfg.team)
     tools, cat = ToolRunner(cfg.tools, cfg.video), catalogue()
@@ -104,19 +102,20 @@ def main(argv: list[str] | None = None) -> int:
             for k in range(args.samples):
                 # its own seed per (question, sample), as MARL rollouts have: one seed for all would give
                 # every question the same random stream per (agent, phase, round)
-                ep = run_episode(q, team, tools, complete_topology(len(team.names)), cat, cfg.cpp,
+                ep = run_episode(q, team, tools, complete_topology(len(team.names)), cat, cfg.cpp, cfg.sampling.train,
                                  seed=derive_seed(cfg.seed, "audit", q.qid, k) % (2**62), memory=SharedMemory())
                 add_episode(tally, ep, cfg.rewards)
                 bar.update()
 
-    print(f"team {args.team}, {len(questions)} questions x {args.samples} samples, T={cfg.cpp.temperature}\n")
+    t = cfg.sampling.train.temperature
+    print(f"team {args.team}, {len(questions)} questions x {args.samples} samples, T={t}\n")
     print(markdown(tally), end="")
     if args.json:
         out = {f: {**{k: v for k, v in t.items() if not isinstance(v, Counter)},
                    "reasons": dict(t["reasons"]), "wrong_kind_tools": dict(t["wrong_kind_tools"])}
                for f, t in tally.items()}
         Path(args.json).write_text(json.dumps({"team": args.team, "questions": len(questions),
-                                               "samples": args.samples, "temperature": cfg.cpp.temperature,
+                                               "samples": args.samples, "temperature": t,
                                                "families": out}, indent=1))
     return 0
 

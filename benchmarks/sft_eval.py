@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         team = LocalTeam.from_dir(path, cfg.team)
         results[name], _ = evaluate_team(questions, team, ToolRunner(cfg.tools, cfg.video), catalogue(), cfg.cpp,
-                                         seed=cfg.seed, progress=True)
+                                         seed=cfg.seed, progress=True, sampling=cfg.sampling.eval)
         seconds[name] = time.perf_counter() - t0
     if args.oracle:
         t0 = time.perf_counter()

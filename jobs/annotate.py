@@ -3,7 +3,8 @@
 ``python jobs/annotate.py [--config YAML] [KEY=VALUE ...]`` — reads ``sft.data_dir`` (default
 ``<output_dir>/synth/train``, generated with ``sft.train_videos`` videos if missing), runs one
 teacher CPP episode per question (:func:`m1.train.annotation.annotate`), applies the paper's filter and writes
-``<sft.out_dir>/data/examples.jsonl`` + ``manifest.json`` (yield per family, teacher usage).
+``<sft.dataset_dir>/examples.jsonl`` (default ``<output_dir>/sft/data``) + ``manifest.json`` (yield per
+family, teacher usage).
 Runs in-process: the teacher is the bottleneck (tools for the oracle, HTTP for an LLM).
 """
 
@@ -18,12 +19,12 @@ from m1.config import M1Config
 
 
 def sft_paths(cfg: M1Config) -> dict[str, Path]:
-    """Where the SFT stages read and write (config ``sft.*_dir`` or defaults under ``output_dir``)."""
-    root = Path(cfg.output_dir)
-    out = Path(cfg.sft.out_dir) if cfg.sft.out_dir else root / "sft"
-    return {"data_dir": Path(cfg.sft.data_dir) if cfg.sft.data_dir else root / "synth" / "train",
-            "team_dir": Path(cfg.sft.team_dir) if cfg.sft.team_dir else root / "team",
-            "out": out, "dataset": Path(cfg.sft.dataset_dir) if cfg.sft.dataset_dir else out / "data",
+    """Where the SFT stages read and write: ``sft.*_dir`` (their defaults interpolate ``output_dir``).
+    ``sft.data_dir`` stays optional: unset, the split under ``output_dir`` is generated when missing;
+    named, it must exist."""
+    out = Path(cfg.sft.out_dir)
+    return {"data_dir": Path(cfg.sft.data_dir) if cfg.sft.data_dir else Path(cfg.output_dir) / "synth" / "train",
+            "team_dir": Path(cfg.sft.team_dir), "out": out, "dataset": Path(cfg.sft.dataset_dir),
             "runs": out / "runs", "team_out": out / "team"}
 
 

@@ -8,7 +8,8 @@ generated if missing) and starts from ``marl.team_dir`` (default: the SFT team
 ``<output_dir>/sft/team`` when it exists, else ``<output_dir>/team``, created untrained if
 missing). Writes under ``<output_dir>/marl``: ``metrics.jsonl``, TensorBoard ``tb/``,
 ``curves.png``, ``checkpoint/`` (resumed automatically), the trained team ``team/`` and
-``marl_summary.json`` with a greedy evaluation on the held-out split before and after training.
+``marl_summary.json`` with an evaluation on the held-out split before and after training.
+Rollouts sample with ``sampling.train``, the evaluations with ``sampling.eval`` (greedy by default).
 ``marl.use_ray=false`` runs everything in this process.
 """
 
@@ -17,10 +18,13 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from m1.checkpoint import TeamDir
 from m1.config import M1Config
+from m1.schema import ToolSpec
 
 
 def marl_paths(cfg: M1Config) -> dict[str, Path]:
@@ -34,6 +38,15 @@ def marl_paths(cfg: M1Config) -> dict[str, Path]:
     return {"data": Path(cfg.marl.data_dir) if cfg.marl.data_dir else root / "synth" / "train",
             "eval": Path(cfg.marl.eval_dir) if cfg.marl.eval_dir else root / "synth" / "test",
             "team": team, "out": root / "marl"}
+
+
+def rollout_drivers(cfg: M1Config, backends: Any, catalogue: Sequence[ToolSpec]) -> tuple[Any, Any]:
+    """The two episode drivers of a MARL run over one set of back-ends: the rollouts', sampling with
+    ``sampling.train``, and the held-out evaluations', sampling with ``sampling.eval``."""
+    from m1.team.rollout import RolloutDriver
+
+    return (RolloutDriver(backends, catalogue, cfg, cfg.sampling.train),
+            RolloutDriver(backends, catalogue, cfg, cfg.sampling.eval))
 
 
 def _ensure_split(path: Path, split: str, videos: int, cfg: M1Config, explicit: bool) -> None:
@@ -56,7 +69,7 @@ def main(cfg: M1Config) -> dict:
     from m1.checkpoint import agent_dir, save_agent
     from m1.models import init_team
     from m1.synth import read_split
-    from m1.team.rollout import EpisodeJob, RolloutDriver
+    from m1.team.rollout import EpisodeJob
     from m1.team.topology import complete_topology
     from m1.tools.registry import catalogue
     from m1.train.learner import TeamLearner, lora_config
@@ -72,10 +85,7 @@ def main(cfg: M1Config) -> dict:
     eval_qs = read_split(p["eval"])[: cfg.marl.eval_questions]
     dirs = [agent_dir(p["team"], a) for a in cfg.team.agents]
 
-    rollout_cfg = cfg.model_copy(update={"cpp": cfg.cpp.model_copy(
-        update={"temperature": cfg.marl.temperature, "top_p": cfg.marl.top_p})})
-    greedy_cfg = cfg.model_copy(update={"cpp": cfg.cpp.model_copy(update={"temperature": 0.0})})
-    backends = build_backends(rollout_cfg, p["team"], use_ray=cfg.marl.use_ray, with_learner=True)
+    backends = build_backends(cfg, p["team"], use_ray=cfg.marl.use_ray, with_learner=True)
     lora_rank = cfg.marl.lora_rank if cfg.marl.lora else None
     if cfg.marl.use_ray:
         from actors.learner import RayLearner
@@ -85,13 +95,12 @@ def main(cfg: M1Config) -> dict:
     else:
         learner = TeamLearner.from_dirs(dirs, cfg.grpo, lora=lora_config(lora_rank) if lora_rank else None,
                                         seed=cfg.seed)
-    driver = RolloutDriver(backends, catalogue(), rollout_cfg)
-    greedy = RolloutDriver(backends, catalogue(), greedy_cfg)
+    driver, evaluator = rollout_drivers(cfg, backends, catalogue())
     n = len(cfg.team.agents)
 
     def evaluate() -> dict[str, float]:
         jobs = [EpisodeJob(q, complete_topology(n), seed=i) for i, q in enumerate(eval_qs)]
-        return family_metrics(greedy.run(jobs, progress=True, desc="eval"))
+        return family_metrics(evaluator.run(jobs, progress=True, desc="eval"))
 
     trainer = MARLTrainer(cfg, train_qs, driver, learner, p["out"], evaluate=evaluate)
     resumed = cfg.marl.resume and trainer.resume()

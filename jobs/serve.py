@@ -56,8 +56,6 @@ def build_app(cfg: M1Config) -> Any:
         need = {f"{k} x serve.replicas={s.replicas}": (c * s.replicas, g * s.replicas)
                 for k, (c, g) in actor_requests(cfg).items()}
         check_fits(need | {"serve.replica_cpus x replicas": (s.replica_cpus * s.replicas, 0.0)})
-    # Serving is greedy and deterministic; pin it here too so the replicas' copies agree.
-    cfg = cfg.model_copy(update={"cpp": cfg.cpp.model_copy(update={"temperature": 0.0})})
     return M1Server.options(num_replicas=s.replicas, max_ongoing_requests=s.max_ongoing_requests,
                             ray_actor_options={"num_cpus": s.replica_cpus}).bind(
         cfg.model_dump_json(), str(Path(team_dir).resolve()), make_trace_store(s.max_traces))

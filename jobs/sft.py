@@ -1,7 +1,7 @@
 """Policy SFT of every agent of the team on the annotated dataset.
 
 ``python jobs/sft.py [--config YAML] [KEY=VALUE ...]`` (also under ``ray job submit --working-dir .
--- python jobs/sft.py ...``). Reads ``<sft.out_dir>/data/examples.jsonl`` (``jobs/annotate.py``),
+-- python jobs/sft.py ...``). Reads ``<sft.dataset_dir>/examples.jsonl`` (``jobs/annotate.py``),
 trains each agent of ``team.agents`` from ``sft.team_dir`` — full fine-tuning or LoRA by
 ``sft.mode`` — as parallel Ray tasks (``sft.use_ray``) or in turn in-process, and writes:
 

@@ -22,7 +22,7 @@ start=$(date +%s)
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu to avoid a CUDA build.
 "$VENV/bin/python" -m pip install -q "torch==2.13.0" ${TORCH_INDEX:+--index-url "$TORCH_INDEX"}
 "$VENV/bin/python" -m pip install -q "torch==2.13.0" "transformers>=5.16.1,<5.20" trl "peft>=0.17" \
-  "pydantic>=2.7,<3" "pyyaml>=6" "numpy>=1.26" "tokenizers>=0.21" "safetensors>=0.4"
+  "pydantic>=2.7,<3" "pyyaml>=6" "omegaconf>=2.3,<3" "numpy>=1.26" "tokenizers>=0.21" "safetensors>=0.4"
 "$VENV/bin/python" -m pip install -q --no-deps -e .
 "$VENV/bin/python" -c "import torch, transformers, trl, m1; print('setup_bench_env: torch', torch.__version__, \
 'transformers', transformers.__version__, 'trl', trl.__version__)"

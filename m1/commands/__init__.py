@@ -16,7 +16,8 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
         "overrides",
         nargs="*",
         metavar="KEY=VALUE",
-        help="Dotted overrides applied after the YAML file, e.g. synth.fps=8 seed=3.",
+        help="Dotted overrides applied after the YAML file, e.g. synth.fps=8 seed=3; a value may interpolate "
+        "another key: 'sft.out_dir=${output_dir}/lora'.",
     )
 
 

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Team directory (m1 models init / a trained team). Default: <output_dir>/team, "
                    "created untrained if missing.")
     p.add_argument("--ray", action="store_true", help="Run the agents, tools and memory as Ray actors.")
-    p.add_argument("--seed", type=int, default=0, help="Episode seed (sampling, when cpp.temperature > 0).")
+    p.add_argument("--seed", type=int, default=0, help="Episode seed (sampling, when sampling.eval.temperature > 0).")
     p.add_argument("--json", action="store_true", help="Print the full trace as JSON.")
     p.add_argument("--html", default=None, metavar="FILE", help="Also write an HTML rendering of the trace.")
     add_config_args(p)
@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
 
     team_dir = ensure_team(cfg, args.team)
     b = build_backends(cfg, team_dir, use_ray=args.ray)
-    ep = run_episode(q, b.team, b.tools, complete_topology(len(b.team.names)), catalogue(), cfg.cpp,
+    ep = run_episode(q, b.team, b.tools, complete_topology(len(b.team.names)), catalogue(), cfg.cpp, cfg.sampling.eval,
                      seed=args.seed, memory=b.memory)
     print(ep.model_dump_json(indent=1) if args.json else render_text(ep))
     if args.html:

@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "show",
         help="Print the effective configuration as YAML.",
         description="Validate and print the effective configuration: defaults, then --config, then "
-        "KEY=VALUE overrides. An unknown key or a bad value is an error naming both.",
+        "KEY=VALUE overrides, with ${...} interpolations resolved. An unknown key, a bad value or an "
+        "interpolation of a missing key is an error naming the key and the value.",
     )
     add_config_args(show)
     show.add_argument("--json", action="store_true", help="Print JSON instead of YAML.")

@@ -10,7 +10,9 @@ from m1.config.base import StrictModel
 
 
 class CPPConfig(StrictModel):
-    """How one episode runs: budgets, revision, aggregation, sampling per phase."""
+    """How one episode runs: budgets, revision, aggregation, completion lengths per phase. How the
+    agents sample is not here: the caller hands :func:`m1.team.cpp.run_episode` ``sampling.train``
+    or ``sampling.eval`` (:mod:`m1.config.sampling`)."""
 
     max_steps: int = Field(5, ge=1, le=20, description="Most tool calls one agent makes in an episode.")
     max_rounds: int = Field(6, ge=1, le=40, description="Most execute/communicate rounds per episode.")
@@ -30,8 +32,6 @@ class CPPConfig(StrictModel):
         "text), summariser (agent decision, every type) or top_score (the answer with the highest mean token "
         "log-prob).",
     )
-    temperature: float = Field(0.0, ge=0.0, le=5.0, description="Sampling temperature at inference; 0 = greedy.")
-    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus mass at inference.")
     plan_tokens: int = Field(96, ge=8, description="max_new_tokens of a plan.")
     revision_tokens: int = Field(64, ge=4, description="max_new_tokens of a revision.")
     answer_tokens: int = Field(16, ge=2, description="max_new_tokens of an answer.")

@@ -1,5 +1,8 @@
-"""Generation settings shared by every engine (:mod:`m1.engines`): sampling, stops, dtype, and
-the vLLM-specific knobs."""
+"""Settings shared by every engine (:mod:`m1.engines`): dtype, seed and the vLLM-specific knobs.
+
+How an engine samples is set per request (:class:`m1.engines.base.SamplingSettings`): temperature
+and top-p from ``sampling.train`` / ``sampling.eval`` (:mod:`m1.config.sampling`), lengths from
+``cpp.*_tokens``."""
 
 from __future__ import annotations
 
@@ -11,12 +14,8 @@ from m1.config.base import StrictModel
 
 
 class EngineConfig(StrictModel):
-    """How agents sample. ``temperature=0`` means greedy decoding."""
+    """How an agent's engine runs (not how it samples: see the module docstring)."""
 
-    temperature: float = Field(1.0, ge=0.0, le=5.0, description="Sampling temperature; 0 = greedy.")
-    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
-    max_new_tokens: int = Field(128, ge=1, description="Completion length limit.")
-    stop: list[str] = Field(default_factory=list, description="Stop strings; the completion is cut before them.")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights/activations dtype.")
     seed: int = Field(0, ge=0, description="Sampling seed of the engine.")
     vllm_gpu_memory_utilization: float = Field(

@@ -68,15 +68,11 @@ class GRPOConfig(StrictModel):
 
 
 class MARLConfig(StrictModel):
-    """The multi-agent GRPO training job (``jobs/marl.py``)."""
+    """The multi-agent GRPO training job (``jobs/marl.py``); rollouts sample with ``sampling.train``,
+    its evaluations with ``sampling.eval``."""
 
     steps: int = Field(20, ge=1, description="Policy updates (the paper peaks at 200 on 3-8B models).")
     questions_per_step: int = Field(4, ge=1, description="Questions per update (the paper: batch 8).")
-    temperature: float = Field(
-        0.7, gt=0.0, le=5.0,
-        description="Rollout sampling temperature (at 1.0 a half-trained tiny team writes mostly unparseable turns).",
-    )
-    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Rollout nucleus mass.")
     checkpoint_every: int = Field(5, ge=1, description="Steps between checkpoints (models, optimisers, RNG, cursor).")
     eval_every: int = Field(
         0, ge=0, description="Steps between evaluations on the held-out split; 0 = only at the end."

@@ -38,11 +38,13 @@ class SFTConfig(StrictModel):
     )
     train_videos: int = Field(60, ge=1, description="Videos of the generated training split when data_dir is unset.")
     max_questions: int | None = Field(None, ge=1, description="Annotate at most this many questions (first ones).")
-    team_dir: str | None = Field(
-        None, description="Student team to fine-tune (tokenizer, limits, initial weights); default <output_dir>/team."
+    team_dir: str = Field(
+        "${output_dir}/team",
+        description="Student team to fine-tune (tokenizer, limits, initial weights); created untrained if missing.",
     )
-    out_dir: str | None = Field(None, description="Dataset, runs and the trained team; default <output_dir>/sft.")
-    dataset_dir: str | None = Field(None, description="The annotated dataset; default <out_dir>/data.")
+    out_dir: str = Field("${output_dir}/sft", description="Dataset, runs (<out_dir>/runs) and the trained team "
+                         "(<out_dir>/team).")
+    dataset_dir: str = Field("${sft.out_dir}/data", description="The annotated dataset.")
     # --- annotation
     teacher: Literal["oracle", "llm"] = Field("oracle", description="Who writes plans: the M1-Synth oracle or an LLM.")
     llm: LLMTeacherConfig = Field(default_factory=LLMTeacherConfig, description="The LLM teacher's endpoint.")

@@ -23,6 +23,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from m1.config.sampling import SamplingConfig
+
 
 class EngineError(RuntimeError):
     """An engine could not start, or was asked something it cannot do (bad ids, unknown weights)."""
@@ -40,21 +42,18 @@ class Completion(BaseModel):
     finish_reason: Literal["stop", "length"] = Field(description="stop: EOS or a stop string; length: max tokens.")
 
 
-class SamplingSettings(BaseModel):
-    """Per-call sampling settings (defaults come from :class:`m1.config.EngineConfig`)."""
+class SamplingSettings(SamplingConfig):
+    """One generation request's settings: a configured :class:`~m1.config.SamplingConfig`
+    (``sampling.train`` or ``sampling.eval``: temperature, top-p) plus what each call sets."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    temperature: float = Field(1.0, ge=0.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_new_tokens: int = Field(128, ge=1)
-    stop: list[str] = Field(default_factory=list)
+    max_new_tokens: int = Field(128, ge=1, description="Completion length limit.")
+    stop: list[str] = Field(default_factory=list, description="Stop strings (see the module docstring).")
     seed: int | None = Field(None, description="Seed for this call; None continues the engine's stream.")
 
     @classmethod
-    def from_config(cls, cfg: Any, **overrides: Any) -> SamplingSettings:
-        base = dict(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, stop=cfg.stop)
-        return cls(**{**base, **overrides})
+    def from_config(cls, sampling: SamplingConfig, **per_call: Any) -> SamplingSettings:
+        """``sampling``'s temperature and top-p with this call's ``max_new_tokens``/``stop``/``seed``."""
+        return cls(**{**sampling.model_dump(include=set(SamplingConfig.model_fields)), **per_call})
 
 
 @runtime_checkable

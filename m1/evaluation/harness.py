@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from m1.config.cpp import CPPConfig
+from m1.config.sampling import SamplingConfig
 from m1.data import score
 from m1.schema import Question, ToolCall, ToolResult, ToolSpec
 from m1.seeding import derive_seed
@@ -119,25 +120,28 @@ def prediction_from_episode(system: str, ep: Any) -> Prediction:
 
 
 class TeamSystem:
-    """The CPP team on a fixed topology (``team``: complete; ``no_comm``: no edges)."""
+    """The CPP team on a fixed topology (``team``: complete; ``no_comm``: no edges), sampling with
+    ``sampling`` (``m1 eval`` passes ``sampling.eval``; None: greedy)."""
 
     def __init__(self, name: str, backends: Any, catalogue: Sequence[ToolSpec], cpp: CPPConfig, topology: Topology,
-                 seed: int, team_dir: str, concurrency: int = 1):
+                 seed: int, team_dir: str, concurrency: int = 1, sampling: SamplingConfig | None = None):
         if topology.num_agents != len(backends.team.names):
             raise EvalError(f"{name}: topology has {topology.num_agents} agents, the team {len(backends.team.names)}")
         self.name, self.b, self.catalogue, self.cpp = name, backends, list(catalogue), cpp
+        self.sampling = sampling if sampling is not None else SamplingConfig.greedy()
         self.topology, self.seed, self.team_dir, self.concurrency = topology, seed, team_dir, concurrency
 
     def predict(self, q: Question) -> Prediction:
         from m1.team.cpp import run_episode
 
-        ep = run_episode(q, self.b.team, self.b.tools, self.topology, self.catalogue, self.cpp,
+        ep = run_episode(q, self.b.team, self.b.tools, self.topology, self.catalogue, self.cpp, self.sampling,
                          seed=question_seed(self.seed, q.qid), episode_id=f"{q.qid}#{self.name}", memory=self.b.memory)
         return prediction_from_episode(self.name, ep)
 
     def settings(self) -> dict[str, Any]:
         return {"team": self.team_dir, "agents": list(self.b.team.names), "topology": self.topology.kind,
-                "edges": len(self.topology.edges), "cpp": self.cpp.model_dump(mode="json"), "seed": self.seed}
+                "edges": len(self.topology.edges), "cpp": self.cpp.model_dump(mode="json"),
+                "sampling": self.sampling.model_dump(mode="json"), "seed": self.seed}
 
 
 class SolverSystem:
@@ -182,18 +186,20 @@ def sampling_evidence(result: ToolResult, agent: str) -> list[Any]:
 
 
 class NoToolsSystem:
-    """One agent, no tools of its choosing: question + ``frames`` uniform frame descriptions → answer."""
+    """One agent, no tools of its choosing: question + ``frames`` uniform frame descriptions → answer,
+    sampled with ``sampling`` (``m1 eval`` passes ``sampling.eval``; None: greedy)."""
 
     name = "no_tools"
 
     def __init__(self, team: Any, tools: Any, cpp: CPPConfig, agent: int, frames: int, seed: int, team_dir: str,
-                 concurrency: int = 1):
+                 concurrency: int = 1, sampling: SamplingConfig | None = None):
         if not 0 <= agent < len(team.names):
             raise EvalError(f"no_tools: agent index {agent} is not in the team {list(team.names)}")
         if not 1 <= frames <= 64:
             raise EvalError(f"no_tools: frames must be in [1, 64] (global_sampling's n), got {frames}")
         self.team, self.tools, self.cpp, self.agent, self.frames = team, tools, cpp, agent, frames
         self.seed, self.team_dir, self.concurrency = seed, team_dir, concurrency
+        self.sampling = sampling if sampling is not None else SamplingConfig.greedy()
 
     def predict(self, q: Question) -> Prediction:
         from m1.engines.base import SamplingSettings
@@ -210,8 +216,8 @@ class NoToolsSystem:
         label = f"a{agent_labels(self.team)[a]}"
         prompt = compose_answer_prompt(q, sampling_evidence(res, label),
                                        self.team.limits(a, cpp.answer_tokens, cpp.entry_tokens), self.team.counter(a))
-        settings = SamplingSettings(temperature=cpp.temperature, top_p=cpp.top_p, max_new_tokens=cpp.answer_tokens,
-                                    seed=question_seed(self.seed, q.qid))
+        settings = SamplingSettings.from_config(self.sampling, max_new_tokens=cpp.answer_tokens,
+                                                seed=question_seed(self.seed, q.qid))
         [c] = self.team.generate([GenRequest(a, prompt.text, settings, Phase.ANSWER, q, -1, label,
                                              tuple(prompt.evidence))])
         try:
@@ -230,7 +236,7 @@ class NoToolsSystem:
         cpp = self.cpp
         return {"team": self.team_dir, "agent": self.team.names[self.agent], "frames": self.frames,
                 "answer_tokens": cpp.answer_tokens, "entry_tokens": cpp.entry_tokens,
-                "temperature": cpp.temperature, "top_p": cpp.top_p, "seed": self.seed}
+                "temperature": self.sampling.temperature, "top_p": self.sampling.top_p, "seed": self.seed}
 
 
 def team_systems(names: Iterable[str], backends: Any, cfg: Any, team_dir: str, agent: str | None = None,
@@ -244,15 +250,17 @@ def team_systems(names: Iterable[str], backends: Any, cfg: Any, team_dir: str, a
     out: dict[str, EvalSystem] = {}
     for name in names:
         if name == "team":
-            out[name] = TeamSystem(name, backends, catalogue(), cfg.cpp, complete_topology(n), cfg.seed, team_dir, conc)
+            out[name] = TeamSystem(name, backends, catalogue(), cfg.cpp, complete_topology(n), cfg.seed, team_dir, conc,
+                                   sampling=cfg.sampling.eval)
         elif name == "no_comm":
-            out[name] = TeamSystem(name, backends, catalogue(), cfg.cpp, no_comm_topology(n), cfg.seed, team_dir, conc)
+            out[name] = TeamSystem(name, backends, catalogue(), cfg.cpp, no_comm_topology(n), cfg.seed, team_dir, conc,
+                                   sampling=cfg.sampling.eval)
         elif name == "no_tools":
             if agent is not None and agent not in backends.team.names:
                 raise EvalError(f"--agent {agent!r} is not an agent of the team {list(backends.team.names)}")
             idx = list(backends.team.names).index(agent) if agent else summariser_index(backends.team.names, cfg.cpp)
             out[name] = NoToolsSystem(backends.team, backends.tools, cfg.cpp, idx, frames or cfg.tools.global_frames,
-                                      cfg.seed, team_dir, conc)
+                                      cfg.seed, team_dir, conc, sampling=cfg.sampling.eval)
         else:
             raise EvalError(f"{name!r} is not a team system; systems: {', '.join(SYSTEMS)}")
     return out

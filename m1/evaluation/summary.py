@@ -77,8 +77,10 @@ def result_from_episode(ep: Episode) -> QuestionResult:
 
 
 def evaluate_team(questions: Sequence[Question], team: Any, tools: Any, catalogue: Sequence[ToolSpec],
-                  cpp_cfg: Any, seed: int = 0, progress: bool = False) -> tuple[list[QuestionResult], list[Episode]]:
-    """One CPP episode per question (complete topology, the config's sampling) and its result."""
+                  cpp_cfg: Any, seed: int = 0, progress: bool = False,
+                  sampling: Any = None) -> tuple[list[QuestionResult], list[Episode]]:
+    """One CPP episode per question (complete topology, sampling with ``sampling``: the caller's
+    ``sampling.eval``; None: greedy) and its result."""
     from m1.evaluation.harness import question_seed  # noqa: PLC0415
     from m1.team.cpp import run_episode  # noqa: PLC0415
     from m1.team.memory import SharedMemory  # noqa: PLC0415
@@ -91,7 +93,7 @@ def evaluate_team(questions: Sequence[Question], team: Any, tools: Any, catalogu
         it = tqdm(questions, desc="eval", unit="q")
     # a seed per question (as `m1 eval` has): with one seed for all, a sampled evaluation would give every
     # question the same random stream per (agent, phase, round); greedy results do not depend on it
-    episodes = [run_episode(q, team, tools, complete_topology(len(team.names)), catalogue, cpp_cfg,
+    episodes = [run_episode(q, team, tools, complete_topology(len(team.names)), catalogue, cpp_cfg, sampling,
                             seed=question_seed(seed, q.qid), memory=SharedMemory()) for q in it]
     return [result_from_episode(ep) for ep in episodes], episodes
 

@@ -2,8 +2,8 @@
 
 :class:`TeamService` holds the back-ends (``LocalTeam``/``ToolRunner``/``SharedMemory`` in
 process, or the PolicyAgent/ToolWorker/SharedMemory actors of training — see
-``actors/serve.py``) and answers a :class:`~m1.schema.Question` with greedy decoding
-(``cpp.temperature=0``: the same question gets the same answer). Each episode runs through thin
+``actors/serve.py``) and answers a :class:`~m1.schema.Question` sampling with ``sampling.eval`` (greedy by
+default: the same question gets the same answer). Each episode runs through thin
 observers of the team and memory back-ends (:class:`ObservedTeam`, :class:`ObservedMemory`)
 that report progress events as they happen — the stream the demo and SSE clients watch — and
 collect the frame times tool payloads carry (payloads do not survive into the trace: memory
@@ -201,8 +201,7 @@ class TeamService:
 
         self.cfg, self.b, self.store = cfg, backends, store
         self.catalogue = list(catalogue) if catalogue is not None else default_catalogue()
-        # serving is greedy: the same question about the same video gets the same answer
-        self.cpp = cfg.cpp.model_copy(update={"temperature": 0.0})
+        self.cpp, self.sampling = cfg.cpp, cfg.sampling.eval
         # in-process engines and tool contexts are not thread-safe: one episode at a time there
         self._lock = threading.Lock() if not backends.on_ray else None
 
@@ -239,7 +238,7 @@ class TeamService:
 
     def _episode(self, q: Question, team: ObservedTeam, memory: ObservedMemory, trace_id: str) -> Episode:
         return run_episode(q, team, self.b.tools, complete_topology(len(self.names)), self.catalogue, self.cpp,
-                           seed=int(q.meta.get("seed", 0)), episode_id=trace_id, memory=memory)
+                           self.sampling, seed=int(q.meta.get("seed", 0)), episode_id=trace_id, memory=memory)
 
 
 def build_local_service(cfg: M1Config, team_dir: str | Path) -> TeamService:

@@ -42,6 +42,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from m1.config.cpp import CPPConfig
+from m1.config.sampling import SamplingConfig
 from m1.engines.base import Completion, SamplingSettings
 from m1.schema import Question, TaskType, ToolCall, ToolErrorKind, ToolResult, ToolSpec
 from m1.seeding import derive_seed
@@ -294,11 +295,15 @@ def run_episode(
     topology: Topology,
     catalogue: Sequence[ToolSpec],
     cfg: CPPConfig | None = None,
+    sampling: SamplingConfig | None = None,
     seed: int = 0,
     episode_id: str | None = None,
     memory: MemoryBackend | None = None,
 ) -> Episode:
     """Run one CPP episode and return its complete trace (see the module docstring).
+
+    ``sampling`` is how every generation samples — the caller's ``sampling.train`` (MARL rollouts)
+    or ``sampling.eval`` (everything else); None is greedy, ``sampling.eval``'s default.
 
     Frames are counted as the sum of ``frames_used`` over executed calls: each call reports the
     frames *new to the episode's tool context*, so the sum is the number of distinct frames the
@@ -321,9 +326,11 @@ def run_episode(
     cache: dict[str, ToolResult] = {}
     tool_calls, tool_seconds, frames = 0, 0.0, 0
 
+    sample_with = sampling if sampling is not None else SamplingConfig.greedy()
+
     def settings(agent: int, kind: str, rnd: int, max_new: int) -> SamplingSettings:
-        return SamplingSettings(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=max_new,
-                                seed=derive_seed(seed, agent, kind, rnd) % (2**63))
+        return SamplingSettings.from_config(sample_with, max_new_tokens=max_new,
+                                            seed=derive_seed(seed, agent, kind, rnd) % (2**63))
 
     def limits(agent: int, max_new: int) -> PromptLimits:
         return team.limits(agent, max_new, cfg.entry_tokens)

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from m1.config import M1Config
+from m1.config import M1Config, SamplingConfig
 from m1.schema import Question, ToolSpec
 from m1.team.cpp import MemoryBackend, TeamBackend, ToolBackend, run_episode
 from m1.team.topology import Topology
@@ -38,12 +38,16 @@ class EpisodeJob:
 
 
 class RolloutDriver:
-    def __init__(self, backends: Backends, catalogue: Sequence[ToolSpec], cfg: M1Config):
-        self.b, self.catalogue, self.cfg = backends, list(catalogue), cfg
+    """Runs episodes sampling with ``sampling``: ``cfg.sampling.train`` for MARL rollouts,
+    ``cfg.sampling.eval`` for the evaluations between updates."""
+
+    def __init__(self, backends: Backends, catalogue: Sequence[ToolSpec], cfg: M1Config, sampling: SamplingConfig):
+        self.b, self.catalogue, self.cfg, self.sampling = backends, list(catalogue), cfg, sampling
 
     def run_one(self, job: EpisodeJob) -> Episode:
         return run_episode(job.question, self.b.team, self.b.tools, job.topology, self.catalogue, self.cfg.cpp,
-                           seed=job.seed, episode_id=f"{job.question.qid}#{job.seed}", memory=self.b.memory)
+                           self.sampling, seed=job.seed, episode_id=f"{job.question.qid}#{job.seed}",
+                           memory=self.b.memory)
 
     def run(self, jobs: Sequence[EpisodeJob], progress: bool = False, desc: str = "episodes") -> list[Episode]:
         bar: Any = None

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_cpp import ScriptedTeam, fixed  # noqa: E402
 
 from actors.tools import RayToolPool, ToolWorker  # noqa: E402
-from m1.config import load_config  # noqa: E402
+from m1.config import SamplingConfig, load_config  # noqa: E402
 from m1.team.cpp import ToolRunner, run_episode  # noqa: E402
 from m1.team.memory import SharedMemory  # noqa: E402
 from m1.team.topology import complete_topology, sample_topology  # noqa: E402
@@ -74,9 +74,9 @@ def test_models_on_ray_give_the_in_process_traces(ray_local, cfg, questions, tea
 
     jobs = [EpisodeJob(q, sample_topology(4, random.Random(i), dropout=0.25), seed=i)
             for i, q in enumerate(questions[:3])]
-    cfg = cfg.model_copy(update={"cpp": cfg.cpp.model_copy(update={"temperature": 1.0})})
-    local = RolloutDriver(build_backends(cfg, team_dir, use_ray=False), catalogue(), cfg).run(jobs)
-    remote = RolloutDriver(build_backends(cfg, team_dir, use_ray=True), catalogue(), cfg).run(jobs)
+    hot = SamplingConfig(temperature=1.0)
+    local = RolloutDriver(build_backends(cfg, team_dir, use_ray=False), catalogue(), cfg, hot).run(jobs)
+    remote = RolloutDriver(build_backends(cfg, team_dir, use_ray=True), catalogue(), cfg, hot).run(jobs)
     assert [_comparable(e) for e in local] == [_comparable(e) for e in remote]
     # sampled at temperature 1 by untrained models: completions are long and varied, with log-probs
     turns = [t for ep in remote for a in ep.agents for t in a.turns]

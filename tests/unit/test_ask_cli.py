@@ -33,7 +33,7 @@ def test_ask_prints_a_trace_and_json(video, tmp_path, capsys):
     assert html.read_text().startswith("<!doctype html>")
     # second run reuses the team, --json gives a full, valid trace; the trailing override is honoured
     assert main(["ask", str(video), "when does a circle move?", "--task", "grounding", "--json",
-                 f"output_dir={out}", "cpp.temperature=1.0"]) == 0
+                 f"output_dir={out}", "sampling.eval.temperature=1.0"]) == 0
     captured = capsys.readouterr()
     assert "UNTRAINED" not in captured.err
     ep = Episode.model_validate_json(captured.out)

@@ -80,3 +80,114 @@ def test_cli_config_show(capsys):
     assert main(["config", "show", "synth.fps=x"]) == 2
     err = capsys.readouterr().err
     assert "synth.fps = 'x'" in err
+
+
+def test_shipped_configs_in_subfolders_are_valid():
+    from pathlib import Path
+
+    files = sorted(Path(__file__).resolve().parents[2].joinpath("configs").rglob("*.yaml"))
+    assert any(f.parent.name != "configs" for f in files)
+    for f in files:
+        load_config(f)
+
+
+def test_layering_order_defaults_yaml_overrides(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("seed: 5\nsynth: {fps: 12, width: 320}\nsampling:\n  train: {top_p: 0.9}\n")
+    cfg = load_config(f, ["synth.fps=6", "seed=7", "seed=8"])
+    assert (cfg.seed, cfg.synth.fps, cfg.synth.width) == (8, 6, 320)  # overrides in order, after the file
+    assert cfg.synth.height == M1Config().synth.height  # a default no layer touched
+    # a mapping merges key by key onto the defaults: the train temperature keeps its default 0.7
+    # (not SamplingConfig's own default 1.0, which replacing the whole section would give)
+    assert (cfg.sampling.train.temperature, cfg.sampling.train.top_p) == (0.7, 0.9)
+    # a list is replaced as a whole; flow mappings in overrides still parse
+    cfg = load_config(overrides=["team.agents=[{name: x, arch: qwen2}, {name: y, arch: qwen3}]", "team.use=[y]"])
+    assert [a.name for a in cfg.team.agents] == ["y"]
+
+
+def test_default_paths_interpolate_output_dir():
+    cfg = load_config(overrides=["output_dir=/runs/r"])
+    assert (cfg.sft.out_dir, cfg.sft.dataset_dir, cfg.sft.team_dir) == (
+        "/runs/r/sft", "/runs/r/sft/data", "/runs/r/team")
+    cfg = load_config(overrides=["output_dir=/runs/r", "sft.out_dir=/elsewhere"])
+    assert (cfg.sft.out_dir, cfg.sft.dataset_dir) == ("/elsewhere", "/elsewhere/data")
+    # a config built in code resolves its defaults too
+    assert M1Config(output_dir="/q").sft.dataset_dir == "/q/sft/data"
+    assert M1Config().sft.out_dir == "runs/default/sft"
+
+
+def test_interpolation_in_yaml_and_overrides_resolves_after_all_layers(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("output_dir: /a\nsft:\n  out_dir: ${output_dir}/lora\n")
+    # the file's interpolation sees the output_dir of the later override, not the file's own
+    assert load_config(f, ["output_dir=/b"]).sft.out_dir == "/b/lora"
+    cfg = load_config(overrides=["seed=8", "synth.fps=${seed}", "sft.team_dir=${sft.out_dir}/start"])
+    assert cfg.synth.fps == 8 and isinstance(cfg.synth.fps, int)
+    assert cfg.sft.team_dir == "runs/default/sft/start"
+    # the dumped YAML holds resolved values and is itself a valid config file
+    f2 = tmp_path / "d.yaml"
+    f2.write_text(to_yaml(cfg))
+    assert "${" not in f2.read_text() and load_config(f2) == cfg
+
+
+@pytest.mark.parametrize("override, key, missing", [
+    ("sft.out_dir=${nowhere}/sft", "sft.out_dir = '${nowhere}/sft'", "nowhere"),
+    ("synth.fps=${synth.speed}", "synth.fps = '${synth.speed}'", "synth.speed"),
+])
+def test_interpolation_of_a_missing_key_names_it(override, key, missing):
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=[override])
+    assert key in str(e.value) and f"'{missing}' not found" in str(e.value)
+    assert "does not exist" in str(e.value)
+
+
+def test_an_interpolated_bad_value_is_named_after_resolution():
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=["seed=0", "synth.fps=${seed}"])
+    assert "synth.fps = 0" in str(e.value)
+
+
+def test_a_list_replacing_a_mapping_is_a_pydantic_error_naming_both():
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=["synth=[1, 2]"])
+    assert "synth = [1, 2]: Input should be a valid dictionary" in str(e.value)
+
+
+@pytest.mark.parametrize("old, new", [
+    ("cpp.temperature", "sampling.eval.temperature"),
+    ("cpp.top_p", "sampling.eval.top_p"),
+    ("marl.temperature", "sampling.train.temperature"),
+    ("marl.top_p", "sampling.train.top_p"),
+    ("engine.temperature", "sampling.train.temperature or sampling.eval.temperature"),
+    ("engine.max_new_tokens", "cpp.plan_tokens"),
+])
+def test_old_sampling_keys_say_where_they_moved(old, new, tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=[f"{old}=0.5"])
+    assert f"{old} = 0.5: unknown key" in str(e.value) and new in str(e.value)
+    section, key = old.split(".")
+    f = tmp_path / "old.yaml"
+    f.write_text(f"{section}:\n  {key}: 0.5\n")
+    with pytest.raises(ConfigError, match=new.replace(".", r"\.")):
+        load_config(f)
+
+
+def test_rollouts_must_sample():
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=["sampling.train.temperature=0"])
+    assert "sampling.train = " in str(e.value) and "temperature > 0" in str(e.value)
+    assert load_config(overrides=["sampling.eval.temperature=0"]).sampling.eval.temperature == 0
+
+
+def test_cli_config_show_resolves_interpolations(capsys):
+    assert main(["config", "show", "output_dir=/w", "sft.team_dir=${output_dir}/t0"]) == 0
+    out = capsys.readouterr().out
+    assert "out_dir: /w/sft" in out and "team_dir: /w/t0" in out and "${" not in out
+    assert main(["config", "show", "cpp.temperature=1"]) == 2
+    assert "cpp.temperature = 1: unknown key: moved to sampling.eval.temperature" in capsys.readouterr().err
+
+
+def test_interpolation_syntax_error_names_key_and_value():
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=["sft.out_dir=${output_dir"])
+    assert "sft.out_dir = '${output_dir'" in str(e.value)

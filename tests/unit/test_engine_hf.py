@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from m1.checkpoint import train_tokenizer
-from m1.config import AgentSpec, EngineConfig
+from m1.config import AgentSpec, SamplingConfig
 from m1.engines.base import EngineError, Generator, SamplingSettings, finish_completion
 from m1.engines.hf import HFEngine, completion_logprobs
 from m1.models import build_model, default_catalogue, plan_corpus
@@ -107,7 +107,7 @@ def test_seed_reproduces_and_differs(engine):
 
 
 def test_length_limit_and_settings_from_config(engine):
-    s = SamplingSettings.from_config(EngineConfig(max_new_tokens=5, temperature=0.0))
+    s = SamplingSettings.from_config(SamplingConfig(temperature=0.0), max_new_tokens=5)
     for o in engine.generate(PROMPTS, s):
         assert len(o.completion_ids) <= 5
         assert o.finish_reason == (

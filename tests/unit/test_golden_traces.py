@@ -25,7 +25,7 @@ TINY = [
     "head_dim: 16, intermediate_size: 64, max_context: 1024}, {name: b, arch: qwen3, hidden_size: 32, "
     "num_layers: 1, num_heads: 2, num_kv_heads: 1, head_dim: 16, intermediate_size: 64, max_context: 1024}]",
     "team.vocab_size=400", "cpp.plan_tokens=24", "cpp.revision_tokens=8", "cpp.answer_tokens=6",
-    "cpp.max_rounds=2", "cpp.temperature=1.0",
+    "cpp.max_rounds=2", "sampling.train.temperature=1.0",
     "synth.width=192", "synth.height=108", "synth.fps=5", "synth.min_duration=6", "synth.max_duration=8",
     "synth.min_scene_seconds=3", "synth.min_object_size=12", "synth.max_object_size=30",
 ]
@@ -93,7 +93,8 @@ def episodes(cfg, questions, team_dir):
         out["teacher"].append(digest(ep))
     students = LocalTeam.from_dir(str(team_dir), cfg.team)
     for q in questions[:2]:
-        ep = run_episode(q, students, tools, complete_topology(2), cat, cfg.cpp, seed=5, memory=SharedMemory())
+        ep = run_episode(q, students, tools, complete_topology(2), cat, cfg.cpp, cfg.sampling.train, seed=5,
+                         memory=SharedMemory())
         out["student"].append(digest(ep))
     return out
 

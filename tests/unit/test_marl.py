@@ -64,7 +64,7 @@ def _trainer(cfg, qs, team_dir, out):
 
     b = build_backends(cfg, team_dir, use_ray=False)
     learner = TeamLearner.from_dirs([agent_dir(team_dir, a) for a in cfg.team.agents], cfg.grpo, seed=cfg.seed)
-    return MARLTrainer(cfg, qs, RolloutDriver(b, catalogue(), cfg), learner, out)
+    return MARLTrainer(cfg, qs, RolloutDriver(b, catalogue(), cfg, cfg.sampling.train), learner, out)
 
 
 @pytest.mark.slow

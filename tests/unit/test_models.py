@@ -162,8 +162,8 @@ def test_team_config_validation():
         load_config(overrides=["team.agents=[{name: a, arch: qwen2, hidden_size: 100}]"])
     with pytest.raises(ConfigError, match="arch"):
         load_config(overrides=["team.agents=[{name: a, arch: llama}]"])
-    cfg = load_config(overrides=["engine.temperature=0", "engine.stop=[END]"])
-    assert cfg.engine.temperature == 0 and cfg.engine.stop == ["END"]
+    cfg = load_config(overrides=["sampling.eval.temperature=0.5", "engine.dtype=bfloat16"])
+    assert cfg.sampling.eval.temperature == 0.5 and cfg.engine.dtype == "bfloat16"
 
 
 def test_prompt_fits_context_counted_with_the_real_tokenizer(tok):
