@@ -7,12 +7,15 @@ Three sources, each with its own policy:
   inside); a path outside every root is refused whether or not it exists, so the API cannot
   be used to probe the file system;
 - **an upload** (multipart, or a ``data:`` URL in a chat message) — written into a per-request
-  spool directory under a fixed name (the client's file name is never used), counting bytes
-  against ``serve.max_upload_mb`` while writing;
+  spool directory under a fixed name without a suffix (neither the client's file name nor its
+  suffix is ever used: the decoder picks the container from the bytes, see
+  :mod:`m1.video.reader`, so an upload named ``x.m3u8`` or ``x.txt`` is not a playlist or a text
+  "video"), counting bytes against ``serve.max_upload_mb`` while writing;
 - **an http(s) URL** — only with ``serve.allow_urls``; the scheme must be listed in
   ``serve.url_schemes`` and every address the host resolves to must be public unless
   ``serve.allow_private_urls``; redirects are not followed (a redirect could lead to a
-  private address after the check); the body is size-limited like an upload.
+  private address after the check); the body is size-limited like an upload and spooled
+  under the same fixed name.
 
 :class:`RequestFiles` owns the spool directory of one request and removes it in ``cleanup``
 (called in a ``finally`` by the app), so no server-side file outlives its request; a process
@@ -44,7 +47,8 @@ from m1.config.video import VideoConfig
 from m1.serving.errors import ApiError
 
 _CHUNK = 1 << 20
-_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
+# every spooled video's name: chosen by the server, with no suffix a demuxer could be picked by
+SPOOL_NAME = "video"
 
 
 def max_bytes(cfg: ServeConfig) -> int:
@@ -189,9 +193,8 @@ class RequestFiles:
         owner = f"{_host()}-{pid}.{_start_time(pid) or 0}"
         self.dir = Path(tempfile.mkdtemp(prefix=f"m1-req-{owner}-", dir=root))
 
-    def _target(self, filename: str | None) -> Path:
-        suffix = Path(filename or "").suffix
-        return self.dir / ("video" + (suffix if _SUFFIX.match(suffix) else ".bin"))
+    def _target(self) -> Path:
+        return self.dir / SPOOL_NAME
 
     def _limit_error(self) -> ApiError:
         return ApiError(413, "upload_too_large", f"the video is larger than serve.max_upload_mb="
@@ -199,7 +202,7 @@ class RequestFiles:
 
     async def save_upload(self, upload: Any) -> Path:
         """Stream an uploaded file (anything with ``async read(n)`` and ``filename``) to disk."""
-        target, total, limit = self._target(getattr(upload, "filename", None)), 0, max_bytes(self.cfg)
+        target, total, limit = self._target(), 0, max_bytes(self.cfg)
         with open(target, "wb") as f:
             while chunk := await upload.read(_CHUNK):
                 total += len(chunk)
@@ -223,16 +226,15 @@ class RequestFiles:
             raise ApiError(400, "bad_data_url", f"the data: URL is not valid base64: {e}") from None
         if not raw:
             raise ApiError(400, "empty_upload", "the data: URL holds no bytes")
-        ext = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-msvideo": ".avi"}.get(head[5:].split(";")[0])
-        target = self._target(ext and "x" + ext)
+        target = self._target()
         target.write_bytes(raw)
         return target
 
     def fetch_url(self, url: str) -> Path:
         """Download ``url`` after :func:`check_url` (blocking: call it from a worker thread)."""
-        parts = check_url(url, self.cfg)
+        check_url(url, self.cfg)
         opener = urllib.request.build_opener(_NoRedirect())
-        target, total, limit = self._target(parts.path), 0, max_bytes(self.cfg)
+        target, total, limit = self._target(), 0, max_bytes(self.cfg)
         try:
             with opener.open(urllib.request.Request(url, headers={"User-Agent": "videochat-m1"}),
                              timeout=self.cfg.url_timeout) as resp, open(target, "wb") as f:

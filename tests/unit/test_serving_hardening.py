@@ -1,0 +1,188 @@
+"""Serving against hostile input (issue 17): files outside the allowed roots must stay unreadable
+through playlists and lists FFmpeg would follow (HLS, ffconcat, a text "video"), whether they are
+uploaded, named by path or fetched; malformed requests are 4xx, not 500/503; 5xx bodies carry no
+back-end internals; a URL fetch has an overall deadline. Real files, a real HTTP stack."""
+
+from __future__ import annotations
+
+import errno
+import http.server
+import os
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serving_fixtures import make_service, planning_team, serving  # noqa: E402
+
+H = {"X-API-Key": "k3y"}
+
+
+def _frames(n: int = 20):
+    for i in range(n):
+        yield np.full((48, 64, 3), 10 * i, np.uint8)
+
+
+@contextmanager
+def watch_opens(path: Path):
+    """``path`` becomes a FIFO; yields the list of times anyone opened it for reading (a reader's
+    open of a FIFO waits for a writer, which a thread here offers and records)."""
+    os.mkfifo(path)
+    opens: list[float] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        while not stop.is_set():
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)  # succeeds only while someone reads
+            except OSError as e:
+                assert e.errno == errno.ENXIO, e
+                time.sleep(0.005)
+                continue
+            opens.append(time.monotonic())
+            os.close(fd)  # the reader sees an empty file
+
+    th = threading.Thread(target=writer, daemon=True)
+    th.start()
+    try:
+        yield opens
+    finally:
+        stop.set()
+        th.join(5)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """root/ (allowed), outside/secret.mp4 (a real video), outside/trap.mp4 (a FIFO), an HTTP server."""
+    from m1.video import write_video
+
+    base = tmp_path_factory.mktemp("hardening")
+    (base / "root").mkdir()
+    (base / "outside").mkdir()
+    secret = write_video(base / "outside" / "secret.mp4", _frames(), fps=10, codec="h264", gop=5)
+    inside = write_video(base / "root" / "ok.mp4", _frames(), fps=10, codec="h264", gop=5)
+    return base, secret, inside
+
+
+def playlist(target: str) -> str:
+    return f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXTINF:2.0,\n{target}\n#EXT-X-ENDLIST\n"
+
+
+def attacks(secret: Path) -> dict[str, str]:
+    """Name -> contents of files FFmpeg would follow to ``secret`` (or play as a video)."""
+    return {
+        "abs.m3u8": playlist(str(secret)),
+        "url.m3u8": playlist(f"file://{secret}"),
+        "rel.m3u8": playlist(f"../../../../../../..{secret}"),
+        "list.ffconcat": f"ffconcat version 1.0\nfile '{secret}'\n",
+        "list.txt": f"file '{secret}'\n",
+        "readme.txt": "".join(f"line {i}: text FFmpeg's tty demuxer renders as frames\n" for i in range(400)),
+    }
+
+
+@pytest.fixture(scope="module")
+def api(tree):
+    base, _, _ = tree
+    svc = make_service(planning_team(), [f"serve.allowed_roots=[{base / 'root'}]", "serve.api_key=k3y",
+                                         "serve.allow_urls=true", "serve.allow_private_urls=true",
+                                         f"serve.spool_dir={base / 'spool'}", "serve.thumbnails=0"])
+    with serving(svc) as url:
+        yield url
+
+
+@contextmanager
+def http_files(files: dict[str, bytes]):
+    """A static HTTP server on 127.0.0.1 serving ``files`` by name."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            body = files.get(self.path.lstrip("/"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def _upload(url: str, name: str, data: bytes) -> requests.Response:
+    return requests.post(f"{url}/v1/answer", headers=H, timeout=60, files={"video": (name, data)},
+                         data={"question": "What is shown?"})
+
+
+def _refused(r: requests.Response) -> dict:
+    assert r.status_code == 422, (r.status_code, r.text[:300])
+    err = r.json()["error"]
+    assert err["code"] == "bad_video" and "not a supported video container" in err["message"], err
+    return err
+
+
+def test_uploaded_playlists_lists_and_text_cannot_read_outside_files(api, tree):
+    base, secret, _ = tree
+    for name, text in attacks(secret).items():
+        _refused(_upload(api, name, text.encode()))
+    # the same upload named like a video, and a real video named like a playlist: the bytes decide
+    _refused(_upload(api, "clip.mp4", playlist(str(secret)).encode()))
+    r = _upload(api, "clip.m3u8", secret.read_bytes())
+    assert r.status_code == 200 and 1.9 < r.json()["video_seconds"] < 2.2, r.text[:300]
+    assert list((base / "spool").iterdir()) == []
+
+
+def test_playlists_never_open_their_target_and_reveal_no_existence(api, tree):
+    base, _, _ = tree
+    trap = base / "outside" / "trap.mp4"
+    pairs = []
+    with watch_opens(trap) as opens:
+        for target in (str(trap), f"file://{trap}"):
+            pairs.append((_upload(api, "x.m3u8", playlist(target).encode()),
+                          _upload(api, "x.m3u8", playlist(target.replace("trap", "gone")).encode())))
+        pairs.append((_upload(api, "x.ffconcat", f"ffconcat version 1.0\nfile '{trap}'\n".encode()),
+                      _upload(api, "x.ffconcat", f"ffconcat version 1.0\nfile '{base / 'gone.mp4'}'\n".encode())))
+        time.sleep(0.1)
+    assert opens == []  # the decoder never opened the file the playlist names
+    for exists, missing in pairs:
+        assert _refused(exists) == _refused(missing)  # no existence oracle: the same error either way
+
+
+def test_playlists_by_path_inside_a_root(api, tree):
+    base, secret, inside = tree
+    for name, text in attacks(secret).items():
+        (base / "root" / name).write_text(text)
+        r = requests.post(f"{api}/v1/answer", headers=H, timeout=60,
+                          json={"question": "q", "video_path": str(base / "root" / name)})
+        _refused(r)
+    ok = requests.post(f"{api}/v1/answer", headers=H, timeout=60, json={"question": "q", "video_path": str(inside)})
+    assert ok.status_code == 200 and 1.9 < ok.json()["video_seconds"] < 2.2, ok.text[:300]
+
+
+def test_fetched_playlists_cannot_read_outside_files(api, tree):
+    base, secret, _ = tree
+    served = {name: text.encode() for name, text in attacks(secret).items()} | {"real.m3u8": secret.read_bytes()}
+    with http_files(served) as origin:
+        for name in attacks(secret):
+            r = requests.post(f"{api}/v1/answer", headers=H, timeout=60,
+                              json={"question": "q", "video_url": f"{origin}/{name}"})
+            _refused(r)
+        r = requests.post(f"{api}/v1/answer", headers=H, timeout=60,
+                          json={"question": "q", "video_url": f"{origin}/real.m3u8"})
+        assert r.status_code == 200 and 1.9 < r.json()["video_seconds"] < 2.2, r.text[:300]
+    assert list((base / "spool").iterdir()) == []
