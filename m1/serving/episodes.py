@@ -22,7 +22,7 @@ from fastapi.responses import StreamingResponse
 
 from m1.config.serve import ServeConfig
 from m1.schema import Question, TaskType
-from m1.serving.errors import ApiError
+from m1.serving.errors import ApiError, server_failure
 from m1.serving.inputs import RequestFiles, resolve_local
 from m1.serving.metrics import Metrics, endpoint_of
 from m1.serving.service import TeamService
@@ -102,7 +102,7 @@ class Episodes:
         except ApiError:
             raise
         except Exception as e:  # noqa: BLE001 - a dead actor or a back-end timeout is a 503, not a crash
-            raise ApiError(503, "backend_unavailable", f"the team's back-ends failed: {type(e).__name__}: {e}") from e
+            raise server_failure(503, "backend_unavailable", "the team's back-ends failed", e) from e
         self.metrics.episode(out[0].frames_used, out[0].seconds)
         return out
 
@@ -128,9 +128,10 @@ class Episodes:
                     if ev is not None:
                         yield finish(ev, None)
                 yield finish(None, task.result())
-            except ApiError as e:
-                self.metrics.error(endpoint_of("/v1/answer"), e.code)
-                yield sse("error", e.body() | {"status": e.status})
+            except Exception as e:  # noqa: BLE001 - the stream has started: errors become its last event
+                err = e if isinstance(e, ApiError) else server_failure(500, "internal_error", "the request failed", e)
+                self.metrics.error(endpoint_of("/v1/answer"), err.code)
+                yield sse("error", err.body() | {"status": err.status})
             finally:
                 files.cleanup()
 

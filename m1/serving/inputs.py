@@ -55,6 +55,12 @@ def max_bytes(cfg: ServeConfig) -> int:
     return int(cfg.max_upload_mb * 2**20)
 
 
+def shown(text: str, limit: int = 120) -> str:
+    """``text`` as an error message may echo it: quoted, cut to ``limit`` characters (a 1 MB input
+    is not sent back), with control characters escaped."""
+    return repr(text[:limit]) + (f"... ({len(text)} characters)" if len(text) > limit else "")
+
+
 # ------------------------------------------------------------------------------ paths
 
 
@@ -66,15 +72,23 @@ def resolve_local(path: str, cfg: ServeConfig) -> Path:
     if not path or "\x00" in path:
         raise ApiError(400, "bad_path", "video_path is empty or contains a NUL byte")
     roots = [Path(r).resolve() for r in [*cfg.allowed_roots, *([cfg.samples_dir] if cfg.samples_dir else [])]]
-    raw = Path(path)
-    if not raw.is_absolute():
-        # relative paths are taken against the first root; resolution below still decides
-        raw = roots[0] / raw
-    real = Path(os.path.realpath(raw))  # follows every symlink, collapses '..'
-    if not any(real == r or real.is_relative_to(r) for r in roots):
-        raise ApiError(403, "path_not_allowed", f"video_path {path!r} is outside the allowed roots")
-    if not real.is_file():
-        raise ApiError(404, "video_not_found", f"video_path {path!r} does not exist or is not a regular file")
+    try:
+        raw = Path(path)
+        if not raw.is_absolute():
+            # relative paths are taken against the first root; resolution below still decides
+            raw = roots[0] / raw
+        real = Path(os.path.realpath(raw))  # follows every symlink, collapses '..'
+        inside = any(real == r or real.is_relative_to(r) for r in roots)
+        is_file = inside and real.is_file()
+    except (OSError, ValueError):
+        # a name over the file system's 255 bytes, a path over PATH_MAX, ...: the OS error would
+        # name the resolved path (an allowed root), so say only what is wrong with the input
+        raise ApiError(400, "bad_path", "video_path is not a usable path (too long, or a file or directory "
+                       "name over 255 bytes)") from None
+    if not inside:
+        raise ApiError(403, "path_not_allowed", f"video_path {shown(path)} is outside the allowed roots")
+    if not is_file:
+        raise ApiError(404, "video_not_found", f"video_path {shown(path)} does not exist or is not a regular file")
     return real
 
 
@@ -94,16 +108,19 @@ def check_url(url: str, cfg: ServeConfig) -> urllib.parse.SplitResult:
     if not cfg.allow_urls:
         raise ApiError(403, "urls_disabled", "fetching videos from URLs is disabled on this server "
                        "(serve.allow_urls=false): upload the video instead")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        # http.client refuses these later with InvalidURL; a URL never contains them unescaped
+        raise ApiError(400, "bad_url", "video_url contains whitespace or control characters (escape them: %09, %20)")
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError as e:
-        raise ApiError(400, "bad_url", f"video_url {url!r} is not a valid URL: {e}") from None
+        raise ApiError(400, "bad_url", f"video_url {shown(url)} is not a valid URL: {e}") from None
     if parts.scheme.lower() not in cfg.url_schemes:
         raise ApiError(400, "url_scheme_not_allowed", f"video_url scheme {parts.scheme!r} is not allowed; "
                        f"allowed: {cfg.url_schemes}")
     if not parts.hostname:
-        raise ApiError(400, "bad_url", f"video_url {url!r} has no host")
+        raise ApiError(400, "bad_url", f"video_url {shown(url)} has no host")
     if parts.username or parts.password:
         raise ApiError(400, "bad_url", "video_url must not carry credentials")
     try:
@@ -122,7 +139,7 @@ def check_url(url: str, cfg: ServeConfig) -> urllib.parse.SplitResult:
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
-        raise ApiError(400, "url_redirect", f"video_url redirects ({code}) to {newurl!r}; redirects are not "
+        raise ApiError(400, "url_redirect", f"video_url redirects ({code}) to {shown(newurl)}; redirects are not "
                        "followed: give the final URL")
 
 

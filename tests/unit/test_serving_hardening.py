@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import http.server
+import json
 import os
 import sys
 import threading
@@ -186,3 +187,77 @@ def test_fetched_playlists_cannot_read_outside_files(api, tree):
                           json={"question": "q", "video_url": f"{origin}/real.m3u8"})
         assert r.status_code == 200 and 1.9 < r.json()["video_seconds"] < 2.2, r.text[:300]
     assert list((base / "spool").iterdir()) == []
+
+
+def _err(r: requests.Response, status: int, code: str) -> str:
+    assert r.status_code == status, (r.status_code, r.text[:300])
+    err = r.json()["error"]
+    assert err["code"] == code, err
+    return err["message"]
+
+
+def test_malformed_requests_are_4xx_without_echo_or_disclosure(api, tree):
+    base, _, inside = tree
+
+    def post(body):
+        return requests.post(f"{api}/v1/answer", headers=H, timeout=60, json=body)
+
+    long_name = "a" * 300  # a path component over 255 bytes: the OS error would name the allowed root
+    for path in (long_name, f"{base / 'root'}/{long_name}.mp4", f"{base / 'root'}/{'b/' * 3000}x.mp4"):
+        msg = _err(post({"question": "q", "video_path": path}), 400, "bad_path")
+        assert str(base) not in msg and "a" * 100 not in msg
+    huge = "/x/" + "c" * 1_000_000
+    msg = _err(post({"question": "q", "video_path": huge}), 403, "path_not_allowed")
+    assert len(msg) < 400  # a 1 MB input is not echoed back
+    r = requests.post(f"{api}/v1/answer", headers=H, timeout=60, files={"video": ("v.mp4", inside.read_bytes())},
+                      data={"question": "q", "options": "[" * 5000})
+    _err(r, 400, "bad_options")
+    for url in ("http://127.0.0.1:9/v\t.mp4", "http://127.0.0.1:9/a b.mp4", "http://exa\tmple.com/v.mp4"):
+        _err(post({"question": "q", "video_url": url}), 400, "bad_url")
+    chat = {"messages": [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": str(inside)}},
+                                                      {"type": "text", "text": "what \ud800 is shown?"}]}]}
+    # json.dumps writes the lone surrogate as the escape "\ud800", which JSON parsers accept
+    r = requests.post(f"{api}/v1/chat/completions", headers=H | {"Content-Type": "application/json"},
+                      data=json.dumps(chat), timeout=60)
+    assert "valid Unicode" in _err(r, 422, "invalid_request")
+    r = requests.post(f"{api}/v1/chat/completions", headers=H | {"Content-Type": "application/json"},
+                      data=json.dumps({"model": "m\udfff", "messages": [{"role": "user", "content": [
+                          chat["messages"][0]["content"][0], {"type": "text", "text": "ok?"}]}]}), timeout=60)
+    _err(r, 422, "invalid_request")
+    assert requests.get(f"{api}/healthz", timeout=10).status_code == 200
+
+
+RAY_TEXT = ("The actor died unexpectedly before finishing this task. class_name: PolicyAgentActor "
+            "actor_id: 8f3c2a1b9d7e6f5a4b3c2d1e01000000 pid: 41234 namespace: m1-serve ip: 10.1.2.3 "
+            "The worker exited: SYSTEM_ERROR_EXIT, exit code 1")
+
+
+def test_server_errors_carry_no_backend_internals(tree, caplog):
+    base, _, inside = tree
+    broken = planning_team()
+
+    def die(requests_):
+        raise RuntimeError(RAY_TEXT)
+
+    broken.generate = die
+    svc = make_service(broken, [f"serve.allowed_roots=[{base / 'root'}]", f"serve.spool_dir={base / 'spool6'}"])
+    with serving(svc) as url, caplog.at_level("ERROR", logger="m1.serving"):
+        r = requests.post(f"{url}/v1/answer", json={"question": "q", "video_path": str(inside)}, timeout=60)
+        msg = _err(r, 503, "backend_unavailable")
+        s = requests.post(f"{url}/v1/answer?stream=true", json={"question": "q", "video_path": str(inside)},
+                          timeout=60)
+        last = s.text.strip().split("\n\n")[-1]
+        assert last.startswith("event: error") and "backend_unavailable" in last
+
+        def count():
+            raise ConnectionError(RAY_TEXT)
+
+        svc.store.count = count  # /healthz over a dead trace store
+        hmsg = _err(requests.get(f"{url}/healthz", timeout=10), 500, "internal_error")
+    for text in (msg, last, hmsg):
+        for secret in ("actor_id", "8f3c2a1b", "41234", "10.1.2.3", "m1-serve", "SYSTEM_ERROR_EXIT", "PolicyAgent"):
+            assert secret not in text, (secret, text)
+        assert "incident " in text
+    incident = msg.rsplit("incident ", 1)[1].rstrip(")")
+    logged = [rec.getMessage() for rec in caplog.records if incident in rec.getMessage()]
+    assert len(logged) == 1 and "actor_id: 8f3c2a1b" in logged[0]  # the operator still gets the details

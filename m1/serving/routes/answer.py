@@ -58,6 +58,9 @@ async def _read_body(request: Request) -> tuple[AnswerRequest, Any, bool]:
         raise ApiError(422, "invalid_request", f"invalid request: {probs}") from None
     except (json.JSONDecodeError, TypeError) as e:
         raise ApiError(400, "bad_options", f"options must be repeated fields or a JSON list: {e}") from None
+    except RecursionError:  # json.loads of "[[[[..." thousands deep
+        raise ApiError(400, "bad_options", "options must be repeated fields or a flat JSON list of strings "
+                       "(nested too deeply)") from None
     return body, upload, want_stream
 
 
