@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import ipaddress
 import os
 import re
 import shutil
 import socket
 import tempfile
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -143,6 +145,66 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
                        "followed: give the final URL")
 
 
+class _Deadline:
+    """Shuts down a fetch's socket when ``seconds`` have passed, whatever the fetch is blocked in
+    (connect, headers, body): a socket timeout only bounds each read, not a trickle of reads."""
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.expired:
+                self._shutdown()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv in the fetching thread
+            except OSError:
+                pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+class _DeadlineMixin:
+    """An urllib handler whose connections hand their socket to a :class:`_Deadline`."""
+
+    def __init__(self, deadline: _Deadline, **kw: Any):
+        super().__init__(**kw)
+        self.deadline = deadline
+
+    def do_open(self, http_class: Any, req: Any, **kw: Any) -> Any:
+        deadline = self.deadline
+
+        class Watched(http_class):  # type: ignore[misc, valid-type]
+            def connect(self) -> None:
+                super().connect()
+                deadline.attach(self.sock)
+
+        return super().do_open(Watched, req, **kw)  # type: ignore[misc]
+
+
+class _HTTPHandler(_DeadlineMixin, urllib.request.HTTPHandler):
+    pass
+
+
+class _HTTPSHandler(_DeadlineMixin, urllib.request.HTTPSHandler):
+    pass
+
+
 # ------------------------------------------------------------------------------ spooling
 
 
@@ -247,27 +309,39 @@ class RequestFiles:
         target.write_bytes(raw)
         return target
 
-    def fetch_url(self, url: str) -> Path:
-        """Download ``url`` after :func:`check_url` (blocking: call it from a worker thread)."""
+    def fetch_url(self, url: str, timeout: float | None = None) -> Path:
+        """Download ``url`` after :func:`check_url` (blocking: call it from a worker thread). The whole
+        download (connect, headers, body) ends within ``timeout`` (default ``serve.url_timeout``): a
+        server that trickles bytes cannot hold the thread longer."""
         check_url(url, self.cfg)
-        opener = urllib.request.build_opener(_NoRedirect())
+        limit_s = self.cfg.url_timeout if timeout is None else min(timeout, self.cfg.url_timeout)
+        deadline = _Deadline(limit_s)
+        opener = urllib.request.build_opener(_NoRedirect(), _HTTPHandler(deadline), _HTTPSHandler(deadline))
         target, total, limit = self._target(), 0, max_bytes(self.cfg)
         try:
             with opener.open(urllib.request.Request(url, headers={"User-Agent": "videochat-m1"}),
-                             timeout=self.cfg.url_timeout) as resp, open(target, "wb") as f:
+                             timeout=limit_s) as resp, open(target, "wb") as f:
                 length = resp.headers.get("Content-Length")
                 if length and length.isdigit() and int(length) > limit:
                     raise self._limit_error()
-                while chunk := resp.read(_CHUNK):
+                while chunk := resp.read1(_CHUNK):  # read1: returns what has arrived, so the deadline is seen
                     total += len(chunk)
                     if total > limit:
                         raise self._limit_error()
+                    if deadline.expired:
+                        break
                     f.write(chunk)
         except urllib.error.HTTPError as e:
             raise ApiError(400, "url_fetch_failed", f"video_url answered HTTP {e.code}") from None
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise ApiError(400, "url_fetch_failed", f"could not fetch video_url: {reason}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
+            if not deadline.expired:
+                reason = getattr(e, "reason", e)
+                raise ApiError(400, "url_fetch_failed", f"could not fetch video_url: {reason}") from None
+        finally:
+            deadline.cancel()
+        if deadline.expired:
+            raise ApiError(504, "url_timeout", f"fetching video_url took longer than {limit_s:g} s "
+                           "(serve.url_timeout, within serve.request_timeout)")
         return target
 
     def cleanup(self) -> None:

@@ -261,3 +261,95 @@ def test_server_errors_carry_no_backend_internals(tree, caplog):
     incident = msg.rsplit("incident ", 1)[1].rstrip(")")
     logged = [rec.getMessage() for rec in caplog.records if incident in rec.getMessage()]
     assert len(logged) == 1 and "actor_id: 8f3c2a1b" in logged[0]  # the operator still gets the details
+
+
+@contextmanager
+def trickling_server(bytes_per_s: float = 10.0, headers_too: bool = False):
+    """An HTTP server on 127.0.0.1 that sends a video of 'Content-Length: 10000' at ``bytes_per_s``
+    (with ``headers_too``: the header block itself trickles); counts the requests it got."""
+    seen, stop = [], threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            seen.append(self.path)
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: 10000\r\n\r\n"
+            body = b"\0" * 10000
+            data = head + body if headers_too else body
+            if not headers_too:
+                self.wfile.write(head)
+            try:
+                for i in range(len(data)):
+                    if stop.is_set():
+                        return
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(1 / bytes_per_s)
+            except OSError:
+                return  # the client hung up
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}", seen
+    finally:
+        stop.set()
+        srv.shutdown()
+        srv.server_close()
+
+
+def _timed_post(url: str, body: dict) -> tuple[float, requests.Response]:
+    t0 = time.monotonic()
+    r = requests.post(f"{url}/v1/answer", json=body, timeout=30)
+    return time.monotonic() - t0, r
+
+
+def test_a_trickling_url_ends_at_its_deadline_and_starves_nothing(tree):
+    base, _, _ = tree
+    svc = make_service(planning_team(), ["serve.allow_urls=true", "serve.allow_private_urls=true",
+                                         "serve.url_timeout=1.5", "serve.request_timeout=20", "serve.concurrency=1",
+                                         f"serve.spool_dir={base / 'spool4'}"])
+    with serving(svc) as url, trickling_server() as (origin, seen), trickling_server(headers_too=True) as (slow, _):
+        for src in (f"{origin}/v.mp4", f"{slow}/v.mp4"):  # a trickling body, a trickling header block
+            took, r = _timed_post(url, {"question": "q", "video_url": src})
+            assert _err(r, 504, "url_timeout") and 1.4 < took < 4.0, (took, r.text)
+        # 8 trickling fetches at once (more than the input threads): /healthz stays fast meanwhile
+        out: list = []
+        bodies = [{"question": "q", "video_url": f"{origin}/{i}.mp4"} for i in range(8)]
+        threads = [threading.Thread(target=lambda b=b: out.append(_timed_post(url, b))) for b in bodies]
+        for t in threads:
+            t.start()
+        _wait_for(lambda: len(seen) >= 4)
+        for _ in range(5):
+            t0 = time.monotonic()
+            assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
+            assert time.monotonic() - t0 < 1.0
+            time.sleep(0.2)
+        for t in threads:
+            t.join(30)
+        assert len(out) == 8 and all(r.status_code == 504 for _, r in out)
+        assert max(took for took, _ in out) < 12.0  # queued behind the input threads, never beyond the deadlines
+    assert list((base / "spool4").iterdir()) == []
+
+
+def test_the_fetch_counts_against_the_request_timeout(tree):
+    base, _, _ = tree
+    svc = make_service(planning_team(), ["serve.allow_urls=true", "serve.allow_private_urls=true",
+                                         "serve.url_timeout=30", "serve.request_timeout=2",
+                                         f"serve.spool_dir={base / 'spool4b'}"])
+    with serving(svc) as url, trickling_server() as (origin, _):
+        took, r = _timed_post(url, {"question": "q", "video_url": f"{origin}/v.mp4"})
+        assert r.status_code == 504 and r.json()["error"]["code"] in ("timeout", "url_timeout"), r.text
+        assert 1.9 < took < 4.5, took
+
+
+def _wait_for(cond, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
