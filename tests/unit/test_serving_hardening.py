@@ -353,3 +353,13 @@ def _wait_for(cond, timeout: float = 10.0) -> None:
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.05)
 
+
+def test_healthz_reports_dead_backends(tree):
+    base, _, inside = tree
+    svc = make_service(planning_team(), [f"serve.allowed_roots=[{base / 'root'}]",
+                                         f"serve.spool_dir={base / 'spool2'}"])
+    with serving(svc) as url:
+        assert requests.get(f"{url}/healthz", timeout=10).json()["status"] == "ok"
+        svc.dead_backends = lambda: ["policy agent agent2", "shared memory"]
+        msg = _err(requests.get(f"{url}/healthz", timeout=10), 503, "backends_unavailable")
+        assert "policy agent agent2, shared memory" in msg
