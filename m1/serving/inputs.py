@@ -22,7 +22,8 @@ Three sources, each with its own policy:
 killed mid-request cannot clean up, and :func:`sweep_orphans` (run when a replica starts)
 removes the directories of processes that are gone.
 :func:`probe_video` opens the video once to turn a bad or over-long video into a 4xx before any
-agent runs. Remaining gap: a host's DNS answer can change between the check and the fetch.
+agent runs. Remaining gap: a host's DNS answer can change between the check and the fetch
+(DNS rebinding; docs/SERVING.md has the whole threat model).
 """
 
 from __future__ import annotations
