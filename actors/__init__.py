@@ -8,7 +8,10 @@ goes through :func:`get` with a timeout.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
+
+from m1.errors import UserError
 
 
 class RayTimeoutError(TimeoutError):
@@ -36,8 +39,14 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, namespace:
     return ray
 
 
-class RayResourceError(RuntimeError):
-    """The actors asked for more CPUs/GPUs than the cluster has: they would wait forever."""
+class RayResourceError(UserError, RuntimeError):
+    """The actors asked for more CPUs/GPUs than the cluster has: they would wait forever (a
+    :class:`~m1.errors.UserError`: the command line prints it in one line)."""
+
+
+class ActorStartError(UserError, RayTimeoutError):
+    """Actors did not come up within their start-up wait (a slow or overloaded machine): the
+    message names the setting to raise; the command line prints it in one line."""
 
 
 def check_fits(requests: dict[str, tuple[float, float]]) -> None:
@@ -68,6 +77,20 @@ def get(refs: Any, timeout: float, what: str = "remote call") -> Any:
         return ray.get(refs, timeout=timeout)
     except GetTimeoutError:
         raise RayTimeoutError(f"{what} did not finish within {timeout:.0f} s") from None
+
+
+def wait_started(pings: Sequence[Any], what: str, per_actor_s: float, setting: str = "ray.start_timeout") -> Any:
+    """Wait for the ``pings`` of actors just started (one ref per actor) for ``per_actor_s`` times
+    their number: actors that load models on shared CPUs come up one after another, so the wait
+    scales with how many were started. Raises :class:`ActorStartError` naming ``setting``."""
+    timeout = per_actor_s * max(1, len(pings))
+    try:
+        return get(list(pings), timeout, what)
+    except RayTimeoutError:
+        raise ActorStartError(
+            f"{what}: {len(pings)} actor(s) did not come up within {timeout:.0f} s ({setting}={per_actor_s:g} s "
+            f"per actor); the machine is probably busy or slow: run again with a larger {setting}, e.g. "
+            f"{setting}={2 * per_actor_s:g}") from None
 
 
 def single_thread_torch() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from actors import get, single_thread_torch
+from actors import get, single_thread_torch, wait_started
 from m1.engines.base import Completion, SamplingSettings
 from m1.team.cpp import GenRequest
 from m1.team.plan import PromptLimits, TokenCounter
@@ -66,7 +66,7 @@ class RayTeam:
         self.actors = [
             remote.remote(a.name, str(agent_dir(team_dir, a)), a.engine, dtype, engine_cfg) for a in team_cfg.agents
         ]
-        get([a.ping.remote() for a in self.actors], timeout, "starting the policy agents")
+        wait_started([a.ping.remote() for a in self.actors], "starting the policy agents", ray_cfg.start_timeout)
         self._count = token_counter(load_tokenizer(agent_dir(team_dir, team_cfg.agents[0])))
 
     def counter(self, agent: int) -> TokenCounter:

@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from actors import RayTimeoutError, get, single_thread_torch
+from actors import RayTimeoutError, get, single_thread_torch, wait_started
 from m1.schema import Question, ToolCall, ToolErrorKind, ToolResult
 from m1.team.cpp import ToolRunner
 
@@ -47,7 +47,7 @@ class RayToolPool:
         self.tool_timeout, self.retries = tool_timeout, retries
         remote = ray.remote(num_cpus=ray_cfg.tool_cpus, max_restarts=-1, max_task_retries=0)(worker_cls)
         self.workers = [remote.remote(tools_cfg, video_cfg) for _ in range(ray_cfg.tool_workers)]
-        get([w.ping.remote() for w in self.workers], 120.0, "starting the tool workers")
+        wait_started([w.ping.remote() for w in self.workers], "starting the tool workers", ray_cfg.start_timeout)
         self.failures = 0  # batches that had to be retried (for logs and tests)
 
     def _worker(self, episode_id: str) -> Any:

@@ -4,6 +4,7 @@ or under ``ray job submit --working-dir . -- python jobs/<name>.py``."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,5 +19,12 @@ def run_cli(main: Callable[[Any], Any], doc: str | None, argv: list[str] | None 
     ap.add_argument("--config", "-c", default=None, help="YAML with any subset of the settings.")
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     args = ap.parse_args(argv)
-    main(load_config(args.config, [*defaults, *args.overrides]))
+    from m1.config import ConfigError
+    from m1.errors import UserError
+
+    try:
+        main(load_config(args.config, [*defaults, *args.overrides]))
+    except (ConfigError, UserError) as e:  # expected failures: one line and what to do, no traceback
+        print(f"{ap.prog}: error: {e}", file=sys.stderr)
+        return 2
     return 0

@@ -3,7 +3,8 @@
 The app is :func:`m1.serving.app.create_app` as a Ray Serve FastAPI ingress; each of the
 ``serve.replicas`` replicas holds its own back-ends (``actors/serve.py``: policy agents, tool
 pool and memory as in training, or in-process models with ``serve.use_ray_backends=false``), and
-all replicas share one trace store. Starts a local Ray unless ``ray.address`` / ``RAY_ADDRESS``
+all replicas share one trace store. A replica whose actors died for good fails Serve's health
+check and is replaced (``actors/serve.py``). Starts a local Ray unless ``ray.address`` / ``RAY_ADDRESS``
 names a cluster. With the Serve CLI: ``serve run jobs.serve:app_builder overrides='serve.replicas=2'``.
 The team directory must be readable by every replica (a shared file system on a cluster).
 On a cluster (or with ``serve run``), set ``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH=
@@ -13,8 +14,8 @@ a JSON 503 (``m1/serving/proxy.py``); ``start`` sets it for the local Ray it sta
 
 from __future__ import annotations
 
-import argparse
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from ray import serve
 from m1.config import M1Config, load_config
 
 
-@serve.deployment(name="m1")
+# a replica whose actors died is found within a health-check period and replaced
+@serve.deployment(name="m1", health_check_period_s=5.0, health_check_timeout_s=30.0)
 @serve.ingress()
 class M1Server:
     """One replica: builds its back-ends, then serves the FastAPI app over them."""
@@ -38,6 +40,12 @@ class M1Server:
         from m1.serving.app import create_app
 
         return create_app(self.service)
+
+    def check_health(self) -> None:
+        """Serve's periodic health check: raising makes Serve replace this replica (and so its
+        actors), e.g. after its shared memory or a policy agent died for good (actors/serve.py)."""
+        if dead := self.service.unhealthy():
+            raise RuntimeError(f"back-end actors died: {', '.join(dead)}")
 
 
 def build_app(cfg: M1Config) -> Any:
@@ -58,7 +66,7 @@ def build_app(cfg: M1Config) -> Any:
         check_fits(need | {"serve.replica_cpus x replicas": (s.replica_cpus * s.replicas, 0.0)})
     return M1Server.options(num_replicas=s.replicas, max_ongoing_requests=s.max_ongoing_requests,
                             ray_actor_options={"num_cpus": s.replica_cpus}).bind(
-        cfg.model_dump_json(), str(Path(team_dir).resolve()), make_trace_store(s.max_traces))
+        cfg.model_dump_json(), str(Path(team_dir).resolve()), make_trace_store(s.max_traces, cfg.ray.namespace))
 
 
 def app_builder(args: dict[str, str]) -> Any:
@@ -93,11 +101,25 @@ def main(cfg: M1Config) -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         serve.shutdown()
+        _stop_trace_store(cfg)
+
+
+def _stop_trace_store(cfg: M1Config) -> None:
+    """The trace store is detached (it outlives any one replica): stop it with the deployment."""
+    import ray
+
+    from actors.serve import TRACE_STORE
+
+    try:
+        ray.kill(ray.get_actor(TRACE_STORE, namespace=cfg.ray.namespace))
+    except ValueError:  # not there
+        pass
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--config", "-c", default=None)
-    p.add_argument("overrides", nargs="*")
-    a = p.parse_args()
-    main(load_config(a.config, a.overrides))
+    if __package__ in (None, ""):
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from jobs import run_cli
+
+    # expected failures (a deployment that cannot fit, actors that do not start) end in one line
+    sys.exit(run_cli(main, __doc__))

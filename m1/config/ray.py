@@ -27,3 +27,6 @@ class RayConfig(StrictModel):
     )
     learner_gpus: float = Field(0.0, ge=0.0, description="GPUs for the LearnerActor.")
     concurrency: int = Field(4, ge=1, le=1024, description="Episodes the rollout driver runs at once.")
+    start_timeout: float = Field(90.0, gt=0, description="Seconds allowed per actor for actors started together "
+                                 "(policy agents, tool workers) to load and answer: the wait is this times their "
+                                 "number, since on a small or busy machine they load one after another.")

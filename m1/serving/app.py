@@ -32,7 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from m1.serving.episodes import Episodes
-from m1.serving.errors import ApiError
+from m1.serving.errors import ApiError, server_failure
 from m1.serving.inputs import max_bytes, sweep_orphans
 from m1.serving.metrics import Metrics, endpoint_of
 from m1.serving.routes import answer, completions, demo, health, traces
@@ -130,7 +130,7 @@ async def _http(request: Request, e: StarletteHTTPException) -> JSONResponse:
 
 
 async def _crash(request: Request, e: Exception) -> JSONResponse:
-    return await _api_error(request, ApiError(500, "internal_error", f"{type(e).__name__}: {e}"))
+    return await _api_error(request, server_failure(500, "internal_error", "the request failed", e))
 
 
 def create_app(service: TeamService) -> FastAPI:

@@ -7,31 +7,37 @@ Three sources, each with its own policy:
   inside); a path outside every root is refused whether or not it exists, so the API cannot
   be used to probe the file system;
 - **an upload** (multipart, or a ``data:`` URL in a chat message) — written into a per-request
-  spool directory under a fixed name (the client's file name is never used), counting bytes
-  against ``serve.max_upload_mb`` while writing;
+  spool directory under a fixed name without a suffix (neither the client's file name nor its
+  suffix is ever used: the decoder picks the container from the bytes, see
+  :mod:`m1.video.reader`, so an upload named ``x.m3u8`` or ``x.txt`` is not a playlist or a text
+  "video"), counting bytes against ``serve.max_upload_mb`` while writing;
 - **an http(s) URL** — only with ``serve.allow_urls``; the scheme must be listed in
   ``serve.url_schemes`` and every address the host resolves to must be public unless
   ``serve.allow_private_urls``; redirects are not followed (a redirect could lead to a
-  private address after the check); the body is size-limited like an upload.
+  private address after the check); the body is size-limited like an upload and spooled
+  under the same fixed name.
 
 :class:`RequestFiles` owns the spool directory of one request and removes it in ``cleanup``
 (called in a ``finally`` by the app), so no server-side file outlives its request; a process
 killed mid-request cannot clean up, and :func:`sweep_orphans` (run when a replica starts)
 removes the directories of processes that are gone.
 :func:`probe_video` opens the video once to turn a bad or over-long video into a 4xx before any
-agent runs. Remaining gap: a host's DNS answer can change between the check and the fetch.
+agent runs. Remaining gap: a host's DNS answer can change between the check and the fetch
+(DNS rebinding; docs/SERVING.md has the whole threat model).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import ipaddress
 import os
 import re
 import shutil
 import socket
 import tempfile
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -44,11 +50,18 @@ from m1.config.video import VideoConfig
 from m1.serving.errors import ApiError
 
 _CHUNK = 1 << 20
-_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
+# every spooled video's name: chosen by the server, with no suffix a demuxer could be picked by
+SPOOL_NAME = "video"
 
 
 def max_bytes(cfg: ServeConfig) -> int:
     return int(cfg.max_upload_mb * 2**20)
+
+
+def shown(text: str, limit: int = 120) -> str:
+    """``text`` as an error message may echo it: quoted, cut to ``limit`` characters (a 1 MB input
+    is not sent back), with control characters escaped."""
+    return repr(text[:limit]) + (f"... ({len(text)} characters)" if len(text) > limit else "")
 
 
 # ------------------------------------------------------------------------------ paths
@@ -62,15 +75,23 @@ def resolve_local(path: str, cfg: ServeConfig) -> Path:
     if not path or "\x00" in path:
         raise ApiError(400, "bad_path", "video_path is empty or contains a NUL byte")
     roots = [Path(r).resolve() for r in [*cfg.allowed_roots, *([cfg.samples_dir] if cfg.samples_dir else [])]]
-    raw = Path(path)
-    if not raw.is_absolute():
-        # relative paths are taken against the first root; resolution below still decides
-        raw = roots[0] / raw
-    real = Path(os.path.realpath(raw))  # follows every symlink, collapses '..'
-    if not any(real == r or real.is_relative_to(r) for r in roots):
-        raise ApiError(403, "path_not_allowed", f"video_path {path!r} is outside the allowed roots")
-    if not real.is_file():
-        raise ApiError(404, "video_not_found", f"video_path {path!r} does not exist or is not a regular file")
+    try:
+        raw = Path(path)
+        if not raw.is_absolute():
+            # relative paths are taken against the first root; resolution below still decides
+            raw = roots[0] / raw
+        real = Path(os.path.realpath(raw))  # follows every symlink, collapses '..'
+        inside = any(real == r or real.is_relative_to(r) for r in roots)
+        is_file = inside and real.is_file()
+    except (OSError, ValueError):
+        # a name over the file system's 255 bytes, a path over PATH_MAX, ...: the OS error would
+        # name the resolved path (an allowed root), so say only what is wrong with the input
+        raise ApiError(400, "bad_path", "video_path is not a usable path (too long, or a file or directory "
+                       "name over 255 bytes)") from None
+    if not inside:
+        raise ApiError(403, "path_not_allowed", f"video_path {shown(path)} is outside the allowed roots")
+    if not is_file:
+        raise ApiError(404, "video_not_found", f"video_path {shown(path)} does not exist or is not a regular file")
     return real
 
 
@@ -90,16 +111,19 @@ def check_url(url: str, cfg: ServeConfig) -> urllib.parse.SplitResult:
     if not cfg.allow_urls:
         raise ApiError(403, "urls_disabled", "fetching videos from URLs is disabled on this server "
                        "(serve.allow_urls=false): upload the video instead")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        # http.client refuses these later with InvalidURL; a URL never contains them unescaped
+        raise ApiError(400, "bad_url", "video_url contains whitespace or control characters (escape them: %09, %20)")
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError as e:
-        raise ApiError(400, "bad_url", f"video_url {url!r} is not a valid URL: {e}") from None
+        raise ApiError(400, "bad_url", f"video_url {shown(url)} is not a valid URL: {e}") from None
     if parts.scheme.lower() not in cfg.url_schemes:
         raise ApiError(400, "url_scheme_not_allowed", f"video_url scheme {parts.scheme!r} is not allowed; "
                        f"allowed: {cfg.url_schemes}")
     if not parts.hostname:
-        raise ApiError(400, "bad_url", f"video_url {url!r} has no host")
+        raise ApiError(400, "bad_url", f"video_url {shown(url)} has no host")
     if parts.username or parts.password:
         raise ApiError(400, "bad_url", "video_url must not carry credentials")
     try:
@@ -118,8 +142,68 @@ def check_url(url: str, cfg: ServeConfig) -> urllib.parse.SplitResult:
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
-        raise ApiError(400, "url_redirect", f"video_url redirects ({code}) to {newurl!r}; redirects are not "
+        raise ApiError(400, "url_redirect", f"video_url redirects ({code}) to {shown(newurl)}; redirects are not "
                        "followed: give the final URL")
+
+
+class _Deadline:
+    """Shuts down a fetch's socket when ``seconds`` have passed, whatever the fetch is blocked in
+    (connect, headers, body): a socket timeout only bounds each read, not a trickle of reads."""
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.expired:
+                self._shutdown()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv in the fetching thread
+            except OSError:
+                pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+class _DeadlineMixin:
+    """An urllib handler whose connections hand their socket to a :class:`_Deadline`."""
+
+    def __init__(self, deadline: _Deadline, **kw: Any):
+        super().__init__(**kw)
+        self.deadline = deadline
+
+    def do_open(self, http_class: Any, req: Any, **kw: Any) -> Any:
+        deadline = self.deadline
+
+        class Watched(http_class):  # type: ignore[misc, valid-type]
+            def connect(self) -> None:
+                super().connect()
+                deadline.attach(self.sock)
+
+        return super().do_open(Watched, req, **kw)  # type: ignore[misc]
+
+
+class _HTTPHandler(_DeadlineMixin, urllib.request.HTTPHandler):
+    pass
+
+
+class _HTTPSHandler(_DeadlineMixin, urllib.request.HTTPSHandler):
+    pass
 
 
 # ------------------------------------------------------------------------------ spooling
@@ -189,9 +273,8 @@ class RequestFiles:
         owner = f"{_host()}-{pid}.{_start_time(pid) or 0}"
         self.dir = Path(tempfile.mkdtemp(prefix=f"m1-req-{owner}-", dir=root))
 
-    def _target(self, filename: str | None) -> Path:
-        suffix = Path(filename or "").suffix
-        return self.dir / ("video" + (suffix if _SUFFIX.match(suffix) else ".bin"))
+    def _target(self) -> Path:
+        return self.dir / SPOOL_NAME
 
     def _limit_error(self) -> ApiError:
         return ApiError(413, "upload_too_large", f"the video is larger than serve.max_upload_mb="
@@ -199,7 +282,7 @@ class RequestFiles:
 
     async def save_upload(self, upload: Any) -> Path:
         """Stream an uploaded file (anything with ``async read(n)`` and ``filename``) to disk."""
-        target, total, limit = self._target(getattr(upload, "filename", None)), 0, max_bytes(self.cfg)
+        target, total, limit = self._target(), 0, max_bytes(self.cfg)
         with open(target, "wb") as f:
             while chunk := await upload.read(_CHUNK):
                 total += len(chunk)
@@ -223,32 +306,43 @@ class RequestFiles:
             raise ApiError(400, "bad_data_url", f"the data: URL is not valid base64: {e}") from None
         if not raw:
             raise ApiError(400, "empty_upload", "the data: URL holds no bytes")
-        ext = {"video/mp4": ".mp4", "video/webm": ".webm", "video/x-msvideo": ".avi"}.get(head[5:].split(";")[0])
-        target = self._target(ext and "x" + ext)
+        target = self._target()
         target.write_bytes(raw)
         return target
 
-    def fetch_url(self, url: str) -> Path:
-        """Download ``url`` after :func:`check_url` (blocking: call it from a worker thread)."""
-        parts = check_url(url, self.cfg)
-        opener = urllib.request.build_opener(_NoRedirect())
-        target, total, limit = self._target(parts.path), 0, max_bytes(self.cfg)
+    def fetch_url(self, url: str, timeout: float | None = None) -> Path:
+        """Download ``url`` after :func:`check_url` (blocking: call it from a worker thread). The whole
+        download (connect, headers, body) ends within ``timeout`` (default ``serve.url_timeout``): a
+        server that trickles bytes cannot hold the thread longer."""
+        check_url(url, self.cfg)
+        limit_s = self.cfg.url_timeout if timeout is None else min(timeout, self.cfg.url_timeout)
+        deadline = _Deadline(limit_s)
+        opener = urllib.request.build_opener(_NoRedirect(), _HTTPHandler(deadline), _HTTPSHandler(deadline))
+        target, total, limit = self._target(), 0, max_bytes(self.cfg)
         try:
             with opener.open(urllib.request.Request(url, headers={"User-Agent": "videochat-m1"}),
-                             timeout=self.cfg.url_timeout) as resp, open(target, "wb") as f:
+                             timeout=limit_s) as resp, open(target, "wb") as f:
                 length = resp.headers.get("Content-Length")
                 if length and length.isdigit() and int(length) > limit:
                     raise self._limit_error()
-                while chunk := resp.read(_CHUNK):
+                while chunk := resp.read1(_CHUNK):  # read1: returns what has arrived, so the deadline is seen
                     total += len(chunk)
                     if total > limit:
                         raise self._limit_error()
+                    if deadline.expired:
+                        break
                     f.write(chunk)
         except urllib.error.HTTPError as e:
             raise ApiError(400, "url_fetch_failed", f"video_url answered HTTP {e.code}") from None
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise ApiError(400, "url_fetch_failed", f"could not fetch video_url: {reason}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
+            if not deadline.expired:
+                reason = getattr(e, "reason", e)
+                raise ApiError(400, "url_fetch_failed", f"could not fetch video_url: {reason}") from None
+        finally:
+            deadline.cancel()
+        if deadline.expired:
+            raise ApiError(504, "url_timeout", f"fetching video_url took longer than {limit_s:g} s "
+                           "(serve.url_timeout, within serve.request_timeout)")
         return target
 
     def cleanup(self) -> None:

@@ -240,6 +240,14 @@ class TeamService:
         return run_episode(q, team, self.b.tools, complete_topology(len(self.names)), self.catalogue, self.cpp,
                            self.sampling, seed=int(q.meta.get("seed", 0)), episode_id=trace_id, memory=memory)
 
+    # set by the Ray wiring (actors/serve.py): the names of back-end actors that are dead for good
+    dead_backends: Callable[[], list[str]] | None = None
+
+    def unhealthy(self) -> list[str]:
+        """What keeps this service from answering (dead back-end actors); empty when healthy.
+        ``GET /healthz`` answers 503 and a Serve replica fails its health check while it is not."""
+        return self.dead_backends() if self.dead_backends is not None else []
+
 
 def build_local_service(cfg: M1Config, team_dir: str | Path) -> TeamService:
     """In-process back-ends (tests, ``m1 serve --local``)."""

@@ -11,10 +11,37 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from m1.schema import TaskType
 from m1.team.trace import Episode
+
+
+def _check_text(value: Any) -> None:
+    """Raise ValueError if any string in ``value`` (nested lists/dicts) is not valid Unicode: JSON's
+    ``\\ud800`` escapes decode to lone surrogates that no tokenizer, log or response can encode."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("text must be valid Unicode (a lone surrogate such as \\ud800 is not)") from None
+        elif isinstance(v, dict):
+            stack += [*v.keys(), *v.values()]
+        elif isinstance(v, list | tuple):
+            stack += v
+
+
+class TextRequest(BaseModel):
+    """A request body whose every string must be valid Unicode (422 otherwise, before any work)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:
+        _check_text(data)
+        return data
 
 
 class ErrorDetail(BaseModel):
@@ -29,7 +56,7 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class AnswerRequest(BaseModel):
+class AnswerRequest(TextRequest):
     """``POST /v1/answer`` as JSON (a video named by path or URL; uploads use multipart)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -125,7 +152,7 @@ class M1Options(BaseModel):
     seed: int = Field(0, ge=0)
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(TextRequest):
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field("videochat-m1", description="Ignored: the server serves one team.")

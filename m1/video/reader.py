@@ -1,7 +1,8 @@
 """Open a video with PyAV, describe it, and decode frames at requested timestamps.
 
 What it does:
-- opens anything FFmpeg reads (MP4/H.264, MPEG-4 part 2, AVI/MJPEG, WebM/VP9, ...) and checks it
+- opens the containers the project supports (:data:`CONTAINERS`: MP4/QuickTime, Matroska/WebM,
+  AVI; any codec FFmpeg decodes in them, e.g. H.264, MPEG-4 part 2, MJPEG, VP9) and checks it
   against :class:`m1.config.video.VideoConfig` limits, raising a typed :mod:`m1.video.errors`
   error for a missing file, a non-video, a corrupt/truncated file, an empty stream, or a video
   beyond the limits;
@@ -16,6 +17,15 @@ What it does:
 What it does not do: audio, subtitles, variable-frame-rate repair, or network streams. The
 decode time limit is checked between frames: one frame cannot hang but a pathological single
 frame is not interrupted.
+
+Videos may come from untrusted clients (serving), so a file is never handed to FFmpeg's format
+probe: the demuxer is chosen here from the file's first bytes (:func:`sniff_container`), never
+from its name, and FFmpeg is told to use only that demuxer family (``format_whitelist``) and only
+the local-file protocol (``protocol_whitelist=file``), with QuickTime's external references off
+(``enable_drefs=0``). A playlist or a list of files (HLS ``.m3u8``, ``ffconcat``), a text file
+FFmpeg would "play", or a container naming other files or URLs is refused before FFmpeg reads
+anything but its first bytes, so a video can never make the decoder open another file.
+OpenCV's ``VideoCapture`` (FFmpeg with its default probing) is deliberately not used for input.
 """
 
 from __future__ import annotations
@@ -43,6 +53,30 @@ from m1.video.errors import (
 )
 
 _HASH_CHUNK = 1 << 20
+
+# The supported containers: FFmpeg demuxer -> what it reads. Each is self-contained (Matroska's
+# linked segments and AVI's ODML indexes never open another file; QuickTime's data references
+# could, and are turned off below).
+CONTAINERS = {"mov": "MP4/QuickTime (.mp4, .mov, .m4v)", "matroska": "Matroska/WebM (.mkv, .webm)", "avi": "AVI"}
+# the demuxers' full FFmpeg names (what VideoInfo.container reports, as when FFmpeg probed the format)
+_FULL_NAMES = {"mov": "mov,mp4,m4a,3gp,3g2,mj2", "matroska": "matroska,webm", "avi": "avi"}
+# top-level atoms an MP4/QuickTime file may start with
+_MOV_ATOMS = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"}
+# what FFmpeg may do while opening one of them: this demuxer family only, local files only
+_OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": ",".join(CONTAINERS)}
+_MOV_OPTIONS = {"enable_drefs": "0", "use_absolute_path": "0"}
+
+
+def sniff_container(head: bytes) -> str | None:
+    """The FFmpeg demuxer (a key of :data:`CONTAINERS`) for a file starting with ``head`` (its first
+    16 bytes or more), or None when it is none of the supported containers."""
+    if len(head) >= 8 and head[4:8] in _MOV_ATOMS:
+        return "mov"
+    if head[:4] == b"\x1a\x45\xdf\xa3":  # EBML magic: Matroska and WebM
+        return "matroska"
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    return None
 
 
 @dataclass(frozen=True)
@@ -123,8 +157,18 @@ class VideoReader:
         if size_mb == 0:
             raise UnreadableVideoError(f"video {str(path)!r} is an empty file")
         self.path = str(path)
+        with open(path, "rb") as f:
+            fmt = sniff_container(f.read(16))
+        if fmt is None:
+            raise UnreadableVideoError(
+                f"{str(path)!r} is not a readable video: not a supported video container (supported: "
+                f"{', '.join(CONTAINERS.values())})"
+            )
+        self._format = fmt
+        options = _OPEN_OPTIONS | (_MOV_OPTIONS if fmt == "mov" else {})
         try:
-            self._container = av.open(self.path, mode="r")
+            # "file:" + an absolute path: a name like "concat:a|b" or "http:x" is never read as a protocol
+            self._container = av.open("file:" + os.path.abspath(self.path), mode="r", format=fmt, options=options)
         except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
             raise UnreadableVideoError(f"{str(path)!r} is not a readable video: {e}") from None
         try:
@@ -139,7 +183,7 @@ class VideoReader:
     def _probe(self) -> VideoInfo:
         c = self._container
         if not c.streams.video:
-            raise UnreadableVideoError(f"{self.path!r} has no video stream ({c.format.name})")
+            raise UnreadableVideoError(f"{self.path!r} has no video stream ({_FULL_NAMES[self._format]})")
         st = c.streams.video[0]
         cc = st.codec_context
         w, h = int(cc.width or 0), int(cc.height or 0)
@@ -199,7 +243,7 @@ class VideoReader:
         return VideoInfo(
             path=self.path,
             content_hash=content_hash(self.path),
-            container=c.format.name,
+            container=_FULL_NAMES[self._format],
             codec=cc.name,
             width=w,
             height=h,

@@ -169,3 +169,33 @@ def test_corrupt_payload_is_typed(tmp_path, clips):
             assert len(frames) == 12  # FFmpeg concealed the damage: still a full answer
     except VideoError as e:
         assert "garbled.avi" in str(e)
+
+
+def test_container_is_chosen_from_the_bytes():
+    from m1.video.reader import sniff_container
+
+    assert sniff_container(b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00") == "mov"
+    assert sniff_container(b"\x00\x00\x00\x08free\x00\x00\x00\x08mdat") == "mov"
+    assert sniff_container(b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01") == "matroska"
+    assert sniff_container(b"RIFF\x10\x00\x00\x00AVI LIST") == "avi"
+    for other in (b"#EXTM3U\n#EXT-X-VERSION:3\n", b"ffconcat version 1.0\n", b"file '/etc/passwd'\n",
+                  b"RIFF\x10\x00\x00\x00WAVEfmt ", b"\x47\x40\x00\x10" * 4, b"", b"ftyp"):
+        assert sniff_container(other) is None, other
+
+
+def test_playlists_and_lists_are_refused_and_real_videos_open_by_content(tmp_path, clips):
+    secret = clips["h264"]
+    for name, text in {
+        "a.m3u8": f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:5.0,\n{secret}\n#EXT-X-ENDLIST\n",
+        "b.mp4": f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:5.0,\nfile://{secret}\n#EXT-X-ENDLIST\n",
+        "c.ffconcat": f"ffconcat version 1.0\nfile '{secret}'\n",
+        "d.txt": "".join(f"line {i} of a text file\n" for i in range(400)),  # FFmpeg's tty demuxer plays it
+    }.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(UnreadableVideoError, match="not a supported video container"):
+            VideoReader(tmp_path / name)
+    for codec in ("h264", "vp9", "mjpeg"):  # a suffix that lies changes nothing
+        renamed = tmp_path / f"{codec}.m3u8"
+        renamed.write_bytes(clips[codec].read_bytes())
+        with VideoReader(renamed) as v:
+            assert v.info.frame_count == N and v.info.container in ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi")

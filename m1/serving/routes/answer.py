@@ -3,7 +3,6 @@ an upload; plain or as server-sent events) and ``GET /v1/samples`` (the sample v
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -13,7 +12,7 @@ from pydantic import ValidationError
 from m1.schema import Question, TaskType
 from m1.serving.episodes import ERRORS, EpisodesDep, sse
 from m1.serving.errors import ApiError
-from m1.serving.inputs import RequestFiles, probe_video
+from m1.serving.inputs import RequestFiles
 from m1.serving.types import AnswerRequest, AnswerResponse
 
 router = APIRouter()
@@ -58,6 +57,9 @@ async def _read_body(request: Request) -> tuple[AnswerRequest, Any, bool]:
         raise ApiError(422, "invalid_request", f"invalid request: {probs}") from None
     except (json.JSONDecodeError, TypeError) as e:
         raise ApiError(400, "bad_options", f"options must be repeated fields or a JSON list: {e}") from None
+    except RecursionError:  # json.loads of "[[[[..." thousands deep
+        raise ApiError(400, "bad_options", "options must be repeated fields or a flat JSON list of strings "
+                       "(nested too deeply)") from None
     return body, upload, want_stream
 
 
@@ -69,10 +71,10 @@ async def answer(request: Request, ep: EpisodesDep) -> Any:
     body, upload, want_stream = await _read_body(request)
     files = RequestFiles(ep.cfg)
 
-    async def prepare() -> tuple[Question, str, float]:
+    async def prepare(deadline: float) -> tuple[Question, str, float]:
         path, name = await ep.resolve_video(files, upload=upload, path=body.video_path, url=body.video_url,
-                                            sample=body.sample)
-        duration = await asyncio.to_thread(probe_video, path, ep.cfg, ep.service.cfg.video)
+                                            sample=body.sample, deadline=deadline)
+        duration = await ep.probe(path)
         return ep.make_question(path, body.question, body.options, body.task_type, body.seed, duration), name, duration
 
     if want_stream:
@@ -81,8 +83,7 @@ async def answer(request: Request, ep: EpisodesDep) -> Any:
 
         return ep.stream(prepare, finish, files)
     try:
-        q, name, duration = await prepare()
-        resp, _ = await ep.run(q, name, duration)
+        resp, _ = await ep.answer(prepare)
         return resp
     finally:
         files.cleanup()

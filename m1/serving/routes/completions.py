@@ -3,7 +3,6 @@ question in the user messages, see :mod:`m1.serving.chat`), plain or as SSE chun
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,7 +10,7 @@ from fastapi import APIRouter
 from m1.schema import Question
 from m1.serving import chat
 from m1.serving.episodes import ERRORS, EpisodesDep
-from m1.serving.inputs import RequestFiles, probe_video
+from m1.serving.inputs import RequestFiles
 from m1.serving.types import ChatCompletion, ChatCompletionRequest
 
 router = APIRouter()
@@ -24,9 +23,9 @@ async def chat_completions(req: ChatCompletionRequest, ep: EpisodesDep) -> Any:
     cq = chat.to_question(req)
     files = RequestFiles(ep.cfg)
 
-    async def prepare() -> tuple[Question, str, float]:
-        path, name = await ep.resolve_video(files, url=cq.video_url)
-        duration = await asyncio.to_thread(probe_video, path, ep.cfg, ep.service.cfg.video)
+    async def prepare(deadline: float) -> tuple[Question, str, float]:
+        path, name = await ep.resolve_video(files, url=cq.video_url, deadline=deadline)
+        duration = await ep.probe(path)
         return ep.make_question(path, cq.question, cq.options, cq.task_type, cq.seed, duration), name, duration
 
     if req.stream:
@@ -46,8 +45,7 @@ async def chat_completions(req: ChatCompletionRequest, ep: EpisodesDep) -> Any:
 
         return ep.stream(prepare, finish, files)
     try:
-        q, name, duration = await prepare()
-        resp, record = await ep.run(q, name, duration)
+        resp, record = await ep.answer(prepare)
         return chat.completion(req, resp.trace_id, record.episode)
     finally:
         files.cleanup()
