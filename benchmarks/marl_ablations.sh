@@ -81,7 +81,7 @@ with open(src / "examples.jsonl") as fi, open(dst / "examples.jsonl", "w") as fo
         fo.write(json.dumps(e) + "\n")
 shutil.copy(src / "manifest.json", dst / "manifest.json")
 EOF
-  "$PY" -m m1.cli models init --config "$HOMO" --out "$OUT/homo/init" > "$OUT/homo.init.log" 2>&1
+  "$PY" -m cli models init --config "$HOMO" --out "$OUT/homo/init" > "$OUT/homo.init.log" 2>&1
   "$PY" jobs/sft.py --config "$HOMO" output_dir="$OUT/homo" sft.team_dir="$OUT/homo/init" \
     sft.dataset_dir="$OUT/homo/data" sft.epochs=1 > "$OUT/homo.sft.log" 2>&1
 fi

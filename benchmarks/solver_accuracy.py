@@ -66,7 +66,7 @@ def main() -> int:
     if a.out:
         with open(a.out, "w") as f:
             f.write(
-                "# Reference solver on M1-Synth\n\nCommand:\n\n```\n.venv/bin/python -m m1.cli synth --out "
+                "# Reference solver on M1-Synth\n\nCommand:\n\n```\n.venv/bin/python -m cli synth --out "
                 "/tmp/m1s --split test --n 30 --seed 0\n.venv/bin/python benchmarks/solver_accuracy.py "
                 "/tmp/m1s/test --out benchmarks/solver_accuracy.md\n```\n\n" + text + "\n"
             )

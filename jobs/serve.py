@@ -51,7 +51,7 @@ class M1Server:
 def build_app(cfg: M1Config) -> Any:
     """The Serve application for ``cfg`` (starts the shared trace store; needs Ray initialised)."""
     from actors.serve import make_trace_store
-    from m1.commands.ask import ensure_team
+    from m1.models import ensure_team
 
     team_dir = ensure_team(cfg, cfg.serve.team_dir)
     s = cfg.serve

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from m1.checkpoint import ModelError, TeamDir, load_tokenizer, save_agent, train_tokenizer
-from m1.config import AgentSpec, SynthConfig, TeamConfig
+from m1.config import AgentSpec, M1Config, SynthConfig, TeamConfig
+from m1.errors import UserError
 from m1.schema import Question, TaskType, ToolSpec
 from m1.synth.generate import split_questions
 from m1.team.plan import (
@@ -224,3 +226,13 @@ def init_team(
     return dirs
 
 
+def ensure_team(cfg: M1Config, team: str | None) -> Path:
+    """The team directory to use; an untrained tiny team is created when none is given or found."""
+    path = Path(team) if team else Path(cfg.output_dir) / "team"
+    if team and not path.is_dir():
+        raise UserError(f"--team {team!r} is not a directory")
+    if not TeamDir(path).exists():
+        print(f"note: no team in {path}: writing an UNTRAINED tiny team there (random weights; its plans and "
+              "answers are noise until SFT/MARL)", file=sys.stderr)
+        init_team(cfg.team, path, seed=cfg.seed)
+    return path

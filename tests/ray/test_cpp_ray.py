@@ -137,7 +137,7 @@ def test_a_crashing_or_hanging_tool_worker_is_replaced_and_the_call_retried(
 
 
 def test_m1_ask_on_ray(ray_local, cfg, questions, team_dir, capsys):
-    from m1.cli import main
+    from cli import main
     from m1.team.trace import Episode
 
     q = questions[0]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from m1.cli import main
+from cli import main
 from m1.config import load_config
 from m1.evaluation.harness import Prediction
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from m1.cli import main
+from cli import main
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

@@ -1,6 +1,6 @@
 import pytest
 
-from m1.cli import main
+from cli import main
 from m1.config import ConfigError, M1Config, load_config, to_yaml
 from m1.config.base import parse_overrides
 

@@ -269,7 +269,7 @@ def test_report_files(tmp_path):
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):
-    from m1.cli import main
+    from cli import main
 
     assert main(["eval", "--benchmark", "m1_synth", "--data-dir", str(tmp_path), "--system", "team,bogus"]) == 2
     assert "--system must list systems among" in capsys.readouterr().err

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from m1.cli import main
+from cli import main
 from m1.config import load_config
 from m1.data import load_benchmark, score
 from m1.evaluation.harness import Prediction

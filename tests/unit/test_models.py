@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import PreTrainedTokenizerFast
 
+from cli import main as cli_main
 from m1.checkpoint import (
     ModelError,
     count_parameters,
@@ -20,7 +21,6 @@ from m1.checkpoint import (
     token_counter,
     train_tokenizer,
 )
-from m1.cli import main as cli_main
 from m1.config import AgentSpec, ConfigError, TeamConfig, load_config
 from m1.models import build_model, default_catalogue, init_team, plan_corpus
 from m1.schema import Question, TaskType

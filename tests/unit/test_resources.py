@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from m1.cli import main as cli_main
+from cli import main as cli_main
 from m1.config import load_config
 from m1.resources import (
     GB,

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from m1.cli import main
+from cli import main
 from m1.config import load_config
 from m1.schema import OPTION_LETTERS, Family, TaskType
 from m1.synth import generate_split, read_split

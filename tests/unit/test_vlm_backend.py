@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from m1.cli import main as cli_main
+from cli import main as cli_main
 from m1.config.tools import ToolsConfig
 from m1.schema import Question, TaskType, ToolCall
 from m1.synth.render import encode_video

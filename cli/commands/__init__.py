@@ -1,4 +1,4 @@
-"""Subcommands of the ``m1`` CLI, one module each (see :mod:`m1.cli`)."""
+"""Subcommands of the ``m1`` CLI, one module each (see :mod:`cli`)."""
 
 from __future__ import annotations
 

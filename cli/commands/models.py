@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from m1.commands import add_config_args, config_from_args
+from cli.commands import add_config_args, config_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""The ``m1`` command line. Each subcommand lives in ``m1/commands/<name>.py`` and exposes
+"""The ``m1`` command line. Each subcommand lives in ``cli/commands/<name>.py`` and exposes
 ``register(subparsers)``; heavy imports happen inside the command, so ``m1 --help`` is instant.
 """
 
@@ -10,22 +10,19 @@ import sys
 
 from m1 import __version__
 from m1.config import ConfigError
-from m1.errors import UserError  # noqa: F401 - re-exported: commands raise m1.cli.UserError
+from m1.errors import UserError
 
 # Order is the order of `m1 --help`. Add a module here to add a subcommand.
 COMMAND_MODULES = [
-    "m1.commands.run",
-    "m1.commands.ask",
-    "m1.commands.config",
-    "m1.commands.synth",
-    "m1.commands.models",
-    "m1.commands.tools",
-    "m1.commands.eval",
-    "m1.commands.resources",
+    "cli.commands.run",
+    "cli.commands.ask",
+    "cli.commands.config",
+    "cli.commands.synth",
+    "cli.commands.models",
+    "cli.commands.tools",
+    "cli.commands.eval",
+    "cli.commands.resources",
 ]
-
-
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -65,6 +62,3 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

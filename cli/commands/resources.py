@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from m1.cli import UserError
+    from m1.errors import UserError
     from m1.resources import PlacementError, plan_resources
 
     shape = [f"cluster.{k}={v}" for k, v in (("nodes", args.nodes), ("gpus_per_node", args.gpus),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from m1.commands import add_config_args
+from cli.commands import add_config_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:

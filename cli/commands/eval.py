@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from m1.commands import add_config_args, config_from_args
+from cli.commands import add_config_args, config_from_args
 
 COMPARE = ("solver", "no_tools", "no_comm", "team")
 
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_systems(text: str, compare: bool) -> list[str]:
-    from m1.cli import UserError
+    from m1.errors import UserError
 
     if compare:
         return list(COMPARE)
@@ -75,8 +75,8 @@ def command_line(args: argparse.Namespace, systems: list[str]) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from m1.cli import UserError
     from m1.data import DataError, get_spec, load_benchmark
+    from m1.errors import UserError
     from m1.evaluation.harness import (
         MANIFEST,
         METRICS,
@@ -117,8 +117,8 @@ def _run(args: argparse.Namespace) -> int:
     team_dir = None
     if team_names:
         from actors.rollout import build_backends
-        from m1.commands.ask import ensure_team
         from m1.evaluation.harness import team_systems
+        from m1.models import ensure_team
 
         team_dir = ensure_team(cfg, args.team).resolve()
         backends = build_backends(cfg, team_dir, use_ray=args.ray)

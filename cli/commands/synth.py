@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from m1.commands import add_config_args, config_from_args
+from cli.commands import add_config_args, config_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +45,7 @@ def shortcut_overrides(args: argparse.Namespace) -> list[str]:
     if args.fps is not None:
         out.append(f"synth.fps={args.fps}")
     if args.resolution:
-        from m1.cli import UserError
+        from m1.errors import UserError
 
         try:
             w, h = (int(v) for v in args.resolution.lower().split("x"))
@@ -56,7 +56,7 @@ def shortcut_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from m1.cli import UserError
+    from m1.errors import UserError
     from m1.synth import SPLITS, generate_split
 
     args.overrides = shortcut_overrides(args) + list(args.overrides)

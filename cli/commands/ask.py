@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from m1.commands import add_config_args, config_from_args
+from cli.commands import add_config_args, config_from_args
 
 _OVERRIDE = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*=")
 TASKS = {"mc": "multiple_choice", "numeric": "numeric", "grounding": "grounding", "open": "open_ended"}
@@ -39,25 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def ensure_team(cfg, team: str | None) -> Path:
-    """The team directory to use; an untrained tiny team is created when none is given or found."""
-    from m1.checkpoint import TeamDir
-    from m1.models import init_team
-
-    path = Path(team) if team else Path(cfg.output_dir) / "team"
-    if team and not path.is_dir():
-        from m1.cli import UserError
-
-        raise UserError(f"--team {team!r} is not a directory")
-    if not TeamDir(path).exists():
-        print(f"note: no team in {path}: writing an UNTRAINED tiny team there (random weights; its plans and "
-              "answers are noise until SFT/MARL)", file=sys.stderr)
-        init_team(cfg.team, path, seed=cfg.seed)
-    return path
-
-
 def _run(args: argparse.Namespace) -> int:
-    from m1.cli import UserError
+    from m1.errors import UserError
     from m1.schema import Question, TaskType
 
     if args.options:  # `--options a b c k.x=1`: nargs="+" swallows trailing overrides; hand them back
@@ -78,6 +61,7 @@ def _run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     from actors.rollout import build_backends
+    from m1.models import ensure_team
     from m1.team.cpp import run_episode
     from m1.team.topology import complete_topology
     from m1.team.trace_view import render_html, render_text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from m1.commands import add_config_args, config_from_args
+from cli.commands import add_config_args, config_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +43,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from m1.cli import UserError
+    from m1.errors import UserError
     from m1.schema import Question, TaskType, ToolCall
     from m1.tools.context import ToolContext, VideoStore
     from m1.tools.registry import execute
