@@ -45,9 +45,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from m1.config.cpp import CPPConfig
 from m1.config.sampling import SamplingConfig
+from m1.config.tools import ToolsConfig
+from m1.config.video import VideoConfig
 from m1.data import score
+from m1.engines.base import SamplingSettings
 from m1.schema import Question, ToolCall, ToolResult, ToolSpec
 from m1.seeding import derive_seed
+from m1.team.cpp import GenRequest, Phase, agent_labels, run_episode, summariser_index
+from m1.team.plan import Evidence, PlanFormatError, compose_answer_prompt, parse_answer
 from m1.team.topology import Topology, complete_topology
 
 SYSTEMS = ("team", "no_comm", "solver", "no_tools")
@@ -132,7 +137,6 @@ class TeamSystem:
         self.topology, self.seed, self.team_dir, self.concurrency = topology, seed, team_dir, concurrency
 
     def predict(self, q: Question) -> Prediction:
-        from m1.team.cpp import run_episode
 
         ep = run_episode(q, self.b.team, self.b.tools, self.topology, self.catalogue, self.cpp, self.sampling,
                          seed=question_seed(self.seed, q.qid), episode_id=f"{q.qid}#{self.name}", memory=self.b.memory)
@@ -151,8 +155,6 @@ class SolverSystem:
     concurrency = 1
 
     def __init__(self, tools_cfg: Any = None, video_cfg: Any = None):
-        from m1.config.tools import ToolsConfig
-        from m1.config.video import VideoConfig
         from m1.tools.context import VideoStore
 
         self.tools_cfg = tools_cfg or ToolsConfig()
@@ -177,7 +179,6 @@ def sampling_evidence(result: ToolResult, agent: str) -> list[Any]:
     """A ``global_sampling`` result as answer-prompt evidence, one line per frame description:
     prompts clip each evidence line to ``cpp.entry_tokens``, which would keep only the first frame
     or two of the result as one line."""
-    from m1.team.plan import Evidence
 
     if result.error:
         return [Evidence(agent=agent, step=1, tool=result.tool, text=f"error: {result.error}")]
@@ -202,10 +203,6 @@ class NoToolsSystem:
         self.sampling = sampling if sampling is not None else SamplingConfig.greedy()
 
     def predict(self, q: Question) -> Prediction:
-        from m1.engines.base import SamplingSettings
-        from m1.team.cpp import GenRequest, Phase, agent_labels
-        from m1.team.plan import PlanFormatError, compose_answer_prompt, parse_answer
-
         t0 = time.perf_counter()
         eid = f"{q.qid}#{self.name}"
         try:
@@ -242,7 +239,6 @@ class NoToolsSystem:
 def team_systems(names: Iterable[str], backends: Any, cfg: Any, team_dir: str, agent: str | None = None,
                  frames: int | None = None) -> dict[str, EvalSystem]:
     """The team-based systems among ``names`` (team, no_comm, no_tools) over one set of back-ends."""
-    from m1.team.cpp import summariser_index
     from m1.tools.registry import catalogue
 
     n = len(backends.team.names)

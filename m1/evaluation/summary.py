@@ -24,7 +24,11 @@ from pydantic import BaseModel, ConfigDict
 
 from m1.data.metrics import group_means
 from m1.data.scoring import score_question
+from m1.evaluation.harness import question_seed
 from m1.schema import Question, TaskType, ToolSpec
+from m1.team.cpp import run_episode
+from m1.team.memory import SharedMemory
+from m1.team.topology import complete_topology
 from m1.team.trace import Episode
 
 # the per-question fields the SFT record's table averages, in its column order
@@ -81,10 +85,6 @@ def evaluate_team(questions: Sequence[Question], team: Any, tools: Any, catalogu
                   sampling: Any = None) -> tuple[list[QuestionResult], list[Episode]]:
     """One CPP episode per question (complete topology, sampling with ``sampling``: the caller's
     ``sampling.eval``; None: greedy) and its result."""
-    from m1.evaluation.harness import question_seed  # noqa: PLC0415
-    from m1.team.cpp import run_episode  # noqa: PLC0415
-    from m1.team.memory import SharedMemory  # noqa: PLC0415
-    from m1.team.topology import complete_topology  # noqa: PLC0415
 
     it: Any = questions
     if progress:

@@ -26,6 +26,8 @@ import json
 import logging
 from typing import Any
 
+from m1.serving.errors import ApiError
+
 CALLBACK = "m1.serving.proxy:middlewares"
 ENV = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
 _CODES = {
@@ -41,8 +43,6 @@ log = logging.getLogger(__name__)
 
 
 def _body(status: int, code: str, message: str) -> bytes:
-    from m1.serving.errors import ApiError
-
     return json.dumps(ApiError(status, code, message).body()).encode()
 
 

@@ -30,8 +30,9 @@ from m1.config import M1Config
 from m1.engines.base import Completion
 from m1.schema import Question, TaskType, ToolResult
 from m1.serving.types import AgentSummary, AnswerResponse, Keyframe, TraceRecord
-from m1.team.cpp import GenRequest, ToolRunner, run_episode
-from m1.team.memory import MemoryEntry
+from m1.team.cpp import GenRequest, LocalTeam, ToolRunner, run_episode
+from m1.team.memory import MemoryEntry, SharedMemory
+from m1.team.rollout import Backends
 from m1.team.topology import Topology, complete_topology
 from m1.team.trace import Episode
 
@@ -251,9 +252,6 @@ class TeamService:
 
 def build_local_service(cfg: M1Config, team_dir: str | Path) -> TeamService:
     """In-process back-ends (tests, ``m1 serve --local``)."""
-    from m1.team.cpp import LocalTeam
-    from m1.team.memory import SharedMemory
-    from m1.team.rollout import Backends
 
     team = LocalTeam.from_dir(str(team_dir), cfg.team, engine_cfg=cfg.engine)
     backends = Backends(team, ServingToolRunner(cfg.tools, cfg.video), SharedMemory(), on_ray=False)

@@ -41,8 +41,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from m1.checkpoint import agent_dir, load_tokenizer, token_counter
 from m1.config.cpp import CPPConfig
+from m1.config.engine import EngineConfig
 from m1.config.sampling import SamplingConfig
+from m1.config.tools import ToolsConfig
+from m1.config.video import VideoConfig
 from m1.engines.base import Completion, SamplingSettings
 from m1.schema import Question, TaskType, ToolCall, ToolErrorKind, ToolResult, ToolSpec
 from m1.seeding import derive_seed
@@ -146,15 +150,11 @@ class LocalTeam:
         self.generators = list(generators)
         self.tokenizer = tokenizer
         self.max_contexts = list(max_contexts)
-        from m1.checkpoint import token_counter
-
         self._count = token_counter(tokenizer)
 
     @classmethod
     def from_dir(cls, team_dir: str, team_cfg: Any, dtype: str = "float32", engine_cfg: Any = None) -> LocalTeam:
         """Load a team written by ``m1 models init`` (or with real checkpoint paths)."""
-        from m1.checkpoint import agent_dir, load_tokenizer
-        from m1.config.engine import EngineConfig
         from m1.engines import make_engine
 
         ecfg = engine_cfg if engine_cfg is not None else EngineConfig(dtype=dtype)
@@ -182,8 +182,6 @@ class ToolRunner:
     :class:`~m1.tools.context.ToolContext` per open episode over a shared video store."""
 
     def __init__(self, tools_cfg: Any = None, video_cfg: Any = None):
-        from m1.config.tools import ToolsConfig
-        from m1.config.video import VideoConfig
         from m1.tools.context import VideoStore
 
         self.tools_cfg = tools_cfg or ToolsConfig()

@@ -39,7 +39,10 @@ from m1.config.sft import SFTConfig
 from m1.data.scoring import score_question
 from m1.schema import Question, ToolSpec
 from m1.seeding import derive_seed
+from m1.team.cpp import run_episode
+from m1.team.memory import SharedMemory
 from m1.team.plan import PlanFormatError, parse_answer
+from m1.team.topology import complete_topology
 from m1.team.trace import AgentTrace, Episode
 
 DATASET_FILE = "examples.jsonl"
@@ -169,9 +172,6 @@ def annotate(
 ) -> tuple[list[SFTExample], list[TrajectoryVerdict], list[Episode]]:
     """Run one teacher episode per question (complete topology: the teacher team talks fully)
     and return the filtered examples, every verdict and the episodes."""
-    from m1.team.cpp import run_episode  # noqa: PLC0415
-    from m1.team.memory import SharedMemory  # noqa: PLC0415
-    from m1.team.topology import complete_topology  # noqa: PLC0415
 
     examples: list[SFTExample] = []
     verdicts: list[TrajectoryVerdict] = []

@@ -30,6 +30,7 @@ from m1.team.rollout import EpisodeJob, RolloutDriver
 from m1.team.topology import Topology, complete_topology, sample_topology
 from m1.team.trace import Episode
 from m1.train.learner import build_samples
+from m1.train.rewards import LLMJudge
 
 CHECKPOINT = "checkpoint"
 
@@ -90,7 +91,6 @@ class MARLTrainer:
         self._tb: Any = None
         self.judge = None
         if cfg.rewards.judge == "llm":
-            from m1.train.rewards import LLMJudge
 
             self.judge = LLMJudge.from_config(cfg.rewards)
 

@@ -39,6 +39,7 @@ from m1.data.scoring import score_question
 from m1.schema import Question, ToolErrorKind
 from m1.team.plan import PlanFormatError, parse_answer
 from m1.team.trace import AgentTrace, Episode
+from m1.train.teachers import LLMTeacher
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,6 @@ class LLMJudge:
 
     @classmethod
     def from_config(cls, cfg: RewardConfig) -> LLMJudge:
-        from m1.train.teachers import LLMTeacher
-
         return cls(LLMTeacher(cfg.judge_llm).chat)
 
     def __call__(self, ep: Episode, a: AgentTrace) -> tuple[bool, tuple[str, ...]]:

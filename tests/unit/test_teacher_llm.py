@@ -133,13 +133,25 @@ def test_cache_serves_identical_requests_without_http(server, tmp_path):
 
 
 def test_rate_limit_spaces_requests(server, tmp_path):
-    t = teacher(server, tmp_path, requests_per_minute=600, cache_path=None)  # one request per 0.1 s
+    # the limiter's own clock, not arrival times at the server: on a loaded machine a request that
+    # left late arrives close to the next one although the limiter spaced their departures correctly
+    now, slept, sent = [100.0], [], []
+
+    def sleep(d):
+        slept.append(d)
+        now[0] += d
+
+    t = LLMTeacher(teacher(server, tmp_path, requests_per_minute=600, cache_path=None).cfg,  # one per 0.1 s
+                   clock=lambda: now[0], sleep=sleep)
     n = len(server.arrivals)
-    t0 = time.monotonic()
     for i in range(4):
         t.chat([{"role": "user", "content": f"#plan {i}"}])
-    gaps = [b - a for a, b in zip(server.arrivals[n:], server.arrivals[n + 1:], strict=False)]
-    assert len(gaps) == 3 and min(gaps) >= 0.09 and time.monotonic() - t0 >= 0.29
+        sent.append(now[0])
+    assert len(server.arrivals) == n + 4
+    assert slept == pytest.approx([0.1, 0.1, 0.1]) and sent == pytest.approx([100.0, 100.1, 100.2, 100.3])
+    now[0] += 1.0  # a quiet second: the next request goes at once
+    t.chat([{"role": "user", "content": "#plan later"}])
+    assert len(slept) == 3
 
 
 def test_non_retryable_errors_and_exhausted_retries_are_typed(server, tmp_path):
