@@ -22,7 +22,8 @@ was restarted (same actor id, one more restart) or replaced (its replica replace
 
 Checks (PASS/FAIL; exit status 1 if one fails, 2 if a target to kill was not found): every request
 ended with 200 or a 5xx JSON error (no hang, no connection error, no text body); after every
-recovery the requests sent in the settle period all succeeded (no permanent failure); each victim
+recovery the requests sent in the settle period (``--gap`` s, and at least one answer per client)
+all succeeded (no permanent failure); each victim
 was restarted or replaced as expected; the final ALIVE actors per class are as before; the spool
 directory is empty at the end.
 """
@@ -171,6 +172,11 @@ def main() -> int:
         print(f"[{time.monotonic() - start:6.1f} s] {label}: {outcome or 'NOT RECOVERED'}"
               + (f", whole again after {t_whole - tk:.1f} s" if t_whole else ""), flush=True)
         time.sleep(a.gap)
+        # and until every client has had an answer to a request sent after the recovery (latency
+        # under load can exceed the gap): a permanent failure must show here
+        while t_whole and time.monotonic() - t_whole < a.recovery_timeout and sum(
+                1 for r in load.snapshot() if r.t0 > t_whole) < a.clients:
+            time.sleep(0.5)
         reqs = load.snapshot()
         end = t_whole or time.monotonic()
         inflight = Counter(r.key for r in reqs if r.t0 < tk < r.t1)
