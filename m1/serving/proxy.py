@@ -9,7 +9,10 @@ timeout 408) are plain text. :class:`ProxyErrors` wraps the proxy's ASGI app and
 - ``503 replica_unavailable`` (JSON, ``Retry-After``) when the app sent no response at all: the
   request was not completed and may be retried;
 - a final SSE ``error`` event (the app's own stream-error shape) when an event stream ends
-  without its last chunk;
+  without its last chunk, unless the app's last event already ended the answer (``result``,
+  ``error`` or ``data: [DONE]`` arrived whole, only the end of the body was lost): that stream
+  is just closed, so a client never reads an error after a complete answer (an event cut in
+  its middle is ended before the error event, so the error is always an event of its own);
 - the same status with a JSON body when the proxy answers a plain-text error.
 
 Responses that come from the app (JSON errors, answers, streams) pass through untouched.
@@ -42,6 +45,11 @@ _CODES = {
 log = logging.getLogger(__name__)
 
 
+def _terminal(event: bytes) -> bool:
+    """Whether an SSE event ends an answer: /v1/answer's ``result`` or ``error``, chat's ``[DONE]``."""
+    return event.startswith((b"event: result\n", b"event: error\n")) or event.strip() == b"data: [DONE]"
+
+
 def _body(status: int, code: str, message: str) -> bytes:
     return json.dumps(ApiError(status, code, message).body()).encode()
 
@@ -65,7 +73,8 @@ class ProxyErrors:
         if scope["type"] != "http" or not scope.get("path", "").startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        st: dict[str, Any] = {"started": False, "ended": False, "sse": False, "held": None, "text": b""}
+        st: dict[str, Any] = {"started": False, "ended": False, "sse": False, "held": None, "text": b"",
+                              "complete": False, "tail": b""}
 
         async def guarded(msg: dict[str, Any]) -> None:
             if msg["type"] == "http.response.start":
@@ -86,6 +95,11 @@ class ProxyErrors:
                     return
                 if not msg.get("more_body", False):
                     st["ended"] = True
+                elif st["sse"] and msg.get("body"):  # whole events so far, and whether the last ends the answer
+                    *events, st["tail"] = (st["tail"] + msg["body"]).split(b"\n\n")
+                    if events := [e for e in events if e.strip()]:
+                        st["complete"] = _terminal(events[-1])
+                    st["complete"] = st["complete"] and not st["tail"].strip()
             await send(msg)
 
         failure: BaseException | None = None
@@ -99,13 +113,16 @@ class ProxyErrors:
                 await self._send(send, status, _body(status, _CODES.get(status, "proxy_error"), "error"))
             elif not st["started"]:
                 await self._send(send, *replica_unavailable())
+            elif not st["ended"] and st["sse"] and st["complete"]:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
             elif not st["ended"] and st["sse"]:
                 status, body = replica_unavailable()
                 data = json.dumps(json.loads(body) | {"status": status})
                 await send(
                     {
                         "type": "http.response.body",
-                        "body": f"event: error\ndata: {data}\n\n".encode(),
+                        # a cut event is ended first, so that the error is an event of its own
+                        "body": (b"\n\n" if st["tail"].strip() else b"") + f"event: error\ndata: {data}\n\n".encode(),
                         "more_body": False,
                     }
                 )

@@ -6,7 +6,6 @@ in small): they must stay last, the module's deployment is not the same afterwar
 import json
 import os
 import signal
-import socket
 import threading
 import time
 from pathlib import Path
@@ -14,50 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from m1.config import load_config
-
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-TINY = ["synth.width=192", "synth.height=108", "synth.fps=5", "synth.min_duration=6", "synth.max_duration=8",
-        "synth.min_scene_seconds=3", "synth.min_object_size=12", "synth.max_object_size=30"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    from m1.synth import generate_split
-
-    root = tmp_path_factory.mktemp("serve_ray")
-    cfg0 = load_config(overrides=TINY)
-    generate_split(cfg0.synth, root / "data", "test", 1, seed=2, progress=False)
-    video = next((root / "data" / "test" / "videos").glob("*.mp4"))
-    port = _free_port()
-    cfg = load_config(overrides=TINY + [
-        f"output_dir={root / 'run'}", "ray.num_cpus=2", "ray.tool_workers=1", "cpp.max_rounds=1", "cpp.max_steps=2",
-        f"serve.port={port}", f"serve.allowed_roots=[{root / 'data'}]", "serve.api_key=sesame", "serve.thumbnails=4",
-        f"serve.spool_dir={root / 'spool'}"])
-    import ray
-
-    import jobs.serve as js
-
-    # Serve's proxies take the JSON-503 middleware from the environment of the Ray they start in
-    # (jobs.serve.start sets it before starting one); a Ray left running by an earlier test in
-    # this process was started without it
-    if ray.is_initialized():
-        ray.shutdown()
-    url = js.start(cfg)
-    yield url, video, cfg
-    from ray import serve
-
-    serve.shutdown()
-    import ray
-
-    ray.shutdown()
+# the deployment: tests/ray/conftest.py (served)
+SERVE_OVERRIDES = ["cpp.max_steps=2", "serve.thumbnails=4"]
 
 
 def test_serve_deployment_answers_over_http(served):
@@ -105,58 +64,79 @@ def test_openai_client_and_streaming_through_serve(served):
     assert json.loads(chunks[-1].model_dump_json())["m1"]["trace_id"]
 
 
-def _alive(cls):
-    import ray
-
-    return [a for a in ray._private.state.actors().values() if a["ActorClassName"] == cls and a["State"] == "ALIVE"]
-
-
-def _ask(url, video, timeout=300, stream=False):
+def _ask(url, video, timeout=300):
     return requests.post(f"{url}/v1/answer", headers={"Authorization": "Bearer sesame"}, timeout=timeout,
-                         params={"stream": "true"} if stream else None,
                          json={"question": "Which colour?", "video_path": str(video), "options": ["red", "blue"]})
 
 
-def test_a_crashed_tool_worker_is_replaced(served):
+def _stream(url, video, out, first_progress):
+    """The streamed question: its status, content type and every event received (``out``);
+    ``first_progress`` is set once a whole ``progress`` event has arrived at this client."""
+    try:
+        with requests.post(f"{url}/v1/answer", headers={"Authorization": "Bearer sesame"}, timeout=300,
+                           stream=True, params={"stream": "true"},
+                           json={"question": "Which colour?", "video_path": str(video), "options": ["red", "blue"]}
+                           ) as r:
+            out["status"], out["ctype"], out["events"] = r.status_code, r.headers.get("content-type", ""), []
+            buf = b""
+            for chunk in r.iter_content(chunk_size=None):
+                *done, buf = (buf + chunk).split(b"\n\n")
+                out["events"] += [e.decode() for e in done]
+                if any(e.startswith(b"event: progress\n") for e in done):
+                    first_progress.set()
+            out["events"] += [buf.decode()] if buf.strip() else []
+    except requests.RequestException as e:  # reported by the assertions (out has no full stream)
+        out["stream_error"] = repr(e)
+
+
+def test_a_crashed_tool_worker_is_replaced(served, alive):
     url, video, _ = served
-    (worker,) = _alive("ServeToolWorker")
+    (worker,) = alive("ServeToolWorker")
     os.kill(worker["Pid"], signal.SIGKILL)
     r = _ask(url, video)  # its tool calls meet the dead worker: the pool waits for Ray's restart and retries
     assert r.status_code == 200, r.text
     deadline = time.monotonic() + 120  # Ray restarts the worker (if the episode called no tool, it may still be)
-    while not _alive("ServeToolWorker") and time.monotonic() < deadline:
+    while not alive("ServeToolWorker") and time.monotonic() < deadline:
         time.sleep(0.5)
-    (again,) = _alive("ServeToolWorker")
+    (again,) = alive("ServeToolWorker")
     assert again["ActorID"] == worker["ActorID"] and again["NumRestarts"] == 1 and again["Pid"] != worker["Pid"]
 
 
-def test_a_crashed_replica_answers_json_503_then_serve_replaces_it(served):
+def test_a_crashed_replica_answers_json_503_then_serve_replaces_it(served, alive):
     url, video, cfg = served
-    (replica,) = _alive("ServeReplica:m1:m1")
-    policies = {a["ActorID"] for a in _alive("PolicyAgent")}
-    out = {}
-    threads = [threading.Thread(target=lambda s=s: out.setdefault(s, _ask(url, video, stream=s)))
-               for s in (False, True)]
-    for t in threads:
-        t.start()
-    # until both questions are being answered (/metrics itself counts as 1) and both have made their
-    # spool directory (in-flight counts from the middleware on, the directory comes a moment later)
+    (replica,) = alive("ServeReplica:m1:m1")
+    policies = {a["ActorID"] for a in alive("PolicyAgent")}
+    out, first_progress = {}, threading.Event()
+    streamed = threading.Thread(target=_stream, args=(url, video, out, first_progress))
+    streamed.start()
+    # the stream has begun only once its first event reached the client: killed before that, the
+    # request is answered with a JSON 503 like any other (the app's events never left the replica)
+    if not first_progress.wait(120):
+        pytest.fail(f"the streamed answer delivered no progress event within 120 s: {out}")
+    plain = threading.Thread(target=lambda: out.setdefault("plain", _ask(url, video)))
+    plain.start()
+    # until the plain question is being answered as well (the stream, it and /metrics itself: 3) and
+    # has made its spool directory (in-flight counts from the middleware on, the directory comes later)
     deadline = time.monotonic() + 60
     key = {"Authorization": "Bearer sesame"}
     while not ("m1_in_flight 3" in requests.get(f"{url}/metrics", headers=key, timeout=30).text
                and len(list(Path(cfg.serve.spool_dir).iterdir())) == 2):
         if time.monotonic() > deadline:
-            pytest.fail("the two requests were never in flight together with their spool directories")
+            pytest.fail(f"the two requests were never in flight together with their spool directories: {out}")
         time.sleep(0.1)
+    if not streamed.is_alive():
+        pytest.fail(f"the streamed answer ended before the replica could be killed: {out}")
     os.kill(replica["Pid"], signal.SIGKILL)
-    for t in threads:
+    for t in (plain, streamed):
         t.join(120)
-    r = out[False]
+    r = out["plain"]
     assert r.status_code == 503 and r.headers["content-type"] == "application/json", r.text
     assert r.json()["error"]["code"] == "replica_unavailable" and r.json()["error"]["type"] == "server_error"
     # the stream had started: it ends with an error event instead of breaking off
-    events = out[True].text.strip().split("\n\n")
-    assert events[0].startswith("event: progress") and events[-1].startswith("event: error\n"), events[-3:]
+    events = out.get("events", [])
+    assert out.get("status") == 200 and "stream_error" not in out and out["ctype"].startswith("text/event-stream"), out
+    assert events[0].startswith("event: progress\n") and events[-1].startswith("event: error\n"), events[-3:]
+    assert not any(e.startswith("event: result") for e in events), events[-3:]
     assert json.loads(events[-1].split("data: ", 1)[1])["error"]["code"] == "replica_unavailable"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -169,5 +149,5 @@ def test_a_crashed_replica_answers_json_503_then_serve_replaces_it(served):
     r = _ask(url, video)
     assert r.status_code == 200, r.text
     # the replacement has its own agents (the dead replica's died with it) and removed the dead one's files
-    assert len(_alive("PolicyAgent")) == 4 and not policies & {a["ActorID"] for a in _alive("PolicyAgent")}
+    assert len(alive("PolicyAgent")) == 4 and not policies & {a["ActorID"] for a in alive("PolicyAgent")}
     assert list(Path(cfg.serve.spool_dir).iterdir()) == []

@@ -102,6 +102,31 @@ def test_a_cut_event_stream_ends_with_an_error_event():
     assert b"event: error" not in b"".join(m.get("body", b"") for m in _call(complete))
 
 
+
+def _stream_cut_after(*chunks):
+    """What a client reads of an event stream whose replica died after sending ``chunks``."""
+
+    async def cut(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        for c in chunks:
+            await send({"type": "http.response.body", "body": c, "more_body": True})
+
+    sent = _call(cut)
+    assert sent[-1]["type"] == "http.response.body" and sent[-1]["more_body"] is False
+    return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body").decode()
+
+
+def test_a_stream_cut_after_its_last_event_is_closed_without_an_error():
+    result = b'event: result\ndata: {"answer": "red"}\n\n'
+    # the answer arrived whole (in one chunk or split): only the end of the body was lost
+    assert _stream_cut_after(b"event: progress\ndata: {}\n\n", result).endswith(result.decode())
+    assert _stream_cut_after(b"event: progress\ndata: {}\n\n" + result[:20], result[20:]).endswith(result.decode())
+    assert _stream_cut_after(b'data: {"choices": []}\n\n', b"data: [DONE]\n\n").endswith("data: [DONE]\n\n")
+    # cut inside the result event, or after a progress event: the stream ends with an error event
+    for chunks in ([result[:25]], [result, b"event: progress\ndata: {}\n\n"], [b'data: {"choices": []}\n\n']):
+        tail = _stream_cut_after(*chunks).rsplit("\n\n", 2)[-2]
+        assert tail.startswith("event: error\n") and "replica_unavailable" in tail, chunks
+
 def test_callback_for_ray_serve():
     from ray.serve._private.http_util import validate_http_proxy_callback_return
     from ray.serve._private.utils import call_function_from_import_path
