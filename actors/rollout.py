@@ -20,10 +20,14 @@ __all__ = ["Backends", "EpisodeJob", "RolloutDriver", "build_backends"]
 
 def actor_requests(cfg: M1Config, learner: bool = False) -> dict[str, tuple[float, float]]:
     """CPU/GPU requests of the actors a run starts, keyed by the settings that size them."""
+    from m1.resources import tool_worker_gpus
+
     n = len(cfg.team.agents)
     r = cfg.ray
+    tool_gpus = tool_worker_gpus(cfg)
     req = {f"ray.policy_cpus/gpus x {n} agents": (r.policy_cpus * n, r.policy_gpus * n),
-           f"ray.tool_cpus x ray.tool_workers={r.tool_workers}": (r.tool_cpus * r.tool_workers, 0.0)}
+           f"ray.tool_cpus/gpus x ray.tool_workers={r.tool_workers}": (r.tool_cpus * r.tool_workers,
+                                                                       tool_gpus * r.tool_workers)}
     if learner:
         req["ray.learner_cpus/gpus"] = (r.learner_cpus, r.learner_gpus)
     return req
@@ -41,10 +45,11 @@ def build_backends(cfg: M1Config, team_dir: str | Path, use_ray: bool, with_lear
     from actors.memory import RayMemory, make_memory_actor
     from actors.policy import RayTeam
     from actors.tools import RayToolPool, ToolWorker
+    from m1.resources import tool_worker_gpus
 
     init_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.namespace)
     check_fits(actor_requests(cfg, learner=with_learner))
     team = RayTeam(team_dir, cfg.team, cfg.ray, cfg.engine, timeout=cfg.cpp.generate_timeout)
     tools = RayToolPool(cfg.tools, cfg.video, cfg.ray, cfg.cpp.tool_timeout, cfg.cpp.tool_retries,
-                        worker_cls=worker_cls or ToolWorker)
+                        worker_cls=worker_cls or ToolWorker, num_gpus=tool_worker_gpus(cfg))
     return Backends(team, tools, RayMemory(make_memory_actor()), on_ray=True)

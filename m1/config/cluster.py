@@ -48,7 +48,11 @@ class ClusterConfig(StrictModel):
     vlm_model_config_path: str | None = Field(
         None, description="config.json of the tool workers' VLM (tools.backend=vlm), e.g. Qwen2.5-VL-7B."
     )
-    vlm_workers_on_gpu: int = Field(0, ge=0, le=256, description="Tool workers that hold the VLM on a GPU.")
+    vlm_workers_on_gpu: int | None = Field(
+        None, ge=0, le=256,
+        description="Tool workers that hold the VLM on a GPU. None: ray.tool_workers when tools.backend=vlm runs "
+        "on cuda (every worker of the pool loads its own VLM), else 0; a different number is refused.",
+    )
     vlm_image_tokens: int = Field(
         8192, ge=0, description="Visual + text tokens of one VLM call (sizes its activation/KV estimate)."
     )
@@ -59,7 +63,9 @@ class ClusterConfig(StrictModel):
         2.0, ge=0.0, description="vLLM's profiled activation peak outside the KV cache, per GPU (eager mode)."
     )
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK"] = Field(
-        "PACK", description="Ray placement-group strategy printed with the plan's bundles."
+        "PACK", description="Ray placement-group strategy of the plan's bundles (actors.placement): PACK puts them "
+        "on as few nodes as possible and falls back to others; STRICT_PACK demands one node (colocated IPC "
+        "weight transfer); SPREAD spreads them over nodes (fault isolation, more PCIe/NIC bandwidth)."
     )
 
     @model_validator(mode="after")
