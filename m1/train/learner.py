@@ -29,6 +29,7 @@ import torch
 from m1.checkpoint import load_agent
 from m1.config.rl import GRPOConfig, RewardConfig
 from m1.engines.hf import completion_logprobs
+from m1.seeding import derive_seed
 from m1.team.trace import Episode
 from m1.train.grpo import per_agent_advantages, policy_loss
 from m1.train.rewards import AgentReward, agent_rewards
@@ -99,6 +100,8 @@ class TeamLearner:
                                        foreach=False)
                      for m in self.models]
         self.steps = 0
+        self.seed = seed
+        self.updates: dict[int, list[dict[str, float]]] = {}  # per agent: every optimiser step of the last step()
         torch.manual_seed(seed)
         random.seed(seed)
 
@@ -122,25 +125,51 @@ class TeamLearner:
         return cls(models, int(pad), cfg, seed=seed)
 
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:
-        """One update of every agent that has samples; returns metrics (per agent and mean)."""
+        """One update of every agent that has samples: ``grpo.ppo_epochs`` passes over the agent's
+        samples, each shuffled (seeded by the seed, step, agent and epoch, so a resumed run shuffles
+        alike) and split into ``grpo.mini_batches`` optimiser steps. Returns metrics per agent and
+        their mean: the loss terms averaged over the optimiser steps, ``ratio_last``/``clip_frac_last``
+        of the last step, ``opt_steps``. :attr:`updates` keeps every optimiser step's metrics."""
         metrics: dict[str, float] = {}
+        self.updates = {}
         for a, model in enumerate(self.models):
             mine = [s for s in samples if s.agent == a]
             if not mine:
                 continue
-            self.opts[a].zero_grad(set_to_none=True)
-            m = self._accumulate(a, model, mine)
-            gnorm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
-                                                   self.max_grad_norm)
-            self.opts[a].step()
-            m["grad_norm"] = float(gnorm)
-            metrics.update({f"agent{a}/{k}": v for k, v in m.items()})
+            steps = []
+            for epoch in range(self.cfg.ppo_epochs):
+                for mb, part in enumerate(self.mini_batches(mine, a, epoch)):
+                    self.opts[a].zero_grad(set_to_none=True)
+                    m = self._accumulate(a, model, part)
+                    gnorm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
+                                                           self.max_grad_norm)
+                    self.opts[a].step()
+                    steps.append({**m, "grad_norm": float(gnorm), "epoch": epoch, "mini_batch": mb})
+            self.updates[a] = steps
+            out = {k: sum(s[k] for s in steps) / len(steps)
+                   for k in ("loss", "pg_loss", "kl", "clip_frac", "ratio_mean", "grad_norm")}
+            out.update(samples=len(mine), tokens=float(sum(len(s.completion_ids) for s in mine)),
+                       micro_batches=max(s["micro_batches"] for s in steps), opt_steps=len(steps),
+                       ratio_last=steps[-1]["ratio_mean"], clip_frac_last=steps[-1]["clip_frac"])
+            metrics.update({f"agent{a}/{k}": v for k, v in out.items()})
         self.steps += 1
-        for key in ("loss", "kl", "clip_frac", "grad_norm"):
+        for key in ("loss", "kl", "clip_frac", "grad_norm", "ratio_mean"):
             vals = [v for k, v in metrics.items() if k.endswith("/" + key)]
             if vals:
                 metrics[key] = sum(vals) / len(vals)
         return metrics
+
+    def mini_batches(self, mine: Sequence[Sample], agent: int, epoch: int) -> list[list[Sample]]:
+        """Agent ``agent``'s samples for the optimiser steps of pass ``epoch`` of this step: all of
+        them in order when there is one pass of one mini-batch (the old behaviour, bit for bit), else
+        a shuffle seeded by (seed, step, agent, epoch) cut into ``grpo.mini_batches`` near-equal parts."""
+        if self.cfg.ppo_epochs == 1 and self.cfg.mini_batches == 1:
+            return [list(mine)]
+        order = list(mine)
+        random.Random(derive_seed(self.seed, "ppo", self.steps, agent, epoch)).shuffle(order)
+        k = min(self.cfg.mini_batches, len(order))
+        cuts = [round(i * len(order) / k) for i in range(k + 1)]
+        return [order[cuts[i]:cuts[i + 1]] for i in range(k)]
 
     def _accumulate(self, a: int, model: torch.nn.Module, mine: Sequence[Sample]) -> dict[str, float]:
         """Backward of agent ``a``'s loss over micro-batches of at most ``grpo.micro_batch_tokens``
@@ -175,8 +204,7 @@ class TeamLearner:
             sums["loss"] += float(loss.detach()) * share
             for k in ("pg_loss", "kl", "clip_frac", "ratio_mean"):
                 sums[k] += m[k] * share
-        return {**sums, "samples": len(mine), "tokens": float(sum(len(s.completion_ids) for s in mine)),
-                "micro_batches": len(chunks)}
+        return {**sums, "samples": len(mine), "micro_batches": len(chunks)}
 
     def weights(self, agent: int) -> dict[str, torch.Tensor]:
         """Agent ``agent``'s current weights under plain HF names (LoRA merged in), on CPU."""
@@ -197,6 +225,7 @@ class TeamLearner:
         path.mkdir(parents=True, exist_ok=True)
         state = {
             "steps": self.steps,
+            "seed": self.seed,
             "models": [m.state_dict() for m in self.models],
             "refs": [r.state_dict() for r in self.refs] if self.refs is not None else None,
             "opts": [o.state_dict() for o in self.opts],
@@ -221,6 +250,7 @@ class TeamLearner:
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["py_rng"])
         self.steps = state["steps"]
+        self.seed = state.get("seed", self.seed)  # the mini-batch shuffles derive from it
 
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

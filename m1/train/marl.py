@@ -160,7 +160,7 @@ class MARLTrainer:
             "reward_collab": sum(r.collaboration for r in all_r) / max(len(all_r), 1),
             "samples": len(samples),
             "kl": lm.get("kl", 0.0), "clip_frac": lm.get("clip_frac", 0.0), "loss": lm.get("loss", 0.0),
-            "grad_norm": lm.get("grad_norm", 0.0),
+            "grad_norm": lm.get("grad_norm", 0.0), "ratio_mean": lm.get("ratio_mean", 1.0),
             "tokens_per_s": tokens / max(t_rollout, 1e-9),
             "time_rollout": t_rollout, "time_tools": sum(e.tool_seconds for e in episodes),
             "time_learner": t_learn, "time_sync": t_sync,
