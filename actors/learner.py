@@ -72,11 +72,16 @@ class RayLearner:
     """Same methods as :class:`TeamLearner`, executed in a ``LearnerActor``."""
 
     def __init__(self, dirs: Sequence[str | Path], cfg: GRPOConfig, lora_rank: int | None = None, seed: int = 0,
-                 num_cpus: float = 0.5, num_gpus: float = 0.0, timeout: float = 600.0, threads: int | None = 1):
+                 num_cpus: float = 0.5, num_gpus: float = 0.0, timeout: float = 600.0, threads: int | None = 1,
+                 placement: Any = None):
+        """``placement``: an :class:`actors.placement.Placement`: the actor runs in its ``learner``
+        bundle with the layout's resources instead of ``num_cpus``/``num_gpus``."""
         import ray
 
         self.timeout = timeout
         cls = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0)(LearnerHost)
+        if placement is not None:
+            cls = cls.options(**placement.options("learner"))
         self.actor = cls.remote([str(d) for d in dirs], cfg, lora_rank, seed, threads)
         get(self.actor.steps.remote(), timeout, "starting the learner")
 

@@ -51,7 +51,9 @@ class RayTeam:
     """A team of ``PolicyAgentActor``s; prompts are rendered and counted on the driver."""
 
     def __init__(self, team_dir: str | Path, team_cfg: Any, ray_cfg: Any, engine_cfg: Any = None,
-                 timeout: float = 120.0):
+                 timeout: float = 120.0, placement: Any = None):
+        """``placement``: an :class:`actors.placement.Placement`; each agent's actor then runs in its
+        bundle (``policy:<agent>``) with the resources the layout gives it."""
         import ray
 
         from m1.checkpoint import agent_dir, load_tokenizer, token_counter
@@ -64,7 +66,9 @@ class RayTeam:
                             max_task_retries=1)(PolicyAgent)
         dtype = engine_cfg.dtype if engine_cfg is not None else "float32"
         self.actors = [
-            remote.remote(a.name, str(agent_dir(team_dir, a)), a.engine, dtype, engine_cfg) for a in team_cfg.agents
+            (remote.options(**placement.options(f"policy:{a.name}")) if placement is not None else remote).remote(
+                a.name, str(agent_dir(team_dir, a)), a.engine, dtype, engine_cfg)
+            for a in team_cfg.agents
         ]
         wait_started([a.ping.remote() for a in self.actors], "starting the policy agents", ray_cfg.start_timeout)
         self._count = token_counter(load_tokenizer(agent_dir(team_dir, team_cfg.agents[0])))

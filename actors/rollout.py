@@ -34,9 +34,11 @@ def actor_requests(cfg: M1Config, learner: bool = False) -> dict[str, tuple[floa
 
 
 def build_backends(cfg: M1Config, team_dir: str | Path, use_ray: bool, with_learner: bool = False,
-                   worker_cls: type | None = None) -> Backends:
-    """The rollout back-ends; ``with_learner``: also reserve room for a LearnerActor in the check;
-    ``worker_cls``: the tool runner class (in-process) / tool-worker actor body (Ray)."""
+                   worker_cls: type | None = None, root: Path | None = None) -> Backends:
+    """The rollout back-ends; ``with_learner``: also reserve room for a LearnerActor in the check (and
+    a ``learner`` bundle in the placement group, ``Backends.placement``, when ``ray.placement_group``);
+    ``worker_cls``: the tool runner class (in-process) / tool-worker actor body (Ray); ``root``:
+    where relative model-config paths of the cluster plan are found (the repository)."""
     if not use_ray:
         runner = (worker_cls or ToolRunner)(cfg.tools, cfg.video)
         return Backends(LocalTeam.from_dir(str(team_dir), cfg.team, engine_cfg=cfg.engine), runner, SharedMemory(),
@@ -49,7 +51,12 @@ def build_backends(cfg: M1Config, team_dir: str | Path, use_ray: bool, with_lear
 
     init_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.namespace)
     check_fits(actor_requests(cfg, learner=with_learner))
-    team = RayTeam(team_dir, cfg.team, cfg.ray, cfg.engine, timeout=cfg.cpp.generate_timeout)
+    placement = None
+    if cfg.ray.placement_group:
+        from actors.placement import Placement
+
+        placement = Placement.create(cfg, with_learner=with_learner, root=root)
+    team = RayTeam(team_dir, cfg.team, cfg.ray, cfg.engine, timeout=cfg.cpp.generate_timeout, placement=placement)
     tools = RayToolPool(cfg.tools, cfg.video, cfg.ray, cfg.cpp.tool_timeout, cfg.cpp.tool_retries,
-                        worker_cls=worker_cls or ToolWorker, num_gpus=tool_worker_gpus(cfg))
-    return Backends(team, tools, RayMemory(make_memory_actor()), on_ray=True)
+                        worker_cls=worker_cls or ToolWorker, num_gpus=tool_worker_gpus(cfg, root), placement=placement)
+    return Backends(team, tools, RayMemory(make_memory_actor()), on_ray=True, placement=placement)

@@ -91,7 +91,8 @@ def main(cfg: M1Config) -> dict:
         from actors.learner import RayLearner
 
         learner = RayLearner(dirs, cfg.grpo, lora_rank, seed=cfg.seed, num_cpus=cfg.ray.learner_cpus,
-                             num_gpus=cfg.ray.learner_gpus, threads=cfg.ray.learner_threads)
+                             num_gpus=cfg.ray.learner_gpus, threads=cfg.ray.learner_threads,
+                             placement=backends.placement)
     else:
         learner = TeamLearner.from_dirs(dirs, cfg.grpo, lora=lora_config(lora_rank) if lora_rank else None,
                                         seed=cfg.seed)

@@ -33,6 +33,12 @@ class RayConfig(StrictModel):
         "on the 2-core box 2 threads cut learner time per sample 1.3x in MARL runs (benchmarks/marl_results.md).",
     )
     learner_gpus: float = Field(0.0, ge=0.0, description="GPUs for the LearnerActor.")
+    placement_group: bool = Field(
+        False,
+        description="Reserve the actors' resources as one Ray placement group (m1.placement: bundles per GPU of the "
+        "planned layout on a GPU cluster, per actor on CPU; cluster.placement_strategy) and schedule every "
+        "policy, learner and tool-worker actor into its bundle. False: each actor asks Ray on its own.",
+    )
     concurrency: int = Field(4, ge=1, le=1024, description="Episodes the rollout driver runs at once.")
     start_timeout: float = Field(90.0, gt=0, description="Seconds allowed per actor for actors started together "
                                  "(policy agents, tool workers) to load and answer: the wait is this times their "
