@@ -3,9 +3,10 @@
 
 Weights travel through the object store: :meth:`RayLearner.weights` returns an ``ObjectRef``
 that the trainer hands straight to the ``PolicyAgentActor``'s ``update_weights`` — Ray resolves
-it in the policy actor's process, so the driver never holds a copy. (On GPUs the same call
-goes to the vLLM engine's in-place weight loading; a NCCL broadcast would replace the object
-store for large models — not implemented here.)
+it in the policy actor's process, so the driver never holds a copy. With
+``engine.weight_transfer = nccl | ipc`` and vLLM engines on GPUs, :meth:`RayLearner.init_native_sync`
+sets up vLLM's native weight transfer per agent instead (``actors/weight_sync.py``) and
+:meth:`RayLearner.send_native` runs one bucketed round from the learner's GPU.
 """
 
 from __future__ import annotations
@@ -67,6 +68,28 @@ class LearnerHost:
     def steps(self) -> int:
         return self.learner.steps
 
+    def init_native_sync(self, agent: int, backend: str, engine_handle: Any, bucket_mb: int) -> None:
+        """Set up vLLM's native weight transfer to agent ``agent``'s engine (actors/weight_sync.py);
+        NCCL rendezvous on this node at a free port (the learner is rank 0, the engine rank 1)."""
+        import socket
+
+        import ray
+
+        from actors.weight_sync import AgentSyncClient, NativeWeightSync
+
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = s.getsockname()[1]
+        self.native = getattr(self, "native", {})
+        self.native[agent] = NativeWeightSync(self.learner.models[agent], backend, AgentSyncClient(engine_handle),
+                                              address=ray.util.get_node_ip_address(), port=port,
+                                              bucket_mb=bucket_mb)
+
+    def send_native(self, agent: int) -> float | None:
+        """One native sync round of ``agent`` (seconds), or None when it has none (object store)."""
+        native = getattr(self, "native", {})
+        return native[agent].send() if agent in native else None
+
 
 class RayLearner:
     """Same methods as :class:`TeamLearner`, executed in a ``LearnerActor``."""
@@ -90,6 +113,13 @@ class RayLearner:
 
     def weights(self, agent: int) -> Any:
         return self.actor.weights.remote(agent)  # an ObjectRef: resolved by whoever receives it
+
+    def init_native_sync(self, agent: int, backend: str, engine_handle: Any, bucket_mb: int = 256) -> None:
+        get(self.actor.init_native_sync.remote(agent, backend, engine_handle, bucket_mb), self.timeout,
+            f"native weight transfer set-up of agent {agent}")
+
+    def send_native(self, agent: int) -> float | None:
+        return get(self.actor.send_native.remote(agent), self.timeout, f"native weight sync of agent {agent}")
 
     def save(self, path: str | Path) -> None:
         get(self.actor.save.remote(str(path)), self.timeout, "learner checkpoint")

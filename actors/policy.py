@@ -43,6 +43,28 @@ class PolicyAgent:
         with self._lock:
             self.engine.update_weights(state)
 
+    # vLLM's native weight transfer (engine.weight_transfer = nccl | ipc): actors/weight_sync.py drives these.
+    # No lock: the NCCL receive must run while the learner broadcasts, and nothing generates during a sync.
+    def _native(self) -> Any:
+        if not hasattr(self.engine, "init_weight_transfer"):
+            from m1.engines.base import EngineError
+
+            raise EngineError(f"agent {self.name}: its {type(self.engine).__name__} has no native weight transfer "
+                              "(vLLM engines only; engine.weight_transfer=object_store for the others)")
+        return self.engine
+
+    def wt_init(self, init_info: dict[str, Any]) -> None:
+        self._native().init_weight_transfer(init_info)
+
+    def wt_start(self) -> None:
+        self._native().start_weight_update()
+
+    def wt_update(self, update_info: dict[str, Any]) -> None:
+        self._native().receive_weights(update_info)
+
+    def wt_finish(self) -> None:
+        self._native().finish_weight_update()
+
     def ping(self) -> str:
         return self.name
 

@@ -93,6 +93,11 @@ def main(cfg: M1Config) -> dict:
         learner = RayLearner(dirs, cfg.grpo, lora_rank, seed=cfg.seed, num_cpus=cfg.ray.learner_cpus,
                              num_gpus=cfg.ray.learner_gpus, threads=cfg.ray.learner_threads,
                              placement=backends.placement)
+        if cfg.engine.weight_transfer != "object_store":  # vLLM's native transfer to the vLLM engines
+            for a, spec in enumerate(cfg.team.agents):
+                if spec.engine == "vllm":
+                    learner.init_native_sync(a, cfg.engine.weight_transfer, backends.team.actors[a],
+                                             cfg.engine.weight_bucket_mb)
     else:
         learner = TeamLearner.from_dirs(dirs, cfg.grpo, lora=lora_config(lora_rank) if lora_rank else None,
                                         seed=cfg.seed)

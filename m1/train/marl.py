@@ -126,9 +126,17 @@ class MARLTrainer:
             tmp.rename(ck)
 
     def sync_weights(self) -> float:
+        """Every agent's new weights to its engine: vLLM's native transfer where the learner set one
+        up (``send_native``, actors/weight_sync.py), else a state dict through ``update_weights``.
+        Seconds per agent go to :attr:`sync_seconds` (``time_sync/<agent>`` in the step record)."""
         t0 = time.perf_counter()
-        for a in range(len(self.driver.b.team.names)):
-            self.driver.b.team.update_weights(a, self.learner.weights(a))
+        native = getattr(self.learner, "send_native", None)
+        self.sync_seconds: dict[str, float] = {}
+        for a, name in enumerate(self.driver.b.team.names):
+            ta = time.perf_counter()
+            if native is None or native(a) is None:
+                self.driver.b.team.update_weights(a, self.learner.weights(a))
+            self.sync_seconds[name] = time.perf_counter() - ta
         return time.perf_counter() - t0
 
     # ------------------------------------------------------------------------------ loop
@@ -164,6 +172,7 @@ class MARLTrainer:
             "tokens_per_s": tokens / max(t_rollout, 1e-9),
             "time_rollout": t_rollout, "time_tools": sum(e.tool_seconds for e in episodes),
             "time_learner": t_learn, "time_sync": t_sync,
+            **{f"time_sync/{k}": v for k, v in (getattr(self, "sync_seconds", {}) if samples else {}).items()},
         }
         return rec
 

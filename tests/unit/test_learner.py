@@ -250,3 +250,21 @@ def test_resume_is_exact_with_ppo_epochs_and_mini_batches(tokenizer, tmp_path, e
         resumed.step(b)
     for a, b in zip(straight.models, resumed.models, strict=True):
         assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+
+
+def test_native_weight_source_names_are_the_hf_checkpoint_names(tokenizer):
+    """What the native transfer streams (actors/weight_sync.py) is named as vLLM's loader expects: the
+    plain HF names of the state dict, for a full model and for a merged LoRA model."""
+    from peft import LoraConfig, get_peft_model
+
+    from actors.weight_sync import hf_named_tensors
+
+    plain = tiny_models(tokenizer)[1]
+    names = [n for n, _ in hf_named_tensors(plain)]
+    assert set(names) <= set(plain.state_dict()) and "model.layers.0.self_attn.q_proj.weight" in names
+    lora = get_peft_model(tiny_models(tokenizer)[1], LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"]))
+    lora.merge_adapter()
+    merged = dict(hf_named_tensors(lora))
+    lora.unmerge_adapter()
+    assert list(merged) == names  # same names, same order: no adapter tensors, no peft prefixes
+    assert all(merged[n].shape == t.shape for n, t in hf_named_tensors(plain))
