@@ -320,7 +320,7 @@ class ResourcePlan:
             lines.append(f"  node {g.node} gpu {g.index}: {g.used_gb:5.1f} / {g.capacity_gb:g} GB  {who}")
         if self.requests:
             lines += ["", "ray GPU requests: " + ", ".join(f"{a} {g:g}" for a, g in self.requests.items())]
-        lines += ["", f"ray placement group ({self.strategy}): {self.ray_bundles()}"]
+        lines += ["", f"memory share per used GPU: {[b['GPU'] for b in self.ray_bundles()]}"]
         return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,9 @@ def test_ipc_transfer_makes_the_engine_score_like_the_trainer(tmp_path):
     spec = AgentSpec(name="q3", arch="qwen3", hidden_size=128, num_layers=2, num_heads=2, num_kv_heads=1,
                      head_dim=64, intermediate_size=256, max_context=512)
     d = save_agent(build_model(spec, tok, seed=0), tok, tmp_path / "agent")
+    t0 = time.perf_counter()
     engine = VLLMEngine(d, dtype="float32", gpu_memory_utilization=0.2, weight_transfer="ipc")
+    started = time.perf_counter() - t0
     trainer = build_model(spec, tok, seed=1).cuda()  # different weights than the engine's
     p, c = [[5, 6, 7, 8, 9]], [[10, 11, 12]]
     before = engine.compute_logprobs(p, c)[0]
@@ -67,5 +70,5 @@ def test_ipc_transfer_makes_the_engine_score_like_the_trainer(tmp_path):
     path = os.environ.get("M1_GPU_FIGURES")
     if path:
         figs = json.loads(Path(path).read_text()) if Path(path).exists() else {}
-        figs["ipc_weight_sync_seconds_tiny"] = seconds
+        figs.update(ipc_weight_sync_seconds_tiny=seconds, vllm_engine_start_seconds_tiny=started)
         Path(path).write_text(json.dumps(figs, indent=2))
