@@ -42,7 +42,9 @@ class LearnerHost:
     """Actor body: builds the :class:`TeamLearner` inside the actor process."""
 
     def __init__(self, dirs: Sequence[str], cfg: GRPOConfig, lora_rank: int | None, seed: int,
-                 threads: int | None = 1):
+                 threads: int | None = 1, devices: tuple[list[str], list[str]] | None = None):
+        """``devices``: (learner, reference) device per agent from the resource plan
+        (``ResourcePlan.learner_devices``); None: :func:`learner_devices`' packing, references beside."""
         single_thread_torch()
         if threads != 1:  # the loop is synchronous: nothing else computes while the learner updates
             import torch
@@ -51,7 +53,13 @@ class LearnerHost:
         from m1.train.learner import lora_config
 
         lora = lora_config(lora_rank) if lora_rank else None
-        self.learner = TeamLearner.from_dirs(dirs, cfg, lora=lora, seed=seed, devices=learner_devices(dirs))
+        import torch
+
+        if devices is not None and torch.cuda.is_available():
+            self.learner = TeamLearner.from_dirs(dirs, cfg, lora=lora, seed=seed, devices=devices[0],
+                                                 ref_devices=devices[1])
+        else:
+            self.learner = TeamLearner.from_dirs(dirs, cfg, lora=lora, seed=seed, devices=learner_devices(dirs))
 
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:
         return self.learner.step(samples)
@@ -96,16 +104,17 @@ class RayLearner:
 
     def __init__(self, dirs: Sequence[str | Path], cfg: GRPOConfig, lora_rank: int | None = None, seed: int = 0,
                  num_cpus: float = 0.5, num_gpus: float = 0.0, timeout: float = 600.0, threads: int | None = 1,
-                 placement: Any = None):
+                 placement: Any = None, devices: tuple[list[str], list[str]] | None = None):
         """``placement``: an :class:`actors.placement.Placement`: the actor runs in its ``learner``
-        bundle with the layout's resources instead of ``num_cpus``/``num_gpus``."""
+        bundle with the layout's resources instead of ``num_cpus``/``num_gpus``. ``devices``: the
+        plan's (learner, reference) device per agent (``ResourcePlan.learner_devices``)."""
         import ray
 
         self.timeout = timeout
         cls = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0)(LearnerHost)
         if placement is not None:
             cls = cls.options(**placement.options("learner"))
-        self.actor = cls.remote([str(d) for d in dirs], cfg, lora_rank, seed, threads)
+        self.actor = cls.remote([str(d) for d in dirs], cfg, lora_rank, seed, threads, devices)
         get(self.actor.steps.remote(), timeout, "starting the learner")
 
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:

@@ -118,7 +118,8 @@ def gpu_layout(cfg: M1Config, plan: ResourcePlan, with_learner: bool = True,
                 actors[name] = (r.policy_cpus, min(req[name], 1.0))
             elif name.startswith("tool-vlm:"):
                 actors["tool:" + name.split(":", 1)[1]] = (r.tool_cpus, min(req[name], 1.0))
-            elif name.startswith("learner:") and with_learner and not whole_learner and "learner" not in placed:
+            elif name.startswith(("learner:", "reference:")) and with_learner and not whole_learner \
+                    and "learner" not in placed:
                 actors["learner"] = (r.learner_cpus, req["learner"])
         if actors:
             out.add(f"node {g.node} gpu {g.index}", actors)

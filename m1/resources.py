@@ -243,7 +243,7 @@ def learner_demand(name: str, arch: Architecture, cfg: M1Config) -> Demand:
     p = arch.params()
     trainable = arch.lora_params(cfg.marl.lora_rank) if cfg.marl.lora else p
     parts = {"weights": p * b / GB, "grads": trainable * b / GB, "AdamW": 2 * trainable * b / GB}
-    if cfg.grpo.kl_coef > 0:
+    if cfg.grpo.kl_coef > 0 and not c.reference_apart:
         parts["reference"] = (p + (trainable if cfg.marl.lora else 0)) * b / GB
     # Activations are freed before the optimiser step; the step's own transient is the largest tensor
     # (the per-tensor AdamW of m1.train.learner; the multi-tensor one would copy every parameter).
@@ -252,6 +252,18 @@ def learner_demand(name: str, arch: Architecture, cfg: M1Config) -> Demand:
     parts["context"] = c.overhead_gb
     return Demand(f"learner:{name}", 1, sum(parts.values()), parts,
                   note=f"{'LoRA r=' + str(cfg.marl.lora_rank) if cfg.marl.lora else 'full'} {c.learner_dtype}")
+
+
+def reference_demand(name: str, arch: Architecture, cfg: M1Config) -> Demand:
+    """A frozen reference copy apart from its learner (``cluster.reference_apart``): its weights (a LoRA
+    learner deep-copies the adapted model) and one no-grad forward of a micro-batch, whose peak is
+    the full-vocabulary logits and their float32 log-softmax."""
+    c = cfg.cluster
+    b = DTYPE_BYTES[c.learner_dtype]
+    trainable = arch.lora_params(cfg.marl.lora_rank) if cfg.marl.lora else 0
+    parts = {"weights": (arch.params() + trainable) * b / GB,
+             "logits": cfg.grpo.micro_batch_tokens * arch.vocab * (b + 4) / GB, "context": c.overhead_gb}
+    return Demand(f"reference:{name}", 1, sum(parts.values()), parts, note=f"frozen {c.learner_dtype}")
 
 
 def vlm_demand(index: int, arch: Architecture, cfg: M1Config) -> Demand:
@@ -291,6 +303,15 @@ class ResourcePlan:
     total_params: dict[str, int]
     strategy: str
     requests: dict[str, float] = field(default_factory=dict)  # Ray num_gpus per GPU actor (ray_gpu_requests)
+
+    def learner_devices(self, agents: list[str]) -> tuple[list[str], list[str]]:
+        """Per agent, the ``cuda:<i>`` of its learner and of its reference copy inside the LearnerActor,
+        which sees the plan's learner GPUs as ``cuda:0..k-1`` in plan order (a reference not planned
+        apart sits on its learner's device)."""
+        slots = [g for g in self.gpus if any(_in_learner(a) for a, _ in g.actors)]
+        where = {a: f"cuda:{i}" for i, g in enumerate(slots) for a, _ in g.actors}
+        learners = [where[f"learner:{n}"] for n in agents]
+        return learners, [where.get(f"reference:{n}", d) for n, d in zip(agents, learners, strict=True)]
 
     def ray_bundles(self) -> list[dict[str, float]]:
         """One placement-group bundle per GPU that holds something: its share of that GPU for Ray."""
@@ -345,6 +366,8 @@ def actor_demands(cfg: M1Config, root: Path | None = None) -> tuple[list[Demand]
         problems += p
         if c.learner_on_gpu:
             demands.append(learner_demand(spec.name, arch, cfg))
+            if c.reference_apart and cfg.grpo.kl_coef > 0:
+                demands.append(reference_demand(spec.name, arch, cfg))
     workers, p = vlm_gpu_workers(cfg)
     problems += p
     if workers:
@@ -422,17 +445,21 @@ def plan_resources(cfg: M1Config, root: Path | None = None) -> ResourcePlan:
     requests = ray_gpu_requests(cfg, demands, root)
     # The LearnerActor is one process holding every agent's learner: its GPUs are its own (a Ray
     # bundle of whole GPUs) and on one node, so learners are packed first, among themselves.
-    order = sorted(demands, key=lambda d: (not d.actor.startswith("learner:"), -d.gpus, -d.per_gpu_gb, d.actor))
+    order = sorted(demands, key=lambda d: (not _in_learner(d.actor), d.actor.startswith("reference:"), -d.gpus,
+                                           -d.per_gpu_gb, d.actor))
     # A fractional ray.learner_gpus (one GPU shared with other actors, e.g. a single-GPU check) keeps
     # every learner on that one GPU instead.
     whole = requests.get("learner", 0.0) >= 1
     learner_slots: list[GPUSlot] = []
     for d in order:
-        is_learner = d.actor.startswith("learner:")
+        is_learner = _in_learner(d.actor)
         if is_learner and not whole:
             allowed = learner_slots or gpus
         else:
-            allowed = [g for g in gpus if all(a.startswith("learner:") == is_learner for a, _ in g.actors)
+            # references planned apart go on GPUs of references: apart from the learners they would crowd
+            ref = d.actor.startswith("reference:")
+            allowed = [g for g in gpus if all(_in_learner(a) == is_learner for a, _ in g.actors)
+                       and all(a.startswith("reference:") == ref for a, _ in g.actors)
                        and (not is_learner or not learner_slots or g.node == learner_slots[0].node)] \
                 if whole else gpus
         ask = requests.get("learner" if is_learner else d.actor, 0.0)
@@ -487,7 +514,7 @@ def ray_problems(cfg: M1Config, plan: ResourcePlan, requests: dict[str, float]) 
                             f"ask for none (CUDA_VISIBLE_DEVICES is empty), so it could not start")
         elif g > 1 and g != int(g):
             problems.append(f"{actor}: {key}={g:g}: Ray gives fractions of one GPU or whole GPUs, not {g:g}")
-    learner_gpus = [g for g in plan.gpus if any(a.startswith("learner:") for a, _ in g.actors)]
+    learner_gpus = [g for g in plan.gpus if any(_in_learner(a) for a, _ in g.actors)]
     if learner_gpus and 1 <= requests.get("learner", 0) < len(learner_gpus):
         problems.append(f"learner: ray.learner_gpus={requests['learner']:g} but the plan puts the agents' learners "
                         f"on {len(learner_gpus)} GPUs: short by {len(learner_gpus) - requests['learner']:g} GPU(s)")
@@ -498,13 +525,18 @@ def ray_problems(cfg: M1Config, plan: ResourcePlan, requests: dict[str, float]) 
                         f"short by {total - have:g} GPU(s)")
     for g in plan.gpus:
         fractional = [(a, requests[a]) for a, _ in g.actors if a in requests and requests[a] < 1]
-        if any(a.startswith("learner:") for a, _ in g.actors) and 0 < requests.get("learner", 0) < 1:
+        if any(_in_learner(a) for a, _ in g.actors) and 0 < requests.get("learner", 0) < 1:
             fractional.append(("learner", requests["learner"]))
         if sum(r for _, r in fractional) > 1 + 1e-9:
             who = ", ".join(f"{a} {r:g}" for a, r in fractional)
             problems.append(f"node {g.node} gpu {g.index}: its actors ask Ray for {sum(r for _, r in fractional):g} "
                             f"of it ({who}): short by {sum(r for _, r in fractional) - 1:g} GPU")
     return problems
+
+
+def _in_learner(actor: str) -> bool:
+    """Held by the LearnerActor: an agent's learner state, or its reference copy when planned apart."""
+    return actor.startswith(("learner:", "reference:"))
 
 
 def _best_fit(gpus: list[GPUSlot], d: Demand, nodes: int) -> list[GPUSlot] | None:

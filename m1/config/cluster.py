@@ -45,6 +45,12 @@ class ClusterConfig(StrictModel):
     learner_on_gpu: bool = Field(
         True, description="Place each agent's learner state (one GPU per agent, inside the LearnerActor) on the GPUs."
     )
+    reference_apart: bool = Field(
+        False, description="With grpo.kl_coef > 0: plan each agent's frozen reference copy as an actor of its own "
+        "(reference:<agent>, on the LearnerActor's GPUs but not necessarily beside its learner), so an 8B learner "
+        "that fills an 80 GB GPU can still have a KL term. The LearnerActor then puts each reference on the "
+        "device the plan chose (m1.resources.ResourcePlan.learner_devices).",
+    )
     vlm_model_config_path: str | None = Field(
         None, description="config.json of the tool workers' VLM (tools.backend=vlm), e.g. Qwen2.5-VL-7B."
     )

@@ -85,12 +85,16 @@ class TeamLearner:
     """Trainable models of every agent + frozen references + one AdamW each."""
 
     def __init__(self, models: Sequence[torch.nn.Module], pad_id: int, cfg: GRPOConfig, max_grad_norm: float = 1.0,
-                 seed: int = 0):
+                 seed: int = 0, ref_devices: Sequence[str] | None = None):
+        """``ref_devices[i]``: where agent ``i``'s frozen reference lives (default: beside its model);
+        its log-probs come back to the model's device."""
         self.cfg = cfg
         self.pad_id = pad_id
         self.max_grad_norm = max_grad_norm
         self.models = list(models)
         self.refs = [copy.deepcopy(m).eval().requires_grad_(False) for m in self.models] if cfg.kl_coef > 0 else None
+        if self.refs is not None and ref_devices is not None:
+            self.refs = [r.to(d) for r, d in zip(self.refs, ref_devices, strict=True)]
         for m in self.models:
             m.train()
         # foreach=False: the multi-tensor AdamW (CUDA's default) allocates a temporary copy of every
@@ -107,9 +111,10 @@ class TeamLearner:
 
     @classmethod
     def from_dirs(cls, dirs: Sequence[str | Path], cfg: GRPOConfig, lora: Any = None, seed: int = 0,
-                  devices: Sequence[str] | None = None) -> TeamLearner:
+                  devices: Sequence[str] | None = None, ref_devices: Sequence[str] | None = None) -> TeamLearner:
         """Load every agent's checkpoint; with ``lora`` (a peft ``LoraConfig``) train adapters only.
-        ``devices[i]`` (e.g. ``"cuda:1"``) holds agent ``i``'s model, reference and optimiser state."""
+        ``devices[i]`` (e.g. ``"cuda:1"``) holds agent ``i``'s model and optimiser state, and its
+        reference unless ``ref_devices[i]`` puts that elsewhere."""
 
         models, pad = [], None
         for i, d in enumerate(dirs):
@@ -122,7 +127,7 @@ class TeamLearner:
                 model = get_peft_model(model, copy.deepcopy(lora))
             models.append(model)
             pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        return cls(models, int(pad), cfg, seed=seed)
+        return cls(models, int(pad), cfg, seed=seed, ref_devices=ref_devices)
 
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:
         """One update of every agent that has samples: ``grpo.ppo_epochs`` passes over the agent's
@@ -196,6 +201,7 @@ class TeamLearner:
             if self.refs is not None:
                 with torch.no_grad():
                     ref, _ = completion_logprobs(self.refs[a], prompts, comps, self.pad_id)
+                    ref = ref.to(logp.device)
             adv = torch.tensor([s.advantage for s in chunk], dtype=torch.float32, device=logp.device)
             loss, m = policy_loss(logp, old, adv, mask, self.cfg.clip_low, self.cfg.clip_high, ref,
                                   self.cfg.kl_coef, self.cfg.loss_agg)

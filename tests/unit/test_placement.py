@@ -27,8 +27,8 @@ def test_real_team_bundles_follow_the_planned_gpus():
     tools = {lay.slots[f"tool:{i}"].bundle for i in range(4)}
     assert len(tools) == 1 and lay.bundles[tools.pop()] == {"CPU": 16.0, "GPU": 1.0}
     learner = lay.slots["learner"]
-    assert lay.bundles[learner.bundle] == {"CPU": 8.0, "GPU": 3.0} and learner.num_gpus == 3.0
-    assert sum(bd.get("GPU", 0) for bd in lay.bundles) == pytest.approx(4 * 0.3 + 4 * 0.25 + 3)
+    assert lay.bundles[learner.bundle] == {"CPU": 8.0, "GPU": 4.0} and learner.num_gpus == 4.0  # + references
+    assert sum(bd.get("GPU", 0) for bd in lay.bundles) == pytest.approx(4 * 0.3 + 4 * 0.25 + 4)
     assert all(bd.get("GPU", 0) <= 1 for i, bd in enumerate(lay.bundles) if i != learner.bundle)
     assert lay.to_dict()["actors"]["tool:2"]["num_gpus"] == 0.25
 

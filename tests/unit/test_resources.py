@@ -66,12 +66,12 @@ def test_learner_parts_by_hand():
     assert d.parts["weights"] == pytest.approx(p * 2 / GB)
     assert d.parts["grads"] == pytest.approx(p * 2 / GB)
     assert d.parts["AdamW"] == pytest.approx(p * 4 / GB)
-    assert "reference" not in d.parts  # kl_coef = 0 in the real config
+    assert "reference" not in d.parts  # the real config plans its reference apart (cluster.reference_apart)
     per_tok = 36 * (6 * 4096 + 2 * 8 * 128 + 4 * 12288) * 2 + 151936 * 10
     assert d.parts["activations"] == pytest.approx(1024 * per_tok / GB)
     # measured on an H200 (tests/gpu): peak allocated 74.44 GB for this micro-batch, context excluded
     assert d.per_gpu_gb - d.parts["context"] == pytest.approx(74.44, rel=0.05)
-    with_ref = learner_demand("qwen3-8b", arch, real("grpo.kl_coef=0.02"))
+    with_ref = learner_demand("qwen3-8b", arch, real("grpo.kl_coef=0.02", "cluster.reference_apart=false"))
     assert with_ref.parts["reference"] == pytest.approx(p * 2 / GB)
     lora = learner_demand("qwen3-8b", arch, real("marl.lora=true", "marl.lora_rank=8"))
     assert lora.parts["grads"] < 0.01 * d.parts["grads"]
@@ -80,7 +80,7 @@ def test_learner_parts_by_hand():
 def test_real_team_fits_the_papers_8x80gb_node():
     plan = plan_resources(real(), root=ROOT)
     placed = [a for g in plan.gpus for a, _ in g.actors]
-    assert sorted(placed) == sorted(d.actor for d in plan.demands) and len(placed) == 12  # 4 x 2 + 4 VLM workers
+    assert sorted(placed) == sorted(d.actor for d in plan.demands) and len(placed) == 16  # 4 x 3 + 4 VLM workers
     assert all(g.used_gb <= 80 + 1e-9 for g in plan.gpus)
     where = {a: g.index for g in plan.gpus for a, _ in g.actors}
     assert where["learner:qwen3-8b"] != where["learner:qwen2.5-7b"]  # 74 + 70 GB cannot share
@@ -98,9 +98,10 @@ def test_tensor_parallel_group_lands_on_one_node():
 
 
 @pytest.mark.parametrize("overrides,needle", [
-    (["grpo.kl_coef=0.02"], "learner:qwen3-8b needs"),                     # reference copy does not fit 80 GB
+    (["grpo.kl_coef=0.02", "cluster.reference_apart=false"], "learner:qwen3-8b needs"),  # reference beside: 90 GB
     # the LearnerActor's GPUs must be on one node: 74 + 70 GB of learners do not share one 141 GB GPU
-    (["cluster.nodes=3", "cluster.gpus_per_node=1", "cluster.gpu_memory_gb=141", "ray.tool_workers=2"],
+    (["cluster.nodes=3", "cluster.gpus_per_node=1", "cluster.gpu_memory_gb=141", "ray.tool_workers=2",
+      "grpo.kl_coef=0"],
      "no room for learner:qwen2.5-7b"),
     (["cluster.gpus_per_node=2"], "short by"),                             # the total is over
     (["cluster.gpu_memory_gb=40"], "learner:qwen2.5-7b needs"),            # 40 GB A100s
@@ -136,8 +137,9 @@ def test_cpu_only_default_is_refused_clearly():
 def test_cli_plan_and_refusal(capsys):
     assert cli_main(["plan-resources", str(REAL), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["placement_group"]["strategy"] == "PACK" and len(out["demands"]) == 12
-    assert out["ray_gpu_requests"]["tool-vlm:0"] == 0.25 and out["ray_gpu_requests"]["learner"] == 3
+    assert out["placement_group"]["strategy"] == "PACK" and len(out["demands"]) == 16
+    assert out["placement_group"]["actors"]["learner"] == {"bundle": 3, "num_cpus": 8.0, "num_gpus": 4.0}
+    assert out["ray_gpu_requests"]["tool-vlm:0"] == 0.25 and out["ray_gpu_requests"]["learner"] == 4
     assert cli_main(["plan-resources", str(REAL), "--gpus", "8", "--gpu-mem", "80", "--nodes", "1"]) == 0
     assert "node 0 gpu 0" in capsys.readouterr().out
     assert cli_main(["plan-resources", str(REAL), "--gpu-mem", "40"]) == 2
@@ -166,9 +168,10 @@ def test_planner_counts_every_vlm_tool_worker_and_keeps_learner_gpus_apart():
     plan = plan_resources(real(), root=ROOT)
     assert sum(d.actor.startswith("tool-vlm:") for d in plan.demands) == real().ray.tool_workers == 4
     for g in plan.gpus:  # the LearnerActor's GPUs hold learners only (one Ray bundle of whole GPUs)
-        kinds = {a.startswith("learner:") for a, _ in g.actors}
+        kinds = {a.startswith(("learner:", "reference:")) for a, _ in g.actors}
         assert len(kinds) <= 1, g.actors
-    assert plan.requests["learner"] == 3 == sum(any(a.startswith("learner:") for a, _ in g.actors) for g in plan.gpus)
+    assert plan.requests["learner"] == 4 == sum(any(a.startswith(("learner:", "reference:")) for a, _ in g.actors)
+                                                for g in plan.gpus)
     more = plan_resources(real("ray.tool_workers=6"), root=ROOT)
     assert sum(d.actor.startswith("tool-vlm:") for d in more.demands) == 6
     assert not any(d.actor.startswith("tool-vlm") for d in plan_resources(real("tools.backend=cpu"), root=ROOT).demands)
@@ -177,7 +180,7 @@ def test_planner_counts_every_vlm_tool_worker_and_keeps_learner_gpus_apart():
 @pytest.mark.parametrize("overrides,needle", [
     (["ray.tool_gpus=0"], "tool-vlm:0: ray.tool_gpus=0 but the plan puts it on a GPU"),
     (["ray.policy_gpus=0"], "policy:qwen3-8b: ray.policy_gpus=0"),
-    (["ray.learner_gpus=2"], "ray.learner_gpus=2 but the plan puts the agents' learners on 3 GPUs: short by 1"),
+    (["ray.learner_gpus=2"], "ray.learner_gpus=2 but the plan puts the agents' learners on 4 GPUs: short by 2"),
     (["ray.learner_gpus=1.5"], "Ray gives fractions of one GPU or whole GPUs"),
     (["ray.tool_gpus=1", "ray.learner_gpus=4"], "ask Ray for 9.2 GPUs"),                 # 4 x 0.3 + 4 x 1 + 4 > 8
     (["ray.tool_gpus=0.75", "ray.tool_workers=6"], "no room for tool-vlm:"),            # 4 x 0.3 + 6 x 0.75 > 5 GPUs
@@ -196,4 +199,22 @@ def test_ray_check_counts_tool_worker_gpus():
     req = actor_requests(real(), learner=True)
     tools = next(v for k, v in req.items() if k.startswith("ray.tool_cpus"))
     assert tools == (16.0, 1.0)  # 4 workers x 4 CPUs, 4 x 0.25 GPU
-    assert sum(g for _, g in req.values()) == pytest.approx(4 * 0.3 + 1.0 + 3.0)
+    assert sum(g for _, g in req.values()) == pytest.approx(4 * 0.3 + 1.0 + 4.0)
+
+
+def test_kl_references_apart_get_a_gpu_of_their_own_and_the_learner_its_devices():
+    from m1.resources import reference_demand
+
+    plan = plan_resources(real(), root=ROOT)  # kl_coef 0.001, cluster.reference_apart
+    refs = [g for g in plan.gpus if any(a.startswith("reference:") for a, _ in g.actors)]
+    assert len(refs) == 1 and all(a.startswith("reference:") for a, _ in refs[0].actors)
+    assert not any("reference" in d.parts for d in plan.demands if d.actor.startswith("learner:"))
+    arch = load_architecture(MODELS / "qwen3-8b.json")
+    d = reference_demand("qwen3-8b", arch, real())
+    assert d.parts["weights"] == pytest.approx(8_190_735_360 * 2 / GB)           # bf16 copy, no grads/AdamW
+    assert d.parts["logits"] == pytest.approx(1024 * 151_936 * 6 / GB)          # 1,024 tokens x vocab x (2 + 4) B
+    names = [a.name for a in real().team.agents]
+    learners, references = plan.learner_devices(names)
+    assert learners == ["cuda:2", "cuda:1", "cuda:2", "cuda:0"] and set(references) == {"cuda:3"}
+    beside = plan_resources(real("cluster.reference_apart=false", "cluster.gpu_memory_gb=141"), root=ROOT)
+    assert beside.learner_devices(names)[0] == beside.learner_devices(names)[1]  # reference on its learner's GPU
