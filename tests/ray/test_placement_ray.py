@@ -78,7 +78,7 @@ def test_real_team_gpu_bundles_keep_colocated_actors_on_one_gpu(ray_local):
         assert len(seen["policy:qwen3-8b"]["gpus"]) == 1 and seen["policy:qwen3-8b"]["cuda"]
         assert len({tuple(seen[f"tool:{i}"]["gpus"]) for i in range(4)}) == 1   # the four VLM workers' GPU
         learner = set(seen["learner"]["gpus"])
-        assert len(learner) == 3                                                # whole GPUs of its own
+        assert len(learner) == 4                             # whole GPUs of its own: 3 of learners, 1 of references
         others = {g for k, v in seen.items() if k != "learner" for g in v["gpus"]}
         assert not learner & others
         assert seen["policy:qwen2.5-3b"]["gpus"] != seen["policy:qwen3-8b"]["gpus"]  # another planned GPU
