@@ -100,4 +100,10 @@ class MARLConfig(StrictModel):
         "(created untrained if missing)."
     )
     use_ray: bool = Field(True, description="Rollouts and the learner on Ray actors (False: all in this process).")
+    off_policy: bool = Field(
+        False,
+        description="One-step off-policy overlap: step k+1's rollouts are sampled (by the weights of update k-1) while "
+        "the learner performs update k, so each batch is at most one update stale; the loss's ratio is taken "
+        "against the behaviour log-probs the engines recorded (m1.train.marl, m1.train.grpo).",
+    )
     resume: bool = Field(True, description="Continue from the latest checkpoint in <output_dir>/marl if present.")
