@@ -37,8 +37,12 @@ What the learner's options change (:class:`m1.train.learner.TeamLearner`, ``grpo
   the trust region PPO/GRPO rely on to reuse a batch; ``clip_frac`` then measures how often it
   acted (``clip_frac_last``: on the last step). Costs E x the learner time per batch; more
   updates per rollout (rollouts are the expensive part on GPUs).
-* Off-policy overlap (rollouts of step k+1 sampled while the learner performs step k) is not
-  implemented: every batch is sampled by the weights of the previous update.
+* ``marl.off_policy`` (:mod:`m1.train.marl`): step k+1's rollouts are sampled while the learner
+  performs update k, i.e. by the weights of update k-1 — one update stale. ``old_logp`` is still
+  what the engines recorded, so it is the *behaviour* policy's: the ratio ``exp(logp - old_logp)``
+  is the importance ratio π_k / π_behaviour, no longer 1 even on the first step of a batch, and
+  the clip bounds how far one stale batch can push the policy. Staleness is capped at one update
+  (the next rollouts start only after the weight sync).
 """
 
 from __future__ import annotations
