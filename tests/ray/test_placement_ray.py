@@ -88,7 +88,7 @@ def test_real_team_gpu_bundles_keep_colocated_actors_on_one_gpu(ray_local):
         placement.remove()
 
 
-@pytest.mark.slow  # ~25 s on an idle 2-core box (7 actors load models); 90 s under load 19
+@pytest.mark.slow  # 37 s at load 4 on the 2-core box (6 actors load models); 93 s under load 19
 def test_marl_actors_run_inside_their_cpu_bundles(ray_local, tmp_path):
     from actors import get
     from actors.learner import RayLearner
