@@ -43,6 +43,28 @@ class PolicyAgent:
         with self._lock:
             self.engine.update_weights(state)
 
+    # vLLM's native weight transfer (engine.weight_transfer = nccl | ipc): actors/weight_sync.py drives these.
+    # No lock: the NCCL receive must run while the learner broadcasts, and nothing generates during a sync.
+    def _native(self) -> Any:
+        if not hasattr(self.engine, "init_weight_transfer"):
+            from m1.engines.base import EngineError
+
+            raise EngineError(f"agent {self.name}: its {type(self.engine).__name__} has no native weight transfer "
+                              "(vLLM engines only; engine.weight_transfer=object_store for the others)")
+        return self.engine
+
+    def wt_init(self, init_info: dict[str, Any]) -> None:
+        self._native().init_weight_transfer(init_info)
+
+    def wt_start(self) -> None:
+        self._native().start_weight_update()
+
+    def wt_update(self, update_info: dict[str, Any]) -> None:
+        self._native().receive_weights(update_info)
+
+    def wt_finish(self) -> None:
+        self._native().finish_weight_update()
+
     def ping(self) -> str:
         return self.name
 
@@ -51,7 +73,9 @@ class RayTeam:
     """A team of ``PolicyAgentActor``s; prompts are rendered and counted on the driver."""
 
     def __init__(self, team_dir: str | Path, team_cfg: Any, ray_cfg: Any, engine_cfg: Any = None,
-                 timeout: float = 120.0):
+                 timeout: float = 120.0, placement: Any = None):
+        """``placement``: an :class:`actors.placement.Placement`; each agent's actor then runs in its
+        bundle (``policy:<agent>``) with the resources the layout gives it."""
         import ray
 
         from m1.checkpoint import agent_dir, load_tokenizer, token_counter
@@ -64,7 +88,9 @@ class RayTeam:
                             max_task_retries=1)(PolicyAgent)
         dtype = engine_cfg.dtype if engine_cfg is not None else "float32"
         self.actors = [
-            remote.remote(a.name, str(agent_dir(team_dir, a)), a.engine, dtype, engine_cfg) for a in team_cfg.agents
+            (remote.options(**placement.options(f"policy:{a.name}")) if placement is not None else remote).remote(
+                a.name, str(agent_dir(team_dir, a)), a.engine, dtype, engine_cfg)
+            for a in team_cfg.agents
         ]
         wait_started([a.ping.remote() for a in self.actors], "starting the policy agents", ray_cfg.start_timeout)
         self._count = token_counter(load_tokenizer(agent_dir(team_dir, team_cfg.agents[0])))

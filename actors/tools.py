@@ -41,12 +41,20 @@ class RayToolPool:
     """Implements :class:`m1.team.cpp.ToolBackend` over a pool of tool-worker actors."""
 
     def __init__(self, tools_cfg: Any, video_cfg: Any, ray_cfg: Any, tool_timeout: float = 90.0,
-                 retries: int = 2, worker_cls: type = ToolWorker):
+                 retries: int = 2, worker_cls: type = ToolWorker, num_gpus: float | None = None,
+                 placement: Any = None):
+        """``num_gpus``: per worker (:func:`m1.resources.tool_worker_gpus`: what the back-end needs);
+        None = ``ray_cfg.tool_gpus`` or 0. Ray shows a worker only the GPUs it asked for.
+        ``placement``: an :class:`actors.placement.Placement`; worker ``i`` runs in bundle ``tool:<i>``
+        (a restarted worker comes back in the same bundle)."""
         import ray
 
         self.tool_timeout, self.retries = tool_timeout, retries
-        remote = ray.remote(num_cpus=ray_cfg.tool_cpus, max_restarts=-1, max_task_retries=0)(worker_cls)
-        self.workers = [remote.remote(tools_cfg, video_cfg) for _ in range(ray_cfg.tool_workers)]
+        gpus = num_gpus if num_gpus is not None else (ray_cfg.tool_gpus or 0.0)
+        remote = ray.remote(num_cpus=ray_cfg.tool_cpus, num_gpus=gpus, max_restarts=-1,
+                            max_task_retries=0)(worker_cls)
+        self.workers = [(remote.options(**placement.options(f"tool:{i}")) if placement is not None else remote).remote(
+            tools_cfg, video_cfg) for i in range(ray_cfg.tool_workers)]
         wait_started([w.ping.remote() for w in self.workers], "starting the tool workers", ray_cfg.start_timeout)
         self.failures = 0  # batches that had to be retried (for logs and tests)
 

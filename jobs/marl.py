@@ -90,8 +90,19 @@ def main(cfg: M1Config) -> dict:
     if cfg.marl.use_ray:
         from actors.learner import RayLearner
 
+        devices = None
+        if cfg.cluster.gpus_per_node and cfg.cluster.learner_on_gpu:  # the plan says which GPU holds what
+            from m1.resources import plan_resources
+
+            devices = plan_resources(cfg, Path.cwd()).learner_devices([a.name for a in cfg.team.agents])
         learner = RayLearner(dirs, cfg.grpo, lora_rank, seed=cfg.seed, num_cpus=cfg.ray.learner_cpus,
-                             num_gpus=cfg.ray.learner_gpus, threads=cfg.ray.learner_threads)
+                             num_gpus=cfg.ray.learner_gpus, threads=cfg.ray.learner_threads,
+                             placement=backends.placement, devices=devices)
+        if cfg.engine.weight_transfer != "object_store":  # vLLM's native transfer to the vLLM engines
+            for a, spec in enumerate(cfg.team.agents):
+                if spec.engine == "vllm":
+                    learner.init_native_sync(a, cfg.engine.weight_transfer, backends.team.actors[a],
+                                             cfg.engine.weight_bucket_mb)
     else:
         learner = TeamLearner.from_dirs(dirs, cfg.grpo, lora=lora_config(lora_rank) if lora_rank else None,
                                         seed=cfg.seed)

@@ -19,8 +19,14 @@ Estimates (GB = 1e9 bytes), per actor:
   token, plus the full-vocabulary logits and their float32 log-softmax and gradient.
 * **VLM tool worker** — weights + KV/activations of ``cluster.vlm_image_tokens`` tokens + context.
 
-Packing: tensor-parallel groups first (they need GPUs on one node), then larger actors first,
-each onto the GPU with the least room that still fits it (best fit). What is *not* modelled:
+Packing: the learners first, on GPUs of their own on one node (the ``LearnerActor`` is one process
+holding every agent's learner, so Ray gives it whole GPUs in one bundle); then tensor-parallel
+groups (they need GPUs on one node), then larger actors first, each onto the GPU with the least
+room that still fits it (best fit) and whose actors' fractional Ray GPU requests stay within 1
+(:func:`ray_gpu_requests`: one GPU's actors share one placement-group bundle, :mod:`m1.placement`).
+Ray requests that cannot work are refused too (:func:`ray_problems`): a GPU actor asking for no
+GPU — tool workers whose VLM runs on cuda included (:func:`tool_worker_gpus`) —, more GPUs than
+the cluster has, a LearnerActor with fewer GPUs than its learners occupy. What is *not* modelled:
 fragmentation beyond ``overhead_gb``, CUDA graphs (the engines run eager), ZeRO/FSDP sharding of
 one learner over several GPUs (the learner does not shard), CPU memory.
 """
@@ -28,6 +34,7 @@ one learner over several GPUs (the learner does not shard), CPU memory.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,7 +243,7 @@ def learner_demand(name: str, arch: Architecture, cfg: M1Config) -> Demand:
     p = arch.params()
     trainable = arch.lora_params(cfg.marl.lora_rank) if cfg.marl.lora else p
     parts = {"weights": p * b / GB, "grads": trainable * b / GB, "AdamW": 2 * trainable * b / GB}
-    if cfg.grpo.kl_coef > 0:
+    if cfg.grpo.kl_coef > 0 and not c.reference_apart:
         parts["reference"] = (p + (trainable if cfg.marl.lora else 0)) * b / GB
     # Activations are freed before the optimiser step; the step's own transient is the largest tensor
     # (the per-tensor AdamW of m1.train.learner; the multi-tensor one would copy every parameter).
@@ -245,6 +252,18 @@ def learner_demand(name: str, arch: Architecture, cfg: M1Config) -> Demand:
     parts["context"] = c.overhead_gb
     return Demand(f"learner:{name}", 1, sum(parts.values()), parts,
                   note=f"{'LoRA r=' + str(cfg.marl.lora_rank) if cfg.marl.lora else 'full'} {c.learner_dtype}")
+
+
+def reference_demand(name: str, arch: Architecture, cfg: M1Config) -> Demand:
+    """A frozen reference copy apart from its learner (``cluster.reference_apart``): its weights (a LoRA
+    learner deep-copies the adapted model) and one no-grad forward of a micro-batch, whose peak is
+    the full-vocabulary logits and their float32 log-softmax."""
+    c = cfg.cluster
+    b = DTYPE_BYTES[c.learner_dtype]
+    trainable = arch.lora_params(cfg.marl.lora_rank) if cfg.marl.lora else 0
+    parts = {"weights": (arch.params() + trainable) * b / GB,
+             "logits": cfg.grpo.micro_batch_tokens * arch.vocab * (b + 4) / GB, "context": c.overhead_gb}
+    return Demand(f"reference:{name}", 1, sum(parts.values()), parts, note=f"frozen {c.learner_dtype}")
 
 
 def vlm_demand(index: int, arch: Architecture, cfg: M1Config) -> Demand:
@@ -266,6 +285,7 @@ class GPUSlot:
     index: int
     capacity_gb: float
     actors: list[tuple[str, float]] = field(default_factory=list)
+    ray_share: float = 0.0  # fractional Ray GPU requests of its actors (at most 1: one placement bundle)
 
     @property
     def used_gb(self) -> float:
@@ -282,6 +302,16 @@ class ResourcePlan:
     gpus: list[GPUSlot]
     total_params: dict[str, int]
     strategy: str
+    requests: dict[str, float] = field(default_factory=dict)  # Ray num_gpus per GPU actor (ray_gpu_requests)
+
+    def learner_devices(self, agents: list[str]) -> tuple[list[str], list[str]]:
+        """Per agent, the ``cuda:<i>`` of its learner and of its reference copy inside the LearnerActor,
+        which sees the plan's learner GPUs as ``cuda:0..k-1`` in plan order (a reference not planned
+        apart sits on its learner's device)."""
+        slots = [g for g in self.gpus if any(_in_learner(a) for a, _ in g.actors)]
+        where = {a: f"cuda:{i}" for i, g in enumerate(slots) for a, _ in g.actors}
+        learners = [where[f"learner:{n}"] for n in agents]
+        return learners, [where.get(f"reference:{n}", d) for n, d in zip(agents, learners, strict=True)]
 
     def ray_bundles(self) -> list[dict[str, float]]:
         """One placement-group bundle per GPU that holds something: its share of that GPU for Ray."""
@@ -294,6 +324,7 @@ class ResourcePlan:
                          "parts": {k: round(v, 2) for k, v in d.parts.items()}, "note": d.note} for d in self.demands],
             "gpus": [{"node": g.node, "gpu": g.index, "capacity_gb": g.capacity_gb, "used_gb": round(g.used_gb, 2),
                       "actors": [a for a, _ in g.actors]} for g in self.gpus],
+            "ray_gpu_requests": self.requests,
             "placement_group": {"strategy": self.strategy, "bundles": self.ray_bundles()},
         }
 
@@ -308,7 +339,9 @@ class ResourcePlan:
         for g in self.gpus:
             who = ", ".join(f"{a} {gb:.1f}" for a, gb in g.actors) or "-"
             lines.append(f"  node {g.node} gpu {g.index}: {g.used_gb:5.1f} / {g.capacity_gb:g} GB  {who}")
-        lines += ["", f"ray placement group ({self.strategy}): {self.ray_bundles()}"]
+        if self.requests:
+            lines += ["", "ray GPU requests: " + ", ".join(f"{a} {g:g}" for a, g in self.requests.items())]
+        lines += ["", f"memory share per used GPU: {[b['GPU'] for b in self.ray_bundles()]}"]
         return "\n".join(lines)
 
 
@@ -333,15 +366,61 @@ def actor_demands(cfg: M1Config, root: Path | None = None) -> tuple[list[Demand]
         problems += p
         if c.learner_on_gpu:
             demands.append(learner_demand(spec.name, arch, cfg))
-    if c.vlm_workers_on_gpu:
+            if c.reference_apart and cfg.grpo.kl_coef > 0:
+                demands.append(reference_demand(spec.name, arch, cfg))
+    workers, p = vlm_gpu_workers(cfg)
+    problems += p
+    if workers:
         if not c.vlm_model_config_path:
-            problems.append("cluster.vlm_workers_on_gpu > 0 needs cluster.vlm_model_config_path")
+            problems.append(f"tool-vlm: {workers} tool worker(s) load the VLM on {cfg.tools.vlm_device}, which needs "
+                            "cluster.vlm_model_config_path (its config.json) to be planned")
         else:
-            p = Path(c.vlm_model_config_path)
-            varch = load_architecture(p if p.is_absolute() or root is None or p.exists() else root / p)
+            varch = vlm_architecture(cfg, root)
             params["tool-vlm"] = varch.params()
-            demands += [vlm_demand(i, varch, cfg) for i in range(c.vlm_workers_on_gpu)]
+            demands += [vlm_demand(i, varch, cfg) for i in range(workers)]
     return demands, params, problems
+
+
+def tools_on_gpu(cfg: M1Config) -> bool:
+    """Whether the tool workers' back-end runs on a GPU (``tools.backend=vlm`` on a cuda device)."""
+    return cfg.tools.backend == "vlm" and cfg.tools.vlm_device.startswith("cuda")
+
+
+def vlm_gpu_workers(cfg: M1Config) -> tuple[int, list[str]]:
+    """How many tool workers hold the VLM on a GPU, and problems with ``cluster.vlm_workers_on_gpu``.
+
+    The tool-worker pool is homogeneous: with the VLM on cuda *every* one of the ``ray.tool_workers``
+    workers loads its own copy, so that is the count; a ``cluster.vlm_workers_on_gpu`` that says
+    otherwise would plan memory the run does not use (or miss memory it does)."""
+    n = cfg.ray.tool_workers if tools_on_gpu(cfg) else 0
+    given = cfg.cluster.vlm_workers_on_gpu
+    if given is None or given == n:
+        return n, []
+    if n == 0:
+        return 0, [f"cluster.vlm_workers_on_gpu={given} but the tool workers run on {cfg.tools.vlm_device!r} "
+                   f"(tools.backend={cfg.tools.backend}): no VLM is loaded on a GPU"]
+    return n, [f"cluster.vlm_workers_on_gpu={given} but every one of the ray.tool_workers={n} workers loads the "
+               f"VLM on {cfg.tools.vlm_device}: set it to {n} or leave it unset"]
+
+
+def vlm_architecture(cfg: M1Config, root: Path | None = None) -> Architecture:
+    p = Path(cfg.cluster.vlm_model_config_path or "")
+    return load_architecture(p if p.is_absolute() or root is None or p.exists() else root / p)
+
+
+def tool_worker_gpus(cfg: M1Config, root: Path | None = None) -> float:
+    """The GPUs one ``ToolWorkerActor`` asks Ray for: ``ray.tool_gpus`` when set; else 0 for CPU tools,
+    and for a VLM on cuda its planned memory share of one GPU (rounded up to 0.01; 1.0 when there is no
+    cluster shape or VLM config to plan from)."""
+    if cfg.ray.tool_gpus is not None:
+        return cfg.ray.tool_gpus
+    if not tools_on_gpu(cfg):
+        return 0.0
+    c = cfg.cluster
+    if c.gpus_per_node == 0 or not c.vlm_model_config_path:
+        return 1.0
+    share = vlm_demand(0, vlm_architecture(cfg, root), cfg).per_gpu_gb / c.gpu_memory_gb
+    return min(1.0, math.ceil(share * 100 - 1e-9) / 100)
 
 
 def plan_resources(cfg: M1Config, root: Path | None = None) -> ResourcePlan:
@@ -363,16 +442,101 @@ def plan_resources(cfg: M1Config, root: Path | None = None) -> ResourcePlan:
                         f"{c.gpu_memory_gb:g} GB = {total_have:.1f} GB: short by {total_need - total_have:.1f} GB")
     if problems:
         raise PlacementError(problems)
-    order = sorted(demands, key=lambda d: (-d.gpus, -d.per_gpu_gb, d.actor))
+    requests = ray_gpu_requests(cfg, demands, root)
+    # The LearnerActor is one process holding every agent's learner: its GPUs are its own (a Ray
+    # bundle of whole GPUs) and on one node, so learners are packed first, among themselves.
+    order = sorted(demands, key=lambda d: (not _in_learner(d.actor), d.actor.startswith("reference:"), -d.gpus,
+                                           -d.per_gpu_gb, d.actor))
+    # A fractional ray.learner_gpus (one GPU shared with other actors, e.g. a single-GPU check) keeps
+    # every learner on that one GPU instead.
+    whole = requests.get("learner", 0.0) >= 1
+    learner_slots: list[GPUSlot] = []
     for d in order:
-        chosen = _best_fit(gpus, d, c.nodes)
+        is_learner = _in_learner(d.actor)
+        if is_learner and not whole:
+            allowed = learner_slots or gpus
+        else:
+            # references planned apart go on GPUs of references: apart from the learners they would crowd
+            ref = d.actor.startswith("reference:")
+            allowed = [g for g in gpus if all(_in_learner(a) == is_learner for a, _ in g.actors)
+                       and all(a.startswith("reference:") == ref for a, _ in g.actors)
+                       and (not is_learner or not learner_slots or g.node == learner_slots[0].node)] \
+                if whole else gpus
+        ask = requests.get("learner" if is_learner else d.actor, 0.0)
+        share = ask if ask < 1 and not (is_learner and learner_slots) else 0.0  # the LearnerActor asks once
+        chosen = _best_fit([g for g in allowed if g.ray_share + share <= 1 + 1e-9], d, c.nodes)
         if chosen is None:
-            free = ", ".join(f"n{g.node}g{g.index} {g.free_gb:.1f}" for g in gpus)
-            raise PlacementError([f"no room for {d.actor} ({d.describe()}) after placing the larger actors; "
-                                  f"free GB per GPU: {free}"])
+            free = ", ".join(f"n{g.node}g{g.index} {g.free_gb:.1f}" for g in allowed) or "none"
+            why = ((" (the LearnerActor holds every agent's learner in one process: its GPUs hold only learners "
+                    "and are on one node)" if is_learner else " (GPUs holding learners are the LearnerActor's)")
+                   if whole else (" (a fractional ray.learner_gpus keeps every learner on one GPU)"
+                                  if is_learner else ""))
+            raise PlacementError([f"no room for {d.actor} ({d.describe()}) after placing the larger actors{why}; "
+                                  f"free GB per GPU it may use: {free}"])
         for g in chosen:
             g.actors.append((d.actor, d.per_gpu_gb))
-    return ResourcePlan(demands, gpus, params, c.placement_strategy)
+            g.ray_share += share
+        if is_learner:
+            learner_slots += [g for g in chosen if g not in learner_slots]
+    plan = ResourcePlan(demands, gpus, params, c.placement_strategy)
+    problems = ray_problems(cfg, plan, requests)
+    if problems:
+        raise PlacementError(problems)
+    plan.requests = requests
+    return plan
+
+
+def ray_gpu_requests(cfg: M1Config, demands: list[Demand], root: Path | None = None) -> dict[str, float]:
+    """What each GPU actor asks Ray for (``num_gpus``), keyed like the plan's actors; the learner is
+    one ``LearnerActor`` (``learner``) for all agents."""
+    req: dict[str, float] = {}
+    for d in demands:
+        if d.actor.startswith("policy:"):
+            req[d.actor] = cfg.ray.policy_gpus
+        elif d.actor.startswith("tool-vlm:"):
+            req[d.actor] = tool_worker_gpus(cfg, root)
+    if any(d.actor.startswith("learner:") for d in demands):
+        req["learner"] = cfg.ray.learner_gpus
+    return req
+
+
+def ray_problems(cfg: M1Config, plan: ResourcePlan, requests: dict[str, float]) -> list[str]:
+    """Ray requests that cannot work with the plan: a GPU actor asking for no GPU (Ray would hide
+    the GPUs from it), fractions over 1 that are not whole GPUs, a LearnerActor with fewer GPUs
+    than its learners occupy, more GPUs asked for than exist, or one GPU's actors asking for more
+    than that GPU (its placement-group bundle could not be created)."""
+    problems = []
+    setting = {"policy": "ray.policy_gpus", "tool-vlm": "ray.tool_gpus", "learner": "ray.learner_gpus"}
+    for actor, g in requests.items():
+        key = setting[actor.split(":")[0]]
+        if g <= 0:
+            problems.append(f"{actor}: {key}={g:g} but the plan puts it on a GPU; Ray hides the GPUs from actors that "
+                            f"ask for none (CUDA_VISIBLE_DEVICES is empty), so it could not start")
+        elif g > 1 and g != int(g):
+            problems.append(f"{actor}: {key}={g:g}: Ray gives fractions of one GPU or whole GPUs, not {g:g}")
+    learner_gpus = [g for g in plan.gpus if any(_in_learner(a) for a, _ in g.actors)]
+    if learner_gpus and 1 <= requests.get("learner", 0) < len(learner_gpus):
+        problems.append(f"learner: ray.learner_gpus={requests['learner']:g} but the plan puts the agents' learners "
+                        f"on {len(learner_gpus)} GPUs: short by {len(learner_gpus) - requests['learner']:g} GPU(s)")
+    total, have = sum(requests.values()), len(plan.gpus)
+    if total > have + 1e-9:
+        detail = " + ".join(f"{a} {g:g}" for a, g in requests.items())
+        problems.append(f"the actors ask Ray for {total:g} GPUs ({detail}) but the cluster has {have}: "
+                        f"short by {total - have:g} GPU(s)")
+    for g in plan.gpus:
+        fractional = [(a, requests[a]) for a, _ in g.actors if a in requests and requests[a] < 1]
+        if any(_in_learner(a) for a, _ in g.actors) and 0 < requests.get("learner", 0) < 1:
+            fractional.append(("learner", requests["learner"]))
+        if sum(r for _, r in fractional) > 1 + 1e-9:
+            who = ", ".join(f"{a} {r:g}" for a, r in fractional)
+            problems.append(f"node {g.node} gpu {g.index}: its actors ask Ray for {sum(r for _, r in fractional):g} "
+                            f"of it ({who}): short by {sum(r for _, r in fractional) - 1:g} GPU")
+    return problems
+
+
+def _in_learner(actor: str) -> bool:
+    """Held by the LearnerActor: an agent's learner state, or its reference copy when planned apart."""
+    return actor.startswith(("learner:", "reference:"))
 
 
 def _best_fit(gpus: list[GPUSlot], d: Demand, nodes: int) -> list[GPUSlot] | None:

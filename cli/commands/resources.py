@@ -42,9 +42,20 @@ def _plan(args: argparse.Namespace) -> int:
         raise UserError(f"{c.nodes} node(s) x {c.gpus_per_node} GPU(s) x {c.gpu_memory_gb:g} GB: {e}") from None
     except ValueError as e:  # an unreadable model config
         raise UserError(str(e)) from None
+    from m1.placement import gpu_layout
+
+    try:  # the Ray placement group the run creates (ray.placement_group) from this plan
+        layout = gpu_layout(cfg, plan, root=root)
+    except PlacementError as e:
+        raise UserError(str(e)) from None
     if args.json:
-        print(json.dumps(plan.to_dict(), indent=2))
+        print(json.dumps({**plan.to_dict(), "placement_group": layout.to_dict()}, indent=2))
     else:
         print(f"cluster: {c.nodes} node(s) x {c.gpus_per_node} GPU(s) x {c.gpu_memory_gb:g} GB\n")
         print(plan.render())
+        print(f"\nray placement group ({layout.strategy}"
+              f"{'' if cfg.ray.placement_group else '; created when ray.placement_group=true'}):")
+        for label, bundle in zip(layout.labels, layout.bundles, strict=True):
+            who = [k for k, s in layout.slots.items() if layout.bundles[s.bundle] is bundle]
+            print(f"  {label:<18} {bundle}  {', '.join(who)}")
     return 0

@@ -45,10 +45,20 @@ class ClusterConfig(StrictModel):
     learner_on_gpu: bool = Field(
         True, description="Place each agent's learner state (one GPU per agent, inside the LearnerActor) on the GPUs."
     )
+    reference_apart: bool = Field(
+        False, description="With grpo.kl_coef > 0: plan each agent's frozen reference copy as an actor of its own "
+        "(reference:<agent>, on the LearnerActor's GPUs but not necessarily beside its learner), so an 8B learner "
+        "that fills an 80 GB GPU can still have a KL term. The LearnerActor then puts each reference on the "
+        "device the plan chose (m1.resources.ResourcePlan.learner_devices).",
+    )
     vlm_model_config_path: str | None = Field(
         None, description="config.json of the tool workers' VLM (tools.backend=vlm), e.g. Qwen2.5-VL-7B."
     )
-    vlm_workers_on_gpu: int = Field(0, ge=0, le=256, description="Tool workers that hold the VLM on a GPU.")
+    vlm_workers_on_gpu: int | None = Field(
+        None, ge=0, le=256,
+        description="Tool workers that hold the VLM on a GPU. None: ray.tool_workers when tools.backend=vlm runs "
+        "on cuda (every worker of the pool loads its own VLM), else 0; a different number is refused.",
+    )
     vlm_image_tokens: int = Field(
         8192, ge=0, description="Visual + text tokens of one VLM call (sizes its activation/KV estimate)."
     )
@@ -59,7 +69,9 @@ class ClusterConfig(StrictModel):
         2.0, ge=0.0, description="vLLM's profiled activation peak outside the KV cache, per GPU (eager mode)."
     )
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK"] = Field(
-        "PACK", description="Ray placement-group strategy printed with the plan's bundles."
+        "PACK", description="Ray placement-group strategy of the plan's bundles (actors.placement): PACK puts them "
+        "on as few nodes as possible and falls back to others; STRICT_PACK demands one node (colocated IPC "
+        "weight transfer); SPREAD spreads them over nodes (fault isolation, more PCIe/NIC bandwidth)."
     )
 
     @model_validator(mode="after")

@@ -59,6 +59,17 @@ class GRPOConfig(StrictModel):
         16384, ge=64, description="Learner micro-batch size (prompt + completion tokens); gradients accumulate."
     )
     epsilon: float = Field(1e-6, gt=0.0, description="Added to the group std.")
+    ppo_epochs: int = Field(
+        1, ge=1, le=16,
+        description="Passes over each rollout batch. 1 = one optimiser step per batch (the ratio is exactly 1, the "
+        "clip never acts); > 1 reuses the batch, so the clipped ratio bounds how far the policy moves from the "
+        "one that sampled it (m1.train.grpo).",
+    )
+    mini_batches: int = Field(
+        1, ge=1, le=64,
+        description="Optimiser steps per pass: each agent's samples are shuffled (seeded by the step) and split "
+        "into this many mini-batches. Not micro_batch_tokens, which only splits one step's gradient for memory.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> GRPOConfig:
@@ -89,4 +100,10 @@ class MARLConfig(StrictModel):
         "(created untrained if missing)."
     )
     use_ray: bool = Field(True, description="Rollouts and the learner on Ray actors (False: all in this process).")
+    off_policy: bool = Field(
+        False,
+        description="One-step off-policy overlap: step k+1's rollouts are sampled (by the weights of update k-1) while "
+        "the learner performs update k, so each batch is at most one update stale; the loss's ratio is taken "
+        "against the behaviour log-probs the engines recorded (m1.train.marl, m1.train.grpo).",
+    )
     resume: bool = Field(True, description="Continue from the latest checkpoint in <output_dir>/marl if present.")

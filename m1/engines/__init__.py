@@ -38,6 +38,8 @@ def make_engine(kind: str, model_dir: str | Path, cfg: Any) -> Generator:
             enforce_eager=cfg.vllm_enforce_eager,
             seed=cfg.seed,
         )
+        if getattr(cfg, "weight_transfer", "object_store") != "object_store":
+            options["weight_transfer"] = cfg.weight_transfer
         if _vllm_importable():
             from m1.engines.vllm import VLLMEngine  # noqa: PLC0415
 

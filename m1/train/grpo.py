@@ -22,6 +22,27 @@ Where this departs from textbook GRPO (Shao et al., 2024), and why:
   ``kl_coef = 0`` drops it.
 * **Old log-probs are the rollout engine's**, recorded with each completion (unwarped: see
   :mod:`m1.engines.base`), so ratio = 1 exactly on the first update after a weight sync.
+
+What the learner's options change (:class:`m1.train.learner.TeamLearner`, ``grpo.*``):
+
+* ``ppo_epochs = mini_batches = 1`` (the default): one optimiser step per rollout batch. The
+  policy being differentiated *is* the behaviour policy, so ``ratio == 1`` on every token, the
+  clip never acts and the loss is the plain policy gradient ``-A · logp`` (its gradient equals
+  the surrogate's); ``clip_frac`` is 0 and ``ratio_mean`` 1 up to engine/learner numerics.
+* ``ppo_epochs = E > 1`` and/or ``mini_batches = M > 1``: E passes over the batch, each shuffled
+  (seeded by seed, step, agent and pass) and cut into M optimiser steps — E·M steps per batch.
+  Only the first step sees ratio 1; every later one differentiates a policy that has already
+  moved, so ``exp(logp - old_logp)`` drifts from 1 and the clip to ``[1 - clip_low, 1 + clip_high]``
+  stops tokens whose probability already moved far enough in the advantage's direction. That is
+  the trust region PPO/GRPO rely on to reuse a batch; ``clip_frac`` then measures how often it
+  acted (``clip_frac_last``: on the last step). Costs E x the learner time per batch; more
+  updates per rollout (rollouts are the expensive part on GPUs).
+* ``marl.off_policy`` (:mod:`m1.train.marl`): step k+1's rollouts are sampled while the learner
+  performs update k, i.e. by the weights of update k-1 — one update stale. ``old_logp`` is still
+  what the engines recorded, so it is the *behaviour* policy's: the ratio ``exp(logp - old_logp)``
+  is the importance ratio π_k / π_behaviour, no longer 1 even on the first step of a batch, and
+  the clip bounds how far one stale batch can push the policy. Staleness is capped at one update
+  (the next rollouts start only after the weight sync).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ import torch
 from m1.checkpoint import load_agent
 from m1.config.rl import GRPOConfig, RewardConfig
 from m1.engines.hf import completion_logprobs
+from m1.seeding import derive_seed
 from m1.team.trace import Episode
 from m1.train.grpo import per_agent_advantages, policy_loss
 from m1.train.rewards import AgentReward, agent_rewards
@@ -84,12 +85,16 @@ class TeamLearner:
     """Trainable models of every agent + frozen references + one AdamW each."""
 
     def __init__(self, models: Sequence[torch.nn.Module], pad_id: int, cfg: GRPOConfig, max_grad_norm: float = 1.0,
-                 seed: int = 0):
+                 seed: int = 0, ref_devices: Sequence[str] | None = None):
+        """``ref_devices[i]``: where agent ``i``'s frozen reference lives (default: beside its model);
+        its log-probs come back to the model's device."""
         self.cfg = cfg
         self.pad_id = pad_id
         self.max_grad_norm = max_grad_norm
         self.models = list(models)
         self.refs = [copy.deepcopy(m).eval().requires_grad_(False) for m in self.models] if cfg.kl_coef > 0 else None
+        if self.refs is not None and ref_devices is not None:
+            self.refs = [r.to(d) for r, d in zip(self.refs, ref_devices, strict=True)]
         for m in self.models:
             m.train()
         # foreach=False: the multi-tensor AdamW (CUDA's default) allocates a temporary copy of every
@@ -99,14 +104,17 @@ class TeamLearner:
                                        foreach=False)
                      for m in self.models]
         self.steps = 0
+        self.seed = seed
+        self.updates: dict[int, list[dict[str, float]]] = {}  # per agent: every optimiser step of the last step()
         torch.manual_seed(seed)
         random.seed(seed)
 
     @classmethod
     def from_dirs(cls, dirs: Sequence[str | Path], cfg: GRPOConfig, lora: Any = None, seed: int = 0,
-                  devices: Sequence[str] | None = None) -> TeamLearner:
+                  devices: Sequence[str] | None = None, ref_devices: Sequence[str] | None = None) -> TeamLearner:
         """Load every agent's checkpoint; with ``lora`` (a peft ``LoraConfig``) train adapters only.
-        ``devices[i]`` (e.g. ``"cuda:1"``) holds agent ``i``'s model, reference and optimiser state."""
+        ``devices[i]`` (e.g. ``"cuda:1"``) holds agent ``i``'s model and optimiser state, and its
+        reference unless ``ref_devices[i]`` puts that elsewhere."""
 
         models, pad = [], None
         for i, d in enumerate(dirs):
@@ -119,28 +127,54 @@ class TeamLearner:
                 model = get_peft_model(model, copy.deepcopy(lora))
             models.append(model)
             pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        return cls(models, int(pad), cfg, seed=seed)
+        return cls(models, int(pad), cfg, seed=seed, ref_devices=ref_devices)
 
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:
-        """One update of every agent that has samples; returns metrics (per agent and mean)."""
+        """One update of every agent that has samples: ``grpo.ppo_epochs`` passes over the agent's
+        samples, each shuffled (seeded by the seed, step, agent and epoch, so a resumed run shuffles
+        alike) and split into ``grpo.mini_batches`` optimiser steps. Returns metrics per agent and
+        their mean: the loss terms averaged over the optimiser steps, ``ratio_last``/``clip_frac_last``
+        of the last step, ``opt_steps``. :attr:`updates` keeps every optimiser step's metrics."""
         metrics: dict[str, float] = {}
+        self.updates = {}
         for a, model in enumerate(self.models):
             mine = [s for s in samples if s.agent == a]
             if not mine:
                 continue
-            self.opts[a].zero_grad(set_to_none=True)
-            m = self._accumulate(a, model, mine)
-            gnorm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
-                                                   self.max_grad_norm)
-            self.opts[a].step()
-            m["grad_norm"] = float(gnorm)
-            metrics.update({f"agent{a}/{k}": v for k, v in m.items()})
+            steps = []
+            for epoch in range(self.cfg.ppo_epochs):
+                for mb, part in enumerate(self.mini_batches(mine, a, epoch)):
+                    self.opts[a].zero_grad(set_to_none=True)
+                    m = self._accumulate(a, model, part)
+                    gnorm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
+                                                           self.max_grad_norm)
+                    self.opts[a].step()
+                    steps.append({**m, "grad_norm": float(gnorm), "epoch": epoch, "mini_batch": mb})
+            self.updates[a] = steps
+            out = {k: sum(s[k] for s in steps) / len(steps)
+                   for k in ("loss", "pg_loss", "kl", "clip_frac", "ratio_mean", "grad_norm")}
+            out.update(samples=len(mine), tokens=float(sum(len(s.completion_ids) for s in mine)),
+                       micro_batches=max(s["micro_batches"] for s in steps), opt_steps=len(steps),
+                       ratio_last=steps[-1]["ratio_mean"], clip_frac_last=steps[-1]["clip_frac"])
+            metrics.update({f"agent{a}/{k}": v for k, v in out.items()})
         self.steps += 1
-        for key in ("loss", "kl", "clip_frac", "grad_norm"):
+        for key in ("loss", "kl", "clip_frac", "grad_norm", "ratio_mean"):
             vals = [v for k, v in metrics.items() if k.endswith("/" + key)]
             if vals:
                 metrics[key] = sum(vals) / len(vals)
         return metrics
+
+    def mini_batches(self, mine: Sequence[Sample], agent: int, epoch: int) -> list[list[Sample]]:
+        """Agent ``agent``'s samples for the optimiser steps of pass ``epoch`` of this step: all of
+        them in order when there is one pass of one mini-batch (the old behaviour, bit for bit), else
+        a shuffle seeded by (seed, step, agent, epoch) cut into ``grpo.mini_batches`` near-equal parts."""
+        if self.cfg.ppo_epochs == 1 and self.cfg.mini_batches == 1:
+            return [list(mine)]
+        order = list(mine)
+        random.Random(derive_seed(self.seed, "ppo", self.steps, agent, epoch)).shuffle(order)
+        k = min(self.cfg.mini_batches, len(order))
+        cuts = [round(i * len(order) / k) for i in range(k + 1)]
+        return [order[cuts[i]:cuts[i + 1]] for i in range(k)]
 
     def _accumulate(self, a: int, model: torch.nn.Module, mine: Sequence[Sample]) -> dict[str, float]:
         """Backward of agent ``a``'s loss over micro-batches of at most ``grpo.micro_batch_tokens``
@@ -167,6 +201,7 @@ class TeamLearner:
             if self.refs is not None:
                 with torch.no_grad():
                     ref, _ = completion_logprobs(self.refs[a], prompts, comps, self.pad_id)
+                    ref = ref.to(logp.device)
             adv = torch.tensor([s.advantage for s in chunk], dtype=torch.float32, device=logp.device)
             loss, m = policy_loss(logp, old, adv, mask, self.cfg.clip_low, self.cfg.clip_high, ref,
                                   self.cfg.kl_coef, self.cfg.loss_agg)
@@ -175,8 +210,7 @@ class TeamLearner:
             sums["loss"] += float(loss.detach()) * share
             for k in ("pg_loss", "kl", "clip_frac", "ratio_mean"):
                 sums[k] += m[k] * share
-        return {**sums, "samples": len(mine), "tokens": float(sum(len(s.completion_ids) for s in mine)),
-                "micro_batches": len(chunks)}
+        return {**sums, "samples": len(mine), "micro_batches": len(chunks)}
 
     def weights(self, agent: int) -> dict[str, torch.Tensor]:
         """Agent ``agent``'s current weights under plain HF names (LoRA merged in), on CPU."""
@@ -197,6 +231,7 @@ class TeamLearner:
         path.mkdir(parents=True, exist_ok=True)
         state = {
             "steps": self.steps,
+            "seed": self.seed,
             "models": [m.state_dict() for m in self.models],
             "refs": [r.state_dict() for r in self.refs] if self.refs is not None else None,
             "opts": [o.state_dict() for o in self.opts],
@@ -221,6 +256,7 @@ class TeamLearner:
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["py_rng"])
         self.steps = state["steps"]
+        self.seed = state.get("seed", self.seed)  # the mini-batch shuffles derive from it
 
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

@@ -10,6 +10,12 @@ engines, log, and checkpoint every ``marl.checkpoint_every`` steps.
 Because questions, topologies and sampling seeds are functions of (seed, step) and a checkpoint
 holds the models, optimisers, references and RNG states, a run resumed from step k performs
 exactly the steps k+1.. of an uninterrupted run.
+
+With ``marl.off_policy`` the rollouts of step k+1 run in a thread while the learner performs
+update k (before the weight sync), so step k+1 learns from episodes sampled by the weights of
+update k-1: staleness exactly 1 (``staleness`` in the record), and the clipped ratio is against
+those behaviour log-probs. The prefetched episodes are part of the checkpoint
+(``pending.json``), so resume stays exact.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +94,7 @@ class MARLTrainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self.evaluate = evaluate
         self.step = 0
+        self.pending: list[Episode] | None = None  # marl.off_policy: the next step's episodes, sampled ahead
         self.log_path = self.out / "metrics.jsonl"
         self._tb: Any = None
         self.judge = None
@@ -102,6 +110,8 @@ class MARLTrainer:
         state = json.loads((ck / "trainer.json").read_text())
         self.learner.load(ck)
         self.step = state["step"]
+        if (ck / "pending.json").is_file():
+            self.pending = [Episode.model_validate(e) for e in json.loads((ck / "pending.json").read_text())]
         self.sync_weights()
         # drop log lines written after the checkpoint: the resumed run writes those steps again
         if self.log_path.is_file():
@@ -115,6 +125,10 @@ class MARLTrainer:
         tmp.mkdir(parents=True, exist_ok=True)
         self.learner.save(tmp)
         (tmp / "trainer.json").write_text(json.dumps({"step": self.step, "seed": self.cfg.seed}))
+        if self.pending is not None:
+            (tmp / "pending.json").write_text(json.dumps([e.model_dump(mode="json") for e in self.pending]))
+        elif (tmp / "pending.json").exists():  # left by an interrupted save
+            (tmp / "pending.json").unlink()
         if ck.exists():
             old = self.out / (CHECKPOINT + ".old")
             ck.rename(old)
@@ -126,27 +140,50 @@ class MARLTrainer:
             tmp.rename(ck)
 
     def sync_weights(self) -> float:
+        """Every agent's new weights to its engine: vLLM's native transfer where the learner set one
+        up (``send_native``, actors/weight_sync.py), else a state dict through ``update_weights``.
+        Seconds per agent go to :attr:`sync_seconds` (``time_sync/<agent>`` in the step record)."""
         t0 = time.perf_counter()
-        for a in range(len(self.driver.b.team.names)):
-            self.driver.b.team.update_weights(a, self.learner.weights(a))
+        native = getattr(self.learner, "send_native", None)
+        self.sync_seconds: dict[str, float] = {}
+        for a, name in enumerate(self.driver.b.team.names):
+            ta = time.perf_counter()
+            if native is None or native(a) is None:
+                self.driver.b.team.update_weights(a, self.learner.weights(a))
+            self.sync_seconds[name] = time.perf_counter() - ta
         return time.perf_counter() - t0
 
     # ------------------------------------------------------------------------------ loop
+    def rollout_jobs(self, step: int) -> list[EpisodeJob]:
+        cfg, n_agents = self.cfg, len(self.driver.b.team.names)
+        qs = batch_questions(self.questions, cfg.seed, step, cfg.marl.questions_per_step)
+        return [EpisodeJob(q, rollout_topology(cfg, n_agents, step, qi, g),
+                           seed=derive_seed(cfg.seed, "rollout", step, qi, g) % (2**62))
+                for qi, q in enumerate(qs) for g in range(cfg.grpo.group_size)]
+
     def train_step(self) -> dict[str, Any]:
         cfg, g_size = self.cfg, self.cfg.grpo.group_size
-        n_agents = len(self.driver.b.team.names)
-        qs = batch_questions(self.questions, cfg.seed, self.step, cfg.marl.questions_per_step)
-        jobs = [EpisodeJob(q, rollout_topology(cfg, n_agents, self.step, qi, g),
-                           seed=derive_seed(cfg.seed, "rollout", self.step, qi, g) % (2**62))
-                for qi, q in enumerate(qs) for g in range(g_size)]
         t0 = time.perf_counter()
-        episodes = self.driver.run(jobs)
+        stale = self.pending is not None
+        episodes = self.pending if stale else self.driver.run(self.rollout_jobs(self.step))
+        self.pending = None
         t_rollout = time.perf_counter() - t0
-        groups = [episodes[i * g_size:(i + 1) * g_size] for i in range(len(qs))]
+        groups = [episodes[i * g_size:(i + 1) * g_size] for i in range(cfg.marl.questions_per_step)]
         samples, rewards = build_samples(groups, cfg.rewards, cfg.grpo, self.judge)
         t1 = time.perf_counter()
-        lm = self.learner.step(samples) if samples else {}
-        t_learn = time.perf_counter() - t1
+        ahead = None
+        if cfg.marl.off_policy and self.step + 1 < cfg.marl.steps:  # next step's rollouts beside this update
+            ahead = ThreadPoolExecutor(max_workers=1)
+            future = ahead.submit(self.driver.run, self.rollout_jobs(self.step + 1))
+        try:
+            lm = self.learner.step(samples) if samples else {}
+            t_learn = time.perf_counter() - t1
+            if ahead is not None:
+                self.pending = future.result()
+        finally:
+            if ahead is not None:
+                ahead.shutdown(wait=True)
+        t_overlap = time.perf_counter() - t1
         t_sync = self.sync_weights() if samples else 0.0
         self.step += 1
         all_r = [r for rs in rewards.values() for r in rs]
@@ -160,10 +197,12 @@ class MARLTrainer:
             "reward_collab": sum(r.collaboration for r in all_r) / max(len(all_r), 1),
             "samples": len(samples),
             "kl": lm.get("kl", 0.0), "clip_frac": lm.get("clip_frac", 0.0), "loss": lm.get("loss", 0.0),
-            "grad_norm": lm.get("grad_norm", 0.0),
+            "grad_norm": lm.get("grad_norm", 0.0), "ratio_mean": lm.get("ratio_mean", 1.0),
             "tokens_per_s": tokens / max(t_rollout, 1e-9),
             "time_rollout": t_rollout, "time_tools": sum(e.tool_seconds for e in episodes),
-            "time_learner": t_learn, "time_sync": t_sync,
+            "time_learner": t_learn, "time_sync": t_sync, "staleness": int(stale),
+            "time_learner_and_next_rollouts": t_overlap,
+            **{f"time_sync/{k}": v for k, v in (getattr(self, "sync_seconds", {}) if samples else {}).items()},
         }
         return rec
 

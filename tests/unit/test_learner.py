@@ -161,3 +161,110 @@ def test_learner_actor_body_sets_its_torch_threads(tmp_path, tokenizer, threads,
         assert torch.get_num_threads() == expected and host.steps() == 0
     finally:
         torch.set_num_threads(before)
+
+
+def _on_policy(learner, tokenizer, batch):
+    """``batch`` with old log-probs set to the learner's own (what a synced engine records): ratio 1."""
+    from m1.engines.hf import completion_logprobs
+
+    out = []
+    for s in batch:
+        with torch.no_grad():
+            lp, _ = completion_logprobs(learner.models[s.agent], [s.prompt_ids], [s.completion_ids],
+                                        tokenizer.pad_token_id)
+        out.append(Sample(s.agent, s.prompt_ids, s.completion_ids, lp[0, :len(s.completion_ids)].tolist(),
+                          s.advantage))
+    return out
+
+
+def _hand_ratio_and_clip(model, batch, pad, clip):
+    """Token-mean ratio exp(logp - old) and the fraction of tokens the clip acts on (ratio > 1 + clip
+    with a positive advantage, < 1 - clip with a negative one), written out without policy_loss."""
+    from m1.engines.hf import completion_logprobs
+
+    ratios, clipped = [], []
+    with torch.no_grad():
+        for s in batch:
+            lp, _ = completion_logprobs(model, [s.prompt_ids], [s.completion_ids], pad)
+            for new, old in zip(lp[0, :len(s.completion_ids)].tolist(), s.old_logprobs, strict=True):
+                r = float(torch.exp(torch.tensor(new - old, dtype=torch.float32)))
+                ratios.append(r)
+                clipped.append((s.advantage > 0 and r > 1 + clip) or (s.advantage < 0 and r < 1 - clip))
+    return sum(ratios) / len(ratios), sum(clipped) / len(clipped)
+
+
+def test_ppo_epochs_second_pass_ratio_and_clip_match_a_hand_computation(tokenizer):
+    clip = 0.02
+    one = GRPOConfig(lr=2e-2, kl_coef=0.0, clip_low=clip, clip_high=clip)
+    two = one.model_copy(update={"ppo_epochs": 2})
+    learner = TeamLearner(tiny_models(tokenizer), tokenizer.pad_token_id, two, seed=1)
+    batch = _on_policy(learner, tokenizer, samples(tokenizer, 4))
+    m = learner.step(batch)
+    first, second = learner.updates[0]
+    assert m["agent0/opt_steps"] == 2 and (first["epoch"], second["epoch"]) == (0, 1)
+    # pass 1: the policy that sampled is the one updated, the ratio is exactly 1 and nothing is clipped
+    assert first["ratio_mean"] == pytest.approx(1.0, abs=1e-6) and first["clip_frac"] == 0.0
+    # pass 2 sees the weights after one step: the same step taken alone (ppo_epochs=1) gives them
+    alone = TeamLearner(tiny_models(tokenizer), tokenizer.pad_token_id, one, seed=1)
+    alone.step(batch)
+    mine = [s for s in batch if s.agent == 0]
+    ratio, frac = _hand_ratio_and_clip(alone.models[0], mine, tokenizer.pad_token_id, clip)
+    assert ratio != pytest.approx(1.0, abs=1e-4) and 0.0 < frac
+    assert second["ratio_mean"] == pytest.approx(ratio, abs=1e-5)
+    assert second["clip_frac"] == pytest.approx(frac, abs=1e-6)
+    assert m["agent0/ratio_last"] == second["ratio_mean"] and m["agent0/clip_frac_last"] == second["clip_frac"]
+
+
+def test_mini_batches_partition_each_pass_into_seeded_optimiser_steps(tokenizer):
+    cfg = GRPOConfig(lr=1e-2, kl_coef=0.0, ppo_epochs=2, mini_batches=3)
+    learner = TeamLearner(tiny_models(tokenizer), tokenizer.pad_token_id, cfg, seed=5)
+    batch = _on_policy(learner, tokenizer, samples(tokenizer, 8))
+    mine = [s for s in batch if s.agent == 1]
+    parts = learner.mini_batches(mine, 1, 0)
+    assert [len(p) for p in parts] == [3, 2, 3]
+    assert sorted(id(s) for p in parts for s in p) == sorted(id(s) for s in mine)  # a partition
+    assert [id(s) for p in parts for s in p] != [id(s) for s in mine]                # shuffled
+    assert [[id(s) for s in p] for p in learner.mini_batches(mine, 1, 0)] == [[id(s) for s in p] for p in parts]
+    assert [[id(s) for s in p] for p in learner.mini_batches(mine, 1, 1)] != [[id(s) for s in p] for p in parts]
+    learner.step(batch)
+    ups = learner.updates[1]
+    assert len(ups) == 6 and [u["samples"] for u in ups[:3]] == [3, 2, 3]
+    # only the first optimiser step sees the sampling policy; the later mini-batches are off it
+    assert ups[0]["ratio_mean"] == pytest.approx(1.0, abs=1e-6)
+    assert all(u["ratio_mean"] != pytest.approx(1.0, abs=1e-5) for u in ups[1:])
+
+
+@pytest.mark.parametrize("epochs,minis", [(2, 2)])
+def test_resume_is_exact_with_ppo_epochs_and_mini_batches(tokenizer, tmp_path, epochs, minis):
+    cfg = GRPOConfig(lr=1e-3, kl_coef=0.05, ppo_epochs=epochs, mini_batches=minis)
+    batches = [samples(tokenizer, 4), samples(tokenizer, 3), samples(tokenizer, 5)]
+    straight = TeamLearner(tiny_models(tokenizer), tokenizer.pad_token_id, cfg, seed=3)
+    for b in batches:
+        straight.step(b)
+    first = TeamLearner(tiny_models(tokenizer), tokenizer.pad_token_id, cfg, seed=3)
+    first.step(batches[0])
+    first.save(tmp_path / "ckpt")
+    resumed = TeamLearner(tiny_models(tokenizer, seed=99), tokenizer.pad_token_id, cfg, seed=7)  # seed from ckpt
+    resumed.load(tmp_path / "ckpt")
+    for b in batches[1:]:
+        resumed.step(b)
+    for a, b in zip(straight.models, resumed.models, strict=True):
+        assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+
+
+def test_native_weight_source_names_are_the_hf_checkpoint_names(tokenizer):
+    """What the native transfer streams (actors/weight_sync.py) is named as vLLM's loader expects: the
+    plain HF names of the state dict, for a full model and for a merged LoRA model."""
+    from peft import LoraConfig, get_peft_model
+
+    from actors.weight_sync import hf_named_tensors
+
+    plain = tiny_models(tokenizer)[1]
+    names = [n for n, _ in hf_named_tensors(plain)]
+    assert set(names) <= set(plain.state_dict()) and "model.layers.0.self_attn.q_proj.weight" in names
+    lora = get_peft_model(tiny_models(tokenizer)[1], LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"]))
+    lora.merge_adapter()
+    merged = dict(hf_named_tensors(lora))
+    lora.unmerge_adapter()
+    assert list(merged) == names  # same names, same order: no adapter tensors, no peft prefixes
+    assert all(merged[n].shape == t.shape for n, t in hf_named_tensors(plain))

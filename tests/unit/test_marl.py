@@ -55,7 +55,7 @@ def setup(tmp_path_factory):
     return cfg, read_split(root / "data" / "train")[:4], root
 
 
-def _trainer(cfg, qs, team_dir, out):
+def _trainer(cfg, qs, team_dir, out, learner_team=None):
     from actors.rollout import build_backends
     from m1.checkpoint import agent_dir
     from m1.team.rollout import RolloutDriver
@@ -63,26 +63,68 @@ def _trainer(cfg, qs, team_dir, out):
     from m1.train.learner import TeamLearner
 
     b = build_backends(cfg, team_dir, use_ray=False)
-    learner = TeamLearner.from_dirs([agent_dir(team_dir, a) for a in cfg.team.agents], cfg.grpo, seed=cfg.seed)
+    learner = TeamLearner.from_dirs([agent_dir(learner_team or team_dir, a) for a in cfg.team.agents], cfg.grpo,
+                                    seed=cfg.seed)
     return MARLTrainer(cfg, qs, RolloutDriver(b, catalogue(), cfg, cfg.sampling.train), learner, out)
 
 
 @pytest.mark.slow
 def test_resume_repeats_exactly_the_uninterrupted_steps(setup, tmp_path):
     cfg, qs, root = setup
-    cfg = cfg.model_copy(update={"marl": cfg.marl.model_copy(update={"steps": 3})})
+    # several optimiser steps per batch (2 passes x 2 mini-batches, seeded shuffles) resume exactly too
+    cfg = cfg.model_copy(update={"marl": cfg.marl.model_copy(update={"steps": 3}),
+                                 "grpo": cfg.grpo.model_copy(update={"ppo_epochs": 2, "mini_batches": 2})})
     straight = _trainer(cfg, qs, root / "team", tmp_path / "a").run(progress=False)
     assert [r["step"] for r in straight] == [1, 2, 3] and all(r["samples"] > 0 for r in straight)
+    assert all({f"time_sync/{a.name}" for a in cfg.team.agents} <= set(r) for r in straight)  # per agent
     # interrupted after step 1 (a checkpoint every step), then resumed by a fresh trainer
     one = cfg.model_copy(update={"marl": cfg.marl.model_copy(update={"steps": 1})})
     _trainer(one, qs, root / "team", tmp_path / "b").run(progress=False)
     resumed = _trainer(cfg, qs, root / "team", tmp_path / "b")
     rest = resumed.run(progress=False)
     assert [r["step"] for r in rest] == [2, 3]
-    volatile = {"tokens_per_s", "time_rollout", "time_tools", "time_learner", "time_sync"}
-    strip = lambda rs: [{k: v for k, v in r.items() if k not in volatile} for r in rs]  # noqa: E731
+    volatile = {"tokens_per_s", "time_rollout", "time_tools", "time_learner", "time_sync",
+                "time_learner_and_next_rollouts"}
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in volatile and not k.startswith("time_sync/")}  # noqa: E731
+                        for r in rs]
     assert strip(rest) == strip(straight[1:])
     logged = [json.loads(x)["step"] for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert logged == [1, 2, 3]
     png = plot_metrics(tmp_path / "b" / "metrics.jsonl", tmp_path / "curves.png")
     assert png.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_off_policy_overlap_is_one_step_stale_and_resumes_exactly(setup, tmp_path):
+    from m1.team.trace import Episode
+
+    cfg, qs, root = setup
+    cfg = cfg.model_copy(update={"marl": cfg.marl.model_copy(update={"steps": 3, "off_policy": True})})
+    straight = _trainer(cfg, qs, root / "team", tmp_path / "a").run(progress=False)
+    assert [r["staleness"] for r in straight] == [0, 1, 1]  # step 1 samples itself; later ones were sampled ahead
+    # interrupted after step 1: the checkpoint holds the episodes sampled ahead for step 2. The
+    # learner starts from other weights (team seed 1) than the engines (seed 0), so the first sync
+    # changes the engines whatever the gradient: episodes sampled after it would differ.
+    from m1.models import init_team
+
+    other = tmp_path / "other_team"
+    init_team(cfg.team, other, seed=1)
+    first = _trainer(cfg, qs, root / "team", tmp_path / "b", learner_team=other)
+    first._log(first.train_step())
+    first.save()
+    pending = [Episode.model_validate(e) for e in
+               json.loads((tmp_path / "b" / "checkpoint" / "pending.json").read_text())]
+    lps = lambda eps: [t.logprobs for e in eps for a in e.agents for t in a.turns]  # noqa: E731
+    initial = _trainer(cfg, qs, root / "team", tmp_path / "i")
+    synced = _trainer(cfg, qs, other, tmp_path / "s")
+    assert lps(pending) == lps(initial.driver.run(initial.rollout_jobs(1)))  # sampled before update 1 arrived
+    assert lps(pending) != lps(synced.driver.run(synced.rollout_jobs(1)))  # not by the weights synced after it
+    assert len(lps(pending)) > 0
+    straight_b = _trainer(cfg, qs, root / "team", tmp_path / "ab", learner_team=other).run(progress=False)
+    rest = _trainer(cfg, qs, root / "team", tmp_path / "b", learner_team=other).run(progress=False)
+    assert [r["step"] for r in rest] == [2, 3]
+    volatile = {"tokens_per_s", "time_rollout", "time_tools", "time_learner", "time_sync",
+                "time_learner_and_next_rollouts"}
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in volatile and not k.startswith("time_sync/")}  # noqa: E731
+                        for r in rs]
+    assert strip(rest) == strip(straight_b[1:])
