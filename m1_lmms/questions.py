@@ -10,14 +10,16 @@ the same question either way. The video is the path the task's ``doc_to_visual``
 
 :func:`format_answer` turns the team's canonical answer (an option letter, a number, ``"start
 end"`` seconds, free text; see :func:`m1.team.plan.parse_answer`) into the text the task's scorer
-reads: a letter and a number pass unchanged (every multiple-choice extractor and VSI-Bench's
-``extract_number`` read them), a span becomes ``"The event happens in S - E seconds."`` — the
-Charades-STA ``extract_time`` reads two numbers only around a dash, so ``"3.0 5.5"`` would be
-unparseable there (IoU 0).
+reads: a letter and a plain decimal number pass unchanged (every multiple-choice extractor and
+VSI-Bench's ``extract_number`` read them; a number in another notation is rewritten as a plain
+decimal, since ``extract_number`` reads ``"1e-05"`` as 1), a span becomes ``"The event happens
+in S - E seconds."`` — the Charades-STA ``extract_time`` reads two numbers only around a dash, so
+``"3.0 5.5"`` would be unparseable there (IoU 0).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,9 @@ def question_from_doc(benchmark: str, doc: dict[str, Any], visual: str, task: st
     return q.model_copy(update={"video": str(video)})
 
 
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
 def _seconds(x: float) -> str:
     """Plain decimal (no exponent: the scorers' regexes read ``\\d+(\\.\\d+)?``), to the microsecond."""
     text = f"{x:.6f}".rstrip("0").rstrip(".")
@@ -107,4 +112,13 @@ def format_answer(q: Question, answer: str | None) -> str:
         if span is None:
             return answer
         return f"The event happens in {_seconds(span[0])} - {_seconds(span[1])} seconds."
+    if q.task_type == TaskType.NUMERIC:
+        from m1.data.scoring import read_number
+
+        text = answer.strip()
+        value = read_number(text)
+        # VSI-Bench's extract_number reads the first [-]digits[.digits]: "1e-05" would be 1 there
+        if value is not None and not _PLAIN_NUMBER.fullmatch(text):
+            return _seconds(value) if value >= 0 else "-" + _seconds(-value)
+        return text
     return answer.strip()

@@ -200,3 +200,13 @@ def test_documents_become_the_loaders_questions_and_answers_the_scorers_text():
 
     with pytest.raises(TaskDocError, match="document 3: not a longvideobench record"):
         question_from_doc("longvideobench", {"id": "x", "question": "q"}, "/d/videos/a.mp4", "lvb", 3)
+
+
+def test_numbers_reach_vsibench_as_plain_decimals():
+    from m1.schema import Question, TaskType
+    from m1_lmms.questions import format_answer
+
+    q = Question(qid="n", video="v.mp4", question="How far?", answer="0.00002", task_type=TaskType.NUMERIC)
+    assert format_answer(q, "3.25") == "3.25" and format_answer(q, "12") == "12"
+    assert format_answer(q, "2e-05") == "0.00002" and format_answer(q, "1.5e3") == "1500"
+    assert format_answer(q, "no idea") == "no idea"  # nothing to rewrite: scored unparseable both ways
