@@ -7,9 +7,11 @@
 # lmms-eval moves torch 2.13.0+cpu to 2.14.1 with the CUDA wheels (its newest torchvision needs it),
 # av 18 to 15 (av<16), protobuf 7 to 6, and adds opencv-python-headless, whose cv2 overwrites
 # opencv-python's (uninstalling either then breaks cv2) - 84 packages in all. Here: torch stays
-# 2.13.0+cpu, torchvision is pinned to its pair, only the headless OpenCV is installed (the same
-# cv2; rapidocr goes in --no-deps because it names opencv-python), and Ray is left out (the plugin's
+# 2.13.0+cpu, torchvision is left out, only the headless OpenCV is installed (the same cv2;
+# rapidocr goes in --no-deps because it names opencv-python), and Ray is left out (the plugin's
 # ray=true needs it; serve_url= reaches a team served from .venv instead).
+# The environment is scripts/lmms-requirements.lock, installed --no-deps (no resolver run: resolving
+# lmms-eval's ~150 packages took 13 min here; M1_LMMS_RELOCK=1 resolves again and rewrites the lock).
 # Idempotent: an environment that imports all of it and lists the entry point is kept; anything
 # else (a broken or half-finished install) is rebuilt from nothing.
 #   bash scripts/setup_lmms.sh                   # measured: see README "lmms-eval" (time, disk)
@@ -21,7 +23,7 @@ if [ "${M1_SKIP_LMMS:-0}" = "1" ]; then
   exit 0
 fi
 VENV=.venv-lmms
-CHECK='import lmms_eval, decord, cv2, av, torch, m1, m1_lmms.model
+CHECK='import lmms_eval.evaluator, decord, cv2, av, torch, m1, m1_lmms.model
 from importlib.metadata import entry_points, version
 assert [e for e in entry_points(group="lmms_eval.models") if e.name == "videochat_m1"], "no entry point"
 print("lmms-eval", version("lmms-eval"), "torch", torch.__version__, "av", av.__version__, "cv2", cv2.__version__)'
@@ -38,29 +40,36 @@ if [ -e "$VENV" ]; then
 fi
 "$PY" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip install -q)
+LOCK=scripts/lmms-requirements.lock
 "${PIP[@]}" --upgrade pip
-# The lmms extra and the project's dependencies, read from pyproject.toml, less what conflicts:
-# opencv-python (lmms-eval's headless build provides cv2), rapidocr (names opencv-python; below),
-# ray (not needed in-process) and av (lmms-eval needs <16).
-mapfile -t REQS < <("$VENV/bin/python" - <<'EOF'
+# torch 2.13.0+cpu comes from local disk on the project's machines (elsewhere set
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu so that no CUDA build is pulled).
+"${PIP[@]}" "torch==2.13.0" ${TORCH_INDEX:+--index-url "$TORCH_INDEX"}
+if [ "${M1_LMMS_RELOCK:-0}" = "1" ]; then
+  # Resolve from pyproject.toml: the lmms extra plus the project's dependencies, less what conflicts -
+  # opencv-python (lmms-eval's headless build provides cv2; <5 keeps the Haar cascades), rapidocr
+  # (names opencv-python; installed --no-deps), ray (not needed in-process), av (lmms-eval: <16) and
+  # filelock (lmms-eval 0.7.3 imports filelock._api, gone in filelock 4). Measured: ~13 min on 2 busy cores.
+  mapfile -t REQS < <("$VENV/bin/python" - <<'EOF'
 import re, tomllib
 p = tomllib.load(open("pyproject.toml", "rb"))["project"]
 skip = {"opencv-python", "rapidocr-onnxruntime", "ray", "av", "torch"}
 print("\n".join(p["optional-dependencies"]["lmms"]))
 print("\n".join(d for d in p["dependencies"] if re.split(r"[\[<>=!~ ]", d, maxsplit=1)[0] not in skip))
 EOF
-)
-# torch 2.13.0+cpu comes from local disk on the project's machines (elsewhere set
-# TORCH_INDEX=https://download.pytorch.org/whl/cpu); torchvision 0.28.0 is its pair.
-"${PIP[@]}" "torch==2.13.0" ${TORCH_INDEX:+--index-url "$TORCH_INDEX"}
-"${PIP[@]}" "torch==2.13.0" "torchvision==0.28.0" "av>=14,<16" "${REQS[@]}" \
-  onnxruntime pyclipper shapely six pillow
-"${PIP[@]}" --no-deps "rapidocr-onnxruntime>=1.4"
-"${PIP[@]}" --no-deps -e .
-if ! "$VENV/bin/python" -c "import torchvision" >/dev/null 2>&1; then
-  # a torchvision that cannot load its operators beside the CPU torch breaks transformers' imports
-  echo "setup_lmms: torchvision does not import beside torch $("$VENV/bin/python" -c 'import torch;print(torch.__version__)'): removing it"
-  "$VENV/bin/python" -m pip uninstall -y -q torchvision
+  )
+  "${PIP[@]}" "torch==2.13.0" "av>=14,<16" "opencv-python-headless<5" "filelock<4" "${REQS[@]}" \
+    onnxruntime pyclipper shapely six pillow
+  "${PIP[@]}" --no-deps "rapidocr-onnxruntime>=1.4"
+  # lmms-eval names torchvision, whose PyPI build cannot load its operators beside the CPU torch
+  # ("operator torchvision::nms does not exist") and then breaks transformers' imports; nothing here uses it
+  "$VENV/bin/python" -m pip uninstall -y -q torchvision || true
+  { sed -n 1,2p "$LOCK"; "$VENV/bin/python" -m pip freeze --exclude-editable | grep -v -E "^(torch|videochat-m1)=="; } \
+    > "$LOCK.new" && mv "$LOCK.new" "$LOCK"
+  echo "setup_lmms: wrote $LOCK"
+else
+  "${PIP[@]}" --no-deps -r "$LOCK"
 fi
+"${PIP[@]}" --no-deps -e .
 "$VENV/bin/python" -c "$CHECK"
 echo "setup_lmms: done in $(( $(date +%s) - start )) s, $(du -sh "$VENV" | cut -f1)"
