@@ -28,8 +28,8 @@ CHECK='import lmms_eval.evaluator, decord, cv2, av, torch, m1, m1_lmms.model
 from importlib.metadata import entry_points, version
 assert [e for e in entry_points(group="lmms_eval.models") if e.name == "videochat_m1"], "no entry point"
 print("lmms-eval", version("lmms-eval"), "torch", torch.__version__, "av", av.__version__, "cv2", cv2.__version__)'
-if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "$CHECK" >/dev/null 2>&1; then
-  echo "setup_lmms: $VENV kept: $("$VENV/bin/python" -c "$CHECK" 2>/dev/null)"
+if [ -x "$VENV/bin/python" ] && kept=$("$VENV/bin/python" -c "$CHECK" 2>/dev/null); then
+  echo "setup_lmms: $VENV kept: $kept"
   exit 0
 fi
 PY="${PYTHON:-python3.11}"
