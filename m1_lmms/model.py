@@ -12,7 +12,8 @@
 - ``system=team|no_comm|no_tools|solver`` — what answers (the ``m1 eval`` systems; default team).
 - ``ray=true`` — agents, tools and memory as Ray actors (needs ``ray`` importable here).
 - ``serve_url=URL`` — send every question to a running ``m1 serve`` endpoint (``POST /v1/answer``)
-  instead of running the team here; the server must be allowed to read the task's video paths.
+  instead of running the team here; the server must be allowed to read the task's video paths;
+  ``serve_api_key=KEY`` (or ``$M1_SERVE_API_KEY``) when it requires one.
 - ``benchmark=NAME`` — the project loader that reads the task's documents (default: from the task
   name, see :mod:`m1_lmms.questions`).
 - ``predictions=PATH`` — also append one JSON line per answered request (task, doc id, qid, the
@@ -25,8 +26,8 @@ per query (mean, median). The model only generates: ``loglikelihood`` is refused
 from __future__ import annotations
 
 import json
+import os
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from loguru import logger
 from tqdm import tqdm
 
 from m1_lmms.questions import TaskDocError, benchmark_of_task, format_answer, question_from_doc
+from m1_lmms.serve_client import ask_serve
 
 SYSTEMS = ("team", "no_comm", "no_tools", "solver")
 
@@ -53,19 +55,21 @@ class VideoChatM1(lmms):
 
     def __init__(self, team: str | None = None, config: str | None = None, overrides: str = "",
                  system: str = "team", ray: Any = False, serve_url: str | None = None,
-                 benchmark: str | None = None, predictions: str | None = None, **kwargs: Any) -> None:
+                 serve_api_key: str | None = None, benchmark: str | None = None, predictions: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__()
         from m1.config import load_config
 
         unknown = sorted(k for k in kwargs if k not in {"batch_size", "max_batch_size", "device"})
         if unknown:
             raise ValueError(f"videochat_m1: unknown model_args {unknown}; known: team, config, overrides, system, "
-                             "ray, serve_url, benchmark, predictions")
+                             "ray, serve_url, serve_api_key, benchmark, predictions")
         if system not in SYSTEMS:
             raise ValueError(f"videochat_m1: system={system!r}; choose one of {', '.join(SYSTEMS)}")
         self.cfg = load_config(config, [o.strip() for o in str(overrides or "").split(";") if o.strip()])
         self.system_name, self.benchmark = system, benchmark
         self.serve_url = str(serve_url).rstrip("/") if serve_url else None
+        self.serve_api_key = str(serve_api_key) if serve_api_key else os.environ.get("M1_SERVE_API_KEY")
         self.predictions_path = Path(predictions) if predictions else None
         self.frames: list[int] = []
         self.seconds: list[float] = []
@@ -99,23 +103,10 @@ class VideoChatM1(lmms):
 
     # ------------------------------------------------------------------ answering
 
-    def _ask_serve(self, q) -> dict[str, Any]:
-        import httpx
-
-        body = {"question": q.question, "video_path": q.video, "options": q.options,
-                "task_type": q.task_type.value}
-        t0 = time.perf_counter()
-        # the server gives up after serve.request_timeout (a 504); wait a little longer than that
-        r = httpx.post(f"{self.serve_url}/v1/answer", json=body, timeout=self.cfg.serve.request_timeout + 30.0)
-        if r.status_code != 200:
-            raise RuntimeError(f"videochat_m1: {self.serve_url}/v1/answer answered {r.status_code}: {r.text[:300]}")
-        out = r.json()
-        return {"answer": out.get("answer") or "", "frames": int(out.get("frames_used", 0)),
-                "seconds": time.perf_counter() - t0, "tool_calls": int(out.get("tool_calls", 0))}
-
     def _answer(self, q) -> dict[str, Any]:
         if self.serve_url:
-            return self._ask_serve(q)
+            # the server gives up after serve.request_timeout (a 504); wait a little longer than that
+            return ask_serve(self.serve_url, q, self.cfg.serve.request_timeout + 30.0, self.serve_api_key)
         p = self._system.predict(q)
         return {"answer": p.prediction, "frames": p.frames, "seconds": p.seconds, "tool_calls": p.tool_calls,
                 "error": p.error}

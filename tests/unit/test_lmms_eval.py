@@ -210,3 +210,26 @@ def test_numbers_reach_vsibench_as_plain_decimals():
     assert format_answer(q, "3.25") == "3.25" and format_answer(q, "12") == "12"
     assert format_answer(q, "2e-05") == "0.00002" and format_answer(q, "1.5e3") == "1500"
     assert format_answer(q, "no idea") == "no idea"  # nothing to rewrite: scored unparseable both ways
+
+
+def test_serve_mode_asks_a_running_m1_serve(split, tmp_path):
+    """``serve_url=``: the plugin's client against the real HTTP app (uvicorn on loopback, real tools on the
+    real video; the policies' text scripted as in the serving tests) — answer, frames, tool calls; errors typed."""
+    sys.path.insert(0, str(ROOT / "tests" / "unit"))
+    from serving_fixtures import make_service, planning_team, serving
+
+    from m1_lmms.questions import question_from_doc
+    from m1_lmms.serve_client import ServeAnswerError, ask_serve
+
+    rec = json.loads((split / "lvb_test.json").read_text())[0]
+    video = split / "videos" / rec["video_path"]
+    q = question_from_doc("longvideobench", rec, str(video), "m1s_longvideobench", 0)
+    svc = make_service(planning_team(), [f"serve.allowed_roots=[{split / 'videos'}]", "serve.api_key=k3y"])
+    with serving(svc) as url:
+        out = ask_serve(url, q, timeout=120, api_key="k3y")
+        assert out["answer"] == "B" and out["frames"] > 0 and out["tool_calls"] == 3 and out["seconds"] > 0
+        with pytest.raises(ServeAnswerError, match="401"):
+            ask_serve(url, q, timeout=60, api_key="wrong")
+        outside = q.model_copy(update={"video": str(tmp_path / "elsewhere.mp4")})
+        with pytest.raises(ServeAnswerError, match="403"):
+            ask_serve(url, outside, timeout=60, api_key="k3y")
