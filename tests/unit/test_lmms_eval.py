@@ -86,34 +86,82 @@ def _plugin_answers(path: Path, task: str) -> dict[int, str]:
     return {r["doc_id"]: r["text"] for r in rows if r["task"] == task}
 
 
+VSI_ROWS = [  # every VSI-Bench type (lmms-eval's aggregation needs all three direction levels)
+    ("object_rel_direction_easy", ["A. left", "B. right"], "A"),
+    ("object_rel_direction_medium", ["A. left", "B. right"], "B"),
+    ("object_rel_direction_hard", ["A. front-left", "B. back-right", "C. front-right"], "C"),
+    ("object_rel_distance", ["A. the square", "B. the circle"], "A"),
+    ("route_planning", ["A. turn left", "B. go on"], "B"),
+    ("obj_appearance_order", ["A. square, circle", "B. circle, square"], "A"), ("object_counting", None, "2"),
+    ("object_abs_distance", None, "1.5"), ("object_size_estimation", None, "30"),
+    ("room_size_estimation", None, "12.5"),
+]
+MLVU_DEV = ["anomaly_reco", "count", "ego", "needle", "order", "plotQA", "topic_reasoning"]
+
+
+def all_formats(split: Path, root: Path) -> Path:
+    """M1-Synth's LongVideoBench and Charades-STA files, plus VSI-Bench (all ten types), Video-MME and MLVU
+    files in their real layouts, about the same real video."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = root / "data"
+    shutil.copytree(split, d, ignore=shutil.ignore_patterns("vsibench_*"))
+    vid = json.loads((d / "lvb_test.json").read_text())[0]["video_id"]
+    rows = [{"id": i, "dataset": "videos", "scene_name": vid, "question_type": t, "question": f"Question {i}?",
+             "options": o, "ground_truth": g} for i, (t, o, g) in enumerate(VSI_ROWS)]
+    pq.write_table(pa.Table.from_pylist(rows), d / "vsibench_test.parquet")
+    (d / "data").mkdir()
+    shutil.copy(d / "videos" / f"{vid}.mp4", d / "data" / f"{vid}.mp4")
+    (d / "videomme").mkdir()
+    mme = [{"video_id": "001", "duration": "short", "domain": "Knowledge", "sub_category": "Humanity & History",
+            "url": "", "videoID": vid, "question_id": f"001-{i}", "task_type": t, "question": f"What is shown {i}?",
+            "options": ["A. a square", "B. a circle", "C. a star", "D. nothing"], "answer": "ABCD"[i]}
+           for i, t in enumerate(["Counting Problem", "Object Recognition", "Temporal Perception", "OCR Problems"])]
+    pq.write_table(pa.Table.from_pylist(mme), d / "videomme" / "test-00000-of-00001.parquet")
+    mlvu = [{"video_name": f"{vid}.mp4", "duration": 7.0, "candidates": ["one", "two", "three", "four"],
+             "question": f"How many squares ({t})?\n(A) one\n(B) two\n(C) three\n(D) four", "answer": "AB"[i % 2],
+             "task_type": t, "question_id": f"m{i}"} for i, t in enumerate(MLVU_DEV)]
+    (d / "mlvu_test.json").write_text(json.dumps(mlvu))
+    return d
+
+
 @needs_lmms
 @pytest.mark.slow
-def test_lmms_eval_runs_the_solver_on_local_mc_and_grounding_tasks_and_agrees_with_m1_scoring(split, tmp_path):
-    tasks_dir = tmp_path / "tasks"
-    write_tasks(split, "test", tasks_dir, prefix="m1s", only=["longvideobench", "charades_sta"])
+def test_lmms_eval_runs_the_solver_on_every_local_format_and_agrees_with_m1_scoring(split, tmp_path):
+    data_dir = all_formats(split, tmp_path)
+    written = write_tasks(data_dir, "test", prefix="m1s")
+    assert sorted(written) == ["m1s_charades_sta", "m1s_longvideobench", "m1s_mlvu", "m1s_videomme", "m1s_vsibench"]
     preds = tmp_path / "answers.jsonl"
-    data = _run_lmms(tasks_dir, "m1s_longvideobench,m1s_charades_sta",
-                     f"system=solver,predictions={preds}", tmp_path)
+    data = _run_lmms(data_dir / "lmms_tasks", ",".join(sorted(written)), f"system=solver,predictions={preds}",
+                     tmp_path)
     res = data["results"]
     log = data["_log"]  # frames and seconds logged per query and per batch
     assert "m1s_longvideobench[0]" in log and "frames/query mean" in log and "seconds/query mean" in log
 
-    lvb_q = load_benchmark("longvideobench", split, "test").questions
-    lvb_answers = _plugin_answers(preds, "m1s_longvideobench")
-    assert sorted(lvb_answers) == list(range(len(lvb_q))) and all(a for a in lvb_answers.values())
-    ours = score("longvideobench", lvb_q, {q.qid: lvb_answers[i] for i, q in enumerate(lvb_q)})
-    assert res["m1s_longvideobench"]["lvb_acc,none"] * 100 == pytest.approx(ours["overall"], abs=1e-3)
+    def ours(bench: str, task: str) -> dict:
+        qs = load_benchmark(bench, data_dir, "test").questions
+        answers = _plugin_answers(preds, task)
+        assert sorted(answers) == list(range(len(qs))), task  # every document answered, in file order
+        return score(bench, qs, {q.qid: answers[i] for i, q in enumerate(qs)})
 
-    ch_q = load_benchmark("charades_sta", split, "test").questions
-    ch_answers = _plugin_answers(preds, "m1s_charades_sta")
-    assert sorted(ch_answers) == list(range(len(ch_q)))
-    assert all(a.startswith("The event happens in ") for a in ch_answers.values() if a)
-    ours = score("charades_sta", ch_q, {q.qid: ch_answers[i] for i, q in enumerate(ch_q)})
-    r = res["m1s_charades_sta"]
+    lvb = ours("longvideobench", "m1s_longvideobench")
+    assert res["m1s_longvideobench"]["lvb_acc,none"] * 100 == pytest.approx(lvb["overall"], abs=1e-3)
+    ch = ours("charades_sta", "m1s_charades_sta")
+    spans = _plugin_answers(preds, "m1s_charades_sta").values()
+    assert all(a.startswith("The event happens in ") for a in spans if a)
     for lmms_key, our_key in (("IOU@3", "R1@0.3"), ("IOU@5", "R1@0.5"), ("IOU@7", "R1@0.7"), ("mIOU", "mIoU")):
-        assert r[f"charades_sta_{lmms_key},none"] == pytest.approx(ours[our_key], abs=1e-6), lmms_key
-    # the solver grounds events on these videos: not a run of empty answers
-    assert ours["mIoU"] > 0
+        assert res["m1s_charades_sta"][f"charades_sta_{lmms_key},none"] == pytest.approx(ch[our_key], abs=1e-6)
+    assert ch["mIoU"] > 0  # the solver grounds events on this video: not a run of empty answers
+    vsi = ours("vsibench", "m1s_vsibench")
+    assert res["m1s_vsibench"]["vsibench_overall,none"] * 100 == pytest.approx(vsi["overall"], abs=1e-3)
+    assert res["m1s_vsibench"]["object_counting_mra,none"] * 100 == pytest.approx(vsi["by_task"]["object_counting"])
+    mme = ours("videomme", "m1s_videomme")
+    assert res["m1s_videomme"]["videomme_perception_score,none"] == pytest.approx(mme["overall"])
+    mlvu = ours("mlvu", "m1s_mlvu")  # all seven dev tasks present: lmms-eval's fixed /7 is our mean
+    assert res["m1s_mlvu"]["mlvu_percetion_score,none"] == pytest.approx(mlvu["M-Avg"])
 
 
 @needs_lmms
