@@ -281,3 +281,22 @@ def test_serve_mode_asks_a_running_m1_serve(split, tmp_path):
         outside = q.model_copy(update={"video": str(tmp_path / "elsewhere.mp4")})
         with pytest.raises(ServeAnswerError, match="403"):
             ask_serve(url, outside, timeout=60, api_key="k3y")
+
+
+@needs_lmms
+def test_bad_model_args_are_refused_with_what_is_known():
+    code = """
+from m1_lmms.model import VideoChatM1
+for kwargs in ({"system": "oracle"}, {"sytem": "team"}, {"ray": "true", "system": "team"}):
+    try:
+        VideoChatM1(**kwargs)
+    except ValueError as e:
+        print(type(e).__name__, e)
+"""
+    out = subprocess.run([str(LMMS_PY), "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 3, out.stdout
+    assert "system='oracle'; choose one of team, no_comm, no_tools, solver" in lines[0]
+    assert "unknown model_args ['sytem']" in lines[1]
+    assert "ray=true needs ray in this environment" in lines[2]  # .venv-lmms has no Ray: said, not a traceback
