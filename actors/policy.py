@@ -54,7 +54,7 @@ class RayTeam:
                  timeout: float = 120.0):
         import ray
 
-        from m1.checkpoint import agent_dir, load_tokenizer, token_counter
+        from m1.checkpoint import agent_dir, load_tokenizer, template_overhead, token_counter
 
         self.names = [a.name for a in team_cfg.agents]
         self.labels = list(team_cfg.labels)
@@ -67,10 +67,14 @@ class RayTeam:
             remote.remote(a.name, str(agent_dir(team_dir, a)), a.engine, dtype, engine_cfg) for a in team_cfg.agents
         ]
         wait_started([a.ping.remote() for a in self.actors], "starting the policy agents", ray_cfg.start_timeout)
-        self._count = token_counter(load_tokenizer(agent_dir(team_dir, team_cfg.agents[0])))
+        # one tokenizer per agent (a mixed team); the chat/base template's tokens come off the context
+        toks = [load_tokenizer(agent_dir(team_dir, a)) if a.engine != "endpoint" or a.path else None
+                for a in team_cfg.agents]
+        self._counts = [token_counter(t) for t in toks]
+        self.max_contexts = [c - template_overhead(t) for c, t in zip(self.max_contexts, toks, strict=True)]
 
     def counter(self, agent: int) -> TokenCounter:
-        return self._count
+        return self._counts[agent]
 
     def limits(self, agent: int, max_new_tokens: int, entry_tokens: int) -> PromptLimits:
         return PromptLimits(max_context=self.max_contexts[agent], max_new_tokens=max_new_tokens,

@@ -67,6 +67,7 @@ def main(cfg: M1Config) -> dict:
     torch.set_flush_denormal(True)
     from actors.rollout import build_backends
     from m1.checkpoint import agent_dir, save_agent
+    from m1.engines.endpoint import check_trainable
     from m1.models import init_team
     from m1.synth import read_split
     from m1.team.rollout import EpisodeJob
@@ -75,6 +76,7 @@ def main(cfg: M1Config) -> dict:
     from m1.train.learner import TeamLearner, lora_config
     from m1.train.marl import MARLTrainer, family_metrics, plot_metrics
 
+    check_trainable(cfg.team.agents)
     p = marl_paths(cfg)
     _ensure_split(p["data"], "train", cfg.marl.train_videos, cfg, bool(cfg.marl.data_dir))
     _ensure_split(p["eval"], "test", cfg.marl.eval_videos, cfg, bool(cfg.marl.eval_dir))

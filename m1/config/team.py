@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from m1.config.base import StrictModel
+from m1.config.endpoint import EndpointConfig
 
 
 class AgentSpec(StrictModel):
@@ -23,7 +24,12 @@ class AgentSpec(StrictModel):
     head_dim: int = Field(64, ge=8, description="Per-head width; 64 keeps vLLM's CPU attention kernels usable.")
     intermediate_size: int = Field(704, ge=16, description="MLP width.")
     path: str | None = Field(None, description="A Hugging Face checkpoint directory replacing the tiny build.")
-    engine: Literal["hf", "vllm"] = Field("hf", description="Generation engine for this agent.")
+    engine: Literal["hf", "vllm", "endpoint"] = Field(
+        "hf", description="Generation engine for this agent: hf, vllm, or endpoint (an OpenAI-compatible chat "
+        "endpoint, `endpoint`; inference only).")
+    endpoint: EndpointConfig | None = Field(
+        None, description="The chat endpoint of an `engine: endpoint` agent (base_url, model, api_key_env, retries, "
+        "timeout, cache_path). `path`, if set, is then only used for its tokenizer (exact prompt token counts).")
     max_context: int = Field(1024, ge=64, description="Context window: prompt + completion tokens.")
     label: int | None = Field(
         None, ge=0,
@@ -39,6 +45,8 @@ class AgentSpec(StrictModel):
 
     @model_validator(mode="after")
     def _heads_divide(self) -> AgentSpec:
+        if self.engine == "endpoint" and self.endpoint is None:
+            raise ValueError(f"agent {self.name}: engine 'endpoint' needs an `endpoint` section (base_url, model, ...)")
         if self.num_heads % self.num_kv_heads:
             raise ValueError(f"num_heads={self.num_heads} is not a multiple of num_kv_heads={self.num_kv_heads}")
         if self.arch == "qwen2" and self.hidden_size != self.num_heads * self.head_dim:
