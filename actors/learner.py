@@ -41,7 +41,7 @@ class LearnerHost:
     """Actor body: builds the :class:`TeamLearner` inside the actor process."""
 
     def __init__(self, dirs: Sequence[str], cfg: GRPOConfig, lora_rank: int | None, seed: int,
-                 threads: int | None = 1):
+                 threads: int | None = 1, lr_scales: Sequence[float] | None = None):
         single_thread_torch()
         if threads != 1:  # the loop is synchronous: nothing else computes while the learner updates
             import torch
@@ -50,7 +50,8 @@ class LearnerHost:
         from m1.train.learner import lora_config
 
         lora = lora_config(lora_rank) if lora_rank else None
-        self.learner = TeamLearner.from_dirs(dirs, cfg, lora=lora, seed=seed, devices=learner_devices(dirs))
+        self.learner = TeamLearner.from_dirs(dirs, cfg, lora=lora, seed=seed, devices=learner_devices(dirs),
+                                             lr_scales=lr_scales)
 
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:
         return self.learner.step(samples)
@@ -72,12 +73,13 @@ class RayLearner:
     """Same methods as :class:`TeamLearner`, executed in a ``LearnerActor``."""
 
     def __init__(self, dirs: Sequence[str | Path], cfg: GRPOConfig, lora_rank: int | None = None, seed: int = 0,
-                 num_cpus: float = 0.5, num_gpus: float = 0.0, timeout: float = 600.0, threads: int | None = 1):
+                 num_cpus: float = 0.5, num_gpus: float = 0.0, timeout: float = 600.0, threads: int | None = 1,
+                 lr_scales: Sequence[float] | None = None):
         import ray
 
         self.timeout = timeout
         cls = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0)(LearnerHost)
-        self.actor = cls.remote([str(d) for d in dirs], cfg, lora_rank, seed, threads)
+        self.actor = cls.remote([str(d) for d in dirs], cfg, lora_rank, seed, threads, lr_scales)
         get(self.actor.steps.remote(), timeout, "starting the learner")
 
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:

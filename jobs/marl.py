@@ -89,14 +89,15 @@ def main(cfg: M1Config) -> dict:
 
     backends = build_backends(cfg, p["team"], use_ray=cfg.marl.use_ray, with_learner=True)
     lora_rank = cfg.marl.lora_rank if cfg.marl.lora else None
+    scales = [a.marl_lr_scale for a in cfg.team.agents]
     if cfg.marl.use_ray:
         from actors.learner import RayLearner
 
         learner = RayLearner(dirs, cfg.grpo, lora_rank, seed=cfg.seed, num_cpus=cfg.ray.learner_cpus,
-                             num_gpus=cfg.ray.learner_gpus, threads=cfg.ray.learner_threads)
+                             num_gpus=cfg.ray.learner_gpus, threads=cfg.ray.learner_threads, lr_scales=scales)
     else:
         learner = TeamLearner.from_dirs(dirs, cfg.grpo, lora=lora_config(lora_rank) if lora_rank else None,
-                                        seed=cfg.seed)
+                                        seed=cfg.seed, lr_scales=scales)
     driver, evaluator = rollout_drivers(cfg, backends, catalogue())
     n = len(cfg.team.agents)
 

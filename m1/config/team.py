@@ -16,7 +16,9 @@ class AgentSpec(StrictModel):
     checkpoint in that directory (Qwen2.5-3B, Qwen3-8B, or one written by ``m1 models init``) is used."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Unique agent name (also its directory name).")
-    arch: Literal["qwen2", "qwen3"] = Field(description="Model architecture of the tiny build.")
+    arch: Literal["qwen2", "qwen3", "gemma3"] = Field(
+        description="Model architecture of the tiny build (gemma3: only with `path`, e.g. the converted "
+        "Gemma-3-270m of `m1 models pretrained`; the checkpoint's config.json then decides).")
     hidden_size: int = Field(256, ge=16, description="Width of the tiny build.")
     num_layers: int = Field(4, ge=1, description="Depth of the tiny build.")
     num_heads: int = Field(4, ge=1, description="Attention heads (query).")
@@ -43,13 +45,20 @@ class AgentSpec(StrictModel):
         "the rate the Qwen3 builds train well with (benchmarks/sft_results.md).",
     )
 
+    marl_lr_scale: float = Field(
+        1.0, gt=0.0, le=10.0,
+        description="Multiplies grpo.lr for this agent (a pretrained agent beside tiny ones needs a far smaller rate).",
+    )
+
     @model_validator(mode="after")
     def _heads_divide(self) -> AgentSpec:
+        if self.arch == "gemma3" and not self.path:
+            raise ValueError(f"agent {self.name}: arch gemma3 has no tiny build; give `path` (m1 models pretrained)")
         if self.engine == "endpoint" and self.endpoint is None:
             raise ValueError(f"agent {self.name}: engine 'endpoint' needs an `endpoint` section (base_url, model, ...)")
         if self.num_heads % self.num_kv_heads:
             raise ValueError(f"num_heads={self.num_heads} is not a multiple of num_kv_heads={self.num_kv_heads}")
-        if self.arch == "qwen2" and self.hidden_size != self.num_heads * self.head_dim:
+        if self.arch == "qwen2" and not self.path and self.hidden_size != self.num_heads * self.head_dim:
             # Qwen2 derives head_dim from hidden_size / num_heads (HF and vLLM alike).
             raise ValueError(
                 f"qwen2 needs hidden_size == num_heads * head_dim, got {self.hidden_size} != "
