@@ -34,6 +34,16 @@ from pathlib import Path
 from m1.errors import UserError
 
 STAMP = "m1_pretrained.json"
+SERVE_TEMPLATE_FILE = "base_chat_template.jinja"
+# The project's base template (``<bos>`` + text, m1.checkpoint.apply_prompt_template) as a chat
+# template, for serving a base model behind an OpenAI-compatible chat endpoint:
+#   vllm serve DIR --chat-template DIR/base_chat_template.jinja
+# Messages are joined by a blank line, so an endpoint agent's request (system prompt, then the CPP
+# prompt) reaches the model as ``<bos>`` + system + "\n\n" + prompt. Kept out of the tokenizer's own
+# config so that local engines keep the plain base template.
+BASE_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% if not loop.last %}\n\n{% endif %}{% endfor %}"
+)
 
 
 class PretrainedError(UserError):
@@ -130,6 +140,8 @@ def convert_pretrained(name: str, out: str | Path | None = None, cache_dir: str 
     target = root / src.name
     if not _stamp_ok(target, mod.EXPECTED_SHA256):
         _convert(src, mod, root, target, keep_gguf, log)
+    if not (target / SERVE_TEMPLATE_FILE).is_file():  # a cache written before the file existed
+        (target / SERVE_TEMPLATE_FILE).write_text(BASE_CHAT_TEMPLATE)
     if out is None:
         return target
     out = Path(out)
@@ -173,6 +185,7 @@ def _convert(src: PretrainedSource, mod, root: Path, target: Path, keep_gguf: bo
     plain.save_pretrained(str(tmp), safe_serialization=True)
     tok.save_pretrained(str(tmp))
     _drop_chat_template(tmp)
+    (tmp / SERVE_TEMPLATE_FILE).write_text(BASE_CHAT_TEMPLATE)
     (tmp / STAMP).write_text(json.dumps({
         "name": src.name, "gguf": mod.MODEL_NAME, "gguf_sha256": mod.EXPECTED_SHA256, "dtype": src.dtype,
         "licence": src.licence, "converted_s": round(time.time() - t0, 1),
