@@ -73,7 +73,8 @@ def test_sft_trains_every_agent_and_the_trained_copy_wins(run):
         assert d != base and d.parent.name == "team"  # the trained copy, not the pretrained path
         before, _ = load_agent(base)
         after, _ = load_agent(d)
-        assert any(not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values(), strict=True))
+        pairs = zip(before.state_dict().values(), after.state_dict().values(), strict=True)
+        assert any(not torch.equal(a, b) for a, b in pairs)
     assert len(sft_summary["agents"]) == 3
 
 
