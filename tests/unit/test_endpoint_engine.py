@@ -129,3 +129,13 @@ def test_a_team_of_endpoint_agents_runs_an_episode(server, tmp_path):
     assert ep_out.final_answer == "B" and ep_out.frames_used > 0
     assert all(not a.format_errors and [s.call.tool for s in a.steps][:1] == ["global_sampling"] for a in ep_out.agents)
     assert {b["messages"][0]["content"] for b in server.bodies} >= {SYSTEM_PROMPTS["plan"], SYSTEM_PROMPTS["answer"]}
+
+
+def test_endpoint_team_config_loads_and_inits_without_weights(tmp_path):
+    from m1.config import load_config
+    from m1.models import init_team
+
+    cfg = load_config("configs/endpoint_team.yaml")
+    assert [a.engine for a in cfg.team.agents] == ["endpoint"] * 4
+    assert cfg.team.agents[0].endpoint.model == "gpt-4o" and cfg.team.agents[0].endpoint.api_key_env == "OPENAI_API_KEY"
+    assert init_team(cfg.team, tmp_path / "team") == {} and not (tmp_path / "team" / "gpt-4o-1").exists()
