@@ -139,3 +139,27 @@ def test_endpoint_team_config_loads_and_inits_without_weights(tmp_path):
     assert [a.engine for a in cfg.team.agents] == ["endpoint"] * 4
     assert cfg.team.agents[0].endpoint.model == "gpt-4o" and cfg.team.agents[0].endpoint.api_key_env == "OPENAI_API_KEY"
     assert init_team(cfg.team, tmp_path / "team") == {} and not (tmp_path / "team" / "gpt-4o-1").exists()
+
+
+@pytest.mark.slow
+def test_m1_eval_offers_the_endpoint_team(server, tmp_path, capsys):
+    from m1.cli import main
+    from m1.config import load_config
+    from m1.synth import generate_split
+
+    tiny = ["synth.width=192", "synth.height=108", "synth.fps=5", "synth.min_duration=6", "synth.max_duration=8",
+            "synth.min_scene_seconds=3", "synth.min_object_size=12", "synth.max_object_size=30"]
+    generate_split(load_config(overrides=tiny).synth, tmp_path / "data", "test", 1, seed=3, progress=False)
+    out = tmp_path / "eval"
+    common = ["eval", "--benchmark", "m1_synth", "--data-dir", str(tmp_path / "data"), "--out", str(out),
+              "--no-progress", "--limit", "2", f"output_dir={tmp_path / 'run'}", "cpp.max_rounds=1"]
+    assert main([*common, "--system", "endpoint_team"]) == 2
+    assert "endpoint_team needs --endpoint-url and --endpoint-model" in capsys.readouterr().err
+    assert main([*common, "--system", "solver,endpoint_team", "--endpoint-url", server.url,
+                 "--endpoint-model", "gpt-test", "--endpoint-agents", "4"]) == 0
+    assert "endpoint_team: 2 answered now" in capsys.readouterr().err
+    preds = [json.loads(line) for line in (out / "endpoint_team" / "predictions.jsonl").read_text().splitlines()]
+    assert len(preds) == 2 and all(len(p["agent_answers"]) == 4 for p in preds)
+    assert all(p["frames"] > 0 for p in preds)  # the agents' plans ran the tools
+    assert (out / "endpoint_team" / "endpoint_cache.jsonl").is_file()
+    assert "endpoint_team" in json.loads((out / "metrics.json").read_text())["systems"]
