@@ -133,13 +133,22 @@ def load_agent(path: str | Path, dtype: str = "float32"):
 
 
 def agent_dir(team_dir: str | Path, spec: AgentSpec) -> Path:
-    """Where ``spec``'s checkpoint lives: ``team_dir/name`` if a checkpoint is there (a trained copy
-    written by SFT or MARL, also of an agent that started from a real checkpoint), else its
-    ``path`` if set, else ``team_dir/name``."""
+    """Where ``spec``'s checkpoint lives: in a team written by SFT or MARL (its manifest records
+    ``sft`` or ``marl``), ``team_dir/name`` — the trained copy, also of an agent that started from a
+    real checkpoint; otherwise its ``path`` if set (a stale directory of the same name in an
+    untrained team does not shadow it), else ``team_dir/name``."""
     own = Path(team_dir) / spec.name
-    if spec.path and not (own / "config.json").is_file():
+    if spec.path and not ((own / "config.json").is_file() and _trained_team(Path(team_dir))):
         return Path(spec.path)
     return own
+
+
+def _trained_team(root: Path) -> bool:
+    try:
+        body = json.loads((root / TEAM_MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return bool(body.get("sft") or body.get("marl"))
 
 
 
