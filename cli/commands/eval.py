@@ -12,6 +12,7 @@ from pathlib import Path
 from cli.commands import add_config_args, config_from_args
 
 COMPARE = ("solver", "no_tools", "no_comm", "team")
+EXTRA = ("endpoint_team",)  # only on request: it needs an endpoint (--endpoint-url/--endpoint-model)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "without redoing finished questions. Scores with the benchmark's official metric and reports frames "
         "and seconds per query. Systems: team (the CPP team, complete topology), no_comm (the same team, "
         "agents do not read each other's memory), solver (the reference solver's fixed tool plans), no_tools "
-        "(one agent answering from the descriptions of n uniformly sampled frames, no tools of its own).",
+        "(one agent answering from the descriptions of n uniformly sampled frames, no tools of its own), "
+        "endpoint_team (the untrained endpoint-agent team: every agent an OpenAI-compatible chat endpoint, e.g. "
+        "the paper's 4xGPT-4o baseline; needs --endpoint-url and --endpoint-model).",
         epilog="example: m1 eval --benchmark m1_synth --data-dir data/m1synth --split test --limit 40 --compare",
     )
     p.add_argument("--benchmark", required=True, help="Benchmark name (longvideobench, vsibench, m1_synth, ...).")
@@ -33,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--team", default=None, metavar="DIR",
                    help="Team directory. Default: <output_dir>/team, created untrained if missing.")
     p.add_argument("--system", default="team", metavar="LIST",
-                   help=f"Comma-separated systems among {', '.join(COMPARE)} (default: team).")
+                   help=f"Comma-separated systems among {', '.join(COMPARE + EXTRA)} (default: team).")
     p.add_argument("--compare", action="store_true",
                    help=f"Run {', '.join(COMPARE)} and write a side-by-side report (overrides --system).")
     p.add_argument("--ray", action="store_true", help="Run agents, tools and memory as Ray actors.")
@@ -43,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="no_tools: frames sampled uniformly (default: tools.global_frames).")
     p.add_argument("--agent", default=None, metavar="NAME",
                    help="no_tools: the agent that answers (default: the summariser).")
+    p.add_argument("--endpoint-url", default=None, metavar="URL", help="endpoint_team: the endpoint root (.../v1).")
+    p.add_argument("--endpoint-model", default=None, metavar="NAME", help="endpoint_team: the model name to request.")
+    p.add_argument("--endpoint-key-env", default="OPENAI_API_KEY", metavar="VAR",
+                   help="endpoint_team: environment variable holding the API key (default OPENAI_API_KEY).")
+    p.add_argument("--endpoint-agents", type=int, default=None, metavar="N",
+                   help="endpoint_team: number of endpoint agents (default: as many as team.agents).")
     p.add_argument("--restart", action="store_true", help="Discard earlier predictions of these systems in --out.")
     p.add_argument("--no-progress", action="store_true", help="No progress bars.")
     add_config_args(p)
@@ -55,9 +64,9 @@ def parse_systems(text: str, compare: bool) -> list[str]:
     if compare:
         return list(COMPARE)
     names = [s.strip() for s in text.split(",") if s.strip()]
-    bad = [s for s in names if s not in COMPARE]
+    bad = [s for s in names if s not in COMPARE + EXTRA]
     if bad or not names:
-        raise UserError(f"--system must list systems among {', '.join(COMPARE)}, got {text!r}")
+        raise UserError(f"--system must list systems among {', '.join(COMPARE + EXTRA)}, got {text!r}")
     if len(set(names)) != len(names):
         raise UserError(f"--system lists a system twice: {text!r}")
     return names
@@ -66,7 +75,9 @@ def parse_systems(text: str, compare: bool) -> list[str]:
 def command_line(args: argparse.Namespace, systems: list[str]) -> str:
     parts = ["m1", "eval", "--benchmark", args.benchmark, "--data-dir", args.data_dir]
     for flag, val in (("--split", args.split), ("--limit", args.limit), ("--team", args.team),
-                      ("--out", args.out), ("--frames", args.frames), ("--agent", args.agent)):
+                      ("--out", args.out), ("--frames", args.frames), ("--agent", args.agent),
+                      ("--endpoint-url", args.endpoint_url), ("--endpoint-model", args.endpoint_model),
+                      ("--endpoint-agents", args.endpoint_agents)):
         if val is not None:
             parts += [flag, str(val)]
     parts += ["--compare"] if args.compare else ["--system", ",".join(systems)]
@@ -113,7 +124,16 @@ def _run(args: argparse.Namespace) -> int:
     built: dict = {}
     if "solver" in systems:
         built["solver"] = SolverSystem(cfg.tools, cfg.video)
-    team_names = [s for s in systems if s != "solver"]
+    if "endpoint_team" in systems:
+        from m1.config import EndpointConfig
+        from m1.evaluation.harness import endpoint_team_system
+
+        if not (args.endpoint_url and args.endpoint_model):
+            raise UserError("--system endpoint_team needs --endpoint-url and --endpoint-model")
+        ep = EndpointConfig(base_url=args.endpoint_url, model=args.endpoint_model, api_key_env=args.endpoint_key_env)
+        built["endpoint_team"] = endpoint_team_system(cfg, ep, args.endpoint_agents or len(cfg.team.agents),
+                                                      out / "endpoint_team")
+    team_names = [s for s in systems if s not in ("solver", "endpoint_team")]
     team_dir = None
     if team_names:
         from actors.rollout import build_backends

@@ -18,6 +18,7 @@ from pydantic import Field, ValidationInfo, model_validator
 from m1.config.base import ConfigError, StrictModel, build, load_yaml, merge_layers, parse_overrides, to_yaml
 from m1.config.cluster import AgentResources, ClusterConfig
 from m1.config.cpp import CPPConfig
+from m1.config.endpoint import EndpointConfig
 from m1.config.engine import EngineConfig
 from m1.config.ray import RayConfig
 from m1.config.rl import GRPOConfig, MARLConfig, RewardConfig
@@ -101,6 +102,7 @@ __all__ = [
     "MARLConfig",
     "RayConfig",
     "RewardConfig",
+    "EndpointConfig",
     "LLMTeacherConfig",
     "SFTConfig",
     "ServeConfig",

@@ -8,25 +8,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from m1.config.base import StrictModel
+from m1.config.endpoint import EndpointConfig
 
 
-class LLMTeacherConfig(StrictModel):
+class LLMTeacherConfig(EndpointConfig):
     """An OpenAI-compatible chat endpoint used as the teacher (GPT-4o, DeepSeek-R1, a vLLM server)."""
-
-    base_url: str = Field("https://api.openai.com/v1", description="Endpoint root (…/v1).")
-    model: str = Field("gpt-4o", min_length=1, description="Model name sent with each request.")
-    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key.")
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature of the teacher.")
-    max_tokens: int = Field(256, ge=1, description="Completion limit per request.")
-    timeout: float = Field(60.0, gt=0, description="Seconds per HTTP request.")
-    max_retries: int = Field(5, ge=0, le=20, description="Retries after 429 / 5xx / connection errors.")
-    backoff: float = Field(1.0, ge=0.0, description="First retry delay, seconds; doubles each retry.")
-    max_backoff: float = Field(30.0, ge=0.0, description="Cap on one retry delay, seconds.")
-    requests_per_minute: float = Field(60.0, gt=0, description="Client-side rate limit (evenly spaced requests).")
-    cache_path: str | None = Field(None, description="JSONL response cache; identical requests are not re-sent.")
-    usage_log: str | None = Field(None, description="JSONL log of every request: tokens, cost, latency, cache hit.")
-    usd_per_m_prompt: float = Field(2.5, ge=0.0, description="Price per million prompt tokens (cost log).")
-    usd_per_m_completion: float = Field(10.0, ge=0.0, description="Price per million completion tokens (cost log).")
 
 
 class SFTConfig(StrictModel):

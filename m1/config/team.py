@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from m1.config.base import StrictModel
+from m1.config.endpoint import EndpointConfig
 
 
 class AgentSpec(StrictModel):
@@ -15,7 +16,9 @@ class AgentSpec(StrictModel):
     checkpoint in that directory (Qwen2.5-3B, Qwen3-8B, or one written by ``m1 models init``) is used."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Unique agent name (also its directory name).")
-    arch: Literal["qwen2", "qwen3"] = Field(description="Model architecture of the tiny build.")
+    arch: Literal["qwen2", "qwen3", "gemma3"] = Field(
+        description="Model architecture of the tiny build (gemma3: only with `path`, e.g. the converted "
+        "Gemma-3-270m of `m1 models pretrained`; the checkpoint's config.json then decides).")
     hidden_size: int = Field(256, ge=16, description="Width of the tiny build.")
     num_layers: int = Field(4, ge=1, description="Depth of the tiny build.")
     num_heads: int = Field(4, ge=1, description="Attention heads (query).")
@@ -23,7 +26,12 @@ class AgentSpec(StrictModel):
     head_dim: int = Field(64, ge=8, description="Per-head width; 64 keeps vLLM's CPU attention kernels usable.")
     intermediate_size: int = Field(704, ge=16, description="MLP width.")
     path: str | None = Field(None, description="A Hugging Face checkpoint directory replacing the tiny build.")
-    engine: Literal["hf", "vllm"] = Field("hf", description="Generation engine for this agent.")
+    engine: Literal["hf", "vllm", "endpoint"] = Field(
+        "hf", description="Generation engine for this agent: hf, vllm, or endpoint (an OpenAI-compatible chat "
+        "endpoint, `endpoint`; inference only).")
+    endpoint: EndpointConfig | None = Field(
+        None, description="The chat endpoint of an `engine: endpoint` agent (base_url, model, api_key_env, retries, "
+        "timeout, cache_path). `path`, if set, is then only used for its tokenizer (exact prompt token counts).")
     max_context: int = Field(1024, ge=64, description="Context window: prompt + completion tokens.")
     label: int | None = Field(
         None, ge=0,
@@ -37,11 +45,20 @@ class AgentSpec(StrictModel):
         "the rate the Qwen3 builds train well with (benchmarks/sft_results.md).",
     )
 
+    marl_lr_scale: float = Field(
+        1.0, gt=0.0, le=10.0,
+        description="Multiplies grpo.lr for this agent (a pretrained agent beside tiny ones needs a far smaller rate).",
+    )
+
     @model_validator(mode="after")
     def _heads_divide(self) -> AgentSpec:
+        if self.arch == "gemma3" and not self.path:
+            raise ValueError(f"agent {self.name}: arch gemma3 has no tiny build; give `path` (m1 models pretrained)")
+        if self.engine == "endpoint" and self.endpoint is None:
+            raise ValueError(f"agent {self.name}: engine 'endpoint' needs an `endpoint` section (base_url, model, ...)")
         if self.num_heads % self.num_kv_heads:
             raise ValueError(f"num_heads={self.num_heads} is not a multiple of num_kv_heads={self.num_kv_heads}")
-        if self.arch == "qwen2" and self.hidden_size != self.num_heads * self.head_dim:
+        if self.arch == "qwen2" and not self.path and self.hidden_size != self.num_heads * self.head_dim:
             # Qwen2 derives head_dim from hidden_size / num_heads (HF and vLLM alike).
             raise ValueError(
                 f"qwen2 needs hidden_size == num_heads * head_dim, got {self.hidden_size} != "

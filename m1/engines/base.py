@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from m1.checkpoint import apply_prompt_template
 from m1.config.sampling import SamplingConfig
 
 
@@ -61,7 +62,8 @@ class Generator(Protocol):
     """What a policy agent needs from an engine."""
 
     def generate(self, prompts: Sequence[str | list[int]], settings: SamplingSettings) -> list[Completion]:
-        """Sample one completion per prompt (a string is encoded with the project tokenizer)."""
+        """Sample one completion per prompt (a string is encoded with the agent's tokenizer and
+        prompt template, :func:`m1.checkpoint.apply_prompt_template`)."""
         ...
 
     def compute_logprobs(
@@ -115,10 +117,11 @@ def finish_completion(
 
 
 def encode_prompts(prompts: Sequence[str | list[int]], tokenizer: Any, vocab_size: int) -> list[list[int]]:
-    """Token ids of every prompt; ids given directly are range-checked."""
+    """Token ids of every prompt (a string goes through :func:`m1.checkpoint.apply_prompt_template`,
+    the model's chat template or the project's base template); ids given directly are range-checked."""
     out: list[list[int]] = []
     for i, p in enumerate(prompts):
-        ids = list(tokenizer(p, add_special_tokens=False)["input_ids"]) if isinstance(p, str) else [int(t) for t in p]
+        ids = apply_prompt_template(tokenizer, p) if isinstance(p, str) else [int(t) for t in p]
         if not ids:
             raise EngineError(f"prompt {i} is empty")
         bad = [t for t in ids if not 0 <= t < vocab_size]

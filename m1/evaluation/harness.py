@@ -55,7 +55,7 @@ from m1.team.cpp import GenRequest, Phase, agent_labels, run_episode, summariser
 from m1.team.plan import Evidence, PlanFormatError, compose_answer_prompt, parse_answer
 from m1.team.topology import Topology, complete_topology
 
-SYSTEMS = ("team", "no_comm", "solver", "no_tools")
+SYSTEMS = ("team", "no_comm", "solver", "no_tools", "endpoint_team")
 PREDICTIONS = "predictions.jsonl"
 MANIFEST = "run.json"
 METRICS = "metrics.json"
@@ -260,6 +260,27 @@ def team_systems(names: Iterable[str], backends: Any, cfg: Any, team_dir: str, a
         else:
             raise EvalError(f"{name!r} is not a team system; systems: {', '.join(SYSTEMS)}")
     return out
+
+
+def endpoint_team_system(cfg: Any, endpoint: Any, agents: int, out_dir: str | Path) -> EvalSystem:
+    """``endpoint_team``: the paper's untrained "4×GPT-4o" baseline — ``agents`` endpoint agents
+    (one :class:`m1.config.EndpointConfig`, each its own agent) running the same CPP loop, tools and
+    complete topology as ``team``; responses are cached under ``out_dir`` so a rerun resends nothing."""
+    from m1.config import AgentSpec, TeamConfig
+    from m1.team.cpp import LocalTeam, ToolRunner
+    from m1.team.memory import SharedMemory
+    from m1.team.rollout import Backends
+    from m1.tools.registry import catalogue
+
+    if agents < 1:
+        raise EvalError(f"endpoint_team needs at least one agent, got {agents}")
+    ep = endpoint.model_copy(update={"cache_path": endpoint.cache_path or str(Path(out_dir) / "endpoint_cache.jsonl")})
+    team_cfg = TeamConfig(agents=[AgentSpec(name=f"endpoint-{i + 1}", arch="qwen2", engine="endpoint", endpoint=ep,
+                                            max_context=8192) for i in range(agents)])
+    team = LocalTeam.from_dir(str(out_dir), team_cfg, engine_cfg=cfg.engine)
+    backends = Backends(team, ToolRunner(cfg.tools, cfg.video), SharedMemory(), on_ray=False)
+    return TeamSystem("endpoint_team", backends, catalogue(), cfg.cpp, complete_topology(agents), cfg.seed,
+                      f"endpoint:{ep.base_url} model={ep.model}", 1, sampling=cfg.sampling.eval)
 
 
 # ------------------------------------------------------------------------- the resumable run

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from m1.checkpoint import agent_dir, load_tokenizer, token_counter
+from m1.checkpoint import agent_dir, load_tokenizer, template_overhead, token_counter
 from m1.config.cpp import CPPConfig
 from m1.config.engine import EngineConfig
 from m1.config.sampling import SamplingConfig
@@ -139,7 +139,8 @@ class MemoryBackend(Protocol):
 
 
 class LocalTeam:
-    """In-process team: one :class:`~m1.engines.base.Generator` per agent, a shared tokenizer."""
+    """In-process team: one :class:`~m1.engines.base.Generator` per agent, and one tokenizer for
+    the team or one per agent (a mixed team: a pretrained model's beside the project's)."""
 
     def __init__(self, names: Sequence[str], generators: Sequence[Any], tokenizer: Any, max_contexts: Sequence[int],
                  labels: Sequence[int] | None = None):
@@ -148,23 +149,30 @@ class LocalTeam:
         self.names = list(names)
         self.labels = check_labels(labels, len(names))
         self.generators = list(generators)
-        self.tokenizer = tokenizer
-        self.max_contexts = list(max_contexts)
-        self._count = token_counter(tokenizer)
+        toks = list(tokenizer) if isinstance(tokenizer, list | tuple) else [tokenizer] * len(self.names)
+        if len(toks) != len(self.names):
+            raise ValueError(f"{len(toks)} tokenizers for {len(self.names)} agents")
+        self.tokenizers = toks
+        self.tokenizer = toks[0]
+        # prompts are fitted by counting their own text; the chat/base template's tokens come off the context
+        self.max_contexts = [c - template_overhead(t) for c, t in zip(max_contexts, toks, strict=True)]
+        self._counts = [token_counter(t) for t in toks]
 
     @classmethod
     def from_dir(cls, team_dir: str, team_cfg: Any, dtype: str = "float32", engine_cfg: Any = None) -> LocalTeam:
-        """Load a team written by ``m1 models init`` (or with real checkpoint paths)."""
+        """Load a team written by ``m1 models init`` (or with real checkpoint paths, or endpoint agents)."""
         from m1.engines import make_engine
 
         ecfg = engine_cfg if engine_cfg is not None else EngineConfig(dtype=dtype)
-        gens = [make_engine(spec.engine, agent_dir(team_dir, spec), ecfg) for spec in team_cfg.agents]
-        tok = load_tokenizer(agent_dir(team_dir, team_cfg.agents[0]))
-        return cls([a.name for a in team_cfg.agents], gens, tok, [a.max_context for a in team_cfg.agents],
+        dirs = [agent_dir(team_dir, spec) for spec in team_cfg.agents]
+        gens = [make_engine(spec.engine, d, ecfg, spec=spec) for spec, d in zip(team_cfg.agents, dirs, strict=True)]
+        # every engine in this process holds its tokenizer, except vLLM's subprocess client
+        toks = [g.tokenizer if hasattr(g, "tokenizer") else load_tokenizer(d) for g, d in zip(gens, dirs, strict=True)]
+        return cls([a.name for a in team_cfg.agents], gens, toks, [a.max_context for a in team_cfg.agents],
                    team_cfg.labels)
 
     def counter(self, agent: int) -> TokenCounter:
-        return self._count
+        return self._counts[agent]
 
     def limits(self, agent: int, max_new_tokens: int, entry_tokens: int) -> PromptLimits:
         return PromptLimits(max_context=self.max_contexts[agent], max_new_tokens=max_new_tokens,

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from m1.checkpoint import load_agent, save_agent
+from m1.checkpoint import apply_prompt_template, load_agent, save_agent
 from m1.config.sft import SFTConfig
 from m1.seeding import derive_seed
 
@@ -53,7 +53,7 @@ class TokenizedExample:
 
 def tokenize_example(prompt: str, target: str, tokenizer: Any) -> TokenizedExample:
     """Prompt ids as the engine encodes them, then the target's ids and EOS; prompt labels masked."""
-    p = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    p = apply_prompt_template(tokenizer, prompt)
     t = list(tokenizer(target, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
     return TokenizedExample(p + t, [IGNORE] * len(p) + t)
 

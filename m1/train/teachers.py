@@ -22,20 +22,15 @@ Not here: the filter and dataset (:mod:`m1.train.annotation`), training (:mod:`m
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import random
-import re
-import threading
-import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from m1.checkpoint import token_counter
-from m1.config.sft import LLMTeacherConfig, SFTConfig
+from m1.checkpoint import apply_prompt_template, template_overhead, token_counter
+from m1.config.sft import SFTConfig
 from m1.engines.base import Completion
+from m1.engines.endpoint import SYSTEM_PROMPTS, ChatClient, clean_reply
 from m1.schema import Family, Question, TaskType
 from m1.seeding import derive_seed
 from m1.team.cpp import GenRequest, Phase, check_labels
@@ -177,144 +172,17 @@ class OracleTeacher:
 
 # ------------------------------------------------------------------------------ LLM teacher
 
-SYSTEM_PROMPTS: dict[Phase, str] = {
-    Phase.PLAN: "You plan video-tool calls. Reply with the plan only: one step per line, numbered from 1, "
-    'each `N. tool {json args}` using only the listed tools, e.g.\n1. rough_browser {}\n2. fine_browser {"start":0,'
-    '"end":20}\nArguments may reference an earlier step: "$1.start".',
-    Phase.REVISION: "You revise a video-tool plan after reading results. Reply with exactly `KEEP` (run the rest "
-    "of the plan), `DONE` (enough evidence, answer now) or the new remaining steps, numbered from the "
-    "`Next:` number, one `N. tool {json}` per line. No other text.",
-    Phase.ANSWER: "Answer the question from the evidence. Reply with the answer only: one option letter for "
-    "multiple_choice, a number for numeric, `start end` in seconds for grounding.",
-}
-_FENCE_RE = re.compile(r"^```[a-z]*\n?|\n?```$")
-_THINK_RE = re.compile(r"<think>.*?</think>", re.S)  # DeepSeek-R1 style reasoning is not a plan
-
-
-def clean_reply(text: str) -> str:
-    """Strip reasoning blocks, code fences and surrounding blank space from a chat reply."""
-    text = _THINK_RE.sub("", text or "").strip()
-    return _FENCE_RE.sub("", text).strip()
-
-
-class LLMTeacher:
-    """A teacher behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
-
-    ``usage`` accumulates requests, cache hits, retries, tokens and cost. ``clock``/``sleep`` are
-    injectable so the rate limit and back-off are testable without waiting on a wall clock."""
+class LLMTeacher(ChatClient):
+    """A teacher behind an OpenAI-compatible ``/v1/chat/completions`` endpoint (the client, its
+    retries, rate limit, cache and usage log are :class:`m1.engines.endpoint.ChatClient`)."""
 
     name = "llm"
-
-    def __init__(self, cfg: LLMTeacherConfig, client: Any = None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.cfg = cfg
-        if client is None:
-            import openai  # noqa: PLC0415  (only the LLM teacher needs it)
-
-            client = openai.OpenAI(base_url=cfg.base_url, api_key=os.environ.get(cfg.api_key_env) or "EMPTY",
-                                   timeout=cfg.timeout, max_retries=0)  # retries are ours: counted and logged
-        self.client = client
-        self.clock, self.sleep = clock, sleep
-        self._lock = threading.Lock()
-        self._next_slot = 0.0
-        self.usage = {"requests": 0, "cached": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0,
-                      "cost_usd": 0.0}
-        self._cache: dict[str, str] = {}
-        if cfg.cache_path and Path(cfg.cache_path).is_file():
-            for line in Path(cfg.cache_path).read_text().splitlines():
-                if line.strip():
-                    rec = json.loads(line)
-                    self._cache[rec["key"]] = rec["text"]
+    error_cls = TeacherError
 
     def write(self, request: GenRequest) -> str:
         messages = [{"role": "system", "content": SYSTEM_PROMPTS[request.phase]},
                     {"role": "user", "content": request.prompt}]
         return clean_reply(self.chat(messages))
-
-    def request_key(self, messages: list[dict[str, str]]) -> str:
-        body = {"model": self.cfg.model, "messages": messages, "temperature": self.cfg.temperature,
-                "max_tokens": self.cfg.max_tokens}
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-    def chat(self, messages: list[dict[str, str]]) -> str:
-        """One chat completion's text: from the cache, or from the endpoint (rate-limited, retried)."""
-        key = self.request_key(messages)
-        with self._lock:
-            if key in self._cache:
-                self.usage["cached"] += 1
-                self._log({"key": key, "cached": True, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
-                           "attempts": 0, "seconds": 0.0})
-                return self._cache[key]
-        t0, attempts = self.clock(), 0
-        while True:
-            attempts += 1
-            self._wait_for_slot()
-            try:
-                resp = self.client.chat.completions.create(model=self.cfg.model, messages=messages,
-                                                           temperature=self.cfg.temperature,
-                                                           max_tokens=self.cfg.max_tokens)
-                break
-            except Exception as e:  # noqa: BLE001 - classified below; non-retryable ones are re-raised typed
-                delay = self._retry_delay(e, attempts)
-                if delay is None:
-                    raise TeacherError(f"teacher endpoint {self.cfg.base_url} failed: {type(e).__name__}: {e}") from e
-                with self._lock:
-                    self.usage["retries"] += 1
-                self.sleep(delay)
-        if not resp.choices:
-            raise TeacherError(f"teacher endpoint {self.cfg.base_url} returned no choices")
-        text = resp.choices[0].message.content or ""
-        pt = int(getattr(resp.usage, "prompt_tokens", 0) or 0) if resp.usage else 0
-        ct = int(getattr(resp.usage, "completion_tokens", 0) or 0) if resp.usage else 0
-        cost = (pt * self.cfg.usd_per_m_prompt + ct * self.cfg.usd_per_m_completion) / 1e6
-        with self._lock:
-            self.usage["requests"] += 1
-            self.usage["prompt_tokens"] += pt
-            self.usage["completion_tokens"] += ct
-            self.usage["cost_usd"] += cost
-            self._cache[key] = text
-            if self.cfg.cache_path:
-                Path(self.cfg.cache_path).parent.mkdir(parents=True, exist_ok=True)
-                with open(self.cfg.cache_path, "a") as f:
-                    f.write(json.dumps({"key": key, "text": text}) + "\n")
-            self._log({"key": key, "cached": False, "prompt_tokens": pt, "completion_tokens": ct,
-                       "cost_usd": round(cost, 8), "attempts": attempts, "seconds": round(self.clock() - t0, 4)})
-        return text
-
-    def _wait_for_slot(self) -> None:
-        interval = 60.0 / self.cfg.requests_per_minute
-        with self._lock:
-            now = self.clock()
-            start = max(now, self._next_slot)
-            self._next_slot = start + interval
-        if start > now:
-            self.sleep(start - now)
-
-    def _retry_delay(self, err: Exception, attempt: int) -> float | None:
-        """Seconds to wait before retrying ``err`` (None: do not retry)."""
-        import openai  # noqa: PLC0415
-
-        if attempt > self.cfg.max_retries:
-            return None
-        retryable = isinstance(err, openai.RateLimitError | openai.APIConnectionError | openai.APITimeoutError) or (
-            isinstance(err, openai.APIStatusError) and err.status_code >= 500)
-        if not retryable:
-            return None
-        delay = min(self.cfg.max_backoff, self.cfg.backoff * 2 ** (attempt - 1))
-        response = getattr(err, "response", None)
-        header = response.headers.get("retry-after") if response is not None else None
-        if header:
-            try:
-                delay = min(self.cfg.max_backoff, max(delay, float(header)))
-            except ValueError:
-                pass  # an HTTP-date Retry-After: keep our own back-off
-        return delay
-
-    def _log(self, record: dict[str, Any]) -> None:
-        if self.cfg.usage_log:
-            Path(self.cfg.usage_log).parent.mkdir(parents=True, exist_ok=True)
-            with open(self.cfg.usage_log, "a") as f:
-                f.write(json.dumps({"time": time.time(), "model": self.cfg.model, **record}) + "\n")
 
 
 # ----------------------------------------------------------------------------- team backend
@@ -323,7 +191,7 @@ class LLMTeacher:
 class TeacherTeam:
     """A :class:`m1.team.cpp.TeamBackend` whose agents all write the teacher's texts.
 
-    Prompts are tokenised with the *students'* tokenizer and limits, so the episode's prompts are
+    Prompts are tokenised with each *student's* tokenizer, prompt template and limits, so the episode's prompts are
     exactly what the students see; completions carry the teacher text's ids + EOS (log-probs 0).
     ``answers`` / ``blind_answers`` count answer requests, and those whose evidence showed no
     candidate (a sign that ``cpp.entry_tokens`` clips the candidates away)."""
@@ -332,14 +200,19 @@ class TeacherTeam:
                  labels: Sequence[int] | None = None):
         if len(names) != len(max_contexts):
             raise ValueError("names and max_contexts must have the same length")
-        self.teacher, self.names, self.tokenizer = teacher, list(names), tokenizer
+        self.teacher, self.names = teacher, list(names)
+        # one tokenizer for the team, or one per agent (a mixed team: Gemma's beside the project's)
+        toks = list(tokenizer) if isinstance(tokenizer, list | tuple) else [tokenizer] * len(self.names)
+        if len(toks) != len(self.names):
+            raise ValueError(f"{len(toks)} tokenizers for {len(self.names)} agents")
+        self.tokenizers = toks
         self.labels = check_labels(labels, len(self.names))
-        self.max_contexts = list(max_contexts)
-        self._count = token_counter(tokenizer)
+        self.max_contexts = [c - template_overhead(t) for c, t in zip(max_contexts, toks, strict=True)]
+        self._counts = [token_counter(t) for t in toks]
         self.answers = self.blind_answers = 0
 
     def counter(self, agent: int) -> TokenCounter:
-        return self._count
+        return self._counts[agent]
 
     def limits(self, agent: int, max_new_tokens: int, entry_tokens: int) -> PromptLimits:
         return PromptLimits(max_context=self.max_contexts[agent], max_new_tokens=max_new_tokens,
@@ -352,8 +225,9 @@ class TeacherTeam:
                 self.answers += 1
                 self.blind_answers += best_evidence(r.evidence) is None
             text = self.teacher.write(r)
-            ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) + [self.tokenizer.eos_token_id]
-            pids = list(self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"])
+            tok = self.tokenizers[r.agent]
+            ids = list(tok(text, add_special_tokens=False)["input_ids"]) + [tok.eos_token_id]
+            pids = apply_prompt_template(tok, r.prompt)
             out.append(Completion(prompt_ids=pids, completion_ids=ids, text=text, logprobs=[0.0] * len(ids),
                                   finish_reason="stop"))
         return out
