@@ -10,8 +10,7 @@ from typing import Any
 
 from actors import get, single_thread_torch, wait_started
 from m1.engines.base import Completion, SamplingSettings
-from m1.team.cpp import GenRequest
-from m1.team.plan import PromptLimits, TokenCounter
+from m1.team.cpp import GenRequest, PromptBudgets
 
 
 class PolicyAgent:
@@ -70,7 +69,7 @@ class PolicyAgent:
         return self.name
 
 
-class RayTeam:
+class RayTeam(PromptBudgets):
     """A team of ``PolicyAgentActor``s; prompts are rendered and counted on the driver."""
 
     def __init__(self, team_dir: str | Path, team_cfg: Any, ray_cfg: Any, engine_cfg: Any = None,
@@ -79,11 +78,10 @@ class RayTeam:
         bundle (``policy:<agent>``) with the resources the layout gives it."""
         import ray
 
-        from m1.checkpoint import agent_dir, load_tokenizer, template_overhead, token_counter
+        from m1.checkpoint import agent_dir, load_tokenizer
 
         self.names = [a.name for a in team_cfg.agents]
         self.labels = list(team_cfg.labels)
-        self.max_contexts = [a.max_context for a in team_cfg.agents]
         self.timeout = timeout
         remote = ray.remote(num_cpus=ray_cfg.policy_cpus, num_gpus=ray_cfg.policy_gpus, max_restarts=1,
                             max_task_retries=1)(PolicyAgent)
@@ -97,15 +95,7 @@ class RayTeam:
         # one tokenizer per agent (a mixed team); the chat/base template's tokens come off the context
         toks = [load_tokenizer(agent_dir(team_dir, a)) if a.engine != "endpoint" or a.path else None
                 for a in team_cfg.agents]
-        self._counts = [token_counter(t) for t in toks]
-        self.max_contexts = [c - template_overhead(t) for c, t in zip(self.max_contexts, toks, strict=True)]
-
-    def counter(self, agent: int) -> TokenCounter:
-        return self._counts[agent]
-
-    def limits(self, agent: int, max_new_tokens: int, entry_tokens: int) -> PromptLimits:
-        return PromptLimits(max_context=self.max_contexts[agent], max_new_tokens=max_new_tokens,
-                            entry_tokens=entry_tokens)
+        super().__init__(toks, [a.max_context for a in team_cfg.agents])
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
         refs = [self.actors[r.agent].generate.remote([r.prompt], r.settings) for r in requests]

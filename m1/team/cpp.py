@@ -116,6 +116,33 @@ class TeamBackend(Protocol):
         ...
 
 
+class PromptBudgets:
+    """Each agent's prompt accounting, the base of every team back-end (in-process, teacher, Ray): its
+    own tokenizer counts its prompt text (a mixed team mixes vocabularies), and its context limit
+    loses the tokens its chat or base template adds around that text."""
+
+    def __init__(self, tokenizers: Sequence[Any], max_contexts: Sequence[int]):
+        if len(tokenizers) != len(max_contexts):
+            raise ValueError(f"{len(tokenizers)} tokenizers for {len(max_contexts)} agents")
+        self.max_contexts = [c - template_overhead(t) for c, t in zip(max_contexts, tokenizers, strict=True)]
+        self._counts = [token_counter(t) for t in tokenizers]
+
+    @staticmethod
+    def per_agent(tokenizer: Any, n: int) -> list[Any]:
+        """One tokenizer per agent from one for the team or a sequence of ``n``."""
+        toks = list(tokenizer) if isinstance(tokenizer, list | tuple) else [tokenizer] * n
+        if len(toks) != n:
+            raise ValueError(f"{len(toks)} tokenizers for {n} agents")
+        return toks
+
+    def counter(self, agent: int) -> TokenCounter:
+        return self._counts[agent]
+
+    def limits(self, agent: int, max_new_tokens: int, entry_tokens: int) -> PromptLimits:
+        return PromptLimits(max_context=self.max_contexts[agent], max_new_tokens=max_new_tokens,
+                            entry_tokens=entry_tokens)
+
+
 class ToolBackend(Protocol):
     """Tool execution for many episodes; ``run`` never raises for a bad call (ToolResult.error)."""
 
@@ -138,7 +165,7 @@ class MemoryBackend(Protocol):
     def close(self, episode_id: str) -> list[MemoryEntry]: ...
 
 
-class LocalTeam:
+class LocalTeam(PromptBudgets):
     """In-process team: one :class:`~m1.engines.base.Generator` per agent, and one tokenizer for
     the team or one per agent (a mixed team: a pretrained model's beside the project's)."""
 
@@ -149,14 +176,9 @@ class LocalTeam:
         self.names = list(names)
         self.labels = check_labels(labels, len(names))
         self.generators = list(generators)
-        toks = list(tokenizer) if isinstance(tokenizer, list | tuple) else [tokenizer] * len(self.names)
-        if len(toks) != len(self.names):
-            raise ValueError(f"{len(toks)} tokenizers for {len(self.names)} agents")
-        self.tokenizers = toks
-        self.tokenizer = toks[0]
-        # prompts are fitted by counting their own text; the chat/base template's tokens come off the context
-        self.max_contexts = [c - template_overhead(t) for c, t in zip(max_contexts, toks, strict=True)]
-        self._counts = [token_counter(t) for t in toks]
+        self.tokenizers = PromptBudgets.per_agent(tokenizer, len(self.names))
+        self.tokenizer = self.tokenizers[0]
+        super().__init__(self.tokenizers, max_contexts)
 
     @classmethod
     def from_dir(cls, team_dir: str, team_cfg: Any, dtype: str = "float32", engine_cfg: Any = None) -> LocalTeam:
@@ -170,13 +192,6 @@ class LocalTeam:
         toks = [g.tokenizer if hasattr(g, "tokenizer") else load_tokenizer(d) for g, d in zip(gens, dirs, strict=True)]
         return cls([a.name for a in team_cfg.agents], gens, toks, [a.max_context for a in team_cfg.agents],
                    team_cfg.labels)
-
-    def counter(self, agent: int) -> TokenCounter:
-        return self._counts[agent]
-
-    def limits(self, agent: int, max_new_tokens: int, entry_tokens: int) -> PromptLimits:
-        return PromptLimits(max_context=self.max_contexts[agent], max_new_tokens=max_new_tokens,
-                            entry_tokens=entry_tokens)
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
         return [self.generators[r.agent].generate([r.prompt], r.settings)[0] for r in requests]

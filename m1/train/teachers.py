@@ -27,14 +27,14 @@ import random
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from m1.checkpoint import apply_prompt_template, template_overhead, token_counter
+from m1.checkpoint import apply_prompt_template
 from m1.config.sft import SFTConfig
 from m1.engines.base import Completion
 from m1.engines.endpoint import SYSTEM_PROMPTS, ChatClient, clean_reply
 from m1.schema import Family, Question, TaskType
 from m1.seeding import derive_seed
-from m1.team.cpp import GenRequest, Phase, check_labels
-from m1.team.plan import Evidence, PromptLimits, TokenCounter
+from m1.team.cpp import GenRequest, Phase, PromptBudgets, check_labels
+from m1.team.plan import Evidence
 
 QUESTION_AWARE = ("fine_browser", "spatial", "grounding")
 
@@ -188,7 +188,7 @@ class LLMTeacher(ChatClient):
 # ----------------------------------------------------------------------------- team backend
 
 
-class TeacherTeam:
+class TeacherTeam(PromptBudgets):
     """A :class:`m1.team.cpp.TeamBackend` whose agents all write the teacher's texts.
 
     Prompts are tokenised with each *student's* tokenizer, prompt template and limits, so the episode's prompts are
@@ -202,21 +202,10 @@ class TeacherTeam:
             raise ValueError("names and max_contexts must have the same length")
         self.teacher, self.names = teacher, list(names)
         # one tokenizer for the team, or one per agent (a mixed team: Gemma's beside the project's)
-        toks = list(tokenizer) if isinstance(tokenizer, list | tuple) else [tokenizer] * len(self.names)
-        if len(toks) != len(self.names):
-            raise ValueError(f"{len(toks)} tokenizers for {len(self.names)} agents")
-        self.tokenizers = toks
+        self.tokenizers = PromptBudgets.per_agent(tokenizer, len(self.names))
         self.labels = check_labels(labels, len(self.names))
-        self.max_contexts = [c - template_overhead(t) for c, t in zip(max_contexts, toks, strict=True)]
-        self._counts = [token_counter(t) for t in toks]
+        super().__init__(self.tokenizers, max_contexts)
         self.answers = self.blind_answers = 0
-
-    def counter(self, agent: int) -> TokenCounter:
-        return self._counts[agent]
-
-    def limits(self, agent: int, max_new_tokens: int, entry_tokens: int) -> PromptLimits:
-        return PromptLimits(max_context=self.max_contexts[agent], max_new_tokens=max_new_tokens,
-                            entry_tokens=entry_tokens)
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Completion]:
         out = []
