@@ -12,7 +12,7 @@ from typing import Any
 def run_cli(main: Callable[[Any], Any], doc: str | None, argv: list[str] | None = None,
             defaults: Sequence[str] = ()) -> int:
     """The command line every job shares: ``[--config YAML] [KEY=VALUE ...]`` → ``main(cfg)``.
-    ``defaults`` are overrides applied before the user's (the pipeline's embedded sizes)."""
+    ``defaults`` (the pipeline's embedded sizes) sit below the YAML file and the overrides."""
     from m1.config import load_config
 
     ap = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
@@ -23,7 +23,7 @@ def run_cli(main: Callable[[Any], Any], doc: str | None, argv: list[str] | None 
     from m1.errors import UserError
 
     try:
-        main(load_config(args.config, [*defaults, *args.overrides]))
+        main(load_config(args.config, list(args.overrides), defaults=list(defaults)))
     except (ConfigError, UserError) as e:  # expected failures: one line and what to do, no traceback
         print(f"{ap.prog}: error: {e}", file=sys.stderr)
         return 2

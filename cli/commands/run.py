@@ -6,7 +6,8 @@ and the paper's filter → SFT of the 4-agent team (one Ray task per agent) → 
 table next to the no-video answer prior and the reference solver. Everything is written under
 ``output_dir`` (default ``runs/pipeline``); rerunning continues an interrupted run. The embedded
 defaults (``jobs/pipeline.py::PIPELINE_DEFAULTS``) keep it to roughly 20-30 minutes on 2 cores;
-any KEY=VALUE overrides them (e.g. ``marl.steps=50 sft.train_videos=60``).
+a ``--config`` YAML file overrides them, and any KEY=VALUE overrides both (e.g.
+``marl.steps=50 sft.train_videos=60``).
 """
 
 from __future__ import annotations
@@ -31,5 +32,5 @@ def _run(args: argparse.Namespace) -> int:
     from jobs.pipeline import PIPELINE_DEFAULTS, main
     from m1.config import load_config
 
-    main(load_config(args.config, PIPELINE_DEFAULTS + list(args.overrides)))
+    main(load_config(args.config, list(args.overrides), defaults=PIPELINE_DEFAULTS))
     return 0

@@ -84,10 +84,13 @@ class M1Config(StrictModel):
         return self
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> M1Config:
-    """Defaults ← YAML ``path`` ← ``overrides`` (``["synth.fps=8", ...]``): merged, ``${...}``
-    resolved by OmegaConf, validated by pydantic (:func:`m1.config.base.build`)."""
-    layers = []
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                defaults: list[str] | None = None) -> M1Config:
+    """Field defaults ← ``defaults`` (a job's embedded sizes, as dotted overrides) ← YAML ``path`` ←
+    ``overrides`` (``["synth.fps=8", ...]``): merged, ``${...}`` resolved by OmegaConf, validated by
+    pydantic (:func:`m1.config.base.build`). A YAML file therefore beats a job's embedded defaults,
+    and the command line beats both."""
+    layers = [parse_overrides(list(defaults))] if defaults else []
     if path is not None:
         layers.append(load_yaml(path))
     layers.append(parse_overrides(list(overrides or [])))

@@ -191,3 +191,18 @@ def test_interpolation_syntax_error_names_key_and_value():
     with pytest.raises(ConfigError) as e:
         load_config(overrides=["sft.out_dir=${output_dir"])
     assert "sft.out_dir = '${output_dir'" in str(e.value)
+
+
+def test_a_jobs_embedded_defaults_sit_below_the_yaml_file(tmp_path):
+    # `m1 run -c mixed.yaml` used to lose the file's output_dir and marl.steps to the pipeline's
+    # embedded sizes, which were applied as overrides after the file
+    from jobs.pipeline import PIPELINE_DEFAULTS
+
+    f = tmp_path / "c.yaml"
+    f.write_text("output_dir: runs/mixed\nmarl:\n  steps: 1\n")
+    cfg = load_config(f, ["grpo.group_size=2"], defaults=PIPELINE_DEFAULTS)
+    assert cfg.output_dir == "runs/mixed" and cfg.marl.steps == 1 and cfg.grpo.group_size == 2
+    assert cfg.marl.questions_per_step == 4 and cfg.sft.train_videos == 24  # the defaults the file leaves alone
+    cfg = load_config(None, ["marl.steps=3"], defaults=PIPELINE_DEFAULTS)
+    assert cfg.output_dir == "runs/pipeline" and cfg.marl.steps == 3
+    assert cfg.sft.out_dir.startswith("runs/pipeline")  # interpolation follows the default layer too
