@@ -24,6 +24,11 @@ class RewardConfig(StrictModel):
     col_weight: float = Field(0.5, ge=0.0, description="R_col = col_weight x judge score (1/0).")
     max_tool_calls: int = Field(5, ge=1, description="More tool calls than this get col_over_budget instead.")
     col_over_budget: float = Field(-1.0, description="The strong penalty for exceeding max_tool_calls.")
+    frame_cost: float = Field(
+        0.0, ge=0.0,
+        description="Subtracted from R_res per frame the agent's own tool calls decoded (0 = off, the paper's "
+        "reward). A departure from the paper, to make efficiency learnable; see m1.train.rewards.",
+    )
     judge: Literal["rule", "llm"] = Field(
         "rule",
         description="Collaboration judge: the documented rules of m1.train.rewards, or an LLM (judge_llm endpoint).",

@@ -6,6 +6,16 @@
   ``rewards.outcome`` picks whose answer is scored: the team's final answer (credit for
   collaboration), the agent's own (credit for being right), or the mean of both (default). A
   missing/unparseable answer scores s = 0.
+  **Frame cost** (``rewards.frame_cost``, default 0 = off; a *departure from the paper*, whose
+  reward has no efficiency term — it only reports frames): ``R_res`` is lowered by
+  ``frame_cost`` × the frames the agent's *own* calls decoded (the sum of ``frames`` over its
+  steps' memory entries), so a policy can learn to browse less, not only be observed doing so.
+  Own frames, not the episode's: an agent controls only its own calls, and charging each agent
+  the team's total would penalise a frugal agent for a neighbour's browsing. The frames of all
+  agents add up to the episode's ``frames_used`` (a call served from the episode cache and frames
+  already decoded by another call cost 0 — whoever decoded them first pays), so the team as a
+  whole pays exactly ``frame_cost × frames_used``. Choose it against the outcome scale: with
+  ``correct - wrong = 2``, ``frame_cost = 0.005`` makes 40 frames cost a tenth of that range.
 * ``R_format``: ``format_ok`` when every turn of the agent parsed (plan, revisions, answer), no
   reference dangled and no call was rejected for its arguments (a tool result of error kind
   ``bad_args`` or ``unknown_tool``); ``format_bad`` otherwise.
@@ -152,6 +162,11 @@ class LLMJudge:
         return m.group(0) == "1", (() if m.group(0) == "1" else ("llm judge: 0",))
 
 
+def agent_frames(ep: Episode, a: AgentTrace) -> int:
+    """Frames the agent's own calls decoded (0 for calls served from the episode cache)."""
+    return sum(ep.memory[st.memory_id].frames for st in a.steps)
+
+
 def agent_rewards(ep: Episode, cfg: RewardConfig | None = None, judge=None) -> list[AgentReward]:  # noqa: ANN001
     """Rewards of every active agent of ``ep``, in agent order. ``judge(ep, agent) -> (ok, reasons)``
     defaults to :func:`rule_judge`."""
@@ -162,7 +177,7 @@ def agent_rewards(ep: Episode, cfg: RewardConfig | None = None, judge=None) -> l
     for a in ep.agents:
         own_s = score_question(ep.question, a.answer).score
         s = {"team": team_s, "agent": own_s, "mixed": (team_s + own_s) / 2}[cfg.outcome]
-        r_res = cfg.wrong + (cfg.correct - cfg.wrong) * s
+        r_res = cfg.wrong + (cfg.correct - cfg.wrong) * s - cfg.frame_cost * agent_frames(ep, a)
         arg_errors = any(ep.memory[st.memory_id].error_kind in _ARG_ERRORS for st in a.steps)
         r_fmt = cfg.format_bad if (a.format_errors or arg_errors) else cfg.format_ok
         ok, reasons = judge(ep, a)

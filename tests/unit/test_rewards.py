@@ -13,7 +13,7 @@ from m1.schema import Question, TaskType, ToolErrorKind, ToolResult  # noqa: E40
 from m1.team.cpp import run_episode  # noqa: E402
 from m1.team.topology import complete_topology  # noqa: E402
 from m1.team.trace import Episode  # noqa: E402
-from m1.train.rewards import agent_rewards, rule_judge  # noqa: E402
+from m1.train.rewards import agent_frames, agent_rewards, rule_judge  # noqa: E402
 
 
 class Tools:
@@ -208,3 +208,24 @@ def test_reward_audit_tallies_families_and_wrong_kind_tools():
     table = markdown(tally)
     assert table.splitlines()[-1].startswith("| all | 3 | 0.67 | 1.00 |")
     assert "wrong-kind candidates from grounding (1)" in table
+
+
+def test_frame_cost_charges_each_agent_the_frames_its_own_calls_decoded():
+    # round 1: agent 0 global_sampling (8 frames), agent 1 fine_browser 0-5 (3), agent 2 fine_browser 1-5 (3);
+    # round 2: agent 0 fine_browser 0-5, the call agent 1 made → served from the episode cache, 0 frames
+    # (whoever decoded first pays). Agents 0 and 1 answer B (right), agent 2 C (wrong); team: B by vote.
+    ep = episode([fixed('1. global_sampling {"n":4}\n2. fine_browser {"start":0,"end":5}', "B"),
+                  fixed('1. fine_browser {"start":0,"end":5}', "B"),
+                  fixed('1. fine_browser {"start":1,"end":5}', "C")])
+    assert [agent_frames(ep, a) for a in ep.agents] == [8, 3, 3]
+    assert ep.frames_used == 14  # the agents' frames add up to the episode's
+    off = agent_rewards(ep)
+    on = agent_rewards(ep, RewardConfig(frame_cost=0.01))
+    # mixed outcome: agent 0 (1 + 1)/2 → 1.0; agent 1 → 1.0; agent 2 (1 + 0)/2 → 0.0
+    assert [r.outcome for r in off] == pytest.approx([1.0, 1.0, 0.0])
+    assert [r.outcome for r in on] == pytest.approx([1.0 - 0.08, 1.0 - 0.03, 0.0 - 0.03])
+    # only R_res moves: format and collaboration are as without the cost
+    assert [(r.format, r.collaboration) for r in on] == [(r.format, r.collaboration) for r in off]
+    assert RewardConfig().frame_cost == 0.0
+    with pytest.raises(ValueError, match="frame_cost"):
+        RewardConfig(frame_cost=-0.1)
