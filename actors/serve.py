@@ -139,9 +139,11 @@ def watch_backends(backends: Any) -> ActorWatch:
 def build_ray_service(cfg: M1Config, team_dir: str | Path, store_actor: Any) -> TeamService:
     """A replica's service over Ray actors (``cfg.serve.use_ray_backends``) or in-process models."""
     from actors.rollout import build_backends
+    from m1.models import with_team_summariser
     from m1.serving.service import build_local_service
 
     single_thread_torch()
+    cfg = with_team_summariser(cfg, team_dir)
     store = RayTraceStore(store_actor, cfg.serve.max_traces, cfg.ray.namespace)
     if not cfg.serve.use_ray_backends:
         service = build_local_service(cfg, team_dir)

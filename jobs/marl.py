@@ -68,7 +68,7 @@ def main(cfg: M1Config) -> dict:
     from actors.rollout import build_backends
     from m1.checkpoint import agent_dir, save_agent
     from m1.engines.endpoint import check_trainable
-    from m1.models import init_team
+    from m1.models import init_team, with_team_summariser
     from m1.synth import read_split
     from m1.team.rollout import EpisodeJob
     from m1.team.topology import complete_topology
@@ -83,6 +83,7 @@ def main(cfg: M1Config) -> dict:
     if not TeamDir(p["team"]).exists():
         print(f"writing an untrained team to {p['team']}", file=sys.stderr)
         init_team(cfg.team, p["team"], seed=cfg.seed)
+    cfg = with_team_summariser(cfg, p["team"])  # rollouts use the start team's chosen summariser, if any
     train_qs = read_split(p["data"])
     eval_qs = read_split(p["eval"])[: cfg.marl.eval_questions]
     dirs = [agent_dir(p["team"], a) for a in cfg.team.agents]
@@ -134,6 +135,9 @@ def main(cfg: M1Config) -> dict:
         save_agent(model, tok, team_out / spec.name)
     TeamDir(team_out).copy_tokenizer_from(TeamDir(p["team"]))
     TeamDir(team_out).write_manifest(cfg.team, cfg.seed, marl={"from": str(p["team"]), "steps": trainer.step})
+    chosen = TeamDir(p["team"]).summariser_choice()
+    if chosen is not None:  # trained with it, so evaluated with it; its scores are the start team's
+        TeamDir(team_out).write_summariser_choice({**chosen, "carried_from": str(p["team"])})
     summary = {"steps": trainer.step, "wall_seconds": round(wall, 1), "use_ray": cfg.marl.use_ray,
                "start_team": str(p["team"]), "eval_questions": len(eval_qs), "before": before, "after": after,
                "team": str(team_out)}

@@ -17,7 +17,8 @@ the plan language or the tool catalogue.
   and SFT teaches what follows it; the project tokenizer (no BOS, no template) gets the bare prompt,
   as before. The plan language, parsers and rewards do not change.
 - :class:`TeamDir` owns a team folder: ``team.json`` (the manifest), ``tokenizer/`` and one
-  checkpoint directory per agent.
+  checkpoint directory per agent; the manifest may record the summariser chosen on a validation
+  split (``summariser``, written by ``m1 models choose-summariser``).
 
 Not here: which texts the tokenizer learns and the tiny model zoo (:mod:`m1.models`).
 """
@@ -36,6 +37,7 @@ from m1.config.team import AgentSpec, TeamConfig
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
 TEAM_MANIFEST = "team.json"
+SUMMARISER_KEY = "summariser"  # the team's chosen summariser in its manifest (TeamDir.summariser_choice)
 
 
 class ModelError(ValueError):
@@ -194,6 +196,29 @@ class TeamDir:
         if agents is not None:
             body["agents"] = {k: str(v) for k, v in agents.items()}
         body.update(provenance)
+        self.manifest_path.write_text(json.dumps(body, indent=2))
+        return self.manifest_path
+
+    def summariser_choice(self) -> dict[str, Any] | None:
+        """The summariser chosen for this team on a validation split (``m1 models choose-summariser``):
+        ``{"agent": name, "scores": {name: percent}, ...}``; None when none was chosen (a manifest
+        written before the field existed included)."""
+        choice = self.manifest().get(SUMMARISER_KEY)
+        if choice is None:
+            return None
+        if not isinstance(choice, dict) or not isinstance(choice.get("agent"), str):
+            raise ModelError(f"{self.manifest_path}: {SUMMARISER_KEY!r} must be an object with an 'agent' name, "
+                             f"got {choice!r}; rerun `m1 models choose-summariser` or delete the field")
+        return choice
+
+    def write_summariser_choice(self, choice: Mapping[str, Any]) -> Path:
+        """Record ``choice`` (an ``agent`` name, the scores it was chosen by, the split) in the manifest,
+        keeping everything else. SFT and MARL write a fresh manifest without it: their weights differ
+        from those it was chosen for (MARL carries its start team's choice over, marked as such)."""
+        if not isinstance(choice.get("agent"), str):
+            raise ModelError(f"a summariser choice needs an 'agent' name, got {dict(choice)!r}")
+        body = self.manifest()
+        body[SUMMARISER_KEY] = dict(choice)
         self.manifest_path.write_text(json.dumps(body, indent=2))
         return self.manifest_path
 

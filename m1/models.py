@@ -229,6 +229,15 @@ def init_team(
     return dirs
 
 
+def with_team_summariser(cfg: M1Config, team_dir: str | Path) -> M1Config:
+    """``cfg`` with the summariser stored in ``team_dir`` applied (:func:`m1.team.cpp.team_summariser`;
+    an explicit ``cpp.summariser`` wins); call it wherever a team folder is loaded."""
+    from m1.team.cpp import team_summariser  # noqa: PLC0415
+
+    cpp = team_summariser(cfg.cpp, [a.name for a in cfg.team.agents], team_dir)
+    return cfg if cpp is cfg.cpp else cfg.model_copy(update={"cpp": cpp})
+
+
 def ensure_team(cfg: M1Config, team: str | None) -> Path:
     """The team directory to use; an untrained tiny team is created when none is given or found."""
     path = Path(team) if team else Path(cfg.output_dir) / "team"

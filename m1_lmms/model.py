@@ -93,9 +93,10 @@ class VideoChatM1(lmms):
                                  "serve_url=") from None
         from actors.rollout import build_backends
         from m1.evaluation.harness import team_systems
-        from m1.models import ensure_team
+        from m1.models import ensure_team, with_team_summariser
 
         self.team_dir = ensure_team(self.cfg, team).resolve()
+        self.cfg = with_team_summariser(self.cfg, self.team_dir)
         backends = build_backends(self.cfg, self.team_dir, use_ray=use_ray)
         logger.info(f"videochat_m1: {self.system_name} of {list(backends.team.names)} from {self.team_dir} "
                     f"({'Ray actors' if use_ray else 'in-process'})")

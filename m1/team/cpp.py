@@ -17,6 +17,8 @@ The loop (:func:`run_episode`):
 4. **Answer** — each agent answers from its own results and the memory it may see.
    Aggregation: multiple choice → majority vote over parseable answers; a tie goes to the
    tied option chosen by the agent of highest priority (the summariser first, then by index).
+   The summariser: ``cpp.summariser`` if set, else the team's best agent on a validation split as
+   stored by ``m1 models choose-summariser`` (:func:`team_summariser`), else the last agent.
    Numeric → the median of parseable answers (or the summariser's, by config). Grounding and
    open-ended → the summariser's answer, written from the *whole* memory; if it is dropped or
    unparseable, the highest-priority parseable answer.
@@ -35,13 +37,15 @@ import json
 import re
 import statistics
 import time
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
-from m1.checkpoint import agent_dir, load_tokenizer, template_overhead, token_counter
+from m1.checkpoint import TeamDir, agent_dir, load_tokenizer, template_overhead, token_counter
 from m1.config.cpp import CPPConfig
 from m1.config.engine import EngineConfig
 from m1.config.sampling import SamplingConfig
@@ -265,12 +269,43 @@ def _evidence(e: MemoryEntry, labels: Sequence[int]) -> Evidence:
 _CANDIDATE_TAIL = re.compile(r"\s*candidate=.*?conf=[0-9.]+\s*$", re.S)
 
 
-def summariser_index(names: Sequence[str], cfg: CPPConfig) -> int:
-    if cfg.summariser is None:
-        return len(names) - 1
-    if cfg.summariser not in names:
-        raise ValueError(f"cpp.summariser = {cfg.summariser!r} is not an agent of the team {list(names)}")
-    return list(names).index(cfg.summariser)
+class StaleSummariserWarning(UserWarning):
+    """A team's stored summariser choice names no agent of the team as configured now."""
+
+
+def summariser_index(names: Sequence[str], cfg: CPPConfig, stored: str | None = None) -> int:
+    """The summariser's index in ``names``: an explicit ``cpp.summariser`` (an error if it is not in
+    the team) > ``stored``, the team's own choice (``m1 models choose-summariser``) > the last agent.
+
+    A stored choice that names no agent of ``names`` — the team narrowed by ``team.use``, or agents
+    renamed since — is ignored with a :class:`StaleSummariserWarning`, not an error: the choice
+    belongs to the team folder, which stays usable under any narrowing of its agents."""
+    if cfg.summariser is not None:
+        if cfg.summariser not in names:
+            raise ValueError(f"cpp.summariser = {cfg.summariser!r} is not an agent of the team {list(names)}")
+        return list(names).index(cfg.summariser)
+    if stored is not None:
+        if stored in names:
+            return list(names).index(stored)
+        warnings.warn(f"the team's chosen summariser {stored!r} is not an agent of the team {list(names)} "
+                      f"(narrowed by team.use, or renamed?); using the last agent, {names[-1]!r}. Rerun "
+                      "`m1 models choose-summariser` or set cpp.summariser", StaleSummariserWarning, stacklevel=2)
+    return len(names) - 1
+
+
+def team_summariser(cfg: CPPConfig, names: Sequence[str], team_dir: str | Path) -> CPPConfig:
+    """``cfg`` with ``summariser`` set to the choice stored in ``team_dir``'s manifest when it is
+    not set explicitly (precedence in :func:`summariser_index`). Every command that loads a team
+    folder (``m1 eval``, ``m1 ask``, serving, lmms-eval, MARL) resolves it once this way, so the
+    resolved name is part of the settings it records (an eval's ``run.json``)."""
+    if cfg.summariser is not None:
+        return cfg
+    td = TeamDir(team_dir)
+    choice = td.summariser_choice() if td.exists() else None
+    if choice is None:
+        return cfg
+    name = list(names)[summariser_index(names, cfg, choice["agent"])]
+    return cfg.model_copy(update={"summariser": name}) if name == choice["agent"] else cfg
 
 
 def aggregate(

@@ -1,0 +1,121 @@
+"""The team's summariser: chosen as its best agent scored alone on a validation split, stored in
+team.json, and applied with the precedence explicit cpp.summariser > stored choice > last agent."""
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_cpp import CATALOGUE, RecordingTools, ScriptedTeam, fixed  # noqa: E402
+
+from m1.checkpoint import ModelError, TeamDir  # noqa: E402
+from m1.config import CPPConfig, TeamConfig, load_config  # noqa: E402
+from m1.data import score  # noqa: E402
+from m1.evaluation.harness import EvalError, Prediction  # noqa: E402
+from m1.evaluation.summariser import choose_summariser, pick, solo_topology  # noqa: E402
+from m1.models import with_team_summariser  # noqa: E402
+from m1.schema import Question, TaskType  # noqa: E402
+from m1.team.cpp import StaleSummariserWarning, run_episode, summariser_index, team_summariser  # noqa: E402
+from m1.team.memory import SharedMemory  # noqa: E402
+from m1.team.rollout import Backends  # noqa: E402
+from m1.team.topology import complete_topology  # noqa: E402
+
+NAMES = ["small", "mid", "large"]
+
+
+def test_precedence_explicit_then_stored_then_last():
+    assert summariser_index(NAMES, CPPConfig()) == 2
+    assert summariser_index(NAMES, CPPConfig(), stored="small") == 0
+    assert summariser_index(NAMES, CPPConfig(summariser="mid"), stored="small") == 1
+    with pytest.raises(ValueError, match="cpp.summariser = 'gone' is not an agent"):
+        summariser_index(NAMES, CPPConfig(summariser="gone"), stored="small")
+
+
+def test_a_stale_stored_choice_is_ignored_with_a_warning():
+    with pytest.warns(StaleSummariserWarning, match="'gone' is not an agent of the team.*using the last agent"):
+        assert summariser_index(NAMES, CPPConfig(), stored="gone") == 2
+
+
+def team_dir(tmp_path, choice=None):
+    td = TeamDir(tmp_path / "team")
+    td.write_manifest(TeamConfig(), seed=0)  # a manifest only: no model is loaded here
+    if choice is not None:
+        td.write_summariser_choice(choice)
+    return td
+
+
+def test_the_stored_choice_is_read_from_the_manifest(tmp_path):
+    cfg = load_config()
+    names = [a.name for a in cfg.team.agents]
+    old = team_dir(tmp_path)  # a manifest written before the field existed
+    assert old.summariser_choice() is None and team_summariser(cfg.cpp, names, old.root) is cfg.cpp
+    td = team_dir(tmp_path, {"agent": names[0], "scores": {n: 1.0 for n in names}})
+    body = json.loads(td.manifest_path.read_text())
+    assert body["summariser"]["agent"] == names[0] and body["seed"] == 0 and "team" in body  # the rest is kept
+    assert team_summariser(cfg.cpp, names, td.root).summariser == names[0]
+    assert with_team_summariser(cfg, td.root).cpp.summariser == names[0]
+    explicit = load_config(overrides=[f"cpp.summariser={names[1]}"])
+    assert with_team_summariser(explicit, td.root).cpp.summariser == names[1]
+    # narrowed by team.use to agents without the chosen one: warned, the last agent of the narrowed team
+    narrowed = load_config(overrides=[f"team.use=[{names[1]},{names[2]}]"])
+    with pytest.warns(StaleSummariserWarning):
+        assert with_team_summariser(narrowed, td.root).cpp.summariser is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert with_team_summariser(cfg, tmp_path / "no-team").cpp.summariser is None  # no manifest: no choice
+
+
+def test_a_malformed_choice_is_a_clear_error(tmp_path):
+    td = team_dir(tmp_path)
+    with pytest.raises(ModelError, match="needs an 'agent' name"):
+        td.write_summariser_choice({"scores": {}})
+    body = json.loads(td.manifest_path.read_text())
+    td.manifest_path.write_text(json.dumps({**body, "summariser": "large"}))
+    with pytest.raises(ModelError, match="must be an object with an 'agent' name"):
+        td.summariser_choice()
+
+
+def mc(i, answer):
+    return Question(qid=f"v{i}", video="/v.mp4", question=f"What colour {i}?", options=["red", "green", "blue", "cyan"],
+                    answer=answer, task_type=TaskType.MULTIPLE_CHOICE)
+
+
+def test_choose_summariser_scores_each_agent_alone_and_stores_the_best(tmp_path):
+    questions = [mc(0, "B"), mc(1, "B"), mc(2, "A"), mc(3, "C")]
+    # alone, agent0 (always B) gets 2/4, agent1 (always A) 1/4, agent2 (always C) 1/4: the best is not the last
+    scripts = [fixed('1. global_sampling {"n":4}', x) for x in "BAC"]
+    team = ScriptedTeam(scripts)
+    backends = Backends(team, RecordingTools(), SharedMemory(), on_ray=False)
+    td = team_dir(tmp_path)
+    cfg = load_config(overrides=["cpp.max_rounds=1"])
+    out = tmp_path / "choice"
+    choice = choose_summariser(backends, cfg, td.root, "m1_synth", "val", questions, tmp_path / "data", out)
+    assert choice["agent"] == "agent0" and choice["scores"] == {"agent0": 50.0, "agent1": 25.0, "agent2": 25.0}
+    assert td.summariser_choice() == choice and choice["split"] == "val" and choice["questions"] == 4
+    for name in team.names:  # each agent ran alone: its predictions carry only its own answer
+        preds = [Prediction.model_validate_json(x) for x in (out / name / "predictions.jsonl").read_text().splitlines()]
+        assert [list(p.agent_answers) for p in preds] == [[name]] * 4
+        assert score("m1_synth", questions, {p.qid: p.prediction for p in preds})["overall"] == choice["scores"][name]
+        assert json.loads((out / name / "run.json").read_text())["settings"]["cpp"]["summariser"] == name
+    # the team now runs with agent0 as summariser: it wins a 1-1-1 tie
+    cpp = team_summariser(cfg.cpp, team.names, td.root)
+    ep = run_episode(questions[0], team, RecordingTools(), complete_topology(3), CATALOGUE, cpp, seed=0)
+    assert ep.summariser == 0 and ep.votes == {"A": 1, "B": 1, "C": 1} and ep.final_answer == "B"
+    # a rerun reuses every prediction and chooses the same
+    n_requests = len(team.requests)
+    again = choose_summariser(backends, cfg, td.root, "m1_synth", "val", questions, tmp_path / "data", out)
+    assert again["agent"] == "agent0" and len(team.requests) == n_requests
+
+
+def test_ties_go_to_the_later_agent_and_bad_input_is_refused():
+    assert pick({"a": 50.0, "b": 50.0, "c": 10.0}) == "b"
+    assert pick({"a": 0.0, "b": 0.0}) == "b"
+    with pytest.raises(EvalError):
+        pick({})
+    with pytest.raises(EvalError):
+        solo_topology(3, 3)
+    t = solo_topology(3, 1)
+    assert t.active_agents == [1] and t.edges == ()
