@@ -13,7 +13,7 @@ from test_cpp import CATALOGUE, RecordingTools, ScriptedTeam, fixed  # noqa: E40
 
 from m1.checkpoint import ModelError, TeamDir  # noqa: E402
 from m1.config import CPPConfig, TeamConfig, load_config  # noqa: E402
-from m1.data import score  # noqa: E402
+from m1.data import load_benchmark, score  # noqa: E402
 from m1.evaluation.harness import EvalError, Prediction  # noqa: E402
 from m1.evaluation.summariser import choose_summariser, pick, solo_topology  # noqa: E402
 from m1.models import with_team_summariser  # noqa: E402
@@ -119,3 +119,40 @@ def test_ties_go_to_the_later_agent_and_bad_input_is_refused():
         solo_topology(3, 3)
     t = solo_topology(3, 1)
     assert t.active_agents == [1] and t.edges == ()
+
+
+TINY = ["synth.width=192", "synth.height=108", "synth.fps=5", "synth.min_duration=6", "synth.max_duration=8",
+        "synth.min_scene_seconds=3", "synth.min_object_size=12", "synth.max_object_size=30"]
+SMALL_TEAM = ["team.use=[qwen2-small,qwen3-small]", "cpp.max_rounds=1", "cpp.plan_tokens=32", "cpp.answer_tokens=8"]
+
+
+@pytest.mark.slow  # ~17 s on an idle 2-core machine: synth, models init, the command, one eval question
+def test_the_command_on_a_tiny_team_stores_the_choice_and_eval_and_serving_use_it(tmp_path, capsys):
+    from cli import main
+    from m1.serving.service import build_local_service
+
+    data, team = tmp_path / "data", tmp_path / "team"
+    assert main(["synth", "--out", str(data), "--split", "val", "--n", "2", "--no-progress", *TINY]) == 0
+    assert main(["models", "init", "--out", str(team), *SMALL_TEAM]) == 0
+    capsys.readouterr()
+    choose = ["models", "choose-summariser", "--team", str(team), "--data-dir", str(data), "--split", "val",
+              "--limit", "2", "--no-progress", *SMALL_TEAM]
+    assert main(choose) == 0
+    printed = capsys.readouterr().out
+    choice = TeamDir(team).summariser_choice()
+    assert set(choice["scores"]) == {"qwen2-small", "qwen3-small"} and choice["agent"] == pick(choice["scores"])
+    assert f"summariser of {team.resolve()}: {choice['agent']}" in printed
+    out = team / "summariser_eval" / "m1_synth-val"
+    for name, s in choice["scores"].items():  # each score is the official score of that agent's stored predictions
+        preds = [Prediction.model_validate_json(x) for x in (out / name / "predictions.jsonl").read_text().splitlines()]
+        qs = load_benchmark("m1_synth", data, "val", limit=2).questions
+        assert len(preds) == 2 and score("m1_synth", qs, {p.qid: p.prediction for p in preds})["overall"] == s
+
+    ev = tmp_path / "eval"
+    assert main(["eval", "--benchmark", "m1_synth", "--data-dir", str(data), "--split", "val", "--limit", "1",
+                 "--team", str(team), "--out", str(ev), "--no-progress", *SMALL_TEAM]) == 0
+    assert json.loads((ev / "team" / "run.json").read_text())["settings"]["cpp"]["summariser"] == choice["agent"]
+    assert build_local_service(load_config(overrides=SMALL_TEAM), team).cpp.summariser == choice["agent"]
+
+    assert main(["models", "choose-summariser", "--team", str(tmp_path / "nowhere"), "--data-dir", str(data)]) == 2
+    assert "holds no team" in capsys.readouterr().err
