@@ -12,7 +12,7 @@ from pathlib import Path
 from cli.commands import add_config_args, config_from_args
 
 COMPARE = ("solver", "no_tools", "no_comm", "team")
-EXTRA = ("endpoint_team",)  # only on request: it needs an endpoint (--endpoint-url/--endpoint-model)
+EXTRA = ("solo", "endpoint_team")  # only on request (endpoint_team needs --endpoint-url/--endpoint-model)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "without redoing finished questions. Scores with the benchmark's official metric and reports frames "
         "and seconds per query. Systems: team (the CPP team, complete topology), no_comm (the same team, "
         "agents do not read each other's memory), solver (the reference solver's fixed tool plans), no_tools "
-        "(one agent answering from the descriptions of n uniformly sampled frames, no tools of its own), "
+        "(one agent answering from the descriptions of n uniformly sampled frames, no tools of its own), solo "
+        "(one agent running the CPP loop with tools alone; default the team's summariser, which `m1 models "
+        "choose-summariser` sets to its best agent on a validation split), "
         "endpoint_team (the untrained endpoint-agent team: every agent an OpenAI-compatible chat endpoint, e.g. "
         "the paper's 4xGPT-4o baseline; needs --endpoint-url and --endpoint-model).",
         epilog="example: m1 eval --benchmark m1_synth --data-dir data/m1synth --split test --limit 40 --compare",
@@ -45,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=None, metavar="N",
                    help="no_tools: frames sampled uniformly (default: tools.global_frames).")
     p.add_argument("--agent", default=None, metavar="NAME",
-                   help="no_tools: the agent that answers (default: the summariser).")
+                   help="no_tools, solo: the agent that answers (default: the summariser).")
     p.add_argument("--endpoint-url", default=None, metavar="URL", help="endpoint_team: the endpoint root (.../v1).")
     p.add_argument("--endpoint-model", default=None, metavar="NAME", help="endpoint_team: the model name to request.")
     p.add_argument("--endpoint-key-env", default="OPENAI_API_KEY", metavar="VAR",

@@ -9,7 +9,10 @@ Systems (:class:`EvalSystem`, one question at a time):
 - ``solver`` — the reference solver (:mod:`m1.tools.solver`), a fixed tool plan per question family;
 - ``no_tools`` — one agent of the team, no plan and no tool choice: its only evidence is the text
   of one ``global_sampling`` call (n uniformly sampled frame descriptions), one line per frame,
-  given to the answer prompt (:class:`NoToolsSystem`).
+  given to the answer prompt (:class:`NoToolsSystem`);
+- ``solo`` — one agent of the team running the CPP loop with tools alone (only it active, in the
+  summariser's role; :func:`solo_topology`): the "best single agent" beside the team when the agent
+  is the team's chosen summariser (``m1 models choose-summariser``), the default.
 
 :func:`run_system` appends one JSON line per *finished* question to ``<dir>/predictions.jsonl``
 (flushed at once, so an interruption loses only the questions in flight) and, on a rerun, skips
@@ -55,7 +58,7 @@ from m1.team.cpp import GenRequest, Phase, agent_labels, run_episode, summariser
 from m1.team.plan import Evidence, PlanFormatError, compose_answer_prompt, parse_answer
 from m1.team.topology import Topology, complete_topology
 
-SYSTEMS = ("team", "no_comm", "solver", "no_tools", "endpoint_team")
+SYSTEMS = ("team", "no_comm", "solver", "no_tools", "solo", "endpoint_team")
 PREDICTIONS = "predictions.jsonl"
 MANIFEST = "run.json"
 METRICS = "metrics.json"
@@ -106,6 +109,14 @@ def question_seed(seed: int, qid: str) -> int:
 def no_comm_topology(num_agents: int) -> Topology:
     """Every agent active, no edges: each reads only its own memory entries."""
     return Topology(num_agents=num_agents, active=(True,) * num_agents, edges=(), kind="no_comm")
+
+
+def solo_topology(num_agents: int, agent: int) -> Topology:
+    """Only ``agent`` takes part: it plans, calls tools, revises from its own results and answers."""
+    if not 0 <= agent < num_agents:
+        raise EvalError(f"agent index {agent} is not in a team of {num_agents}")
+    return Topology(num_agents=num_agents, active=tuple(i == agent for i in range(num_agents)), edges=(),
+                    kind="solo")
 
 
 # ---------------------------------------------------------------------------------- systems
@@ -238,7 +249,8 @@ class NoToolsSystem:
 
 def team_systems(names: Iterable[str], backends: Any, cfg: Any, team_dir: str, agent: str | None = None,
                  frames: int | None = None) -> dict[str, EvalSystem]:
-    """The team-based systems among ``names`` (team, no_comm, no_tools) over one set of back-ends."""
+    """The team-based systems among ``names`` (team, no_comm, no_tools, solo) over one set of back-ends;
+    ``agent``: who answers in no_tools and solo (default: the summariser)."""
     from m1.tools.registry import catalogue
 
     n = len(backends.team.names)
@@ -251,10 +263,15 @@ def team_systems(names: Iterable[str], backends: Any, cfg: Any, team_dir: str, a
         elif name == "no_comm":
             out[name] = TeamSystem(name, backends, catalogue(), cfg.cpp, no_comm_topology(n), cfg.seed, team_dir, conc,
                                    sampling=cfg.sampling.eval)
-        elif name == "no_tools":
+        elif name in ("no_tools", "solo"):
             if agent is not None and agent not in backends.team.names:
                 raise EvalError(f"--agent {agent!r} is not an agent of the team {list(backends.team.names)}")
             idx = list(backends.team.names).index(agent) if agent else summariser_index(backends.team.names, cfg.cpp)
+            if name == "solo":
+                cpp = cfg.cpp.model_copy(update={"summariser": backends.team.names[idx]})
+                out[name] = TeamSystem(name, backends, catalogue(), cpp, solo_topology(n, idx), cfg.seed, team_dir,
+                                       conc, sampling=cfg.sampling.eval)
+                continue
             out[name] = NoToolsSystem(backends.team, backends.tools, cfg.cpp, idx, frames or cfg.tools.global_frames,
                                       cfg.seed, team_dir, conc, sampling=cfg.sampling.eval)
         else:

@@ -2,7 +2,8 @@
 model to summarise (``m1 models choose-summariser``).
 
 Each agent is scored **alone**: the CPP loop with tools on a topology where only that agent is
-active (no one else plans, calls tools, communicates or votes — :func:`solo_topology`), in the
+active (no one else plans, calls tools, communicates or votes — ``m1 eval``'s ``solo`` system,
+:func:`m1.evaluation.harness.solo_topology`), in the
 summariser's role (``cpp.summariser`` set to it, so for grounding and open-ended questions it
 answers as the summariser does). That is the closest to how the paper ranks its models: each
 policy model running the task on its own, with the same tools. ``no_tools`` (one agent, uniformly
@@ -25,32 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from m1.checkpoint import TeamDir
-from m1.evaluation.harness import EvalError, TeamSystem, run_system, system_metrics
+from m1.evaluation.harness import EvalError, run_system, system_metrics, team_systems
 from m1.schema import Question
-from m1.team.topology import Topology
-
-
-def solo_topology(num_agents: int, agent: int) -> Topology:
-    """Only ``agent`` takes part: it plans, calls tools, revises from its own results and answers."""
-    if not 0 <= agent < num_agents:
-        raise EvalError(f"agent index {agent} is not in a team of {num_agents}")
-    return Topology(num_agents=num_agents, active=tuple(i == agent for i in range(num_agents)), edges=(),
-                    kind="solo")
 
 
 def score_agents_alone(backends: Any, cfg: Any, team_dir: str | Path, benchmark: str, questions: Sequence[Question],
                        out_dir: str | Path, manifest: dict[str, Any], progress: bool = False) -> dict[str, float]:
     """Each agent's overall official score (percent) answering ``questions`` alone (module docstring);
     predictions go to ``out_dir/<agent>/``, resumable."""
-    from m1.tools.registry import catalogue
-
-    names = list(backends.team.names)
-    conc = cfg.ray.concurrency if backends.on_ray else 1
     scores: dict[str, float] = {}
-    for i, name in enumerate(names):
-        cpp = cfg.cpp.model_copy(update={"summariser": name})
-        system = TeamSystem("solo", backends, catalogue(), cpp, solo_topology(len(names), i), cfg.seed,
-                            str(team_dir), conc, sampling=cfg.sampling.eval)
+    for name in backends.team.names:
+        system = team_systems(["solo"], backends, cfg, str(team_dir), agent=name)["solo"]
         res = run_system(system, questions, Path(out_dir) / name, manifest, progress=progress)
         scores[name] = float(system_metrics(benchmark, questions, res.predictions)["score"]["overall"])
     return scores

@@ -14,8 +14,12 @@ from test_cpp import CATALOGUE, RecordingTools, ScriptedTeam, fixed  # noqa: E40
 from m1.checkpoint import ModelError, TeamDir  # noqa: E402
 from m1.config import CPPConfig, TeamConfig, load_config  # noqa: E402
 from m1.data import load_benchmark, score  # noqa: E402
-from m1.evaluation.harness import EvalError, Prediction  # noqa: E402
-from m1.evaluation.summariser import choose_summariser, pick, solo_topology  # noqa: E402
+from m1.evaluation.harness import (  # noqa: E402
+    EvalError,
+    Prediction,
+    solo_topology,  # noqa: E402
+)
+from m1.evaluation.summariser import choose_summariser, pick  # noqa: E402
 from m1.models import with_team_summariser  # noqa: E402
 from m1.schema import Question, TaskType  # noqa: E402
 from m1.team.cpp import StaleSummariserWarning, run_episode, summariser_index, team_summariser  # noqa: E402
@@ -150,8 +154,13 @@ def test_the_command_on_a_tiny_team_stores_the_choice_and_eval_and_serving_use_i
 
     ev = tmp_path / "eval"
     assert main(["eval", "--benchmark", "m1_synth", "--data-dir", str(data), "--split", "val", "--limit", "1",
-                 "--team", str(team), "--out", str(ev), "--no-progress", *SMALL_TEAM]) == 0
+                 "--team", str(team), "--out", str(ev), "--system", "team,solo", "--no-progress", *SMALL_TEAM]) == 0
     assert json.loads((ev / "team" / "run.json").read_text())["settings"]["cpp"]["summariser"] == choice["agent"]
+    # solo: the best single agent (the chosen summariser) alone, for the team-vs-best-agent comparison
+    solo = json.loads((ev / "solo" / "run.json").read_text())["settings"]
+    assert solo["topology"] == "solo" and solo["cpp"]["summariser"] == choice["agent"]
+    [p] = [Prediction.model_validate_json(x) for x in (ev / "solo" / "predictions.jsonl").read_text().splitlines()]
+    assert list(p.agent_answers) == [choice["agent"]]
     assert build_local_service(load_config(overrides=SMALL_TEAM), team).cpp.summariser == choice["agent"]
 
     assert main(["models", "choose-summariser", "--team", str(tmp_path / "nowhere"), "--data-dir", str(data)]) == 2
