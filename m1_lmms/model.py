@@ -9,7 +9,7 @@
   as ``m1 eval`` does); ``config=YAML`` and ``overrides="k=v;k=v"`` — the project's settings (the
   same layering as the CLI's ``--config`` and ``KEY=VALUE`` arguments; ``;`` separates overrides
   because ``,`` separates model args).
-- ``system=team|no_comm|no_tools|solver`` — what answers (the ``m1 eval`` systems; default team).
+- ``system=team|no_comm|no_tools|solo|solver`` — what answers (the ``m1 eval`` systems; default team).
 - ``ray=true`` — agents, tools and memory as Ray actors (needs ``ray`` importable here).
 - ``serve_url=URL`` — send every question to a running ``m1 serve`` endpoint (``POST /v1/answer``)
   instead of running the team here; the server must be allowed to read the task's video paths;
@@ -39,7 +39,7 @@ from tqdm import tqdm
 from m1_lmms.questions import TaskDocError, benchmark_of_task, format_answer, question_from_doc
 from m1_lmms.serve_client import ask_serve
 
-SYSTEMS = ("team", "no_comm", "no_tools", "solver")
+SYSTEMS = ("team", "no_comm", "no_tools", "solo", "solver")
 
 
 def _flag(value: Any) -> bool:
