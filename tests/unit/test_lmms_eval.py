@@ -297,6 +297,6 @@ for kwargs in ({"system": "oracle"}, {"sytem": "team"}, {"ray": "true", "system"
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 3, out.stdout
-    assert "system='oracle'; choose one of team, no_comm, no_tools, solver" in lines[0]
+    assert "system='oracle'; choose one of team, no_comm, no_tools, solo, solver" in lines[0]
     assert "unknown model_args ['sytem']" in lines[1]
     assert "ray=true needs ray in this environment" in lines[2]  # .venv-lmms has no Ray: said, not a traceback
