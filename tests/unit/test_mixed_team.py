@@ -13,7 +13,7 @@ import torch
 from test_marl import TINY_VIDEO
 from test_prompt_templates import QWEN25_CHATML
 
-from m1.checkpoint import agent_dir, load_agent, save_agent, train_tokenizer
+from m1.checkpoint import TeamDir, agent_dir, load_agent, save_agent, train_tokenizer
 from m1.config import AgentSpec, load_config
 from m1.models import build_model, default_catalogue, plan_corpus
 
@@ -61,6 +61,9 @@ def run(tmp_path_factory):
         "marl.eval_questions=1", "marl.use_ray=false", "marl.checkpoint_every=1", "grpo.group_size=2"])
     annotate.main(cfg)
     sft_summary = sft.main(cfg)
+    # as `m1 models choose-summariser` would store it: MARL rolls out with it and carries it over
+    TeamDir(sft_summary["team"]).write_summariser_choice({"agent": "chat", "scores": {"gemma": 0.0, "chat": 1.0,
+                                                                                     "tiny": 0.0}})
     marl_summary = marl.main(cfg)  # starts from <output_dir>/sft/team
     return cfg, root, gemma, chat, sft_summary, marl_summary
 
@@ -81,6 +84,8 @@ def test_sft_trains_every_agent_and_the_trained_copy_wins(run):
 def test_marl_and_eval_run_each_agent_through_its_own_template(run):
     cfg, root, _, chat, _, marl_summary = run
     assert marl_summary["steps"] == 1 and marl_summary["after"]
+    carried = TeamDir(marl_summary["team"]).summariser_choice()
+    assert carried["agent"] == "chat" and carried["carried_from"] == marl_summary["start_team"]
     from actors.rollout import build_backends
     from m1.synth import read_split
     from m1.team.cpp import run_episode
