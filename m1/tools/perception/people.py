@@ -63,3 +63,18 @@ def detect_people(img: np.ndarray, width: int = 480, min_score: float = 0.5) -> 
         grouped, _ = cv2.groupRectangles([list(map(int, r)) for r in keep] * 2, 1, 0.3)
         keep = list(grouped)
     return sorted(tuple(int(round(v / s)) for v in r) for r in keep)
+
+
+class PeopleProvider:
+    """People (HOG) and faces (Haar) in a frame, one note per box."""
+
+    name = "people"
+    kind = "frame"
+
+    def observe(self, img: np.ndarray) -> list:
+        from m1.tools.perception.providers import Note
+
+        out = [Note("people", "person", 1.0, box=(x, y, x + w, y + h), kind="person")
+               for x, y, w, h in detect_people(img)]
+        out += [Note("people", "face", 1.0, box=(x, y, x + w, y + h), kind="face") for x, y, w, h in detect_faces(img)]
+        return out
