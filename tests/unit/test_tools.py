@@ -205,7 +205,8 @@ def test_perception_units():
     for shape, x, y, size, col in (("square", 60, 60, 41, (220, 30, 30)), ("circle", 200, 100, 44, (30, 30, 220)),
                                    ("triangle", 260, 60, 40, (240, 220, 20))):
         draw_shape(drawn, shape, x, y, size, col)
-    assert {(d.name, round(d.x), round(d.y) - (d.shape == "triangle") * 2) for d in objects.detect_objects(drawn)} == want
+    got = {(d.name, round(d.x), round(d.y) - (d.shape == "triangle") * 2) for d in objects.detect_objects(drawn)}
+    assert got == want
     dark = np.full_like(img, 60)
     assert shots.is_cut(shots.signature(img), shots.signature(dark))
     assert not shots.is_cut(shots.signature(img), shots.signature(np.roll(img, 3, axis=1)))
