@@ -99,11 +99,26 @@ def _words(s: str) -> list[str]:
 def _nearest(q: Question | None, n: int, ev: str, conf: float) -> Candidate:
     if q is None or not q.options:
         return Candidate(str(n), ev, conf)
-    nums = [(abs(float(o) - n), i) for i, o in enumerate(q.options) if re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", o)]
+    nums = [(abs(v - n), i) for i, o in enumerate(q.options) if (v := _option_number(o)) is not None]
     if not nums:
         return Candidate(OPTION_LETTERS[0], ev + " (no numeric option)", 0.0)
     d, i = min(nums)
     return Candidate(OPTION_LETTERS[i], ev, conf if d == 0 else conf * 0.5)
+
+
+WORD_NUMBERS = {"none": 0, "no": 0, "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+                "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+
+
+def _option_number(o: str) -> float | None:
+    """The number an option states ('3', 'about 7', 'none', 'more than 50' -> 50)."""
+    m = re.search(r"-?\d+(?:\.\d+)?", o)
+    if m:
+        return float(m.group(0))
+    for w in re.findall(r"[a-z]+", o.lower()):
+        if w in WORD_NUMBERS:
+            return float(WORD_NUMBERS[w])
+    return None
 
 
 def count(ctx: ToolContext, text: str, q: Question | None) -> Candidate | None:
@@ -132,13 +147,15 @@ def count(ctx: ToolContext, text: str, q: Question | None) -> Candidate | None:
         c, s = name.split(" ", 1)
         return (not colours or c in colours) and (not shapes or s in shapes)
 
+    if not whole:
+        frames = frames[:1]  # the named moment itself ("at 12 s", the last/first frame)
     if whole:
         objs = [tr for tr in ov.tracks if match(tr.name) and (len(tr.sightings) >= 2 or any(
             not d.clipped for _, d in tr.sightings))]
         n = len(objs)
         ev = f"{n} matching object(s) over the video: " + ", ".join(tr.name for tr in objs)
     else:
-        per = [sum(match(d.name) for d in o.objects) for o in frames]
+        per = [sum(match(d.name) and not d.clipped for d in o.objects) for o in frames]
         n = max(per) if per else 0
         ev = "matching objects per frame " + ", ".join(f"{o.t:.1f}s {k}" for o, k in zip(frames, per, strict=True))
     return _nearest(q, n, ev, MAX_CONF)
