@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from m1.config.base import StrictModel
+from m1.config.sft import LLMTeacherConfig
 
 
 class ToolsConfig(StrictModel):
@@ -51,5 +52,8 @@ class ToolsConfig(StrictModel):
         4, ge=0, le=64, description="Frames per video read with full-frame OCR (text anywhere; ~0.5 s a frame)."
     )
     vlm_model: str = Field("", description="Path of a local HF VLM checkpoint for backend='vlm'.")
+    vlm_api: LLMTeacherConfig | None = Field(
+        None, description="backend='vlm' through an OpenAI-compatible endpoint (vLLM, hosted) instead of vlm_model: "
+        "base_url, model, retries, timeout, cache_path, usage_log (see m1.tools.perception.vlm_openai).")
     vlm_device: str = Field("cpu", description="torch device of the VLM back-end ('cuda' on GPU machines).")
     vlm_max_new_tokens: int = Field(48, ge=1, le=1024, description="Tokens a VLM caption/answer may use.")
