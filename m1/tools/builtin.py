@@ -353,19 +353,33 @@ def run_spatial(ctx: ToolContext, a: SpatialArgs) -> Output:
     return _with_candidate(Output("\n".join(lines), {"frame": _obs_payload(o)}), cand)
 
 
+def _retrieval_span(ctx: ToolContext, query: str) -> answering.Candidate:
+    """Free text: every overview frame's slot described by the providers and ranked with MiniLM;
+    the best slot, widened over contiguous neighbours scoring within 0.05 of it."""
+    from m1.tools.perception import text as text_mod
+
+    ov = A.overview(ctx, captions=True)
+    slots = _windows(ctx, ov, width=1)
+    docs = [_window_text(ctx, g, a0, a1) for a0, a1, g in slots]
+    sims = dict(text_mod.rank(query, docs))
+    best = max(range(len(docs)), key=lambda i: (sims[i], -i))
+    lo = hi = best
+    while lo > 0 and sims[lo - 1] >= sims[best] - 0.05:
+        lo -= 1
+    while hi < len(docs) - 1 and sims[hi + 1] >= sims[best] - 0.05:
+        hi += 1
+    score = max(0.0, min(1.0, sims[best]))
+    ev = f"retrieval: {docs[best]} (similarity {sims[best]:.2f})"
+    return answering.Candidate(f"{slots[lo][0]:.2f} {slots[hi][1]:.2f}", ev, score * 0.5)
+
+
 def run_grounding(ctx: ToolContext, a: GroundingArgs) -> Output:
     query = _question_text(ctx, a.query)
     if not query:
         raise ToolArgumentError("query is required when the episode has no question")
     cand = answering.answer("grounding", ctx, query, None)
     if cand is None:
-        # Free text: the best-matching retrieval window.
-        res = run_video_retrieval(ctx, RetrievalArgs(query=query, top_k=1))
-        seg = res.payload["segments"][0]
-        score = max(0.0, min(1.0, seg["score"]))
-        cand = answering.Candidate(
-            f"{seg['start']:.2f} {seg['end']:.2f}", f"retrieval: {seg['description']}", score * 0.5
-        )
+        cand = _retrieval_span(ctx, query)
     s, e = (float(x) for x in cand.answer.split())
     return _with_candidate(Output(f"'{query}' happens {s:.2f}-{e:.2f}s", {"start": s, "end": e}), cand)
 

@@ -25,11 +25,17 @@ _LOCK = threading.Lock()
 
 @lru_cache(maxsize=1)
 def class_names() -> list[str]:
-    """The first synonym of each ImageNet class, in model output order."""
+    """Each ImageNet class as its first synonym plus a second one when it adds words
+    ("monarch (monarch butterfly)"), so text retrieval finds "butterfly"; in model output order."""
     lines = CLASSES_FILE.read_text().splitlines()
     if len(lines) != 1000:
         raise ProviderUnavailable(f"tags: {CLASSES_FILE} has {len(lines)} lines, expected 1000 ImageNet classes")
-    return [ln.split(",")[0].strip() for ln in lines]
+    out = []
+    for ln in lines:
+        syn = [x.strip() for x in ln.split(",") if x.strip()]
+        extra = next((x for x in syn[1:] if x[:1].islower() and not set(x.split()) <= set(syn[0].split())), None)
+        out.append(f"{syn[0]} ({extra})" if extra else syn[0])
+    return out
 
 
 def default_weights() -> str:
