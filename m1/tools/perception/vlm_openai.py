@@ -58,6 +58,8 @@ class OpenAIVLM:
     """The VLM back-end's interface over an OpenAI-compatible endpoint (see the module docstring)."""
 
     def __init__(self, cfg: LLMTeacherConfig, client=None):  # noqa: ANN001 - an openai.OpenAI or a test double
+        # Imported here, not at the top: m1.train.teachers imports m1.team.cpp, which imports the
+        # tools (a module-level import would be a cycle through m1.tools).
         from m1.train.teachers import LLMTeacher
 
         self.cfg = cfg
