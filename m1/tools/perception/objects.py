@@ -15,10 +15,10 @@ other providers instead) and does not re-identify an object after it left the fr
 **Gate** (:func:`outlined`): M1-Synth draws every shape as a flat fill with a 2 px dark outline.
 A blob is kept only when the ring just outside it is mostly dark and its inside is flat (grey
 std <= 3; M1-Synth fills measure <= 1.5 after H.264), and a frame with vivid colour outside its
-accepted blobs (> 2 % of the frame) is natural footage and yields nothing. Measured in
-``benchmarks/natural_footage.md``: 0 detections on the natural set (photos and opencv-doc clip
-frames) where the ungated detector finds hundreds; drawings made of outlined shapes (a
-chessboard, sheet music) still fire, as they should.
+accepted blobs (> 2 % of the frame) is natural footage and yields nothing. Measured
+(``benchmarks/tools_latency.md``, ``tests/unit/test_perception_real.py``): 0 detections on 35
+natural frames (photos and opencv-doc clip frames) where the ungated detector finds 209;
+drawings made of outlined shapes (a chessboard, sheet music) still fire, as they should.
 """
 
 from __future__ import annotations
