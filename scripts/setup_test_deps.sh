@@ -17,5 +17,19 @@ if ! command -v chromium >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# Real test media (tests/unit/test_perception_real.py, benchmarks/natural_footage.py): espeak-ng for
+# speech, and Debian's opencv-doc sample clips/photos unpacked into ~/.cache/m1 (no root needed).
+if ! command -v espeak-ng >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    apt-get install -y -qq espeak-ng >/dev/null
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get install -y -qq espeak-ng >/dev/null
+  else
+    echo "setup_test_deps: install espeak-ng (apt-get install -y espeak-ng) for the speech tests" >&2
+  fi
+fi
+PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+"$PY" -c "from m1.data.natural import opencv_data; print('opencv-doc media in', opencv_data())"
 bash scripts/setup_vllm_cpu.sh
 bash scripts/setup_lmms.sh
