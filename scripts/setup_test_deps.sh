@@ -7,26 +7,17 @@
 #   M1_SKIP_LMMS=1 bash scripts/setup_test_deps.sh  # no .venv-lmms (those tests then skip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ]; then
-    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
-  else
-    echo "setup_test_deps: install Debian's chromium (apt-get install -y chromium) for tests/browser" >&2
+# Debian packages: chromium (the web demo's browser test) and espeak-ng (speech for the perception
+# tests); the package lists are refreshed once, only when something is missing.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = "0" ]; then SUDO=(); elif command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else
+    echo "setup_test_deps: install ${missing[*]} (apt-get install -y ${missing[*]}) for tests/browser and the speech tests" >&2
     exit 1
   fi
-fi
-# Real test media (tests/unit/test_perception_real.py, benchmarks/natural_footage.py): espeak-ng for
-# speech, and Debian's opencv-doc sample clips/photos unpacked into ~/.cache/m1 (no root needed).
-if ! command -v espeak-ng >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ]; then
-    apt-get install -y -qq espeak-ng >/dev/null
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo apt-get install -y -qq espeak-ng >/dev/null
-  else
-    echo "setup_test_deps: install espeak-ng (apt-get install -y espeak-ng) for the speech tests" >&2
-  fi
+  "${SUDO[@]}" apt-get update -qq && "${SUDO[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
