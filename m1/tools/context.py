@@ -25,7 +25,8 @@ from m1.config.tools import ToolsConfig
 from m1.config.video import VideoConfig
 from m1.schema import Question
 from m1.tools.perception import objects as objects_mod
-from m1.tools.perception import ocr, shots
+from m1.tools.perception import ocr, providers, shots
+from m1.tools.perception.providers import Note
 from m1.video import VideoReader, fit_size
 
 if TYPE_CHECKING:
@@ -53,6 +54,12 @@ class FrameObs:
     faces: list[tuple[int, int, int, int]] | None = None
     people: list[tuple[int, int, int, int]] | None = None
     vlm_caption: str | None = None  # set only with tools.backend='vlm' (see ToolContext.vlm_describe)
+    notes: dict[str, list[Note]] = field(default_factory=dict)  # provider name -> what it saw here
+
+    @property
+    def synthetic(self) -> bool:
+        """The gated shape detector fired: an M1-Synth-like frame (people/tags are not looked for)."""
+        return bool(self.objects)
 
 
 @dataclass
@@ -60,6 +67,8 @@ class VideoEntry:
     reader: VideoReader
     obs: dict[int, FrameObs] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    video_notes: dict[str, list[Note]] = field(default_factory=dict)  # video provider -> notes (once)
+    ocr_frames: set[int] = field(default_factory=set)  # frames given full-frame OCR (bounded per video)
 
 
 class VideoStore:
@@ -129,6 +138,22 @@ class ToolContext:
         self.seen: set[int] = set()
         self.deadline: float | None = None
         self._entry: VideoEntry | None = None
+        self._active: providers.Active | None = None
+        self.warnings: list[str] = []  # provider problems, surfaced in the tool's result text
+        self._failed: set[str] = set()
+
+    @property
+    def active(self) -> providers.Active:
+        """The configured perception providers that can run (others skipped with a warning)."""
+        if self._active is None:
+            self._active = providers.build(self.cfg)
+            for name, why in self._active.skipped.items():
+                self.warn(f"provider {name} skipped: {why}")
+        return self._active
+
+    def warn(self, msg: str) -> None:
+        if msg not in self.warnings:
+            self.warnings.append(msg)
 
     @property
     def entry(self) -> VideoEntry:
@@ -193,7 +218,7 @@ class ToolContext:
                 with entry.lock:
                     o = entry.obs.get(f.index)
                     if o is None:
-                        dets = objects_mod.detect_objects(f.image)
+                        dets = objects_mod.detect_objects(f.image) if self._shapes_on() else []
                         if scale != 1.0:
                             dets = [_rescale(d, scale) for d in dets]
                         o = FrameObs(f.t, f.index, dets, shots.signature(f.image))
@@ -202,6 +227,77 @@ class ToolContext:
                         o.caption = ocr.read_caption(f.image, self.cfg.caption_band)
                         o.caption_done = True
         return [entry.obs[i] for i in idxs]
+
+    def _shapes_on(self) -> bool:
+        return "shapes" in self.cfg.providers
+
+    # ------------------------------------------------------------------ other providers
+    def _wants_people(self, o: FrameObs) -> bool:
+        mode = self.cfg.detect_people
+        return self.active.has("people") and (mode == "always" or (mode == "auto" and not o.synthetic))
+
+    def frame_notes(self, obs: Sequence[FrameObs], ocr_text: bool = False) -> None:
+        """Run the active frame providers (people, tags; full-frame OCR with ``ocr_text``) on
+        ``obs`` once per frame per store. Synthetic-looking frames get neither people nor tags
+        (unless ``tools.detect_people='always'``). A provider that fails on a frame is reported
+        in :attr:`warnings` and skipped for the rest of the episode; the call goes on."""
+        entry = self.entry
+        for o in obs:
+            todo = []
+            for p in self.active.frame:
+                if p.name in o.notes or p.name == "shapes" or p.name in self._failed:
+                    continue
+                if p.name == "people" and not self._wants_people(o):
+                    continue
+                if p.name == "tags" and o.synthetic:
+                    continue
+                if p.name == "ocr":
+                    if not ocr_text:
+                        continue
+                    with entry.lock:
+                        if o.index not in entry.ocr_frames and len(entry.ocr_frames) >= self.cfg.ocr_full_frames:
+                            continue
+                        entry.ocr_frames.add(o.index)
+                todo.append(p)
+            if not todo:
+                continue
+            self.check_deadline()
+            _, _, img = self.images([o.t])[0]
+            s = self.reader.info.width / img.shape[1]
+            for p in todo:
+                try:
+                    notes = [n.at(o.t) for n in p.observe(img)]
+                except Exception as e:  # noqa: BLE001 - one provider's failure must not end the episode
+                    self.warn(f"provider {p.name} failed on frame {o.index}: {type(e).__name__}: {e}")
+                    self._failed.add(p.name)
+                    continue
+                if s != 1.0:
+                    notes = [_scale_note(n, s) for n in notes]
+                with entry.lock:
+                    o.notes[p.name] = notes
+                    if p.name == "people":
+                        o.people = [_xywh(n.box) for n in notes if n.kind == "person" and n.box]
+                        o.faces = [_xywh(n.box) for n in notes if n.kind == "face" and n.box]
+
+    def video_notes(self) -> list[Note]:
+        """What the active video providers (speech, subtitles) found, in time order. Computed once
+        per video per store (subtitles: per question); a failure is a warning, not an error."""
+        out: list[Note] = []
+        entry = self.entry
+        for p in self.active.video:
+            if p.name in entry.video_notes and p.name != "subtitles":
+                out += entry.video_notes[p.name]
+                continue
+            self.check_deadline()
+            try:
+                notes = p.observe_video(self.video, self.question)
+            except Exception as e:  # noqa: BLE001 - e.g. a corrupt audio stream: say so, carry on
+                self.warn(f"provider {p.name} failed: {type(e).__name__}: {e}")
+                notes = []
+            with entry.lock:
+                entry.video_notes[p.name] = notes
+            out += notes
+        return sorted(out, key=lambda n: (n.t0, n.provider))
 
     # ------------------------------------------------------------------ VLM back-end
     @property
@@ -231,6 +327,10 @@ class ToolContext:
 
     def people(self, obs: FrameObs) -> FrameObs:
         """Add faces and people to ``obs`` (decodes the frame again through the cache)."""
+        if not self.active.has("people"):
+            return obs
+        if obs.faces is None and self._wants_people(obs):
+            self.frame_notes([obs])
         if obs.faces is None:
             from m1.tools.perception import people
 
@@ -239,6 +339,17 @@ class ToolContext:
             obs.faces = [tuple(int(v * s) for v in b) for b in people.detect_faces(img)]
             obs.people = [tuple(int(v * s) for v in b) for b in people.detect_people(img)]
         return obs
+
+
+def _xywh(b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    return (b[0], b[1], b[2] - b[0], b[3] - b[1])
+
+
+def _scale_note(n: Note, s: float) -> Note:
+    if n.box is None:
+        return n
+    box = tuple(int(round(v * s)) for v in n.box)
+    return Note(n.provider, n.text, n.score, n.t0, n.t1, box, n.kind)  # type: ignore[arg-type]
 
 
 def _rescale(d: objects_mod.Detection, s: float) -> objects_mod.Detection:

@@ -65,6 +65,7 @@ def execute(call: ToolCall, ctx: ToolContext) -> ToolResult:
         )
         return ToolResult.failure(call, ToolErrorKind.BAD_ARGS, f"bad arguments for {call.tool}: {probs}")
     before = len(ctx.seen)
+    warned = len(ctx.warnings)
     ctx.deadline = t0 + ctx.cfg.timeout
     try:
         out = tool.run(ctx, args)
@@ -74,11 +75,14 @@ def execute(call: ToolCall, ctx: ToolContext) -> ToolResult:
     finally:
         ctx.deadline = None
     cand = out.candidate
+    warnings = ctx.warnings[warned:]
     return ToolResult(
         tool=call.tool,
         args=call.args,
-        text=out.text,
-        payload=out.payload | ({"evidence": cand.evidence} if cand else {}),
+        text=out.text + "".join(f"\nwarning: {w}" for w in warnings),
+        payload=out.payload
+        | ({"evidence": cand.evidence} if cand else {})
+        | ({"warnings": warnings} if warnings else {}),
         candidate=cand.answer if cand else None,
         confidence=round(min(1.0, max(0.0, cand.confidence)), 4) if cand else None,
         frames_used=len(ctx.seen) - before,

@@ -24,8 +24,9 @@ def video(tmp_path_factory):
 def test_ask_prints_a_trace_and_json(video, tmp_path, capsys):
     out = str(tmp_path / "run")
     html = tmp_path / "trace.html"
+    (tmp_path / "run" / "team").mkdir(parents=True)
     assert main(["ask", str(video), "Which colour?", "--options", "red", "green", "blue", "cyan",
-                 f"output_dir={out}", "cpp.max_rounds=2", "--html", str(html)]) == 0
+                 f"output_dir={out}", "cpp.max_rounds=2", "--html", str(html), "--team", f"{out}/team"]) == 0
     captured = capsys.readouterr()
     assert "UNTRAINED tiny team" in captured.err
     assert "Q: Which colour?" in captured.out and "   D. cyan" in captured.out
@@ -33,7 +34,7 @@ def test_ask_prints_a_trace_and_json(video, tmp_path, capsys):
     assert html.read_text().startswith("<!doctype html>")
     # second run reuses the team, --json gives a full, valid trace; the trailing override is honoured
     assert main(["ask", str(video), "when does a circle move?", "--task", "grounding", "--json",
-                 f"output_dir={out}", "sampling.eval.temperature=1.0"]) == 0
+                 f"output_dir={out}", "sampling.eval.temperature=1.0", "--team", f"{out}/team"]) == 0
     captured = capsys.readouterr()
     assert "UNTRAINED" not in captured.err
     ep = Episode.model_validate_json(captured.out)
@@ -48,3 +49,26 @@ def test_ask_errors_are_clear(video, tmp_path, capsys):
     assert "--task mc needs --options" in capsys.readouterr().err
     assert main(["ask", str(video), "q", "--team", str(tmp_path / "nope")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_ask_without_a_trained_team_answers_with_the_tools_and_says_so(video, tmp_path, capsys):
+    import json
+
+    from cli.commands.ask import newest_trained_team
+
+    out = tmp_path / "run"
+    html = tmp_path / "t.html"
+    assert main(["ask", str(video), "How many objects are visible at the end of the video?", "--options", "0", "1",
+                 "2", "3", "4", f"output_dir={out}", "--html", str(html)]) == 0
+    captured = capsys.readouterr()
+    assert "no trained team under" in captured.err and "tools alone" in captured.err
+    assert "── fine_browser" in captured.out and "answer: " in captured.out
+    assert "general: matching objects per frame" in captured.out  # what the tools saw, not a template
+    assert "<h3>fine_browser" in html.read_text()
+    assert not (out / "team").exists()  # no random-weight team was written
+    # A trained team's manifest (sft/marl provenance) is what makes it the default.
+    for name, body in (("a", {"seed": 0}), ("b", {"seed": 0, "sft": {}})):
+        (out / name).mkdir(parents=True)
+        (out / name / "team.json").write_text(json.dumps(body))
+    assert newest_trained_team(out) == out / "b"
+    assert newest_trained_team(tmp_path / "empty") is None

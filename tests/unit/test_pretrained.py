@@ -52,7 +52,7 @@ def test_converted_gemma_is_a_plain_checkpoint_that_reads_english(tmp_path):
     again = convert_pretrained("gemma3-270m", cache_dir=test_cache_dir(), log=lambda m: None)
     assert again == path and time.perf_counter() - t0 < 20  # the cache: no second conversion
 
-    from m1.cli import main
+    from cli import main
 
     out = tmp_path / "gemma"
     assert main(["models", "pretrained", "--cache-dir", str(test_cache_dir()), "--out", str(out)]) == 0

@@ -195,8 +195,18 @@ def test_perception_units():
     cv2.circle(img, (200, 100), 22, (30, 30, 220), -1)
     pts = np.array([[260, 40], [240, 80], [280, 80]], np.int32)
     cv2.fillPoly(img, [pts], (240, 220, 20))
-    got = {(d.name, round(d.x), round(d.y)) for d in objects.detect_objects(img)}
-    assert got == {("red square", 60, 60), ("blue circle", 200, 100), ("yellow triangle", 260, 60)}
+    want = {("red square", 60, 60), ("blue circle", 200, 100), ("yellow triangle", 260, 60)}
+    # Flat fills without M1-Synth's dark outline: only the ungated detector reports them.
+    assert {(d.name, round(d.x), round(d.y)) for d in objects.detect_objects(img, gate=False)} == want
+    assert objects.detect_objects(img) == []
+    from m1.synth.render import draw_shape
+
+    drawn = np.full((180, 320, 3), 120, np.uint8)
+    for shape, x, y, size, col in (("square", 60, 60, 41, (220, 30, 30)), ("circle", 200, 100, 44, (30, 30, 220)),
+                                   ("triangle", 260, 60, 40, (240, 220, 20))):
+        draw_shape(drawn, shape, x, y, size, col)
+    got = {(d.name, round(d.x), round(d.y) - (d.shape == "triangle") * 2) for d in objects.detect_objects(drawn)}
+    assert got == want
     dark = np.full_like(img, 60)
     assert shots.is_cut(shots.signature(img), shots.signature(dark))
     assert not shots.is_cut(shots.signature(img), shots.signature(np.roll(img, 3, axis=1)))

@@ -145,7 +145,8 @@ def test_cpu_default_is_unchanged_and_never_loads_the_vlm(video, monkeypatch):
     assert res.error is None and "vlm" not in res.text
     assert all("vlm_caption" not in f for f in res.payload["frames"])
     sp = execute(ToolCall(tool="spatial", args={}), ctx)
-    assert sp.error is None and sp.candidate is None  # no classical form matches; no VLM to ask
+    # No classical form matches and there is no VLM to ask: the general, evidence-scored candidate.
+    assert sp.error is None and sp.payload["evidence"].startswith("general: ") and sp.confidence <= 0.6
 
 
 def test_vlm_backend_adds_captions_to_global_sampling_and_rough_browser(video, tiny_dir):

@@ -9,8 +9,16 @@ each track the majority shape of its unclipped sightings, which absorbs misreadi
 objects overlap.
 
 It does not recognise textured, shaded or multi-coloured objects (real footage goes through the
-people/face detectors instead) and does not re-identify an object after it left the frame: the
+other providers instead) and does not re-identify an object after it left the frame: the
 (colour, shape) name is the identity.
+
+**Gate** (:func:`outlined`): M1-Synth draws every shape as a flat fill with a 2 px dark outline.
+A blob is kept only when the ring just outside it is mostly dark and its inside is flat (grey
+std <= 3; M1-Synth fills measure <= 1.5 after H.264), and a frame with vivid colour outside its
+accepted blobs (> 2 % of the frame) is natural footage and yields nothing. Measured
+(``benchmarks/tools_latency.md``, ``tests/unit/test_perception_real.py``): 0 detections on 35
+natural frames (photos and opencv-doc clip frames) where the ungated detector finds 209;
+drawings made of outlined shapes (a chessboard, sheet music) still fire, as they should.
 """
 
 from __future__ import annotations
@@ -85,19 +93,54 @@ def colour_masks(img: np.ndarray, min_sat: int = 110, min_val: int = 140) -> dic
     return {k: m.astype(np.uint8) * 255 for k, m in masks.items()}
 
 
-def detect_objects(img: np.ndarray, min_side: int | None = None, caption_band: float = 0.16) -> list[Detection]:
+OUTLINE_DARK = 80  # grey level below which a ring pixel counts as outline
+MIN_OUTLINE = 0.4  # fraction of the blob's ring (1-2 px outside it) that must be outline-dark
+MAX_INSIDE_STD = 3.0  # grey-level spread inside: M1-Synth fills measure <= 1.5 after H.264, photos 1-46
+MAX_STRAY_VIVID = 0.02  # M1-Synth frames measure <= 0.0002; graffiti photos far above
+
+
+def outlined(grey: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Whether the blob ``mask`` (uint8, whole frame) within ``box`` looks drawn: flat inside and
+    ringed by a dark outline, ignoring the ring where it leaves the frame or meets another blob."""
+    H, W = grey.shape
+    x, y, w, h = box
+    m = max(4, min(w, h) // 6)
+    x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(W, x + w + m), min(H, y + h + m)
+    sub = mask[y0:y1, x0:x1] > 0
+    g = grey[y0:y1, x0:x1]
+    k3 = np.ones((3, 3), np.uint8)
+    blob = sub.astype(np.uint8)
+    ring = (cv2.dilate(blob, k3, iterations=2) > 0) & ~sub
+    if not ring.any():
+        return False
+    dark = (g < OUTLINE_DARK) & ring
+    ring_n = int(ring.sum())
+    inner = cv2.erode(blob, k3, iterations=2) > 0
+    std = float(g[inner].std()) if inner.sum() >= 9 else 0.0
+    if std > MAX_INSIDE_STD:
+        return False
+    return dark.sum() / ring_n >= MIN_OUTLINE
+
+
+def detect_objects(
+    img: np.ndarray, min_side: int | None = None, caption_band: float = 0.16, gate: bool = True
+) -> list[Detection]:
     """Solid-colour blobs in an RGB frame, largest first within each colour.
 
     ``min_side`` defaults to 1/20 of the frame height. White blobs centred in the bottom
-    ``caption_band`` fraction must be at least twice that: caption letters are white too.
+    ``caption_band`` fraction must be at least twice that: caption letters are white too. With
+    ``gate`` (default) only blobs that look drawn (:func:`outlined`) are kept.
     """
     H, W = img.shape[:2]
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if gate else None
     min_side = min_side or max(6, H // 20)
     # Kernel scaled to the frame so text strokes (≈ H/180 px) vanish at any resolution.
     k = max(3, int(round(H / 72)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     out: list[Detection] = []
-    for colour, mask in colour_masks(img).items():
+    masks = colour_masks(img)
+    kept = np.zeros((H, W), np.uint8) if gate else None
+    for colour, mask in masks.items():
         if not mask.any():
             continue
         raw = mask
@@ -121,6 +164,12 @@ def detect_objects(img: np.ndarray, min_side: int | None = None, caption_band: f
                 continue  # concave: text, texture fragments, or two blobs merged
             if colour == "white" and y + h / 2 > H * (1 - caption_band) and min(w, h) < 2 * min_side:
                 continue
+            if grey is not None:
+                one = np.zeros_like(mask)
+                cv2.drawContours(one, [c], -1, 255, -1)
+                if not outlined(grey, one, (x, y, w, h)):
+                    continue
+                kept |= one
             # The opening rounds sharp corners (triangle tips); measure extent on the raw mask.
             x0, y0 = max(0, x - k), max(0, y - k)
             ys, xs = np.nonzero(raw[y0 : y + h + k, x0 : x + w + k])
@@ -134,8 +183,20 @@ def detect_objects(img: np.ndarray, min_side: int | None = None, caption_band: f
                     colour, _shape_of(c, *cv2.boundingRect(c)[2:], area), x + w / 2, y + h / 2, w, h, int(area), clipped
                 )
             )
+    if kept is not None and out and stray_vivid(masks, kept) > MAX_STRAY_VIVID:
+        return []  # vivid colour all over the frame, not only in drawn shapes: natural footage
     out.sort(key=lambda d: (COLOUR_NAMES.index(d.colour), -d.area))
     return out
+
+
+def stray_vivid(masks: dict[str, np.ndarray], kept: np.ndarray) -> float:
+    """Fraction of the frame that is vivid colour outside the accepted (drawn) blobs."""
+    vivid = np.zeros_like(kept)
+    for name, m in masks.items():
+        if name != "white":
+            vivid |= m
+    near = cv2.dilate(kept, np.ones((7, 7), np.uint8))
+    return float(((vivid > 0) & (near == 0)).mean())
 
 
 @dataclass
@@ -213,3 +274,19 @@ def track_objects(
                 used.add(best)
     tracks.sort(key=lambda tr: (tr.first, tr.colour))
     return tracks
+
+
+class ShapesProvider:
+    """M1-Synth's outlined solid shapes as a perception provider (gated; silent on natural frames)."""
+
+    name = "shapes"
+    kind = "frame"
+
+    def observe(self, img: np.ndarray) -> list:
+        from m1.tools.perception.providers import Note
+
+        return [
+            Note("shapes", d.name, 1.0, box=(int(d.x - d.w / 2), int(d.y - d.h / 2), int(d.x + d.w / 2),
+                                             int(d.y + d.h / 2)), kind="object")
+            for d in detect_objects(img)
+        ]

@@ -99,3 +99,15 @@ def similarity(a: str, b: str) -> float:
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
         prev = cur
     return 1.0 - prev[-1] / max(len(a), len(b))
+
+
+class OCRProvider:
+    """Text anywhere in a frame (rapidocr detector + recogniser), one note per line read."""
+
+    name = "ocr"
+    kind = "frame"
+
+    def observe(self, img: np.ndarray) -> list:
+        from m1.tools.perception.providers import Note
+
+        return [Note("ocr", r.text, r.score, box=r.box, kind="line") for r in read_text(img)]

@@ -230,8 +230,17 @@ def get_backend(cfg: ToolsConfig) -> VLMBackend:
     """The process-wide :class:`VLMBackend` for ``cfg`` (loaded once per model, device, budget)."""
     if cfg.backend != "vlm":
         raise VLMError(f"tools.backend={cfg.backend!r}; the VLM back-end needs tools.backend='vlm'")
+    if cfg.vlm_api is not None:
+        from m1.tools.perception.vlm_openai import OpenAIVLM
+
+        api_key = ("api", cfg.vlm_api.model_dump_json(), 0)
+        with _BACKENDS_LOCK:
+            if api_key not in _BACKENDS:
+                _BACKENDS[api_key] = OpenAIVLM(cfg.vlm_api)  # type: ignore[assignment]
+            return _BACKENDS[api_key]
     if not cfg.vlm_model:
-        raise VLMError("tools.backend='vlm' needs tools.vlm_model=<local HF VLM checkpoint directory>")
+        raise VLMError("tools.backend='vlm' needs tools.vlm_model=<local HF VLM checkpoint directory> "
+                       "or tools.vlm_api.base_url=<OpenAI-compatible endpoint>")
     key = (str(Path(cfg.vlm_model).resolve()), cfg.vlm_device, cfg.vlm_max_new_tokens)
     with _BACKENDS_LOCK:
         if key not in _BACKENDS:
