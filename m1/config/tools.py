@@ -60,6 +60,6 @@ class ToolsConfig(StrictModel):
     vlm_model: str = Field("", description="Path of a local HF VLM checkpoint for backend='vlm'.")
     vlm_api: LLMTeacherConfig | None = Field(
         None, description="backend='vlm' through an OpenAI-compatible endpoint (vLLM, hosted) instead of vlm_model: "
-        "base_url, model, retries, timeout, cache_path, usage_log (see m1.tools.perception.vlm_openai).")
+        "base_url, model, retries, timeout, cache_path, usage_log (see m1.tools.perception.vlm.OpenAIVLM).")
     vlm_device: str = Field("cpu", description="torch device of the VLM back-end ('cuda' on GPU machines).")
     vlm_max_new_tokens: int = Field(48, ge=1, le=1024, description="Tokens a VLM caption/answer may use.")

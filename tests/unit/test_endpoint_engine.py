@@ -144,7 +144,6 @@ def test_endpoint_team_config_loads_and_inits_without_weights(tmp_path):
 @pytest.mark.slow
 def test_m1_eval_offers_the_endpoint_team(server, tmp_path, capsys):
     from cli import main
-
     from m1.config import load_config
     from m1.synth import generate_split
 

@@ -14,8 +14,7 @@ from m1.config.sft import LLMTeacherConfig
 from m1.config.tools import ToolsConfig
 from m1.schema import Question, TaskType, ToolCall
 from m1.tools.context import ToolContext, VideoStore
-from m1.tools.perception.vlm import VLMBackend, VLMError, build_tiny_vlm, get_backend
-from m1.tools.perception.vlm_openai import OpenAIVLM, parse_letter
+from m1.tools.perception.vlm import OpenAIVLM, VLMBackend, VLMError, build_tiny_vlm, get_backend, parse_letter
 from m1.tools.perception.vlm_server import VLMServer
 from m1.tools.registry import execute
 
@@ -80,6 +79,6 @@ def test_video_url_part_and_tools_on_the_endpoint(backend, tmp_path):
 
 def test_a_dead_endpoint_is_a_clear_vlm_error(tmp_path):
     vlm = OpenAIVLM(_cfg("http://127.0.0.1:9/v1", tmp_path, max_retries=1))
-    with pytest.raises(VLMError, match="VLM endpoint: teacher endpoint http://127.0.0.1:9/v1 failed"):
+    with pytest.raises(VLMError, match="VLM endpoint: endpoint http://127.0.0.1:9/v1 failed"):
         vlm.caption(_frames(1))
     assert parse_letter(" b.", 3) == "B" and parse_letter("none", 2) is None

