@@ -17,6 +17,9 @@ answer, its evidence and a confidence in the result and end their text with
 ``tools.backend='vlm'`` (:mod:`m1.tools.perception.vlm`) the frame descriptions of
 ``global_sampling`` and ``rough_browser`` also carry a VLM caption, and the question-aware tools
 fall back to the VLM's answer where no classical form matches (:func:`m1.tools.answering.answer`).
+The retrieval tools rank the providers' notes with MiniLM; with ``tools.clip_model`` set they
+also score the frames' pixels against the query with CLIP/SigLIP (:func:`_rank`,
+:mod:`m1.tools.perception.clip`).
 """
 
 from __future__ import annotations
