@@ -57,6 +57,13 @@ class ToolsConfig(StrictModel):
     ocr_full_frames: int = Field(
         4, ge=0, le=64, description="Frames per video read with full-frame OCR (text anywhere; ~0.5 s a frame)."
     )
+    clip_model: str | None = Field(
+        None, description="Local CLIP/SigLIP checkpoint directory (transformers save_pretrained layout); when set, "
+        "video_retrieval/image_retrieval also rank frames by image-text similarity with the query "
+        "(m1.tools.perception.clip). None: text-only MiniLM ranking of the providers' notes.")
+    clip_weight: float = Field(
+        0.5, ge=0, le=1, description="Weight of the z-scored CLIP score against the z-scored MiniLM text score "
+        "when clip_model is set (0: text only order, 1: image only).")
     vlm_model: str = Field("", description="Path of a local HF VLM checkpoint for backend='vlm'.")
     vlm_api: LLMTeacherConfig | None = Field(
         None, description="backend='vlm' through an OpenAI-compatible endpoint (vLLM, hosted) instead of vlm_model: "

@@ -17,6 +17,9 @@ answer, its evidence and a confidence in the result and end their text with
 ``tools.backend='vlm'`` (:mod:`m1.tools.perception.vlm`) the frame descriptions of
 ``global_sampling`` and ``rough_browser`` also carry a VLM caption, and the question-aware tools
 fall back to the VLM's answer where no classical form matches (:func:`m1.tools.answering.answer`).
+The retrieval tools rank the providers' notes with MiniLM; with ``tools.clip_model`` set they
+also score the frames' pixels against the query with CLIP/SigLIP (:func:`_rank`,
+:mod:`m1.tools.perception.clip`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from m1.tools import analysis as A
@@ -213,20 +217,54 @@ def _window_text(ctx: ToolContext, group: list[FrameObs], start: float, end: flo
     return "; ".join(parts) or "nothing recognised"
 
 
-def run_video_retrieval(ctx: ToolContext, a: RetrievalArgs) -> Output:
+def _rank(
+    ctx: ToolContext, query: str, docs: list[str], groups: list[list[FrameObs]]
+) -> tuple[list[tuple[int, float]], dict[int, dict[str, float]]]:
+    """Candidates (windows or frames) best first, with their score, and per candidate the parts
+    of a combined score. Without ``tools.clip_model``: the MiniLM cosine of each description with
+    the query (nothing else). With it: a candidate's image score is the best CLIP/SigLIP cosine of
+    its frames with the query, and the score is :func:`m1.tools.perception.clip.combine` of the
+    two (z-scored over the candidates, weighted by ``tools.clip_weight``); ties by position."""
     from m1.tools.perception import text as text_mod
 
+    by_text = text_mod.rank(query, docs)
+    if not ctx.cfg.clip_model or not docs:
+        return by_text, {}
+    from m1.tools.perception import clip
+
+    sims = ctx.clip_similarity(query, [o for g in groups for o in g])
+    image, k = np.zeros(len(groups)), 0
+    for j, g in enumerate(groups):
+        image[j] = sims[k : k + len(g)].max() if g else -1.0
+        k += len(g)
+    text = np.zeros(len(docs))
+    for i, sc in by_text:
+        text[i] = sc
+    score = clip.combine(text, image, ctx.cfg.clip_weight)
+    order = sorted(range(len(docs)), key=lambda i: (-score[i], i))
+    extra = {i: {"text_score": round(float(text[i]), 4), "clip_score": round(float(image[i]), 4)} for i in order}
+    return [(i, float(score[i])) for i in order], extra
+
+
+def _clip_note(extra: dict[int, dict[str, float]], i: int) -> str:
+    e = extra.get(i)
+    return f"; text {e['text_score']:.2f}, clip {e['clip_score']:.2f}" if e else ""
+
+
+def run_video_retrieval(ctx: ToolContext, a: RetrievalArgs) -> Output:
     query = _question_text(ctx, a.query)
     if not query:
         raise ToolArgumentError("query is required when the episode has no question")
     ov = A.overview(ctx, captions=True)
     wins = _windows(ctx, ov)
     docs = [_window_text(ctx, g, a0, a1) for a0, a1, g in wins]
-    ranked = text_mod.rank(query, docs)[: a.top_k or ctx.cfg.top_k]
-    lines = [f"{wins[i][0]:.1f}-{wins[i][1]:.1f}s (score {s:.2f}): {docs[i]}" for i, s in ranked]
+    ranked, extra = _rank(ctx, query, docs, [g for _, _, g in wins])
+    ranked = ranked[: a.top_k or ctx.cfg.top_k]
+    lines = [f"{wins[i][0]:.1f}-{wins[i][1]:.1f}s (score {s:.2f}{_clip_note(extra, i)}): {docs[i]}" for i, s in ranked]
     payload = {
         "segments": [
             {"start": round(wins[i][0], 2), "end": round(wins[i][1], 2), "score": round(s, 4), "description": docs[i]}
+            | extra.get(i, {})
             for i, s in ranked
         ]
     }
@@ -234,16 +272,16 @@ def run_video_retrieval(ctx: ToolContext, a: RetrievalArgs) -> Output:
 
 
 def run_image_retrieval(ctx: ToolContext, a: RetrievalArgs) -> Output:
-    from m1.tools.perception import text as text_mod
-
     query = _question_text(ctx, a.query)
     if not query:
         raise ToolArgumentError("query is required when the episode has no question")
     ov = A.overview(ctx, captions=True)
     docs = [describe(ctx, o) for o in ov.obs]
-    ranked = text_mod.rank(query, [d.split(": ", 1)[1] for d in docs])[: a.top_k or ctx.cfg.top_k]
-    payload = {"frames": [_obs_payload(ov.obs[i]) | {"score": round(s, 4)} for i, s in ranked]}
-    return Output(f"frames matching '{query}':\n" + "\n".join(f"{docs[i]} (score {s:.2f})" for i, s in ranked), payload)
+    ranked, extra = _rank(ctx, query, [d.split(": ", 1)[1] for d in docs], [[o] for o in ov.obs])
+    ranked = ranked[: a.top_k or ctx.cfg.top_k]
+    payload = {"frames": [_obs_payload(ov.obs[i]) | {"score": round(s, 4)} | extra.get(i, {}) for i, s in ranked]}
+    lines = [f"{docs[i]} (score {s:.2f}{_clip_note(extra, i)})" for i, s in ranked]
+    return Output(f"frames matching '{query}':\n" + "\n".join(lines), payload)
 
 
 def run_rough_browser(ctx: ToolContext, a: RoughArgs) -> Output:

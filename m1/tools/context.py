@@ -69,6 +69,7 @@ class VideoEntry:
     lock: threading.Lock = field(default_factory=threading.Lock)
     video_notes: dict[str, list[Note]] = field(default_factory=dict)  # video provider -> notes (once)
     ocr_frames: set[int] = field(default_factory=set)  # frames given full-frame OCR (bounded per video)
+    clip: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # (clip_model, frame) -> embedding
 
 
 class VideoStore:
@@ -324,6 +325,28 @@ class ToolContext:
         with self.entry.lock:
             for o, c in zip(todo, caps, strict=True):
                 o.vlm_caption = c
+
+    # ------------------------------------------------------------------ CLIP / SigLIP
+    def clip_similarity(self, query: str, obs: Sequence[FrameObs]) -> np.ndarray:
+        """Cosine similarity of ``query`` with each frame of ``obs`` under ``tools.clip_model``.
+        Frames are embedded in batches, once per frame per store; raises ``ClipError`` when the
+        key is unset or the directory is not a CLIP/SigLIP checkpoint."""
+        from m1.tools.perception import clip
+
+        if not self.cfg.clip_model:
+            raise clip.ClipError(f"{clip.KEY} is not set")
+        model = clip.get_model(self.cfg.clip_model)
+        entry = self.entry
+        todo = sorted({o.index: o for o in obs if (model.path, o.index) not in entry.clip}.values(), key=lambda o: o.t)
+        if todo:
+            self.check_deadline()
+            by_index = {i: img for _, i, img in self.images([o.t for o in todo])}
+            vecs = model.embed_images([by_index[o.index] for o in todo])
+            with entry.lock:
+                for o, v in zip(todo, vecs, strict=True):
+                    entry.clip[(model.path, o.index)] = v
+        q = model.embed_text([query])[0]
+        return np.array([float(entry.clip[(model.path, o.index)] @ q) for o in obs], dtype=np.float32)
 
     def people(self, obs: FrameObs) -> FrameObs:
         """Add faces and people to ``obs`` (decodes the frame again through the cache)."""
