@@ -20,6 +20,8 @@ def ray_local():
 
     from actors import init_ray
 
+    if ray.is_initialized():  # an earlier module's Ray (m1 run keeps its own): this one needs 8 GPUs
+        ray.shutdown()
     ray.init(num_cpus=2, num_gpus=8, namespace="m1-placement-test", include_dashboard=False)
     yield init_ray()  # reuses the Ray just started
     ray.shutdown()
