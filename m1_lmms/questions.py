@@ -23,23 +23,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from m1.data.loaders import (
-    charades_sta,
-    egoschema,
-    longvideobench,
-    mlvu,
-    nextqa,
-    video_holmes,
-    videomme,
-    videommmu,
-    vsibench,
-)
 from m1.data.loaders.base import LoadContext
+from m1.data.registry import BENCHMARKS
 from m1.data.report import LoadReport, RowError
 from m1.schema import Question, TaskType
 
-LOADERS = {m.NAME: m for m in (longvideobench, videomme, vsibench, charades_sta, mlvu, videommmu, video_holmes,
-                                 egoschema, nextqa)}
+# the project's benchmark registry's loaders (m1_synth, a composite of them, has none of its own)
+LOADERS = {name: spec.loader for name, spec in BENCHMARKS.items() if spec.loader is not None}
 # task-name fragments → benchmark, first match wins (lmms-eval's names, then this project's local tasks)
 TASK_PATTERNS: tuple[tuple[str, str], ...] = (
     ("longvideobench", "longvideobench"), ("lvb", "longvideobench"),
@@ -83,7 +73,8 @@ def question_from_doc(benchmark: str, doc: dict[str, Any], visual: str, task: st
     ctx.cache["base"] = video.parent.parent
     rec = dict(doc)
     if benchmark == "videommmu":  # its loader learns the track (config) and folder from the file it reads
-        rec.setdefault("__config__", next((c for c in videommmu.CONFIGS if c.lower() in task.lower()), "all"))
+        configs = LOADERS["videommmu"].CONFIGS
+        rec.setdefault("__config__", next((c for c in configs if c.lower() in task.lower()), "all"))
         rec.setdefault("__base__", str(video.parent))
     try:
         q = loader.convert(ctx, f"{task}[{doc_id}]", rec)
