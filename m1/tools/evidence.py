@@ -15,6 +15,10 @@ Every other question goes through here:
    Confidence = softmax of the scores at temperature 0.05, times the evidence's coverage, capped
    at :data:`MAX_CONF` — below every template handler's confidence, so on M1-Synth a template
    answer always wins, and low enough that an agent weighs it as a hint.
+4. **Abstention**: a multiple-choice candidate whose confidence is not above chance
+   (1 / number of options) is no candidate at all — the evidence does not speak to the question,
+   and a sub-chance guess offered as a candidate is followed by trained agents (on M1-Synth it
+   outvoted the ``spatial`` tool's exact answer: ``benchmarks/pipeline.md``).
 
 Open-ended questions get the best-matching evidence line. Not here: temporal reasoning across
 events (before/after), identity of people, anything a provider did not say.
@@ -192,8 +196,20 @@ def _read_similarity(opt: str, read: str) -> float:
     return best
 
 
+def above_chance(c: Candidate | None, q: Question | None) -> Candidate | None:
+    """``c`` if it is worth more than a guess: for multiple choice, confidence > 1 / options."""
+    if c is None or q is None or not q.options:
+        return c
+    return c if c.confidence > 1.0 / len(q.options) else None
+
+
 def general_candidate(ctx: ToolContext, text: str, q: Question | None = None) -> Candidate | None:
-    """A candidate answer for any question from the providers' evidence (None when none speaks to it)."""
+    """A candidate answer for any question from the providers' evidence (None when none speaks to
+    it, or, for multiple choice, when the best option is no more likely than chance)."""
+    return above_chance(_general_candidate(ctx, text, q), q)
+
+
+def _general_candidate(ctx: ToolContext, text: str, q: Question | None) -> Candidate | None:
     c = count(ctx, text, q)
     if c is not None:
         return c

@@ -177,6 +177,24 @@ def test_fine_browser_candidates(video):
     assert r.candidate is None and "red square: right" in r.text and "still 1.5" in r.text and "down 3.0" in r.text
 
 
+def test_a_guess_no_better_than_chance_is_no_candidate(video):
+    """A relative-direction question has a template only in ``spatial``; ``fine_browser``'s
+    general evidence scorer cannot tell the options apart, and must abstain rather than offer a
+    sub-chance guess that trained agents would follow (benchmarks/pipeline.md, issue 18)."""
+    from m1.tools.evidence import Candidate, above_chance
+
+    q = "At 2.5 s, is the red square to the left or to the right of the blue circle?"
+    opts = ["left", "right", "above", "below"]
+    r = _run(_ctx(video, q, opts, TaskType.MULTIPLE_CHOICE), "fine_browser")
+    assert r.candidate is None, r.text
+    r = _run(_ctx(video, q, opts, TaskType.MULTIPLE_CHOICE), "spatial")
+    assert r.candidate == "A" and r.confidence > 0.5, r.text
+    mc = Question(qid="q", video=video, question=q, options=opts, task_type=TaskType.MULTIPLE_CHOICE)
+    assert above_chance(Candidate("A", "", 0.25), mc) is None
+    assert above_chance(Candidate("A", "", 0.26), mc) is not None
+    assert above_chance(Candidate("red", "", 0.05), None) is not None  # open-ended: no chance level
+
+
 def test_retrieval(video):
     r = _run(_ctx(video), "video_retrieval", query="green triangle", top_k=1)
     seg = r.payload["segments"][0]
