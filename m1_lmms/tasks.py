@@ -28,94 +28,51 @@ task                annotation file                            videos
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
-LVB_ARGS = """\
-doc_to_text: !function lmms_eval.tasks.longvideobench.utils.longvideobench_doc_to_text
-doc_to_target: "correct_choice"
-process_results: !function lmms_eval.tasks.longvideobench.utils.longvideobench_process_results
-generation_kwargs: {max_new_tokens: 32, temperature: 0, do_sample: false}
-metric_list:
-  - metric: lvb_acc
-    aggregation: !function lmms_eval.tasks.longvideobench.utils.longvideobench_aggregate_results
-    higher_is_better: true
-lmms_eval_specific_kwargs:
-  default:
-    pre_prompt: ""
-    post_prompt: "Answer with the option's letter from the given choices directly.\\n"
-"""
 
-CHARADES_ARGS = """\
-doc_to_text: !function lmms_eval.tasks.charades_sta.utils.temporal_grounding_doc_to_text
-doc_to_target: !function lmms_eval.tasks.charades_sta.utils.temporal_grounding_doc_to_answer
-process_results: !function lmms_eval.tasks.charades_sta.utils.temporal_grounding_process_results_generation
-generation_kwargs: {max_new_tokens: 50, temperature: 0, do_sample: false}
-metric_list:
-""" + "".join(f"""\
-  - metric: charades_sta_{m}
-    aggregation: !function lmms_eval.tasks.charades_sta.utils.temporal_grounding_aggregate_{m.lower().replace('@', '')}
-    higher_is_better: true
-""" for m in ("IOU@3", "IOU@5", "IOU@7", "mIOU")) + """\
-lmms_eval_specific_kwargs:
-  default:
-    pre_prompt: "Please find the visual event described by a sentence in the video, determining its starting and \
-ending times. The format should be: 'The event happens in the start time - end time'. For example, The event 'person \
-turn a light on' happens in the 24.3 - 30.4 seonds. Now I will give you the textual sentence: "
-    post_prompt: "Please return its start time and end time."
-"""
+def _args(task: str, text: str, target: str, process: str, max_new_tokens: int, metrics: list[tuple[str, str]],
+          prompts: dict[str, str]) -> str:
+    """The task YAML's lmms-eval part: prompt, target, parsing and metric functions of
+    ``lmms_eval.tasks.<task>.utils`` (``target`` is a document field, or ``!fn`` for a function)."""
+    fn = f"!function lmms_eval.tasks.{task}.utils."
+    target = fn + target.removeprefix("!fn").strip() if target.startswith("!fn") else f'"{target}"'
+    out = (f"doc_to_text: {fn}{text}\ndoc_to_target: {target}\nprocess_results: {fn}{process}\n"
+           f"generation_kwargs: {{max_new_tokens: {max_new_tokens}, temperature: 0, do_sample: false}}\nmetric_list:\n")
+    out += "".join(f"  - metric: {m}\n    aggregation: {fn}{agg}\n    higher_is_better: true\n" for m, agg in metrics)
+    out += "lmms_eval_specific_kwargs:\n  default:\n"
+    return out + "".join(f"    {k}: {json.dumps(v)}\n" for k, v in prompts.items())
 
+
+LETTER = "Answer with the option's letter from the given choices directly."
+LVB_ARGS = _args("longvideobench", "longvideobench_doc_to_text", "correct_choice", "longvideobench_process_results",
+                 32, [("lvb_acc", "longvideobench_aggregate_results")],
+                 {"pre_prompt": "", "post_prompt": LETTER + "\n"})
+CHARADES_ARGS = _args(
+    "charades_sta", "temporal_grounding_doc_to_text", "!fn temporal_grounding_doc_to_answer",
+    "temporal_grounding_process_results_generation", 50,
+    [(f"charades_sta_{m}", f"temporal_grounding_aggregate_{m.lower().replace('@', '')}")
+     for m in ("IOU@3", "IOU@5", "IOU@7", "mIOU")],
+    {"pre_prompt": "Please find the visual event described by a sentence in the video, determining its starting and "
+     "ending times. The format should be: 'The event happens in the start time - end time'. For example, The event "
+     "'person turn a light on' happens in the 24.3 - 30.4 seonds. Now I will give you the textual sentence: ",
+     "post_prompt": "Please return its start time and end time."})
 VSI_METRICS = ("overall", "obj_appearance_order_accuracy", "object_abs_distance_mra", "object_counting_mra",
                "object_rel_distance_accuracy", "object_size_estimation_mra", "room_size_estimation_mra",
                "route_planning_accuracy", "object_rel_direction_accuracy")
-VSI_ARGS = """\
-doc_to_text: !function lmms_eval.tasks.vsibench.utils.vsibench_doc_to_text
-doc_to_target: "ground_truth"
-process_results: !function lmms_eval.tasks.vsibench.utils.vsibench_process_results
-generation_kwargs: {max_new_tokens: 16, temperature: 0, do_sample: false}
-metric_list:
-""" + "".join(f"""\
-  - metric: {'vsibench_' if m == 'overall' else ''}{m}
-    aggregation: !function lmms_eval.tasks.vsibench.utils.vsibench_aggregate_{m}
-    higher_is_better: true
-""" for m in VSI_METRICS) + """\
-lmms_eval_specific_kwargs:
-  default:
-    pre_prompt: ""
-    mca_post_prompt: "Answer with the option's letter from the given choices directly."
-    na_post_prompt: "Please answer the question using a single word or phrase."
-"""
-
-VIDEOMME_ARGS = """\
-doc_to_text: !function lmms_eval.tasks.videomme.utils.videomme_doc_to_text
-doc_to_target: "answer"
-process_results: !function lmms_eval.tasks.videomme.utils.videomme_process_results
-generation_kwargs: {max_new_tokens: 16, temperature: 0, do_sample: false}
-metric_list:
-  - metric: videomme_perception_score
-    aggregation: !function lmms_eval.tasks.videomme.utils.videomme_aggregate_results
-    higher_is_better: true
-lmms_eval_specific_kwargs:
-  default:
-    pre_prompt: ""
-    post_prompt: "\\nAnswer with the option's letter from the given choices directly."
-"""
-
-MLVU_ARGS = """\
-doc_to_text: !function lmms_eval.tasks.mlvu.utils.mlvu_doc_to_text
-doc_to_target: "answer"
-process_results: !function lmms_eval.tasks.mlvu.utils.mlvu_process_results
-generation_kwargs: {max_new_tokens: 16, temperature: 0, do_sample: false}
-metric_list:
-  - metric: mlvu_percetion_score
-    aggregation: !function lmms_eval.tasks.mlvu.utils.mlvu_aggregate_results_dev
-    higher_is_better: true
-lmms_eval_specific_kwargs:
-  default:
-    pre_prompt: ""
-    post_prompt: "\\nOnly give the best option.\\nBest option: ("
-"""
+VSI_ARGS = _args("vsibench", "vsibench_doc_to_text", "ground_truth", "vsibench_process_results", 16,
+                 [(("vsibench_" if m == "overall" else "") + m, f"vsibench_aggregate_{m}") for m in VSI_METRICS],
+                 {"pre_prompt": "", "mca_post_prompt": LETTER,
+                  "na_post_prompt": "Please answer the question using a single word or phrase."})
+VIDEOMME_ARGS = _args("videomme", "videomme_doc_to_text", "answer", "videomme_process_results", 16,
+                      [("videomme_perception_score", "videomme_aggregate_results")],
+                      {"pre_prompt": "", "post_prompt": "\n" + LETTER})
+MLVU_ARGS = _args("mlvu", "mlvu_doc_to_text", "answer", "mlvu_process_results", 16,
+                  [("mlvu_percetion_score", "mlvu_aggregate_results_dev")],  # sic: lmms-eval's metric name
+                  {"pre_prompt": "", "post_prompt": "\nOnly give the best option.\nBest option: ("})
 
 # benchmark → (annotation file candidates in the data dir, local process_docs or None, local doc_to_visual,
 #              the rest of the YAML: lmms-eval's prompt, parsing and metric functions)
