@@ -74,7 +74,7 @@ def h_appearance_sequence(ctx, q, m):  # noqa: ANN001, ANN201
     objs = answering._objects(ov)
     if not objs:
         return None
-    entries = sorted(((A.refine_entry(ctx, ov, tr), tr.name) for tr in objs))
+    entries = sorted((A.refine_entry(ctx, ov, tr), tr.name) for tr in objs)
     ev = "entries: " + ", ".join(f"{n} {t:.1f}s" for t, n in entries)
     return Candidate(", ".join(n for _, n in entries), ev, 0.85)
 
