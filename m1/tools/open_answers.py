@@ -11,7 +11,8 @@ comma-separated list, the form its item-F1 metric reads (:mod:`m1.data.metrics`)
   detected in that frame, sorted by name.
 
 :func:`answer` tries these forms first and otherwise defers to :func:`m1.tools.answering.answer`
-(the template forms of the four families, the VLM, the general candidate), so ``builtin``'s
+(the template forms of the four families, the VLM, the general candidate) — also when a form
+matches but observes nothing (no object, no caption: natural footage), so ``builtin``'s
 question-aware tools call this one function. The forms read only observations, never the log.
 """
 
@@ -53,8 +54,8 @@ def h_caption_sequence(ctx, q, m):  # noqa: ANN001, ANN201
     for text, _first, _last in A.caption_spans(ov):
         if not any(ocr.similarity(text, t) >= 0.8 for t in texts):
             texts.append(text)
-    if not texts:
-        return Candidate("none", "no caption read in the overview scan", 0.3)
+    if not texts:  # nothing read (natural footage?): the general candidate or the VLM answers instead
+        return None
     ev = "captions: " + ", ".join(f"{c} {f:.1f}-{la:.1f}s" for c, f, la in A.caption_spans(ov))
     return Candidate(", ".join(texts), ev, 0.85)
 
@@ -63,8 +64,8 @@ def h_objects_at(ctx, q, m):  # noqa: ANN001, ANN201
     t = float(m.group(1))
     o = ctx.look(ctx.index_times([t]))[0]
     names = sorted({d.name for d in o.objects})
-    if not names:
-        return Candidate("none", f"at {o.t:.1f}s no object detected", 0.3)
+    if not names:  # the detector knows M1-Synth's shapes only: defer, as for every other unknown
+        return None
     ev = f"at {o.t:.1f}s: " + ", ".join(f"{d.name} at ({d.x:.0f},{d.y:.0f})" for d in o.objects)
     return Candidate(", ".join(names), ev, 0.9 if not any(d.clipped for d in o.objects) else 0.6)
 
