@@ -80,12 +80,15 @@ def h_appearance_sequence(ctx, q, m):  # noqa: ANN001, ANN201
     return Candidate(", ".join(n for _, n in entries), ev, 0.85)
 
 
-_OBJECTS_AT = (re.compile(r"which objects are (?:on screen|visible) at ([\d.]+) s", re.I), h_objects_at)
+# The generator's wording and close rewordings ("What does the red circle do between 4 s and 12 s?").
+_OBJECTS_AT = (re.compile(r"which objects are (?:on screen|visible|shown) at ([\d.]+) ?s", re.I), h_objects_at)
 FORMS: dict[str, list[tuple[re.Pattern, Handler]]] = {
     "fine_browser": [
-        (re.compile(rf"what the ({NAME}) does between ([\d.]+) s and ([\d.]+) s", re.I), h_motion_sequence),
-        (re.compile(r"which captions are shown in the video", re.I), h_caption_sequence),
-        (re.compile(r"list the objects in the order they first appear", re.I), h_appearance_sequence),
+        (re.compile(rf"(?:what|does) the ({NAME}) do(?:es)? between ([\d.]+) ?s and ([\d.]+) ?s", re.I),
+         h_motion_sequence),
+        (re.compile(r"which captions (?:are shown|appear)", re.I), h_caption_sequence),
+        (re.compile(r"(?:list|name) the objects in the order (?:in which )?they (?:first )?appear", re.I),
+         h_appearance_sequence),
         _OBJECTS_AT,
     ],
     "spatial": [_OBJECTS_AT],

@@ -1,8 +1,9 @@
 """M1-Synth read back through the real-benchmark loaders and scored with the official metrics.
 
 The generator writes its questions in the LongVideoBench, VSI-Bench and Charades-STA formats (the
-open-ended family in its own ``open_ended_<split>.jsonl``) and also as exact neutral ``Question``s (``questions.jsonl``); the loaders must recover the same
-questions and answers from the format files, and gold predictions must score 100.
+open-ended family in its own ``open_ended_<split>.jsonl``) and also as exact neutral ``Question``s
+(``questions.jsonl``); the loaders must recover the same questions and answers from the format
+files, and gold predictions must score 100.
 """
 
 from __future__ import annotations

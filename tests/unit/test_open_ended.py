@@ -228,3 +228,38 @@ def test_oracle_team_annotates_open_ended_questions_through_the_summariser(split
         assert score_question(ep.question, ep.final_answer).score == 1.0
     assert all(v.kept and v.answer_correct for v in verdicts)
     assert {e.kind for e in examples} >= {"plan", "answer"} and {e.family for e in examples} == {"open_ended"}
+
+
+def test_a_form_that_observes_nothing_defers_to_the_general_answer(split):
+    import json
+
+    from m1.synth.world import EventLog
+    from m1.tools import open_answers
+    from m1.tools.context import ToolContext
+
+    q = _open_questions(split)[0]
+    log = EventLog.model_validate(json.loads((split / "test" / "events" / f"{q.meta['video_id']}.json").read_text()))
+    empty = next(t / 10 for t in range(int(log.duration * 10)) if not log.state_at(t / 10))
+    ctx = ToolContext(q.video, q)
+    seen = open_answers.answer("spatial", ctx, f"Which objects are on screen at {empty:.1f} s?")
+    assert seen is None or seen.evidence.startswith("general:")  # not an empty list passed off as an answer
+    t = next(t / 10 for t in range(int(log.duration * 10)) if len(log.state_at(t / 10)) == 1
+             and log.is_fully_visible(log.objects[log.state_at(t / 10)[0].object_id], t / 10))
+    cand = open_answers.answer("spatial", ToolContext(q.video, q), f"Which objects are on screen at {t:.1f} s?")
+    assert cand.answer == log.state_at(t)[0].name and cand.confidence == 0.9
+
+
+@pytest.mark.parametrize(("text", "handler", "groups"), [
+    ("Describe what the red square does between 12.8 s and 18.4 s, in order.", "h_motion_sequence",
+     ("red square", "12.8", "18.4")),
+    ("What does the red circle do between 4 s and 12 s?", "h_motion_sequence", ("red circle", "4", "12")),
+    ("Which captions appear, in order?", "h_caption_sequence", ()),
+    ("Name the objects in the order in which they appear.", "h_appearance_sequence", ()),
+    ("Which objects are visible at 3s?", "h_objects_at", ("3",)),
+    ("How many different objects appear in the video?", None, None),  # a multiple-choice form's question
+])
+def test_open_forms_match_the_generated_wording_and_close_rewordings(text, handler, groups):
+    from m1.tools.open_answers import FORMS
+
+    hits = [(h.__name__, p.search(text).groups()) for p, h in FORMS["fine_browser"] if p.search(text)]
+    assert hits == ([] if handler is None else [(handler, groups)])
