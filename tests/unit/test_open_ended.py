@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -263,3 +264,14 @@ def test_open_forms_match_the_generated_wording_and_close_rewordings(text, handl
 
     hits = [(h.__name__, p.search(text).groups()) for p, h in FORMS["fine_browser"] if p.search(text)]
     assert hits == ([] if handler is None else [(handler, groups)])
+
+
+def test_the_answer_prior_guesses_the_most_common_list():
+    from m1.synth.baseline import evaluate_prior, fit_prior
+
+    train = split_questions(CFG, "train", 30, seed=2)
+    prior = fit_prior(train)
+    seen = Counter(q.answer for q in train if q.category == "motion_sequence")
+    assert seen[prior.open_mode[("open_ended", "motion_sequence")]] == max(seen.values()) >= 2
+    rep = evaluate_prior(prior, split_questions(CFG, "test", 10, seed=2))["open_ended"]
+    assert rep["n"] > 0 and 0.0 < rep["most_common_f1"] < 0.7
