@@ -12,9 +12,9 @@ Four kinds, each answered by a list of items and scored by item F1 (:mod:`m1.dat
 * ``appearance_sequence`` (sequence): "List the objects in the order they first appear." →
   ``"green triangle, red circle, blue square"``.
 
-As in :mod:`m1.synth.questions`, a generator asks only what the log decides unambiguously: a window
-edge is at least 0.8 s from a motion change and every motion inside it lasts 0.8 s or more, the
-object is fully visible throughout; no caption is shorter than 2.2 s; at the asked time every object
+As in :mod:`m1.synth.questions`, a generator asks only what the log decides unambiguously: every
+motion in a window lasts 0.8 s or more inside it, a window edge is at least 0.3 s from the motion
+outside it, and the object is fully visible throughout; no caption is shorter than 2.2 s; at the asked time every object
 on screen is fully visible for ±0.3 s, away from a cut, and no two overlap; entries are 1 s apart.
 A perfect perceiver therefore scores 1 on every question.
 
@@ -54,8 +54,8 @@ def _visible_throughout(log: EventLog, o: SynthObject, t0: float, t1: float) -> 
 
 
 def motion_windows(log: EventLog, o: SynthObject) -> list[tuple[list[Motion], float, float]]:
-    """Every run of 2-4 consecutive motions of ``o`` that a window can isolate unambiguously,
-    with the range of allowed window starts' lower bound and ends' upper bound (see module doc)."""
+    """Every run of 2-4 consecutive motions of ``o`` that a window can isolate unambiguously, with
+    the earliest start and the latest end of such a window (0.3 s inside the run; module docstring)."""
     ms = log.motions(o)
     out = []
     for i in range(len(ms)):
