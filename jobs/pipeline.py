@@ -47,7 +47,8 @@ def prior_metrics(cfg: M1Config, test) -> dict[str, float]:  # noqa: ANN001
     report = evaluate_prior(fit_prior(split_questions(cfg.synth, "train", 400, seed=cfg.seed)), test)
     out = {"frames_per_query": 0.0}
     for fam, r in report.items():
-        out[f"score/{fam}"] = r.get("option_text", r.get("numeric_median_mra", r.get("mean_span_iou", 0.0)))
+        out[f"score/{fam}"] = r.get("option_text", r.get("numeric_median_mra", r.get(
+            "mean_span_iou", r.get("most_common_f1", 0.0))))
     return out
 
 

@@ -23,12 +23,13 @@ class TaskType(StrEnum):
 
 
 class Family(StrEnum):
-    """The four task families of the paper (and of M1-Synth)."""
+    """The four task families of the paper (and of M1-Synth), and M1-Synth's open-ended family."""
 
     LONG_VIDEO = "long_video"  # LongVideoBench-style long-video QA
     REASONING = "reasoning"  # Video-Holmes / VideoMMMU-style multi-hop reasoning
     SPATIAL = "spatial"  # VSI-Bench-style spatial intelligence
     GROUNDING = "grounding"  # Charades-STA-style temporal grounding
+    OPEN_ENDED = "open_ended"  # M1-Synth free-text answers with a structured reference (synth.open_ended)
 
 
 OPTION_LETTERS = "ABCDEFGHIJ"

@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Generate M1-Synth: real H.264 videos of moving coloured shapes, shot cuts and "
         "captions, with questions of four families (long-video QA, reasoning, spatial, temporal "
         "grounding) whose answers are exact, written in the LongVideoBench / Charades-STA / "
-        "VSI-Bench formats. Same arguments -> identical files. Difficulty knobs are the synth.* "
+        "VSI-Bench formats; synth.open_ended=true adds an open-ended family (free-text lists scored "
+        "by item F1). Same arguments -> identical files. Difficulty knobs are the synth.* "
         "settings (see `m1 config show`), given as KEY=VALUE, e.g. synth.objects_per_scene=[2,4].",
         epilog="example: m1 synth --out data/m1synth --split train --n 200 --seed 0 --workers 2",
     )

@@ -61,7 +61,8 @@ class SFTConfig(StrictModel):
     )
     min_score: float = Field(
         0.5, ge=0.0, le=1.0,
-        description="Filter (a): an answer counts as correct when its score (accuracy, MRA, IoU) is at least this.",
+        description="Filter (a): an answer counts as correct when its score (accuracy, MRA, IoU, item F1) is at least "
+        "this.",
     )
     # --- training
     mode: Literal["full", "lora"] = Field("full", description="Full fine-tuning or LoRA adapters (peft).")

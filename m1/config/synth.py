@@ -43,6 +43,12 @@ class SynthConfig(StrictModel):
     questions_per_family: int = Field(
         2, ge=1, le=20, description="Questions per family and video (fewer if a video lacks facts)."
     )
+    open_ended: bool = Field(
+        False, description="Also ask the open-ended family (free-text answers: a motion sequence, the captions in "
+        "order, the objects on screen, the order of appearance; scored by item F1). Off by default: the questions "
+        "of the other families are the same either way, but a split's question list (and so the held-out "
+        "questions `m1 run` takes from its head) would change.",
+    )
     gop_seconds: float = Field(2.0, gt=0.0, le=30.0, description="Keyframe interval of the encoder.")
     crf: int = Field(23, ge=0, le=51, description="x264 constant rate factor.")
 

@@ -22,6 +22,22 @@ Edge cases (defined here because the official formulas leave them open):
 - **MLVU M-Avg**: unweighted mean of per-task accuracy over the tasks present (the official
   divides by all 9 task types even when some have no questions).
 
+**Open-ended item F1** (M1-Synth's open-ended family; a metric of this project, not of a published
+benchmark). The reference is a list of items written ``"moves right, stops, moves up"``; a reply is
+read the same way (:func:`answer_items`): split at commas, semicolons, line breaks and the words
+"then" / "and", each item lower-cased, punctuation to spaces, a leading article dropped, empty items
+dropped. With P the reply's items and G the reference's:
+
+- ``set`` references (the objects on screen at a time): F1 of the item sets,
+  ``2·|P∩G| / (|P|+|G|)`` (duplicates in the reply count once);
+- ``sequence`` references (a motion sequence, the captions in order, the order of appearance):
+  ``2·LCS(P, G) / (|P|+|G|)``, LCS the longest common subsequence of the two item lists — all items
+  in the right order score 1, a wrong order or a missing, extra or repeated item scores in between.
+
+Both are 1 exactly when the reply lists the reference's items (in order, for a sequence); an empty or
+unreadable reply scores 0; two empty lists score 1 (no reference is empty). ``exact`` in a report is
+the share of replies scoring 1.
+
 **Against lmms-eval 0.7.3** (its ``lmms_eval.tasks.<task>.utils`` scoring functions; the table and
 the command are in ``benchmarks/lmms_crosscheck.md``, the code in ``m1_lmms/crosscheck.py``): on the
 answers the ``videochat_m1`` plugin returns — a letter, a plain decimal, ``"The event happens in
@@ -49,6 +65,7 @@ predictions each, IoUs exactly on 0.3/0.5/0.7 included). The differences, all ex
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 
@@ -142,3 +159,46 @@ def normalised_text_match(pred: str | None, gold: str) -> bool:
     norm = lambda s: " ".join("".join(c if c.isalnum() else " " for c in s.lower()).split())  # noqa: E731
     g = norm(gold)
     return bool(g) and f" {g} " in f" {norm(pred)} "
+
+
+OPEN_METRICS: tuple[str, ...] = ("set", "sequence")
+_ITEM_SPLIT = re.compile(r"[,;\n]|\bthen\b|\band\b", re.I)
+_ARTICLES = ("the ", "a ", "an ")
+
+
+def answer_items(text: str | None) -> list[str]:
+    """The items of an open-ended list answer, normalised (see the module docstring)."""
+    out = []
+    for part in _ITEM_SPLIT.split(text or ""):
+        item = " ".join("".join(c if c.isalnum() else " " for c in part.lower()).split())
+        for art in _ARTICLES:
+            if item.startswith(art):
+                item = item[len(art):]
+        if item:
+            out.append(item)
+    return out
+
+
+def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def item_f1(pred: Sequence[str] | None, gold: Sequence[str], kind: str) -> float:
+    """Item F1 of a parsed reply against the reference items: ``set`` or ``sequence`` (module docstring)."""
+    if kind not in OPEN_METRICS:
+        raise ValueError(f"unknown open-ended metric {kind!r}; expected one of {OPEN_METRICS}")
+    pred = list(pred or [])
+    if not pred and not gold:
+        return 1.0
+    if not pred or not gold:
+        return 0.0
+    if kind == "set":
+        p, g = set(pred), set(gold)
+        return 2 * len(p & g) / (len(p) + len(g))
+    return 2 * _lcs(pred, gold) / (len(pred) + len(gold))

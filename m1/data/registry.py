@@ -4,7 +4,8 @@
 :class:`~m1.data.report.LoadResult`; ``score(name, questions, predictions)`` returns the
 benchmark's report (see :mod:`m1.data.scoring`). ``m1_synth`` reads M1-Synth's split folder,
 which holds the three real formats (LongVideoBench JSON, VSI-Bench parquet, Charades-STA text),
-through the same loaders.
+through the same loaders, and its open-ended family (``synth.open_ended``) through
+:mod:`m1.data.loaders.synth_open`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from m1.data.loaders import (
     longvideobench,
     mlvu,
     nextqa,
+    synth_open,
     video_holmes,
     videomme,
     videommmu,
@@ -57,7 +59,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
     ]
 }
 ALIASES = {"lvb": "longvideobench", "holmes": "video_holmes", "vsi": "vsibench", "charades": "charades_sta"}
-SYNTH_PARTS = (longvideobench, vsibench, charades_sta)
+SYNTH_PARTS = (longvideobench, vsibench, charades_sta, synth_open)
 
 
 def get_spec(name: str) -> BenchmarkSpec:

@@ -4,9 +4,9 @@ This is the project's **one** scorer. The outcome reward (:mod:`m1.train.rewards
 (:mod:`m1.train.annotation`), the small M1-Synth evaluation (:mod:`m1.evaluation.summary`) and the
 benchmark harness (:func:`m1.data.score`) all call :func:`score_question`; nothing else turns an
 answer into a score. One function per answer kind — :func:`score_choice`, :func:`score_number`,
-:func:`score_interval`, :func:`score_open` — reads a free-text prediction with the tolerant
-parsers of :mod:`m1.data.answers` and scores it with the official metric of :mod:`m1.data.metrics`
-(correct choice, VSI-Bench MRA, Charades-STA IoU, open-answer match), a score in [0, 1].
+:func:`score_interval`, :func:`score_open`, :func:`score_items` — reads a free-text prediction with the
+tolerant parsers of :mod:`m1.data.answers` and scores it with the official metric of :mod:`m1.data.metrics`
+(correct choice, VSI-Bench MRA, Charades-STA IoU, open-answer match, item F1), a score in [0, 1].
 :func:`aggregate` builds the report a benchmark publishes, in **percent** (0–100) like the papers;
 the unparseable count (answers a parser could not read, scored 0) and the missing count
 (questions with no prediction, also scored 0) are always reported. Questions without ground
@@ -34,6 +34,10 @@ Until issue 16 three scorers disagreed; each disagreement and the official behav
   chosen: VideoMMMU's (MMMU ``eval_open``) rule — a numeric gold answer matches any number of the
   prediction at 2 decimals, a text gold answer matches when its normalised words appear in the
   normalised prediction.
+- **Open-ended with a structured reference** (M1-Synth's open-ended family, marked by
+  ``meta["open_metric"]``): item F1 (:func:`score_items`; the metric in :mod:`m1.data.metrics`),
+  partial credit for a partly right list; a ``mixed`` report adds ``open_ended``: mean item F1 and
+  the share of exact replies. Other open-ended questions keep VideoMMMU's rule.
 - **No answer / no ground truth.** ``None`` scores 0 everywhere (counted as *missing* in a report);
   a question without ground truth scored 0 in the reward and the filter and was an error here —
   chosen: an error (:class:`UnlabelledQuestionError`), never a silent 0.
@@ -130,6 +134,22 @@ def score_open(prediction: str, gold: str) -> tuple[float, Any]:
     return float(metrics.normalised_text_match(text, gold)), text
 
 
+def open_metric(q: Question) -> str | None:
+    """The item metric of a structured open-ended question (``meta["open_metric"]``: ``set`` or
+    ``sequence``, M1-Synth's open-ended family); None for any other question."""
+    kind = q.meta.get("open_metric") if q.task_type == TaskType.OPEN_ENDED else None
+    if kind is not None and kind not in metrics.OPEN_METRICS:
+        raise ValueError(f"question {q.qid}: meta open_metric {kind!r} is not one of {metrics.OPEN_METRICS}")
+    return kind
+
+
+def score_items(prediction: str, gold: str, kind: str) -> tuple[float, list[str] | None]:
+    """Open-ended with a structured reference: (item F1 of the reply's items against ``gold``'s,
+    those items; None when the reply has none). ``kind``: ``set`` or ``sequence`` (:mod:`m1.data.metrics`)."""
+    items = metrics.answer_items(prediction)
+    return metrics.item_f1(items, metrics.answer_items(gold), kind), items or None
+
+
 def score_question(q: Question, prediction: str | None) -> QuestionScore:
     """Score one prediction (free text, or ``None`` for no answer) against a labelled question:
     ``.score`` in [0, 1] by the scorer of the question's answer kind (module docstring)."""
@@ -143,6 +163,8 @@ def score_question(q: Question, prediction: str | None) -> QuestionScore:
         score, parsed = score_number(prediction, q.answer)
     elif q.task_type == TaskType.GROUNDING:
         score, parsed = score_interval(prediction, q.answer)
+    elif (kind := open_metric(q)) is not None:
+        score, parsed = score_items(prediction, q.answer, kind)
     else:
         score, parsed = score_open(prediction, q.answer)
     return QuestionScore(q.qid, score, parsed)
@@ -190,6 +212,10 @@ def aggregate(
         ious = [s.score for q, s in zip(questions, scores, strict=True) if q.task_type == TaskType.GROUNDING]
         if ious:
             out["grounding"] = {k: 100.0 * v for k, v in metrics.grounding_metrics(ious).items()}
+        f1s = [s.score for q, s in zip(questions, scores, strict=True) if open_metric(q) is not None]
+        if f1s:
+            out["open_ended"] = {"item_F1": 100.0 * metrics.mean(f1s),
+                                 "exact": 100.0 * sum(v == 1.0 for v in f1s) / len(f1s)}
     else:
         raise ValueError(f"unknown aggregation {aggregation!r}")
     return out

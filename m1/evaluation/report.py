@@ -71,7 +71,8 @@ def render_markdown(
     labelled = [q for q in questions if q.answer is not None]
     lines += [f"{len(questions)} questions ({len(labelled)} labelled), systems: {', '.join(names)}. "
               "Scores in percent by the benchmark's official rules (multiple choice: accuracy; numeric: MRA; "
-              "grounding: IoU). Frames: distinct frames decoded per question; seconds: wall time per question.", ""]
+              "grounding: IoU; M1-Synth open-ended: item F1). Frames: distinct frames decoded per question; "
+              "seconds: wall time per question.", ""]
     lines += ["## Summary", "", *_table(SUMMARY_HEAD, summary_rows(metrics)), ""]
     if plot:
         lines += [f"![score per category, frames and seconds per query]({plot})", ""]

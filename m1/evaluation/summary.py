@@ -8,7 +8,7 @@ grouping the official reports of :func:`m1.data.score` (``m1 eval``'s ``by_famil
 
 The helper runs a team's CPP loop (or the reference solver) on labelled questions and scores each
 with the project's one scorer (:func:`m1.data.scoring.score_question`: multiple-choice accuracy,
-numeric MRA, grounding IoU), next to parse rates, tool calls and frames per query and what uniform
+numeric MRA, grounding IoU, open-ended item F1), next to parse rates, tool calls and frames per query and what uniform
 1-fps sampling of the same videos would decode. It is deliberately small (used by the SFT record in
 ``benchmarks/``); it does not load benchmarks, sample topologies or write reports beyond a Markdown
 table, and imports neither torch nor Ray.
@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from m1.data.metrics import group_means
-from m1.data.scoring import score_question
+from m1.data.scoring import open_metric, score_question
 from m1.evaluation.harness import question_seed
 from m1.schema import Question, TaskType, ToolSpec
 from m1.team.cpp import run_episode
@@ -58,6 +58,8 @@ def family_of(q: Question) -> str:
 
 
 def metric_name(q: Question) -> str:
+    if open_metric(q) is not None:
+        return "item F1"
     return {TaskType.NUMERIC: "MRA", TaskType.GROUNDING: "mIoU"}.get(q.task_type, "accuracy")
 
 

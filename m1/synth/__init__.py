@@ -4,6 +4,7 @@
 the paper's four task families (long-video QA, reasoning, spatial, temporal grounding) in the
 real benchmarks' formats. See :mod:`m1.synth.world` (what happens in a video),
 :mod:`m1.synth.render` (pixels), :mod:`m1.synth.questions` (exact answers),
+:mod:`m1.synth.open_ended` (the open-ended family, ``synth.open_ended``),
 :mod:`m1.synth.formats` (files) and :mod:`m1.synth.generate` (the driver).
 """
 

@@ -8,7 +8,9 @@ priors. These guessers are fitted on the train split and scored on another split
   train when shown (add-one smoothed), e.g. "always pick 3" for counts;
 * numeric: the train median per subtype (scored by Mean Relative Accuracy);
 * grounding: the train mean of (start, end) as fractions of the video duration (scored by IoU),
-  next to uniformly random intervals.
+  next to uniformly random intervals;
+* open-ended (``synth.open_ended``): per subtype, the reference most often given in train
+  (scored by item F1, :func:`m1.data.scoring.score_question`).
 
 For multiple choice the report gives chance (mean of 1 / number of options) beside each
 guesser; a sound benchmark keeps every guesser within a few points of chance.
@@ -22,6 +24,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from m1.data.metrics import mean_relative_accuracy, temporal_iou
+from m1.data.scoring import score_question
 from m1.schema import OPTION_LETTERS, Question, TaskType
 
 
@@ -31,6 +34,7 @@ class AnswerPrior:
     text_score: dict[tuple, dict[str, float]] = field(default_factory=dict)
     numeric_median: dict[tuple, float] = field(default_factory=dict)
     span_fraction: dict[tuple, tuple[float, float]] = field(default_factory=dict)
+    open_mode: dict[tuple, str] = field(default_factory=dict)
 
     def guess_letter(self, q: Question) -> str:
         return self.letter.get(_key(q) + (len(q.options),), "A")
@@ -60,6 +64,7 @@ def fit_prior(train: list[Question]) -> AnswerPrior:
     right: dict[tuple, Counter] = defaultdict(Counter)
     numbers: dict[tuple, list[float]] = defaultdict(list)
     spans: dict[tuple, list[tuple[float, float]]] = defaultdict(list)
+    opens: dict[tuple, Counter] = defaultdict(Counter)
     for q in train:
         if q.answer is None:
             continue
@@ -74,9 +79,12 @@ def fit_prior(train: list[Question]) -> AnswerPrior:
             s, e = (float(x) for x in q.answer.split())
             d = q.duration or max(e, 1e-6)
             spans[k].append((s / d, e / d))
+        elif q.task_type == TaskType.OPEN_ENDED:
+            opens[k][q.answer] += 1
     # ties go to the earliest letter, so the choice is deterministic
     prior.letter = {k: min(c, key=lambda a: (-c[a], a)) for k, c in letters.items()}
     prior.text_score = {k: {t: (right[k][t] + 1) / (n + 2) for t, n in c.items()} for k, c in shown.items()}
+    prior.open_mode = {k: min(c, key=lambda a: (-c[a], a)) for k, c in opens.items()}
     prior.numeric_median = {k: statistics.median(v) for k, v in numbers.items()}
     prior.span_fraction = {
         k: (statistics.fmean(s for s, _ in v), statistics.fmean(e for _, e in v)) for k, v in spans.items()
@@ -105,6 +113,8 @@ def evaluate_prior(prior: AnswerPrior, questions: list[Question], seed: int = 0)
             d = q.duration or gt[1]
             s, e = sorted((rng.uniform(0, d), rng.uniform(0, d)))
             a["random_span_iou"].append(temporal_iou((s, e), gt))
+        elif q.task_type == TaskType.OPEN_ENDED:
+            a["most_common_f1"].append(score_question(q, prior.open_mode.get(_key(q), "")).score)
     return {
         fam: {"n": max(len(v) for v in a.values()), **{k: statistics.fmean(v) for k, v in a.items() if v}}
         for fam, a in sorted(acc.items())

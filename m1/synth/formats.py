@@ -8,6 +8,7 @@ Per split directory::
     lvb_<split>.json                 long_video + reasoning questions as LongVideoBench records
     charades_sta_<split>.txt         grounding questions as Charades-STA lines
     vsibench_<split>.parquet         spatial questions as VSI-Bench rows
+    open_ended_<split>.jsonl         open-ended questions (synth.open_ended), one record a line
     questions.jsonl                  every question in the project's neutral form (m1.schema.Question)
     manifest.json                    generator version, arguments, per-video seeds and checksums
 
@@ -66,6 +67,13 @@ def lvb_record(q: Question) -> dict:
     }
 
 
+def open_record(q: Question) -> dict:
+    """An open-ended question as one line of ``open_ended_<split>.jsonl`` (no real benchmark has
+    this form, so the record is the question's own fields; read by :mod:`m1.data.loaders.synth_open`)."""
+    return {"id": q.qid, "video_id": q.meta["video_id"], "question": q.question, "answer": q.answer,
+            "metric": q.meta["open_metric"], "category": q.category, "duration": q.duration}
+
+
 def charades_line(q: Question) -> str:
     start, end = (float(x) for x in q.answer.split())
     return f"{q.meta['video_id']} {start:.2f} {end:.2f}##{q.question}"
@@ -87,6 +95,11 @@ def write_split_files(split_dir: Path, split: str, questions: list[Question], vi
 
     ground = [q for q in questions if q.family == Family.GROUNDING]
     atomic_write_text(split_dir / f"charades_sta_{split}.txt", "".join(charades_line(q) + "\n" for q in ground))
+
+    open_ended = [q for q in questions if q.family == Family.OPEN_ENDED]
+    if open_ended:
+        atomic_write_text(split_dir / f"open_ended_{split}.jsonl",
+                          "".join(json.dumps(open_record(q)) + "\n" for q in open_ended))
 
     spatial = [q for q in questions if q.family == Family.SPATIAL]
     table = pa.table(
@@ -111,7 +124,8 @@ def write_split_files(split_dir: Path, split: str, questions: list[Question], vi
     atomic_write_text(
         split_dir / "questions.jsonl", "".join(q.model_dump_json() + "\n" for q in questions)
     )
-    return {"lvb": len(mc), "charades_sta": len(ground), "vsibench": len(spatial), "all": len(questions)}
+    opened = {"open_ended": len(open_ended)} if open_ended else {}
+    return {"lvb": len(mc), "charades_sta": len(ground), "vsibench": len(spatial), **opened, "all": len(questions)}
 
 
 def read_split(split_dir: str | Path) -> list[Question]:

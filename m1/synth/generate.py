@@ -21,6 +21,7 @@ from m1.config.synth import SynthConfig
 from m1.schema import Question
 from m1.seeding import derive_seed
 from m1.synth.formats import atomic_write_text, write_split_files
+from m1.synth.open_ended import generate_open_questions
 from m1.synth.questions import generate_questions
 from m1.synth.render import encode_video
 from m1.synth.world import EventLog, sample_event_log
@@ -55,7 +56,12 @@ def video_log(cfg: SynthConfig, split: str, seed: int, index: int) -> EventLog:
 
 
 def video_questions(cfg: SynthConfig, log: EventLog) -> list[Question]:
-    return generate_questions(log, cfg, derive_seed("questions", log.seed))
+    """The four families' questions, then (``synth.open_ended``) the open-ended family's, from its
+    own seed: turning it on adds questions and changes none of the others."""
+    out = generate_questions(log, cfg, derive_seed("questions", log.seed))
+    if cfg.open_ended:
+        out += generate_open_questions(log, cfg, derive_seed("open-questions", log.seed))
+    return out
 
 
 def split_questions(cfg: SynthConfig, split: str, n: int, seed: int = 0) -> list[Question]:

@@ -16,7 +16,8 @@ answer, its evidence and a confidence in the result and end their text with
 ``candidate=B conf=0.90``. Descriptions come from the classical detectors. With
 ``tools.backend='vlm'`` (:mod:`m1.tools.perception.vlm`) the frame descriptions of
 ``global_sampling`` and ``rough_browser`` also carry a VLM caption, and the question-aware tools
-fall back to the VLM's answer where no classical form matches (:func:`m1.tools.answering.answer`).
+fall back to the VLM's answer where no classical form matches (:func:`m1.tools.answering.answer`;
+the open-ended family's forms come first, :func:`m1.tools.open_answers.answer`).
 The retrieval tools rank the providers' notes with MiniLM; with ``tools.clip_model`` set they
 also score the frames' pixels against the query with CLIP/SigLIP (:func:`_rank`,
 :mod:`m1.tools.perception.clip`).
@@ -33,7 +34,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from m1.tools import analysis as A
-from m1.tools import answering
+from m1.tools import answering, open_answers
 from m1.tools.context import FrameObs, ToolArgumentError, ToolContext
 from m1.tools.perception import motion
 
@@ -333,7 +334,7 @@ def run_fine_browser(ctx: ToolContext, a: FineArgs) -> Output:
     question = _question_text(ctx, a.question)
     q = ctx.question if not a.question else None
     vlm_times = A.grid(s, e, (e - s) / ctx.cfg.global_frames)  # frames the VLM fallback would see
-    cand = answering.answer("fine_browser", ctx, question, q, times=vlm_times) if question else None
+    cand = open_answers.answer("fine_browser", ctx, question, q, times=vlm_times) if question else None
     if cand is not None and a.start is None and a.end is None:
         return _with_candidate(Output(f"fine browse for: {question}"), cand)
     # Observations over the segment at the fine rate: objects' motion and captions.
@@ -372,7 +373,7 @@ def run_spatial(ctx: ToolContext, a: SpatialArgs) -> Output:
         t = float(m.group(1)) if m else None
     q = ctx.question if not a.question else None
     vlm_times = [t] if t is not None else None
-    cand = answering.answer("spatial", ctx, question, q, times=vlm_times) if question else None
+    cand = open_answers.answer("spatial", ctx, question, q, times=vlm_times) if question else None
     if t is None:
         if cand is not None:
             return _with_candidate(Output(f"spatial analysis for: {question}"), cand)

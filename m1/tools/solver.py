@@ -7,7 +7,8 @@ Plans (each a list of :class:`~m1.schema.ToolCall`, all arguments defaulted):
 - long_video, reasoning: ``rough_browser`` (skim: shots, objects, captions) → ``fine_browser``
   (question-aware, returns the candidate);
 - spatial: ``spatial`` (question-aware);
-- grounding: ``grounding`` (question-aware).
+- grounding: ``grounding`` (question-aware);
+- open_ended: ``fine_browser`` (question-aware; its forms write the list, :mod:`m1.tools.open_answers`).
 
 The answer is the candidate of the most confident question-aware result; a question none of
 them can answer gets ``None``. The solver never reads ground truth. Unknown families (real
@@ -28,6 +29,7 @@ PLANS: dict[Family | None, list[ToolCall]] = {
     Family.REASONING: [ToolCall(tool="rough_browser"), ToolCall(tool="fine_browser")],
     Family.SPATIAL: [ToolCall(tool="spatial")],
     Family.GROUNDING: [ToolCall(tool="grounding")],
+    Family.OPEN_ENDED: [ToolCall(tool="fine_browser")],
     None: [ToolCall(tool="fine_browser")],
 }
 

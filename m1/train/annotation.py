@@ -11,8 +11,8 @@ The filter (:func:`judge_trajectory`), per agent trajectory:
     (:func:`m1.team.plan.parse_answer`; a candidate of another kind, e.g. a span for a count,
     answers nothing), scores at least ``sft.min_score`` by the project's one scorer,
     :func:`m1.data.scoring.score_question` (accuracy for multiple choice, MRA for numeric, IoU
-    for grounding). The answer it wrote may also use teammates' evidence; that does not make a
-    weak plan good.
+    for grounding, item F1 for M1-Synth's open-ended lists). The answer it wrote may also use
+    teammates' evidence; that does not make a weak plan good.
 (b) *single pass*: the plan was executed without revision (no ``DONE``, no replacement).
 
 Examples taken from a trajectory: its plan turn if (a) and (b); its revision turns if (a) and (b)

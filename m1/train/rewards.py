@@ -2,7 +2,8 @@
 
 * ``R_res`` (outcome): the project's one scorer, :func:`m1.data.scoring.score_question` — a score
   s in [0, 1]: multiple choice: the letter; numeric: VSI-Bench Mean Relative Accuracy; grounding:
-  temporal IoU; open-ended: VideoMMMU's normalised match — mapped to ``wrong + (correct - wrong) * s``.
+  temporal IoU; open-ended: VideoMMMU's normalised match, or item F1 for M1-Synth's open-ended family
+  (a partly right list earns part of the reward) — mapped to ``wrong + (correct - wrong) * s``.
   ``rewards.outcome`` picks whose answer is scored: the team's final answer (credit for
   collaboration), the agent's own (credit for being right), or the mean of both (default). A
   missing/unparseable answer scores s = 0.

@@ -105,6 +105,11 @@ _VALID: dict[Family | None, list[tuple[int, list[Step]]]] = {
         (1, [("video_retrieval", {"top_k": 3}), ("grounding", {})]),
         (1, [("grounding", {}), ("fine_browser", {"start": "$1.start", "end": "$1.end"})]),
     ],
+    Family.OPEN_ENDED: [
+        (5, [("fine_browser", {})]),
+        (1, [("rough_browser", {}), ("fine_browser", {})]),
+        (1, [("global_sampling", {"n": 8}), ("fine_browser", {})]),
+    ],
     None: [(1, [("fine_browser", {})])],
 }
 _VALID[Family.REASONING] = _VALID[Family.LONG_VIDEO]

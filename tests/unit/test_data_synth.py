@@ -1,8 +1,9 @@
 """M1-Synth read back through the real-benchmark loaders and scored with the official metrics.
 
-The generator writes its questions in the LongVideoBench, VSI-Bench and Charades-STA formats and
-also as exact neutral ``Question``s (``questions.jsonl``); the loaders must recover the same
-questions and answers from the format files, and gold predictions must score 100.
+The generator writes its questions in the LongVideoBench, VSI-Bench and Charades-STA formats (the
+open-ended family in its own ``open_ended_<split>.jsonl``) and also as exact neutral ``Question``s
+(``questions.jsonl``); the loaders must recover the same questions and answers from the format
+files, and gold predictions must score 100.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from m1.synth.generate import generate_split
 
 TINY = SynthConfig(
     width=96, height=96, fps=4, min_duration=6, max_duration=8, min_scenes=1, max_scenes=2,
-    min_scene_seconds=3, min_object_size=12, max_object_size=24,
+    min_scene_seconds=3, min_object_size=12, max_object_size=24, open_ended=True,
 )  # fmt: skip
 
 

@@ -164,7 +164,7 @@ def test_oracle_plans_parse_and_are_diverse():
     again = OracleTeacher(teacher.cfg, seed=3).write(request(Phase.PLAN, QS[0], 1, prompt="other text"))
     assert teacher.write(request(Phase.PLAN, QS[0], 1)) == again
     main = {Family.SPATIAL: "spatial", Family.GROUNDING: "grounding", Family.LONG_VIDEO: "fine_browser",
-            Family.REASONING: "fine_browser"}
+            Family.REASONING: "fine_browser", Family.OPEN_ENDED: "fine_browser"}
     for fam, texts in plans.items():  # most plans use the solver's question-aware tool
         assert sum(main[fam] in t for t in texts) >= len(texts) / 2
 
