@@ -68,13 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="First N questions only (a quick look).")
     ap.add_argument("--json", default=None, help="Write every system's per-question rows here.")
     ap.add_argument("--out", default=None, help="Write the markdown tables here.")
+    ap.add_argument("--from-json", default=None, help="Only write the report of a saved --json (e.g. a run cut short: "
+                    "it is saved after every video).")
     a = ap.parse_args(argv)
+    if a.from_json:
+        data = json.loads(Path(a.from_json).read_text())
+        return _report(data["systems"], data["walls"], data["seeds"], data["head"], a.out)
 
     import torch
 
     torch.set_num_threads(1)
-    from paired_compare import compare, markdown
-
     from m1.config import load_config
     from m1.synth import generate_split, read_split
     from m1.tools.context import VideoStore
@@ -95,20 +98,30 @@ def main(argv: list[str] | None = None) -> int:
         runs |= {f"{st}@{seed}": (ncfg, st) for st in ("one_call", "verify")}
     systems: dict[str, list[dict]] = {k: [] for k in runs}
     walls = dict.fromkeys(runs, 0.0)
+    head = f"generation {gen_s:.0f} s"
     for i, q in enumerate(qs):  # every system on a question in turn: the video's perception stays cached
         for name, (tcfg, st) in runs.items():
             row, wall = _row(q, tcfg, store, st)
-            systems[name].append(row)
+            systems[name].append(row | {"video": Path(q.video).name, "duration": q.duration})
             walls[name] += wall
-        if (i + 1) % 20 == 0:
+        if a.json and (i + 1 == len(qs) or qs[i + 1].video != q.video):  # a checkpoint after every video
+            saved = {"systems": systems, "walls": walls, "seeds": seeds, "head": head}
+            Path(a.json).write_text(json.dumps(saved) + "\n")
             print(f"{i + 1}/{len(qs)}: " + ", ".join(f"{k} {sum(r['score'] for r in v) / len(v):.3f}"
                                                        for k, v in systems.items()), flush=True)
-    if a.json:
-        Path(a.json).write_text(json.dumps(systems, indent=1) + "\n")
+    return _report(systems, walls, seeds, head, a.out)
 
-    parts = [f"{len(qs)} questions on {len({q.video for q in qs})} videos "
-             f"({sum(q.duration for q in {q.video: q for q in qs}.values()) / 60:.1f} min of video); "
-             f"generation {gen_s:.0f} s; wall per system: " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items())]
+
+def _report(systems: dict[str, list[dict]], walls: dict[str, float], seeds: list[int], head: str,
+            out: str | None) -> int:
+    from paired_compare import compare, markdown
+
+    from m1.evaluation.stats import paired_bootstrap
+
+    first = systems["exact"]
+    videos = {r["video"]: r["duration"] for r in first}
+    parts = [f"{len(first)} questions on {len(videos)} videos ({sum(videos.values()) / 60:.1f} min of video); "
+             f"{head}; wall per system: " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items())]
     for seed in seeds:
         parts.append(f"\n### noise seed {seed}\n\n" + _table({k: systems[k] for k in ("exact", f"one_call@{seed}",
                                                                                       f"verify@{seed}")}))
@@ -117,14 +130,28 @@ def main(argv: list[str] | None = None) -> int:
         parts.append(f"\nverify - one_call, noise seed {seed} (paired bootstrap, 5000 resamples):\n\n"
                      + markdown(compare(base, new), "one_call", "verify"))
     if len(seeds) > 1:
-        base = {f"{r['qid']}@{s}": r for s in seeds for r in systems[f"one_call@{s}"]}
-        new = {f"{r['qid']}@{s}": r for s in seeds for r in systems[f"verify@{s}"]}
-        parts.append(f"\nPooled over noise seeds {seeds} (question x seed pairs):\n\n"
-                     + markdown(compare(base, new), "one_call", "verify"))
+        # per question, the score averaged over noise seeds; the bootstrap resamples questions
+        rows = ["| family / metric | n | one_call | verify | difference | 95% CI | frames/q one_call | "
+                "frames/q verify | 1-fps frames/q |", "|---|---|---|---|---|---|---|---|---|"]
+        keys = [f"{r['family']}/{r['metric']}" for r in first]
+        for key in [*sorted(set(keys)), "all"]:
+            idx = [i for i, k in enumerate(keys) if key in (k, "all")]
+
+            def mean(name: str, field: str, idx: list[int] = idx) -> list[float]:
+                return [sum(systems[f"{name}@{s}"][i][field] for s in seeds) / len(seeds) for i in idx]
+
+            a_, b_ = mean("one_call", "score"), mean("verify", "score")
+            d, lo, hi = paired_bootstrap(a_, b_, n_resamples=5000, seed=0)
+            fa, fb = mean("one_call", "frames"), mean("verify", "frames")
+            rows.append(f"| {key} | {len(idx)} | {sum(a_) / len(idx):.3f} | {sum(b_) / len(idx):.3f} | {d:+.3f} | "
+                        f"[{lo:+.3f}, {hi:+.3f}] | {sum(fa) / len(idx):.1f} | {sum(fb) / len(idx):.1f} | "
+                        f"{sum(first[i]['uniform_frames'] for i in idx) / len(idx):.1f} |")
+        parts.append(f"\nPooled over noise seeds {seeds}: each question's score averaged over the seeds, "
+                     "paired bootstrap over questions (5000 resamples):\n\n" + "\n".join(rows))
     text = "\n".join(parts)
     print(text)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
+    if out:
+        Path(out).write_text(text + "\n")
     return 0
 
 

@@ -56,11 +56,12 @@ class FrameObs:
     people: list[tuple[int, int, int, int]] | None = None
     vlm_caption: str | None = None  # set only with tools.backend='vlm' (see ToolContext.vlm_describe)
     notes: dict[str, list[Note]] = field(default_factory=dict)  # provider name -> what it saw here
+    shapes_fired: bool | None = None  # set on a noisy reading's view (m1.tools.noise): the exact frame's
 
     @property
     def synthetic(self) -> bool:
         """The gated shape detector fired: an M1-Synth-like frame (people/tags are not looked for)."""
-        return bool(self.objects)
+        return bool(self.objects) if self.shapes_fired is None else self.shapes_fired
 
 
 @dataclass

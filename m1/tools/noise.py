@@ -178,7 +178,8 @@ def view(ctx: ToolContext, o: FrameObs) -> FrameObs:
     if caption is o.caption and len(objects) == len(o.objects) and all(
             a is b for a, b in zip(objects, o.objects, strict=True)):
         return o
-    return dataclasses.replace(o, objects=objects, caption=caption)
+    # which providers run on the frame is decided by the exact frame, not by this reading of it
+    return dataclasses.replace(o, objects=objects, caption=caption, shapes_fired=o.synthetic)
 
 
 # ------------------------------------------------------------------ counts, stops, spans
