@@ -148,6 +148,16 @@ def _report(systems: dict[str, list[dict]], walls: dict[str, float], seeds: list
                         f"{sum(first[i]['uniform_frames'] for i in idx) / len(idx):.1f} |")
         parts.append(f"\nPooled over noise seeds {seeds}: each question's score averaged over the seeds, "
                      "paired bootstrap over questions (5000 resamples):\n\n" + "\n".join(rows))
+        cats = sorted({f"{r['family']}/{r['category']}" for r in first})
+        rows = ["| family/subtype | n | exact | one_call | verify |", "|---|---|---|---|---|"]
+        for c in cats:
+            idx = [i for i, r in enumerate(first) if f"{r['family']}/{r['category']}" == c]
+            sc = {n: sum(systems[f"{n}@{s}"][i]["score"] for s in seeds for i in idx) / (len(idx) * len(seeds))
+                  for n in ("one_call", "verify")}
+            ex = sum(first[i]["score"] for i in idx) / len(idx)
+            rows.append(f"| {c} | {len(idx)} | {ex:.3f} | {sc['one_call']:.3f} | {sc['verify']:.3f} |")
+        parts.append(f"\nPer subtype, mean over noise seeds {seeds} (no intervals: a few questions each):\n\n"
+                     + "\n".join(rows))
     text = "\n".join(parts)
     print(text)
     if out:
