@@ -4,10 +4,43 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from m1.config.base import StrictModel
 from m1.config.sft import LLMTeacherConfig
+
+
+class NoiseConfig(StrictModel):
+    """Simulated perception errors (:mod:`m1.tools.noise`): a setting where one tool call is not
+    enough. Off by default because M1-Synth's recorded results, the SFT teacher's plans and the
+    golden traces are for the exact tools; turn it on (e.g. ``configs/noisy_long.yaml``) to study
+    cross-checking and revision. Every error is a pure function of (``seed``, video, tool,
+    normalised arguments, sampling rates): repeating a call reproduces its errors, another
+    tool, segment or rate reads independently."""
+
+    enabled: bool = Field(False, description="Apply the error model to every tool call.")
+    seed: int = Field(0, ge=0, description="Seed of the error world (another seed: other errors, same rates).")
+    miss_rate: float = Field(
+        0.0, ge=0, le=1, description="Probability that one reading misses an object (colour, shape) entirely.")
+    spurious_rate: float = Field(
+        0.0, ge=0, le=1, description="Probability that one reading hallucinates a phantom object for 5-30 s.")
+    ocr_misread_rate: float = Field(
+        0.0, ge=0, le=1, description="Probability that one reading misreads a caption (about half its letters "
+        "swapped for look-alikes).")
+    count_off_by_one_rate: float = Field(
+        0.0, ge=0, le=1, description="Probability that one reading's shot-cut detector misses or invents a cut, "
+        "and (per object) that its stop detector misses or invents a stop: counts off by one.")
+    grounding_shift_s: float = Field(
+        0.0, ge=0, le=60, description="A grounding span is shifted by a uniform draw in [-s, +s] seconds per reading.")
+
+    @model_validator(mode="after")
+    def _some_noise(self) -> NoiseConfig:
+        rates = (self.miss_rate, self.spurious_rate, self.ocr_misread_rate, self.count_off_by_one_rate,
+                 self.grounding_shift_s)
+        if self.enabled and not any(rates):
+            raise ValueError("tools.noise.enabled is true but every rate is 0 (set miss_rate, spurious_rate, "
+                             "ocr_misread_rate, count_off_by_one_rate or grounding_shift_s)")
+        return self
 
 
 class ToolsConfig(StrictModel):
@@ -70,3 +103,5 @@ class ToolsConfig(StrictModel):
         "base_url, model, retries, timeout, cache_path, usage_log (see m1.tools.perception.vlm.OpenAIVLM).")
     vlm_device: str = Field("cpu", description="torch device of the VLM back-end ('cuda' on GPU machines).")
     vlm_max_new_tokens: int = Field(48, ge=1, le=1024, description="Tokens a VLM caption/answer may use.")
+    noise: NoiseConfig = Field(
+        default_factory=NoiseConfig, description="Simulated perception errors (off by default; m1.tools.noise).")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from m1.tools import noise
 from m1.tools.context import FrameObs, ToolContext
 from m1.tools.perception import ocr, shots
 from m1.tools.perception.objects import Detection, Track, track_objects
@@ -88,7 +89,7 @@ def overview(
     step = step or ctx.cfg.scan_step
     times = grid(start, end, step)
     obs = ctx.look(times, caption=captions)
-    cut_after = shots.cut_positions([o.sig for o in obs])
+    cut_after = noise.cuts(ctx, shots.cut_positions([o.sig for o in obs]), len(obs), (start, end, step))
     bounds = [start]
     for i in cut_after:
         bounds.append(refine_cut(ctx, obs[i - 1].t, obs[i].t) if exact_cuts else (obs[i - 1].t + obs[i].t) / 2)

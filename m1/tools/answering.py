@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from m1.schema import OPTION_LETTERS, Question
 from m1.tools import analysis as A
-from m1.tools import evidence
+from m1.tools import evidence, noise
 from m1.tools.context import ToolContext
 from m1.tools.perception import ocr
 from m1.tools.perception.objects import COLOUR_NAMES, SHAPE_NAMES
@@ -110,7 +110,7 @@ def _segments(ctx: ToolContext, ov: A.Overview, name: str) -> list[A.Segment] | 
         d = A.find(o, name, (path[-1][1].x, path[-1][1].y) if path else None)
         if d is not None:
             path.append((o.t, d))
-    return A.motion_segments(ctx, name, path)
+    return noise.stops(ctx, name, A.motion_segments(ctx, name, path))
 
 
 def _caption_start(ctx: ToolContext, ov: A.Overview, text: str) -> float | None:

@@ -34,7 +34,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from m1.tools import analysis as A
-from m1.tools import answering, open_answers
+from m1.tools import answering, noise, open_answers
 from m1.tools.context import FrameObs, ToolArgumentError, ToolContext
 from m1.tools.perception import motion
 
@@ -420,6 +420,10 @@ def run_grounding(ctx: ToolContext, a: GroundingArgs) -> Output:
     if cand is None:
         cand = _retrieval_span(ctx, query)
     s, e = (float(x) for x in cand.answer.split())
+    ns, ne = noise.shift_span(ctx, s, e)
+    if (ns, ne) != (s, e):  # tools.noise: this reading's grounding is off by a shift
+        s, e = ns, ne
+        cand = answering.Candidate(f"{s:.2f} {e:.2f}", cand.evidence, cand.confidence)
     return _with_candidate(Output(f"'{query}' happens {s:.2f}-{e:.2f}s", {"start": s, "end": e}), cand)
 
 

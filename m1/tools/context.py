@@ -24,6 +24,7 @@ import numpy as np
 from m1.config.tools import ToolsConfig
 from m1.config.video import VideoConfig
 from m1.schema import Question
+from m1.tools import noise
 from m1.tools.perception import objects as objects_mod
 from m1.tools.perception import ocr, providers, shots
 from m1.tools.perception.providers import Note
@@ -55,11 +56,12 @@ class FrameObs:
     people: list[tuple[int, int, int, int]] | None = None
     vlm_caption: str | None = None  # set only with tools.backend='vlm' (see ToolContext.vlm_describe)
     notes: dict[str, list[Note]] = field(default_factory=dict)  # provider name -> what it saw here
+    shapes_fired: bool | None = None  # set on a noisy reading's view (m1.tools.noise): the exact frame's
 
     @property
     def synthetic(self) -> bool:
         """The gated shape detector fired: an M1-Synth-like frame (people/tags are not looked for)."""
-        return bool(self.objects)
+        return bool(self.objects) if self.shapes_fired is None else self.shapes_fired
 
 
 @dataclass
@@ -142,6 +144,7 @@ class ToolContext:
         self._active: providers.Active | None = None
         self.warnings: list[str] = []  # provider problems, surfaced in the tool's result text
         self._failed: set[str] = set()
+        self.reading: noise.Reading | None = None  # the tool call in progress (set by registry.execute)
 
     @property
     def active(self) -> providers.Active:
@@ -227,7 +230,9 @@ class ToolContext:
                     if caption and not o.caption_done:
                         o.caption = ocr.read_caption(f.image, self.cfg.caption_band)
                         o.caption_done = True
-        return [entry.obs[i] for i in idxs]
+        if self.reading is None:
+            return [entry.obs[i] for i in idxs]
+        return [noise.view(self, entry.obs[i]) for i in idxs]  # the call's reading (tools.noise)
 
     def _shapes_on(self) -> bool:
         return "shapes" in self.cfg.providers
@@ -279,6 +284,9 @@ class ToolContext:
                     if p.name == "people":
                         o.people = [_xywh(n.box) for n in notes if n.kind == "person" and n.box]
                         o.faces = [_xywh(n.box) for n in notes if n.kind == "face" and n.box]
+                        base = entry.obs.get(o.index)
+                        if base is not None and base is not o:  # o is a noisy reading's view
+                            base.people, base.faces = o.people, o.faces
 
     def video_notes(self) -> list[Note]:
         """What the active video providers (speech, subtitles) found, in time order. Computed once
@@ -325,6 +333,9 @@ class ToolContext:
         with self.entry.lock:
             for o, c in zip(todo, caps, strict=True):
                 o.vlm_caption = c
+                base = self.entry.obs.get(o.index)
+                if base is not None:  # o may be a noisy reading's view
+                    base.vlm_caption = c
 
     # ------------------------------------------------------------------ CLIP / SigLIP
     def clip_similarity(self, query: str, obs: Sequence[FrameObs]) -> np.ndarray:

@@ -23,6 +23,7 @@ import time
 from pydantic import ValidationError
 
 from m1.schema import ToolCall, ToolErrorKind, ToolResult, ToolSpec
+from m1.tools import noise
 from m1.tools.builtin import TOOLS
 from m1.tools.context import ToolArgumentError, ToolContext, ToolTimeoutError
 from m1.video import VideoError
@@ -68,12 +69,14 @@ def execute(call: ToolCall, ctx: ToolContext) -> ToolResult:
     warned = len(ctx.warnings)
     ctx.deadline = t0 + ctx.cfg.timeout
     try:
+        ctx.reading = noise.reading(ctx, call.tool, args.model_dump())  # None unless tools.noise is on
         out = tool.run(ctx, args)
     except Exception as e:  # noqa: BLE001 - a tool bug must not cross the boundary either
         kind, msg = _failure_kind(e, call.tool)
         return ToolResult.failure(call, kind, msg, len(ctx.seen) - before, time.monotonic() - t0)
     finally:
         ctx.deadline = None
+        ctx.reading = None
     cand = out.candidate
     warnings = ctx.warnings[warned:]
     return ToolResult(
