@@ -229,19 +229,27 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from m1.synth import read_split
 
     torch.set_num_threads(1)
-    qs = [q for q in read_split(args.split) if q.answer is not None][: args.limit or None]
+    qs = [q for q in read_split(args.split) if q.answer is not None]
+    k, n = (int(x) for x in args.shard.split("/"))
+    videos = sorted({q.video for q in qs})
+    mine = set(videos[k::n])  # whole videos per shard, so a shard's calls share the video's perception cache
+    qs = [q for q in qs if q.video in mine][: args.limit or None]
     t0 = time.monotonic()
-    save_cache(precompute(qs, log_every=50), args.out)
-    print(f"cached {len(qs)} questions x 7 calls in {time.monotonic() - t0:.0f} s -> {args.out}")
+    done = save_cache(precompute(qs), args.out, log_every=25)
+    print(f"cached {done} questions x 7 calls in {time.monotonic() - t0:.0f} s -> {args.out}")
     return 0
+
+
+def _load(spec: str) -> list[QuestionCache]:
+    return [c for path in spec.split(",") if path for c in load_cache(path)]
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     torch.set_num_threads(1)
-    train = load_cache(args.train)
-    test = load_cache(args.eval) if args.eval else None
+    train = _load(args.train)
+    test = _load(args.eval) if args.eval else None
     kw = dict(num_agents=args.num_agents, seed=args.seed, frame_cost=args.frame_cost, shared=args.shared_policy,
               batch=args.batch, epochs=args.epochs, lr=args.lr, entropy=args.entropy)
     t0 = time.monotonic()
@@ -271,7 +279,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    train, test = load_cache(args.train), load_cache(args.eval)
+    train, test = _load(args.train), _load(args.eval)
     policy = None
     if args.checkpoint:
         from ray.rllib.core.rl_module.rl_module import RLModule
@@ -296,11 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--split", required=True, help="An M1-Synth split directory (m1 synth --out DIR --split S).")
     c.add_argument("--out", required=True, help="Cache file to write (.jsonl).")
     c.add_argument("--limit", type=int, default=0, help="Only the first N labelled questions (default: all).")
+    c.add_argument("--shard", default="0/1", metavar="K/N",
+                   help="Only the videos with index %% N == K (run N processes; concatenate their files).")
     c.set_defaults(func=_cmd_cache)
     for name, fn in (("train", _cmd_train), ("eval", _cmd_eval)):
         t = sub.add_parser(name, help="Train PPO (and evaluate)." if name == "train" else "Evaluate a checkpoint.")
-        t.add_argument("--train", required=True, help="Cache of the train questions.")
-        t.add_argument("--eval", required=name == "eval", help="Cache of the held-out questions.")
+        t.add_argument("--train", required=True, help="Cache file(s) of the train questions, comma-separated.")
+        t.add_argument("--eval", required=name == "eval", help="Held-out cache file(s), comma-separated.")
         t.add_argument("--out", required=True, help="Output directory (checkpoint, curve.json, report.json).")
         t.add_argument("--num-agents", type=int, default=3)
         t.add_argument("--frame-cost", type=float, default=0.0, help="rewards.frame_cost (0 = the paper's reward).")

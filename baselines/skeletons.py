@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,26 +121,33 @@ def run_call(q: Question, tool: str, cfg: ToolsConfig | None = None, store: Vide
 
 def precompute(
     questions: Sequence[Question], cfg: ToolsConfig | None = None, store: VideoStore | None = None,
-    calls: Sequence[str] = CALLS, log_every: int = 0,
-) -> list[QuestionCache]:
-    """Every call of ``calls`` on every question (module docstring)."""
-    out = []
-    t0 = time.monotonic()
-    for i, q in enumerate(questions):
-        out.append(QuestionCache(q, {t: run_call(q, t, cfg, store) for t in calls}))
-        if log_every and (i + 1) % log_every == 0:
-            print(f"  cached {i + 1}/{len(questions)} questions in {time.monotonic() - t0:.0f} s", flush=True)
-    return out
+    calls: Sequence[str] = CALLS,
+) -> Iterator[QuestionCache]:
+    """Every call of ``calls`` on every question (module docstring), one question at a time."""
+    for q in questions:
+        yield QuestionCache(q, {t: run_call(q, t, cfg, store) for t in calls})
 
 
-def save_cache(caches: Sequence[QuestionCache], path: str | Path) -> None:
+def cache_line(c: QuestionCache) -> str:
+    calls = {t: {"answer": o.answer, "confidence": o.confidence, "frames": sorted(o.frames), "error": o.error}
+             for t, o in c.calls.items()}
+    return json.dumps({"question": c.question.model_dump(mode="json"), "calls": calls})
+
+
+def save_cache(caches: Iterable[QuestionCache], path: str | Path, log_every: int = 0) -> int:
+    """Write ``caches`` (e.g. :func:`precompute`'s stream) line by line, flushed, so a partial run is usable."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    t0 = time.monotonic()
     with path.open("w") as f:
         for c in caches:
-            calls = {t: {"answer": o.answer, "confidence": o.confidence, "frames": sorted(o.frames),
-                         "error": o.error} for t, o in c.calls.items()}
-            f.write(json.dumps({"question": c.question.model_dump(mode="json"), "calls": calls}) + "\n")
+            f.write(cache_line(c) + "\n")
+            f.flush()
+            n += 1
+            if log_every and n % log_every == 0:
+                print(f"  cached {n} questions in {time.monotonic() - t0:.0f} s", flush=True)
+    return n
 
 
 def load_cache(path: str | Path) -> list[QuestionCache]:

@@ -176,7 +176,7 @@ def test_ppo_trains_and_plays_greedily(caches, tmp_path):
     from baselines.rllib_planner import module_policy, train_ppo
 
     try:
-        algo, curve = train_ppo(caches, 2, log=lambda s: None, batch=64, epochs=1, hidden=16)
+        algo, curve = train_ppo(caches, 2, log=lambda s: None, batch=64, minibatch=32, epochs=1, hidden=16)
         assert [r["iteration"] for r in curve] == [1, 2] and curve[-1]["env_steps"] >= 128
         ppo = play(caches, module_policy({f"p{i}": algo.get_module(f"p{i}") for i in range(3)}, lambda j: f"p{j}"))
         assert len(ppo) == len(caches) and all(0 <= r["score"] <= 1 for r in ppo)
