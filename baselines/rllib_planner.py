@@ -56,12 +56,13 @@ def play(caches: Sequence[QuestionCache], policy: Policy, num_agents: int = 3,
     rows = []
     for i, c in enumerate(caches):
         obs, _ = env.reset(options={"index": i})
-        acts = [{a: policy(j, obs[a], phase, c) for j, a in enumerate(env.possible_agents)} for phase in (0,)]
-        obs, *_ = env.step(acts[0])
-        acts.append({a: policy(j, obs[a], 1, c) for j, a in enumerate(env.possible_agents)})
-        _, rew, _, _, infos = env.step(acts[1])
+        acts = []
+        for phase in (0, 1):
+            acts.append({a: policy(j, obs[a], phase, c) for j, a in enumerate(env.possible_agents)})
+            obs, rew, _, _, infos = env.step(acts[-1])
         info = infos[env.possible_agents[0]]
         rows.append({"qid": info["qid"], "family": info["family"], "score": info["score"], "frames": info["frames"],
+                     "fps1_frames": c.question.duration or 0.0,
                      "team_answer": info["team_answer"], "reward": statistics.fmean(rew.values()),
                      "actions": [[int(a) for a in x.values()] for x in acts]})
     return rows
@@ -118,7 +119,8 @@ def summarise(systems: dict[str, list[dict]], reference: str = "solver") -> dict
             fams[r["family"]].append(r)
         fams["all"] = list(rows)
         entry = {f: {"n": len(v), "score": statistics.fmean(r["score"] for r in v),
-                     "frames": statistics.fmean(r["frames"] for r in v)} for f, v in sorted(fams.items())}
+                     "frames": statistics.fmean(r["frames"] for r in v),
+                     "fps1_frames": statistics.fmean(r["fps1_frames"] for r in v)} for f, v in sorted(fams.items())}
         if name != reference and reference in systems:
             for f, v in entry.items():
                 ref = [r["score"] for r in systems[reference] if f == "all" or r["family"] == f]
@@ -141,8 +143,10 @@ def format_table(summary: dict[str, Any]) -> str:
                 cell += f" Δ{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
             cells.append(cell)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    n = {f: v["n"] for f, v in next(iter(summary.values())).items()}
-    lines.append("n: " + ", ".join(f"{f}={n[f]}" for f in fams if f in n))
+    first = next(iter(summary.values()))
+    lines.append("\nn: " + ", ".join(f"{f}={first[f]['n']}" for f in fams if f in first))
+    lines.append("uniform 1-fps frames/q (video seconds): "
+                 + ", ".join(f"{f}={first[f]['fps1_frames']:.1f}" for f in fams if f in first))
     return "\n".join(lines)
 
 
@@ -183,8 +187,17 @@ def _mapping(shared: bool):
 def _start_ray() -> None:
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # RLlib needs Ray even with no remote runners (EnvRunnerGroup ray.put()s its config). Ray gives a starting
+    # node 30 s to register, which a loaded 2-core machine can exceed: retry a few times.
+    for attempt in range(4):
+        if ray.is_initialized():
+            return
+        try:
+            ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except Exception as e:  # noqa: BLE001 - Ray raises a bare Exception for the startup timeout
+            if "timed out during startup" not in str(e) or attempt == 3:
+                raise
+            ray.shutdown()
 
 
 def train_ppo(train: Sequence[QuestionCache], iterations: int, log: Callable[[str], None] = print,
