@@ -201,13 +201,17 @@ def _start_ray() -> None:
 
 
 def train_ppo(train: Sequence[QuestionCache], iterations: int, log: Callable[[str], None] = print,
-              **kw: Any) -> tuple[Any, list[dict]]:
-    """Build and train PPO for ``iterations``; returns (algorithm, per-iteration curve)."""
+              max_seconds: float = 0.0, **kw: Any) -> tuple[Any, list[dict]]:
+    """Build and train PPO for ``iterations`` (fewer once ``max_seconds`` of training are spent, if set);
+    returns (algorithm, per-iteration curve)."""
     _start_ray()
     algo = ppo_config(train, **kw).build_algo()
     curve = []
     t0 = time.monotonic()
     for it in range(iterations):
+        if max_seconds and time.monotonic() - t0 > max_seconds:
+            log(f"stopping after {it} iterations: the {max_seconds:.0f} s limit is spent")
+            break
         r = algo.train()
         ret = r["env_runners"].get("episode_return_mean")
         curve.append({"iteration": it + 1, "episode_return_mean": ret, "seconds": time.monotonic() - t0,
@@ -262,18 +266,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     train = _load(args.train)
-    test = _load(args.eval) if args.eval else None
     kw = dict(num_agents=args.num_agents, seed=args.seed, frame_cost=args.frame_cost, shared=args.shared_policy,
               batch=args.batch, epochs=args.epochs, lr=args.lr, entropy=args.entropy)
     t0 = time.monotonic()
-    algo, curve = train_ppo(train, args.iterations, **kw)
+    algo, curve = train_ppo(train, args.iterations, max_seconds=60 * args.max_minutes, **kw)
     train_s = time.monotonic() - t0
     out = Path(args.out)
     ckpt = algo.save_to_path(str((out / "checkpoint").resolve()))
     (out / "curve.json").write_text(json.dumps(curve, indent=1))
     meta = {"command": " ".join(sys.argv), "train_questions": len(train), "iterations": args.iterations,
-            "train_seconds": round(train_s, 1), "checkpoint": str(ckpt), **kw}
-    if test is not None:
+            "iterations_run": len(curve), "train_seconds": round(train_s, 1), "checkpoint": str(ckpt), **kw}
+    if args.eval:  # read after training, so a cache still being written is read as it is then
+        test = _load(args.eval)
         policies = ["shared"] if args.shared_policy else [f"p{i}" for i in range(args.num_agents)]
         modules = {p: algo.get_module(p) for p in policies}
         mapping = (lambda j: "shared") if args.shared_policy else (lambda j: f"p{j}")
@@ -330,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--seed", type=int, default=0)
         if name == "train":
             t.add_argument("--iterations", type=int, default=40)
+            t.add_argument("--max-minutes", type=float, default=0.0, help="Stop training after this (0: no limit).")
             t.add_argument("--batch", type=int, default=1000, help="Env steps per iteration (2 per episode).")
             t.add_argument("--epochs", type=int, default=6)
             t.add_argument("--lr", type=float, default=5e-4)
