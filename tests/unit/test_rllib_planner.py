@@ -182,6 +182,15 @@ def test_ppo_trains_and_plays_greedily(caches, tmp_path):
         assert len(ppo) == len(caches) and all(0 <= r["score"] <= 1 for r in ppo)
         again = play(caches, module_policy({f"p{i}": algo.get_module(f"p{i}") for i in range(3)}, lambda j: f"p{j}"))
         assert ppo == again  # greedy play is deterministic
+        ckpt = algo.save_to_path(str(tmp_path / "ckpt"))
         algo.stop()
+        # the eval command reloads the RLModules from the checkpoint and plays the same greedy episodes
+        assert main(["eval", "--train", str(FIXTURE), "--eval", str(FIXTURE), "--checkpoint", str(ckpt),
+                     "--out", str(tmp_path / "eval")]) == 0
+        rows = [json.loads(x) for x in (tmp_path / "eval" / "episodes.jsonl").read_text().splitlines()]
+        assert [r["score"] for r in rows if r["system"] == "ppo"] == [r["score"] for r in ppo]
+        assert [r["actions"] for r in rows if r["system"] == "ppo"] == [r["actions"] for r in ppo]
+        report = json.loads((tmp_path / "eval" / "report.json").read_text())
+        assert set(report["summary"]) == {"solver", "random", "best_per_family", "oracle", "ppo"}
     finally:
         ray.shutdown()
