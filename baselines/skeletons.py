@@ -7,8 +7,8 @@ solver's per-family plans (:data:`m1.tools.solver.PLANS`), every single tool, an
 combinations a planner plausibly writes (:data:`SKELETONS`).
 
 Running a skeleton's answer is what the CPP loop does for an agent whose plan it is: the answer is
-the candidate of the most confident call whose candidate is a valid answer of the question's type
-(:func:`m1.team.plan.parse_answer`, canonical form), ``None`` when no call gives one.
+the candidate of the most confident call whose candidate is an answer of the question's type
+(:func:`canonical`), ``None`` when no call gives one.
 
 **Cache.** Tools are deterministic for a (video, call, question) and cost seconds, so PPO over live
 tools would be unaffordable on two cores. :func:`precompute` runs each of the seven calls once per
@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from m1.config.tools import ToolsConfig
-from m1.schema import Family, Question, ToolCall
+from m1.data.answers import parse_choice, parse_interval
+from m1.data.scoring import read_number
+from m1.schema import Family, Question, TaskType, ToolCall
 from m1.team.plan import PlanFormatError, parse_answer
 from m1.tools.context import ToolContext, VideoStore
 from m1.tools.registry import execute
@@ -102,14 +104,31 @@ class QuestionCache:
         return best[0], best[1], frozenset(frames)
 
 
+def _fmt_num(x: float) -> str:  # as m1.team.plan writes canonical numbers
+    return str(int(x)) if x == int(x) and abs(x) < 1e15 else f"{x:.6g}"
+
+
 def canonical(candidate: str | None, q: Question) -> str | None:
-    """``candidate`` in the canonical form of ``q``'s answers, or None if it is not a valid answer."""
+    """``candidate`` in the canonical form of ``q``'s answers, or None if it is no answer of ``q``'s type.
+
+    A candidate :func:`~m1.team.plan.parse_answer` rejects is read as the project's scorer reads free
+    text (an option's text picks its letter, ``"1.2 m"`` is 1.2, ``"3 to 5"`` a span), so a skeleton's
+    answer scores what the reference solver's free-text answer scores."""
     if candidate is None:
         return None
     try:
         return parse_answer(candidate, q).value
     except PlanFormatError:
-        return None
+        pass
+    if q.task_type == TaskType.MULTIPLE_CHOICE:
+        return parse_choice(candidate, q.options)
+    if q.task_type == TaskType.NUMERIC:
+        value = read_number(candidate)
+        return None if value is None else _fmt_num(value)
+    if q.task_type == TaskType.GROUNDING:
+        span = parse_interval(candidate)
+        return None if span is None else f"{_fmt_num(span[0])} {_fmt_num(span[1])}"
+    return None
 
 
 def run_call(q: Question, tool: str, cfg: ToolsConfig | None = None, store: VideoStore | None = None) -> CallOutcome:
