@@ -84,13 +84,23 @@ def _pad(rows: Sequence[Sequence[float]], width: int) -> torch.Tensor:
 class TeamLearner:
     """Trainable models of every agent + frozen references + one AdamW each."""
 
-    def __init__(self, models: Sequence[torch.nn.Module], pad_id: int, cfg: GRPOConfig, max_grad_norm: float = 1.0,
-                 seed: int = 0, ref_devices: Sequence[str] | None = None, lr_scales: Sequence[float] | None = None):
-        """``ref_devices[i]``: where agent ``i``'s frozen reference lives (default: beside its model);
-        its log-probs come back to the model's device. ``lr_scales[i]``: agent ``i``'s learning rate
-        as a multiple of ``cfg.lr``."""
+    def __init__(self, models: Sequence[torch.nn.Module], pad_id: int | Sequence[int], cfg: GRPOConfig,
+                 max_grad_norm: float = 1.0, seed: int = 0, ref_devices: Sequence[str] | None = None,
+                 lr_scales: Sequence[float] | None = None):
+        """``pad_id``: the padding token id of every agent's tokenizer, one per model (agents of a
+        mixed team have different tokenizers: Gemma's 262k vocabulary beside the project's 2,048
+        tokens), or one id shared by all. ``ref_devices[i]``: where agent ``i``'s frozen reference
+        lives (default: beside its model); its log-probs come back to the model's device.
+        ``lr_scales[i]``: agent ``i``'s learning rate as a multiple of ``cfg.lr``."""
         self.cfg = cfg
-        self.pad_id = pad_id
+        self.pad_ids = [int(pad_id)] * len(models) if isinstance(pad_id, int) else [int(p) for p in pad_id]
+        if len(self.pad_ids) != len(models):
+            raise ValueError(f"{len(self.pad_ids)} pad ids for {len(models)} models")
+        for i, (m, p) in enumerate(zip(models, self.pad_ids, strict=True)):
+            vocab = m.get_input_embeddings().num_embeddings if hasattr(m, "get_input_embeddings") else None
+            if vocab is not None and not 0 <= p < vocab:
+                raise ValueError(f"agent {i}: pad id {p} is outside its vocabulary of {vocab} tokens "
+                                 "(give one pad id per agent, from that agent's tokenizer)")
         self.max_grad_norm = max_grad_norm
         self.models = list(models)
         self.refs = [copy.deepcopy(m).eval().requires_grad_(False) for m in self.models] if cfg.kl_coef > 0 else None
@@ -121,7 +131,7 @@ class TeamLearner:
         ``devices[i]`` (e.g. ``"cuda:1"``) holds agent ``i``'s model and optimiser state, and its
         reference unless ``ref_devices[i]`` puts that elsewhere."""
 
-        models, pad = [], None
+        models, pads = [], []
         for i, d in enumerate(dirs):
             model, tok = load_agent(d)
             if devices is not None:
@@ -131,8 +141,8 @@ class TeamLearner:
 
                 model = get_peft_model(model, copy.deepcopy(lora))
             models.append(model)
-            pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        return cls(models, int(pad), cfg, seed=seed, ref_devices=ref_devices, lr_scales=lr_scales)
+            pads.append(int(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id))
+        return cls(models, pads, cfg, seed=seed, ref_devices=ref_devices, lr_scales=lr_scales)
 
     def step(self, samples: Sequence[Sample]) -> dict[str, float]:
         """One update of every agent that has samples: ``grpo.ppo_epochs`` passes over the agent's
@@ -200,12 +210,12 @@ class TeamLearner:
         sums = {"loss": 0.0, "pg_loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "ratio_mean": 0.0}
         for chunk in chunks:
             prompts, comps = [s.prompt_ids for s in chunk], [s.completion_ids for s in chunk]
-            logp, mask = completion_logprobs(model, prompts, comps, self.pad_id)
+            logp, mask = completion_logprobs(model, prompts, comps, self.pad_ids[a])
             old = _pad([s.old_logprobs for s in chunk], logp.shape[1]).to(logp.device)
             ref = None
             if self.refs is not None:
                 with torch.no_grad():
-                    ref, _ = completion_logprobs(self.refs[a], prompts, comps, self.pad_id)
+                    ref, _ = completion_logprobs(self.refs[a], prompts, comps, self.pad_ids[a])
                     ref = ref.to(logp.device)
             adv = torch.tensor([s.advantage for s in chunk], dtype=torch.float32, device=logp.device)
             loss, m = policy_loss(logp, old, adv, mask, self.cfg.clip_low, self.cfg.clip_high, ref,

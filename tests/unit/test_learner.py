@@ -268,3 +268,36 @@ def test_native_weight_source_names_are_the_hf_checkpoint_names(tokenizer):
     lora.unmerge_adapter()
     assert list(merged) == names  # same names, same order: no adapter tensors, no peft prefixes
     assert all(merged[n].shape == t.shape for n, t in hf_named_tensors(plain))
+
+
+def test_agents_with_different_tokenizers_pad_with_their_own_ids(tokenizer, tmp_path):
+    """A mixed team (e.g. Gemma's 262k vocabulary beside the project's tokenizer): each agent's
+    micro-batches are padded with the pad id of *its* tokenizer. With one id for all (the last
+    agent's), the project-tokenizer agent got an id outside its vocabulary and the step failed."""
+    import copy
+
+    from m1.checkpoint import save_agent
+
+    small = tiny_models(tokenizer)[0]  # vocabulary len(tokenizer)
+    big_tok = copy.deepcopy(tokenizer)
+    big_tok.add_special_tokens({"pad_token": "<|other_pad|>"})  # a pad id past the small vocabulary
+    assert big_tok.pad_token_id >= len(tokenizer)
+    from m1.models import build_model
+
+    big = build_model(AgentSpec(name="big", arch="qwen3", hidden_size=48, num_layers=1, num_heads=2, num_kv_heads=1,
+                                head_dim=16, intermediate_size=64, max_context=128), big_tok, seed=1)
+    dirs = [save_agent(small, tokenizer, tmp_path / "small"), save_agent(big, big_tok, tmp_path / "big")]
+    learner = TeamLearner.from_dirs(dirs, GRPOConfig(lr=1e-2, kl_coef=0.05))
+    before = [{k: v.clone() for k, v in m.state_dict().items()} for m in learner.models]
+    smp = samples(tokenizer)  # prompts/completions of different lengths: every micro-batch is padded
+    assert len({len(s.prompt_ids) + len(s.completion_ids) for s in smp if s.agent == 0}) > 1
+    m = learner.step(smp)  # before the fix: IndexError in agent 0's embedding (pad id 300 of 300 rows)
+    assert learner.pad_ids == [tokenizer.pad_token_id, big_tok.pad_token_id]
+    assert {"agent0/loss", "agent1/loss"} <= set(m)
+    for b, model in zip(before, learner.models, strict=True):
+        assert any(not torch.equal(v, b[k]) for k, v in model.state_dict().items())
+    # one shared id outside an agent's vocabulary is refused up front, naming the agent
+    with pytest.raises(ValueError, match="agent 0: pad id"):
+        TeamLearner(tiny_models(tokenizer), big_tok.pad_token_id, GRPOConfig(lr=1e-2))
+    with pytest.raises(ValueError, match="1 pad ids for 2 models"):
+        TeamLearner(tiny_models(tokenizer), [tokenizer.pad_token_id], GRPOConfig(lr=1e-2))
