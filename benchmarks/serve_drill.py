@@ -34,22 +34,14 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from serve_load import REPLICA_CLASS, TINY, Req, actors, alive_by_class, post, replica_states, running
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serve_load import REPLICA_CLASS, App, Req, actors, alive_by_class, post, replica_states, running
 
 
 class Load:
@@ -105,25 +97,10 @@ def main() -> int:
     import ray
     from ray import serve
 
-    import jobs.serve as js
     from actors.serve import TRACE_STORE
-    from m1.config import load_config
-    from m1.synth import generate_split
 
-    root = Path(tempfile.mkdtemp(prefix="m1-serve-drill-"))
-    spool = root / "spool"
-    generate_split(load_config(overrides=TINY).synth, root / "data", "test", 1, seed=2, progress=False)
-    video = str(next((root / "data" / "test" / "videos").glob("*.mp4")))
-    cfg = load_config(overrides=[*TINY, f"output_dir={root / 'run'}", "ray.num_cpus=2", "ray.tool_workers=1",
-                                 "cpp.max_rounds=1", f"serve.allowed_roots=[{root / 'data'}]",
-                                 f"serve.spool_dir={spool}", f"serve.port={_free_port()}", *a.overrides])
-    replicas = cfg.serve.replicas
-    print(f"date {time.strftime('%Y-%m-%d %H:%M:%S')}; load avg {os.getloadavg()}; argv {sys.argv[1:]}", flush=True)
-    t0 = time.monotonic()
-    url = js.start(cfg)
-    print(f"started {replicas} replica(s) in {time.monotonic() - t0:.1f} s", flush=True)
-    for upload in (False, True):
-        print(f"warm-up ({'upload' if upload else 'path'}): {post(url, video, upload)}", flush=True)
+    app = App(a.overrides, "m1-serve-drill-")
+    root, spool, video, cfg, url, replicas = app.root, app.spool, app.video, app.cfg, app.url, app.replicas
     base = alive_by_class()
     print(f"before: ALIVE actors {dict(base)}", flush=True)
 
@@ -243,7 +220,7 @@ def main() -> int:
     for name, ok, detail in checks:
         print(f"{'PASS' if ok else 'FAIL'}: {name}" + (f" ({detail})" if detail and not ok else ""), flush=True)
     serve.shutdown()
-    js._stop_trace_store(cfg)
+    app.stop_trace_store()
     ray.shutdown()
     shutil.rmtree(root, ignore_errors=True)
     if len(rows) < 5:

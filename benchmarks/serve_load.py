@@ -30,6 +30,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import statistics
 import sys
 import threading
@@ -171,6 +172,46 @@ def replica_states() -> dict[str, int]:
     return {str(getattr(k, "value", k)): v for k, v in app.deployments["m1"].replica_states.items()}
 
 
+class App:
+    """A private serve app for a drill: its folder, spool, test video, config and URL."""
+
+    def __init__(self, overrides: list[str], prefix: str):
+        import tempfile
+
+        import jobs.serve as js
+        from m1.config import load_config
+        from m1.synth import generate_split
+
+        self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        self.spool = self.root / "spool"
+        generate_split(load_config(overrides=TINY).synth, self.root / "data", "test", 1, seed=2, progress=False)
+        self.video = str(next((self.root / "data" / "test" / "videos").glob("*.mp4")))
+        self.cfg = load_config(overrides=[
+            *TINY, f"output_dir={self.root / 'run'}", "ray.num_cpus=2", "ray.tool_workers=1", "cpp.max_rounds=1",
+            f"serve.allowed_roots=[{self.root / 'data'}]", f"serve.spool_dir={self.spool}",
+            f"serve.port={free_port()}", *overrides])
+        self.replicas = self.cfg.serve.replicas
+        print(f"date {time.strftime('%Y-%m-%d %H:%M:%S')}; load avg {os.getloadavg()}; argv {sys.argv[1:]}",
+              flush=True)
+        t0 = time.monotonic()
+        self.url = js.start(self.cfg)
+        print(f"started {self.replicas} replica(s) in {time.monotonic() - t0:.1f} s", flush=True)
+        for upload in (False, True):
+            print(f"warm-up ({'upload' if upload else 'path'}): {post(self.url, self.video, upload)}", flush=True)
+
+
+    def stop_trace_store(self) -> None:
+        import jobs.serve as js
+
+        js._stop_trace_store(self.cfg)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 # ------------------------------------------------------------------ the drill
 
 
@@ -182,39 +223,11 @@ def main() -> int:
     ap.add_argument("--recovery-timeout", type=float, default=300)
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args()
-    import tempfile
-
     import ray
     from ray import serve
 
-    import jobs.serve as js
-    from m1.config import load_config
-    from m1.synth import generate_split
-
-    root = Path(tempfile.mkdtemp(prefix="m1-serve-bench-"))
-    spool = root / "spool"
-    generate_split(load_config(overrides=TINY).synth, root / "data", "test", 1, seed=2, progress=False)
-    video = str(next((root / "data" / "test" / "videos").glob("*.mp4")))
-    cfg = load_config(
-        overrides=TINY
-        + [
-            f"output_dir={root / 'run'}",
-            "ray.num_cpus=2",
-            "ray.tool_workers=1",
-            "cpp.max_rounds=1",
-            f"serve.allowed_roots=[{root / 'data'}]",
-            f"serve.spool_dir={spool}",
-            "serve.port=8123",
-            *a.overrides,
-        ]
-    )
-    replicas = cfg.serve.replicas
-    print(f"date {time.strftime('%Y-%m-%d %H:%M:%S')}; load avg {os.getloadavg()}; argv {sys.argv[1:]}", flush=True)
-    t0 = time.monotonic()
-    url = js.start(cfg)
-    print(f"started {replicas} replica(s) in {time.monotonic() - t0:.1f} s", flush=True)
-    for upload in (False, True):
-        print(f"warm-up ({'upload' if upload else 'path'}): {post(url, video, upload)}", flush=True)
+    app = App(a.overrides, "m1-serve-bench-")
+    root, spool, video, url, replicas = app.root, app.spool, app.video, app.url, app.replicas
     base_actors, base_procs = alive_by_class(), worker_processes()
     print(f"before: ALIVE actors {dict(base_actors)}; worker processes {dict(base_procs)}", flush=True)
 
