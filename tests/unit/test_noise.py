@@ -12,19 +12,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from tool_video import encode
 
 from m1.config import load_config
 from m1.config.base import ConfigError
 from m1.config.tools import NoiseConfig, ToolsConfig
 from m1.schema import Family, Question, TaskType, ToolCall
-from m1.synth.render import encode_video
-from m1.synth.world import Caption, EventLog, Keyframe, Scene, SynthObject
 from m1.tools import noise
 from m1.tools.context import ToolContext, VideoStore
 from m1.tools.perception import ocr
 from m1.tools.registry import execute
 
-W, H = 480, 270
 ROOT = Path(__file__).resolve().parents[2]
 # grounding gets its own question: on another one it falls back to MiniLM retrieval (slow to load)
 TOOLS = {"count": ["rough_browser", "global_sampling", "fine_browser", "spatial"], "ground": ["grounding"]}
@@ -36,30 +34,9 @@ QUESTIONS = {
 }
 
 
-def _obj(oid, scene, colour, shape, size, kfs, side):
-    return SynthObject(id=oid, scene=scene, colour=colour, shape=shape, size=size,
-                       keyframes=[Keyframe(t=t, x=x, y=y) for t, x, y in kfs], enter_side=side, exit_side=None)
-
-
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
-    log = EventLog(
-        video_id="n", seed=0, width=W, height=H, fps=10, duration=8.0, metres_per_pixel=0.01,
-        caption_top=int(H * 0.84),
-        scenes=[Scene(index=0, start=0.0, end=5.0, texture="checker", brightness=110, tint=(0, 0, 0), texture_seed=1),
-                Scene(index=1, start=5.0, end=8.0, texture="stripes", brightness=165, tint=(2, 0, -2),
-                      texture_seed=2)],
-        objects=[
-            _obj(0, 0, "red", "square", 40, [(0.5, -20, 80), (1.5, 100, 80), (3.0, 100, 80), (4.0, 100, 160),
-                                               (5.0, 100, 160)], "left"),
-            _obj(1, 0, "blue", "circle", 40, [(0.2, 300, -20), (1.2, 300, 120), (5.0, 300, 120)], "top"),
-            _obj(2, 1, "green", "triangle", 44, [(5.5, 502, 150), (6.5, 380, 150), (8.0, 380, 150)], "right"),
-        ],
-        captions=[Caption(text="RAVEN", start=1.0, end=3.0, scene=0)],
-    )
-    path = tmp_path_factory.mktemp("noise") / "n.mp4"
-    encode_video(log, path)
-    return str(path)
+    return encode("n", tmp_path_factory.mktemp("noise"))
 
 
 NOISY = {"enabled": True, "miss_rate": 0.3, "spurious_rate": 0.3, "ocr_misread_rate": 0.5,
