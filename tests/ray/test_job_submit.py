@@ -34,7 +34,7 @@ def submit(cmd: list[str], env: dict[str, str], wait_agent_s: float = 180.0) -> 
     submit job" (no job is created then, so retrying is safe)."""
     deadline = time.monotonic() + wait_agent_s
     while True:
-        r = submit(cmd, env)
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
         if r.returncode == 0 or "No available agent" not in r.stderr + r.stdout or time.monotonic() > deadline:
             return r
         time.sleep(5)
