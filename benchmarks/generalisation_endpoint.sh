@@ -9,8 +9,8 @@
 # Writes $ROOT/eval/endpoint-gemma@reworded.json (pairs by qid with the other arms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-/work/main/.venv/bin/python}
-VLLM_PY=${VLLM_PY:-/work/main/.venv-vllm/bin/python}
+PY=${PY:-.venv/bin/python}
+VLLM_PY=${VLLM_PY:-.venv-vllm/bin/python}
 ROOT=${ROOT:-runs/gen}
 N=${N:-46}
 PORT=${PORT:-8711}
