@@ -22,6 +22,10 @@ class EndpointConfig(StrictModel):
     backoff: float = Field(1.0, ge=0.0, description="First retry delay, seconds; doubles each retry.")
     max_backoff: float = Field(30.0, ge=0.0, description="Cap on one retry delay, seconds.")
     requests_per_minute: float = Field(60.0, gt=0, description="Client-side rate limit (evenly spaced requests).")
+    structured_outputs: bool = Field(
+        True, description="Send a constrained answer's pattern as vLLM's `structured_outputs` (m1.engines.constrain). "
+        "Off for a server that rejects unknown fields: the reply is then only parsed, not constrained.",
+    )
     cache_path: str | None = Field(None, description="JSONL response cache; identical requests are not re-sent.")
     usage_log: str | None = Field(None, description="JSONL log of every request: tokens, cost, latency, cache hit.")
     usd_per_m_prompt: float = Field(2.5, ge=0.0, description="Price per million prompt tokens (cost log).")

@@ -50,6 +50,10 @@ class SamplingSettings(SamplingConfig):
     max_new_tokens: int = Field(128, ge=1, description="Completion length limit.")
     stop: list[str] = Field(default_factory=list, description="Stop strings (see the module docstring).")
     seed: int | None = Field(None, description="Seed for this call; None continues the engine's stream.")
+    pattern: str | None = Field(
+        None, description="A regular expression the completion's text must match as a whole (constrained "
+        "decoding, :mod:`m1.engines.constrain`); None: free text.",
+    )
 
     @classmethod
     def from_config(cls, sampling: SamplingConfig, **per_call: Any) -> SamplingSettings:

@@ -102,13 +102,16 @@ class ChatClient:
                     rec = json.loads(line)
                     self._cache[rec["key"]] = rec["text"]
 
-    def _params(self, temperature: float | None, max_tokens: int | None, seed: int | None) -> dict[str, Any]:
+    def _params(self, temperature: float | None, max_tokens: int | None, seed: int | None,
+                pattern: str | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {
             "temperature": self.cfg.temperature if temperature is None else temperature,
             "max_tokens": self.cfg.max_tokens if max_tokens is None else max_tokens,
         }
         if seed is not None:
             params["seed"] = seed
+        if pattern is not None and self.cfg.structured_outputs:
+            params["extra_body"] = {"structured_outputs": {"regex": pattern}}
         return params
 
     def request_key(self, messages: list[dict[str, str]], **params: Any) -> str:
@@ -116,10 +119,11 @@ class ChatClient:
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
     def chat(self, messages: list[dict[str, str]], temperature: float | None = None, max_tokens: int | None = None,
-             seed: int | None = None) -> str:
+             seed: int | None = None, pattern: str | None = None) -> str:
         """One chat completion's text: from the cache, or from the endpoint (rate-limited, retried).
-        Unset ``temperature``/``max_tokens`` come from the config."""
-        params = self._params(temperature, max_tokens, seed)
+        Unset ``temperature``/``max_tokens`` come from the config; ``pattern`` constrains the reply
+        where the server takes vLLM's ``structured_outputs`` (``cfg.structured_outputs``)."""
+        params = self._params(temperature, max_tokens, seed, pattern)
         key = self.request_key(messages, **params)
         with self._lock:
             if key in self._cache:
@@ -216,7 +220,7 @@ class EndpointEngine:
                         {"role": "user", "content": prompt}]
             seed = None if settings.seed is None else settings.seed + i
             text = clean_reply(self.chat.chat(messages, temperature=settings.temperature,
-                                              max_tokens=settings.max_new_tokens, seed=seed))
+                                              max_tokens=settings.max_new_tokens, seed=seed, pattern=settings.pattern))
             reason = "stop"
             for stop in settings.stop:
                 if stop and stop in text:

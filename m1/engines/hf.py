@@ -19,6 +19,7 @@ import torch
 
 from m1.checkpoint import load_agent
 from m1.engines.base import Completion, EngineError, SamplingSettings, encode_prompts, finish_completion
+from m1.engines.constrain import PatternConstraint, warp
 
 
 def completion_logprobs(
@@ -68,14 +69,7 @@ def completion_logprobs(
 def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator | None) -> torch.Tensor:
     if temperature == 0:
         return logits.argmax(-1)
-    probs = torch.softmax(logits / temperature, dim=-1)
-    if top_p < 1.0:
-        sorted_p, order = probs.sort(-1, descending=True)
-        # keep the smallest prefix whose mass reaches top_p (the top token always survives)
-        drop = (sorted_p.cumsum(-1) - sorted_p) >= top_p
-        sorted_p = sorted_p.masked_fill(drop, 0.0)
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-    return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+    return torch.multinomial(warp(logits, temperature, top_p), 1, generator=gen).squeeze(-1)
 
 
 class HFEngine:
@@ -117,7 +111,9 @@ class HFEngine:
         out_ids = torch.zeros((bsz, settings.max_new_tokens), dtype=torch.long)
         out_lp = torch.zeros((bsz, settings.max_new_tokens))
         done = torch.zeros(bsz, dtype=torch.bool)
+        lengths = torch.full((bsz,), settings.max_new_tokens, dtype=torch.long)
         cache = None
+        constraint = PatternConstraint(settings.pattern, self.tokenizer, self.eos_id) if settings.pattern else None
         step_ids, step_pos = input_ids, pos
         n = 0
         for n in range(settings.max_new_tokens):
@@ -126,7 +122,12 @@ class HFEngine:
             )
             cache = res.past_key_values
             logits = res.logits[:, -1, :].float().cpu()
-            tok = _sample(logits, settings.temperature, settings.top_p, self._gen)
+            if constraint is None:
+                tok = _sample(logits, settings.temperature, settings.top_p, self._gen)
+            else:  # rows that ended (a complete match, and no EOS to end it with) stop at their length
+                tok, ended = self._constrained(constraint, logits, out_ids[:, :n], done, settings)
+                lengths = torch.where(ended & ~done, torch.full_like(lengths, n), lengths)
+                done |= ended
             tok = torch.where(done, torch.full_like(tok, self.pad_id), tok)
             out_ids[:, n] = tok
             out_lp[:, n] = torch.log_softmax(logits, -1).gather(-1, tok.unsqueeze(-1)).squeeze(-1)
@@ -141,14 +142,30 @@ class HFEngine:
         return [
             finish_completion(
                 ids[b],
-                out_ids[b, :steps].tolist(),
-                out_lp[b, :steps].tolist(),
+                out_ids[b, : min(steps, int(lengths[b]))].tolist(),
+                out_lp[b, : min(steps, int(lengths[b]))].tolist(),
                 self.tokenizer,
                 self.eos_id,
                 settings.stop,
             )
             for b in range(bsz)
         ]
+
+    def _constrained(self, constraint: PatternConstraint, logits: torch.Tensor, prefix: torch.Tensor,
+                     done: torch.Tensor, settings: SamplingSettings) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of :mod:`m1.engines.constrain` decoding: each live row's next token, and which
+        rows ended without a token."""
+        tok = torch.full((logits.shape[0],), self.pad_id, dtype=torch.long)
+        ended = torch.zeros_like(done)
+        for b in range(logits.shape[0]):
+            if done[b]:
+                continue
+            t = constraint.choose(logits[b], prefix[b].tolist(), settings.temperature, settings.top_p, self._gen)
+            if t is None:
+                ended[b] = True
+            else:
+                tok[b] = t
+        return tok, ended
 
     @torch.no_grad()
     def compute_logprobs(

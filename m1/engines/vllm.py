@@ -118,7 +118,9 @@ class VLLMEngine:
 
     def _generate(self, ids: list[list[int]], settings: SamplingSettings, offset: int) -> list[Completion]:
         from vllm import SamplingParams  # noqa: PLC0415
+        from vllm.sampling_params import StructuredOutputsParams  # noqa: PLC0415
 
+        structured = StructuredOutputsParams(regex=settings.pattern) if settings.pattern else None
         params = [
             SamplingParams(
                 temperature=settings.temperature,
@@ -130,6 +132,7 @@ class VLLMEngine:
                 seed=None if settings.seed is None else settings.seed * 100003 + offset + i,
                 stop_token_ids=[self.eos_id] if self.eos_id is not None else None,
                 detokenize=False,
+                structured_outputs=structured,
             )
             for i in range(len(ids))
         ]

@@ -63,6 +63,7 @@ from m1.team.plan import (
     PromptLimits,
     TokenCounter,
     UnresolvedRefError,
+    answer_pattern,
     compose_answer_prompt,
     compose_revision_prompt,
     parse_answer,
@@ -489,8 +490,11 @@ def run_episode(
         kept = {ev.label for ev in prompt.evidence}
         cited[i] = {ev.label: e.candidate for ev, e in zip(lines, ordered, strict=True)
                     if e.candidate is not None and not e.error and ev.label in kept}
-        reqs.append(GenRequest(i, prompt.text, settings(i, "answer", 0, cfg.answer_tokens), Phase.ANSWER, question,
-                               -1, f"a{labels[i]}", tuple(prompt.evidence)))
+        how = settings(i, "answer", 0, cfg.answer_tokens)
+        if cfg.constrain_answers:
+            how = how.model_copy(update={"pattern": answer_pattern(question, cited[i])})
+        reqs.append(GenRequest(i, prompt.text, how, Phase.ANSWER, question, -1, f"a{labels[i]}",
+                               tuple(prompt.evidence)))
     answers: dict[int, str | None] = {}
     scores: dict[int, float] = {}
     for r, c in zip(reqs, team.generate(reqs), strict=True):
