@@ -12,8 +12,9 @@ vLLM's structured outputs and the endpoint engine sends it as ``structured_outpu
 OpenAI-compatible server). Sampling is exact: a token drawn from the (temperature, top-p) warped
 distribution that would leave no way to complete a match is removed and the draw repeated, which
 samples the warped distribution restricted to the allowed tokens. Log-probs stay unwarped and
-unrestricted (:mod:`m1.engines.base`), like vLLM's ``raw_logprobs``: the learner recomputes
-exactly them, and the restriction is an off-policy gap of the same kind as top-p's.
+unrestricted (:mod:`m1.engines.base`): the learner recomputes exactly them, and the restriction is
+an off-policy gap of the same kind as top-p's. (vLLM reports log-probs after the grammar's mask, so
+the ``vllm`` engine recomputes a constrained completion's log-probs with a prefill.)
 """
 
 from __future__ import annotations

@@ -137,13 +137,14 @@ class VLLMEngine:
             for i in range(len(ids))
         ]
         outs = self.llm.generate([{"prompt_token_ids": p} for p in ids], params, use_tqdm=False)
-        result = []
-        for p, out in zip(ids, outs, strict=True):
-            o = out.outputs[0]
-            toks = list(o.token_ids)
-            lps = [float(o.logprobs[i][t].logprob) for i, t in enumerate(toks)]
-            result.append(finish_completion(p, toks, lps, self.tokenizer, self.eos_id, settings.stop))
-        return result
+        toks = [list(out.outputs[0].token_ids) for out in outs]
+        if structured is None:
+            lps = [[float(out.outputs[0].logprobs[i][t].logprob) for i, t in enumerate(ts)]
+                   for out, ts in zip(outs, toks, strict=True)]
+        else:  # vLLM reports log-probs after the grammar's mask; the project's are unrestricted (base.py)
+            lps = self.compute_logprobs(ids, toks)
+        return [finish_completion(p, ts, lp, self.tokenizer, self.eos_id, settings.stop)
+                for p, ts, lp in zip(ids, toks, lps, strict=True)]
 
     def compute_logprobs(
         self, prompt_ids: Sequence[list[int]], completion_ids: Sequence[list[int]]

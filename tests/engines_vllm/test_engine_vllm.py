@@ -165,3 +165,21 @@ def test_engine_that_cannot_start_is_a_typed_error(tmp_path):
 
     with pytest.raises(EngineError, match="vLLM server"):
         VLLMSubprocessEngine(tmp_path / "no-model", VLLM_PYTHON)
+
+
+def test_constrained_answers_match_the_hf_engine(engines):
+    """vLLM's structured outputs (the regex of m1.team.plan.answer_pattern) decode only matching
+    text, greedy exactly as the hf engine's own constrained decoding does."""
+    import regex
+
+    _, hf, vllm = engines
+    pattern = r"(?:[ABCD])|(?:a0\.1)|(?:a2\.1)|(?:a2\.3)"
+    s = SamplingSettings(temperature=0, max_new_tokens=8, pattern=pattern)
+    h, v = hf.generate(PROMPTS[:2], s), vllm.generate(PROMPTS[:2], s)
+    for a, b in zip(h, v, strict=True):
+        assert regex.fullmatch(pattern, b.text), b.text
+        assert a.completion_ids == b.completion_ids and a.text == b.text
+        assert b.logprobs == pytest.approx(a.logprobs, abs=1e-4)  # unwarped, unrestricted in both
+    sampled = vllm.generate(PROMPTS[:2] * 3, SamplingSettings(temperature=1.0, max_new_tokens=8, seed=3,
+                                                               pattern=pattern))
+    assert all(regex.fullmatch(pattern, o.text) for o in sampled)

@@ -128,3 +128,19 @@ def test_endpoint_agent_against_vllm_serve(served, hf, tmp_path):
     assert eng.chat.usage["requests"] == 1 and eng.chat.usage["completion_tokens"] == len(local.completion_ids)
     again = EndpointEngine(cfg, name="gemma-endpoint")
     assert again.generate([PROMPTS[0]], GREEDY)[0].text == got.text and again.chat.usage["cached"] == 1
+
+
+def test_endpoint_answers_are_constrained_by_vllm_serve(served, hf, tmp_path):
+    """The endpoint engine sends an answer's pattern as ``structured_outputs``: the served model's
+    reply matches it (the untrained model's free reply to the same prompt does not)."""
+    import regex
+
+    cfg = EndpointConfig(base_url=served, model="gemma3-270m", api_key_env="M1_NO_KEY", timeout=120)
+    eng = EndpointEngine(cfg, name="gemma-endpoint", tokenizer=hf.tokenizer)
+    prompt = "#answer\nQ: Which side is the cup on?\nA. left\nB. right\nEvidence:\n[a1.2] spatial: " \
+             "candidate=B conf=0.90; cup right of the sofa\nAnswer:\n"
+    pattern = r"(?:[AB])|(?:a1\.2)"
+    free = eng.generate([prompt], GREEDY)[0].text
+    got = eng.generate([prompt], GREEDY.model_copy(update={"pattern": pattern}))[0].text
+    assert regex.fullmatch(pattern, got), (free, got)
+    assert not regex.fullmatch(pattern, free)

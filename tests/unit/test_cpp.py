@@ -410,3 +410,20 @@ def test_evidence_clipped_before_its_candidate_shows_none():
 def test_request_round_trips_through_pickle():
     r = GenRequest(0, "#plan\n", SamplingSettings(max_new_tokens=4, seed=1), Phase.PLAN, MC, 0, "a0")
     assert pickle.loads(pickle.dumps(r)) == r and r.phase == "plan"
+
+
+def test_answers_are_constrained_to_what_the_prompt_shows():
+    """The answer request's pattern admits the option letters and the labels of the candidate lines
+    its prompt shows, nothing else; ``cpp.constrain_answers=false`` leaves answers free."""
+    team = ScriptedTeam([fixed('1. global_sampling {"n":8}', "a0.1"), fixed('1. grounding {"query":"red"}', "B")])
+    ep = run_episode(MC, team, RecordingTools(), complete_topology(2), CATALOGUE, seed=0)
+    assert ep.final_answer == "B"
+    for r in (r for r in team.requests if r.phase == Phase.ANSWER):
+        shown = {e.label for e in r.evidence if e.candidate is not None}
+        assert shown and all(re.fullmatch(r.settings.pattern, x) for x in [*shown, "A", "D"])
+        assert not any(re.fullmatch(r.settings.pattern, x) for x in ["a0.2", "a3.1", "E", "B "])
+    assert all(r.settings.pattern is None for r in team.requests if r.phase != Phase.ANSWER)
+    free = ScriptedTeam([fixed('1. global_sampling {"n":8}', "B")] * 2)
+    run_episode(MC, free, RecordingTools(), complete_topology(2), CATALOGUE, CPPConfig(constrain_answers=False),
+                seed=0)
+    assert all(r.settings.pattern is None for r in free.requests)

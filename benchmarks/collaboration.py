@@ -1,0 +1,126 @@
+"""Does collaboration pay? The team against its best single agent, against no communication and
+against the reference solver, on the same held-out questions: per family, paired bootstrap
+intervals, frames per query against a uniform 1-fps pass (issue #20).
+
+Reads what ``m1 eval --system team,no_comm,solo,solver --out DIR`` wrote (``DIR/<system>/
+predictions.jsonl``), scores every question with the benchmark's official scorer and writes a
+Markdown report::
+
+    python benchmarks/collaboration.py --data-dir D --split test --eval-dir DIR --md report.md
+
+Also reported: each agent's own answer *inside* the team (it read the others' memory, so this is
+not the agent alone; ``solo`` is) and how often the vote overruled a minority.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from m1.data import load_benchmark
+from m1.data.scoring import score_question
+from m1.evaluation.harness import read_predictions
+from m1.evaluation.stats import paired_bootstrap
+from m1.schema import Question, TaskType
+
+METRIC = {TaskType.MULTIPLE_CHOICE: "acc", TaskType.NUMERIC: "MRA", TaskType.GROUNDING: "IoU",
+          TaskType.OPEN_ENDED: "F1"}
+
+
+def group(q: Question) -> str:
+    return f"{q.family.value if q.family else q.category or 'all'}/{METRIC[q.task_type]}"
+
+
+def load_systems(eval_dir: Path, systems: list[str]) -> dict[str, dict]:
+    out = {}
+    for name in systems:
+        preds, _ = read_predictions(eval_dir / name / "predictions.jsonl", system=name)
+        if preds:
+            out[name] = preds
+    return out
+
+
+def table(questions: list[Question], preds: dict[str, dict], base: str, seed: int, resamples: int) -> str:
+    groups = sorted({group(q) for q in questions}) + ["all"]
+    members = {g: [q for q in questions if g in ("all", group(q))] for g in groups}
+    score = {s: {q.qid: score_question(q, p[q.qid].prediction or None).score for q in questions}
+             for s, p in preds.items()}
+    names = list(preds)
+    lines = ["| family / metric | n | " + " | ".join([*names, *(f"{base} − {s} [95% CI]" for s in names if s != base)])
+             + " |", "|---|---|" + "---|" * (2 * len(names) - 1)]
+    for g in groups:
+        qs = members[g]
+        cells = [f"{sum(score[s][q.qid] for q in qs) / len(qs):.3f}" for s in names]
+        diffs = []
+        for s in names:
+            if s == base:
+                continue
+            d, lo, hi = paired_bootstrap([score[s][q.qid] for q in qs], [score[base][q.qid] for q in qs],
+                                         n_resamples=resamples, seed=seed)
+            diffs.append(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+        label = f"**{g}**" if g == "all" else g
+        lines.append(f"| {label} | {len(qs)} | " + " | ".join(cells + diffs) + " |")
+    cost = ["", "| system | frames/q | 1-fps frames/q | s/q | tool calls/q |", "|---|---|---|---|---|"]
+    uniform = sum(q.duration or 0.0 for q in questions) / len(questions)
+    for s in names:
+        p = [preds[s][q.qid] for q in questions]
+        cost.append(f"| {s} | {sum(x.frames for x in p) / len(p):.1f} | {uniform:.1f} | "
+                    f"{sum(x.seconds for x in p) / len(p):.2f} | {sum(x.tool_calls for x in p) / len(p):.2f} |")
+    return "\n".join(lines + cost)
+
+
+def inside_team(questions: list[Question], team: dict) -> str:
+    """Each agent's own answer inside the team, and the vote's effect on disagreements."""
+    per_agent: dict[str, list[float]] = defaultdict(list)
+    split = fixed = broken = 0
+    for q in questions:
+        p = team[q.qid]
+        own = {a: score_question(q, v).score if v is not None else 0.0 for a, v in p.agent_answers.items()}
+        for a, s in own.items():
+            per_agent[a].append(s)
+        if len({v for v in p.agent_answers.values()}) > 1:
+            split += 1
+            final = score_question(q, p.prediction or None).score
+            fixed += final > min(own.values())
+            broken += final < max(own.values())
+    lines = ["| agent (inside the team) | score |", "|---|---|"]
+    lines += [f"| {a} | {sum(v) / len(v):.3f} |" for a, v in sorted(per_agent.items())]
+    lines.append(f"\nAgents disagreed on {split} of {len(questions)} questions; the team's answer beat the "
+                 f"worst agent's on {fixed} of them and fell short of the best agent's on {broken}.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--benchmark", default="m1_synth")
+    ap.add_argument("--data-dir", required=True, help="The benchmark directory m1 eval read.")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--eval-dir", required=True, help="m1 eval --out DIR (holds <system>/predictions.jsonl).")
+    ap.add_argument("--systems", default="team,solo,no_comm,solver", help="Systems to read (those present).")
+    ap.add_argument("--base", default="team", help="The system every other one is compared against.")
+    ap.add_argument("--seed", type=int, default=0, help="Bootstrap seed.")
+    ap.add_argument("--resamples", type=int, default=5000, help="Bootstrap resamples.")
+    ap.add_argument("--md", default=None, help="Also write the report here.")
+    args = ap.parse_args(argv)
+    preds = load_systems(Path(args.eval_dir), [s.strip() for s in args.systems.split(",") if s.strip()])
+    if args.base not in preds:
+        raise SystemExit(f"no predictions of {args.base!r} under {args.eval_dir} (found {sorted(preds)})")
+    questions = load_benchmark(args.benchmark, args.data_dir, args.split).questions
+    common = [q for q in questions if all(q.qid in p for p in preds.values())]
+    if not common:
+        raise SystemExit("the systems share no answered question")
+    text = (f"{len(common)} questions answered by every system ({', '.join(preds)}) of {len(questions)} in "
+            f"{args.data_dir} ({args.split}); paired bootstrap: {args.resamples} resamples, seed {args.seed}.\n\n"
+            + table(common, preds, args.base, args.seed, args.resamples))
+    if "team" in preds:
+        text += "\n\n" + inside_team(common, preds["team"])
+    print(text)
+    if args.md:
+        Path(args.md).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
