@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
@@ -386,10 +386,11 @@ def parse_answer(text: str, question: Question, cited: Mapping[str, str] | None 
     return FinalAnswer(task_type=tt, value=raw)
 
 
-def answer_pattern(question: Question, cited: Iterable[str]) -> str | None:
+def answer_pattern(question: Question, cited: Mapping[str, str]) -> str | None:
     """The regular expression a constrained answer matches (:mod:`m1.engines.constrain`): the label
-    of a shown line with a candidate (``cited``), or a value of the task's form that
-    :func:`parse_answer` accepts; ``None`` (free text) for open-ended questions."""
+    of a shown line whose candidate is a valid answer to ``question`` (``cited``: label →
+    candidate; a grounding question's line may show another tool's object list), or a value of the
+    task's form that :func:`parse_answer` accepts; ``None`` (free text) for open-ended questions."""
     tt = question.task_type
     if tt == TaskType.OPEN_ENDED:
         return None
@@ -397,7 +398,15 @@ def answer_pattern(question: Question, cited: Iterable[str]) -> str | None:
         value = f"[{OPTION_LETTERS[: len(question.options)] if question.options else OPTION_LETTERS}]"
     else:
         value = (_NUM_RE if tt == TaskType.NUMERIC else _SPAN_RE).pattern.removeprefix("^").removesuffix("$")
-    return "|".join(f"(?:{f})" for f in [value, *(re.escape(c) for c in sorted(cited))])
+    return "|".join(f"(?:{f})" for f in [value, *(re.escape(c) for c in sorted(cited) if _valid(cited[c], question))])
+
+
+def _valid(candidate: str, question: Question) -> bool:
+    try:
+        parse_answer(candidate, question)
+    except PlanFormatError:
+        return False
+    return True
 
 
 def _fmt_num(x: float) -> str:

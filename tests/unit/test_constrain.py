@@ -51,11 +51,16 @@ def test_answer_pattern_is_what_parse_answer_adopts():
         assert not regex.fullmatch(mc, bad)
         with pytest.raises(PlanFormatError):
             parse_answer(bad, MC, CITED)
+    # a shown line whose candidate is no valid answer to this question is not citable
+    span_q = answer_pattern(SPAN, {"a1.1": "3 5", "a2.1": "green triangle, red circle", "a0.2": "B"})
+    assert regex.fullmatch(span_q, "a1.1") and not regex.fullmatch(span_q, "a2.1")
+    assert not regex.fullmatch(span_q, "a0.2")
     num, span = answer_pattern(NUM, {"a1.1": "3"}), answer_pattern(SPAN, {"a1.1": "3 5"})
     assert all(regex.fullmatch(num, s) for s in ["3", "-2.5", "a1.1"]) and not regex.fullmatch(num, "1e3")
     assert all(regex.fullmatch(span, s) for s in ["3 5", "1.5 12", "a1.1"]) and not regex.fullmatch(span, "3-5")
     assert answer_pattern(OPEN, CITED) is None  # open-ended answers stay free text
     assert regex.fullmatch(answer_pattern(MC, {}), "C") and not regex.fullmatch(answer_pattern(MC, {}), "a0.1")
+    assert not regex.fullmatch(answer_pattern(MC, {"a0.1": "E"}), "a0.1")  # E is not an option of MC
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])

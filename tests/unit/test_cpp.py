@@ -419,9 +419,11 @@ def test_answers_are_constrained_to_what_the_prompt_shows():
     ep = run_episode(MC, team, RecordingTools(), complete_topology(2), CATALOGUE, seed=0)
     assert ep.final_answer == "B"
     for r in (r for r in team.requests if r.phase == Phase.ANSWER):
-        shown = {e.label for e in r.evidence if e.candidate is not None}
-        assert shown and all(re.fullmatch(r.settings.pattern, x) for x in [*shown, "A", "D"])
-        assert not any(re.fullmatch(r.settings.pattern, x) for x in ["a0.2", "a3.1", "E", "B "])
+        shown = {e.label: e.candidate for e in r.evidence if e.candidate is not None}
+        assert shown == {"a0.1": "B", "a1.1": "3 5"}
+        assert all(re.fullmatch(r.settings.pattern, x) for x in ["a0.1", "A", "D"])
+        # a1.1 shows the grounding tool's span: no answer to a multiple-choice question
+        assert not any(re.fullmatch(r.settings.pattern, x) for x in ["a1.1", "a0.2", "a3.1", "E", "B "])
     assert all(r.settings.pattern is None for r in team.requests if r.phase != Phase.ANSWER)
     free = ScriptedTeam([fixed('1. global_sampling {"n":8}', "B")] * 2)
     run_episode(MC, free, RecordingTools(), complete_topology(2), CATALOGUE, CPPConfig(constrain_answers=False),
