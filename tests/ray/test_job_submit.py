@@ -1,10 +1,13 @@
 """`ray job submit ... -- python jobs/marl.py` against a head started with `ray start --head`."""
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,16 +19,58 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+@contextlib.contextmanager
+def own_head():
+    """A Ray head of its own: ``ray start --head --block`` in its own process group and temp dir,
+    stopped by signalling that group, so that no other Ray on the machine is touched (``ray stop``
+    has no per-cluster form: it stops every Ray of this user)."""
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    temp = Path(tempfile.mkdtemp(prefix="m1ray", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    start = [str(BIN / "ray"), "start", "--head", "--block", "--num-cpus", "2", "--port", "6391",
+             "--dashboard-host", "127.0.0.1", "--dashboard-port", "8275", "--include-dashboard", "true",
+             "--disable-usage-stats", "--temp-dir", str(temp)]
+    proc = subprocess.Popen(start, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not head_is_up(env):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"ray start --head did not come up (exit {proc.poll()})")
+            time.sleep(2)
+        yield env
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # --block stops the processes it started, then exits
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid in _processes_under(temp):  # anything of this head's that outlived it (own session)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def head_is_up(env: dict[str, str]) -> bool:
+    # Ray 2.60 heads enable token authentication; the CLI must be told to send the token
+    return subprocess.run([str(BIN / "ray"), "status", "--address", "127.0.0.1:6391"],
+                          env={**env, "RAY_AUTH_MODE": "token"}, capture_output=True, timeout=60).returncode == 0
+
+
 @pytest.fixture
 def head():
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
-    start = [str(BIN / "ray"), "start", "--head", "--num-cpus", "2", "--port", "6391", "--dashboard-host",
-             "127.0.0.1", "--dashboard-port", "8275", "--include-dashboard", "true", "--disable-usage-stats"]
-    subprocess.run(start, check=True, env=env, capture_output=True, timeout=180)
-    yield env
-    # `ray stop` has no per-cluster form: this also stops any other Ray of this user on the machine
-    # (a job started beside the test suite loses its raylet), so don't run Ray work beside the tests.
-    subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=120)
+    with own_head() as env:
+        yield env
+
+
+def _processes_under(temp: Path) -> list[int]:
+    """PIDs whose command line names ``temp`` (this head's raylet, GCS, agents and workers)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and d.name != str(os.getpid()):
+            with contextlib.suppress(OSError):
+                if str(temp) in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    out.append(int(d.name))
+    return out
 
 
 def submit(cmd: list[str], env: dict[str, str], wait_agent_s: float = 180.0) -> subprocess.CompletedProcess:
@@ -56,3 +101,19 @@ def test_marl_job_runs_under_ray_job_submit(head, tmp_path):
     assert summary["steps"] == 1 and summary["use_ray"] is True
     assert (out / "marl" / "checkpoint" / "learner.pt").is_file()
     assert shutil.which("ray", path=str(BIN))
+
+
+def test_the_head_stops_only_its_own_ray():
+    """Another Ray on the machine (a user's job beside the suite) outlives the head's teardown."""
+    other = subprocess.Popen([sys.executable, "-c", "import ray, time; ray.init(num_cpus=1, include_dashboard=False); "
+                              "print('up', flush=True); time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "up"
+        with own_head() as env:
+            assert head_is_up(env)
+        time.sleep(2)
+        assert other.poll() is None, "stopping the test's head stopped another Ray"
+        assert not head_is_up(env), "the test's head still runs"
+    finally:
+        other.kill()
+        other.wait()
