@@ -33,7 +33,8 @@ from m1.config.tools import ToolsConfig
 from m1.data.answers import parse_choice, parse_interval
 from m1.data.scoring import read_number
 from m1.schema import Family, Question, TaskType, ToolCall
-from m1.team.plan import PlanFormatError, parse_answer
+from m1.team.answers import canonical_number, parse_answer
+from m1.team.plan import PlanFormatError
 from m1.tools.context import ToolContext, VideoStore
 from m1.tools.registry import execute
 from m1.tools.solver import PLANS
@@ -104,14 +105,10 @@ class QuestionCache:
         return best[0], best[1], frozenset(frames)
 
 
-def _fmt_num(x: float) -> str:  # as m1.team.plan writes canonical numbers
-    return str(int(x)) if x == int(x) and abs(x) < 1e15 else f"{x:.6g}"
-
-
 def canonical(candidate: str | None, q: Question) -> str | None:
     """``candidate`` in the canonical form of ``q``'s answers, or None if it is no answer of ``q``'s type.
 
-    A candidate :func:`~m1.team.plan.parse_answer` rejects is read as the project's scorer reads free
+    A candidate :func:`~m1.team.answers.parse_answer` rejects is read as the project's scorer reads free
     text (an option's text picks its letter, ``"1.2 m"`` is 1.2, ``"3 to 5"`` a span), so a skeleton's
     answer scores what the reference solver's free-text answer scores."""
     if candidate is None:
@@ -124,10 +121,10 @@ def canonical(candidate: str | None, q: Question) -> str | None:
         return parse_choice(candidate, q.options)
     if q.task_type == TaskType.NUMERIC:
         value = read_number(candidate)
-        return None if value is None else _fmt_num(value)
+        return None if value is None else canonical_number(value)
     if q.task_type == TaskType.GROUNDING:
         span = parse_interval(candidate)
-        return None if span is None else f"{_fmt_num(span[0])} {_fmt_num(span[1])}"
+        return None if span is None else f"{canonical_number(span[0])} {canonical_number(span[1])}"
     return None
 
 

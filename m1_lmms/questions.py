@@ -9,7 +9,7 @@ one of the project's benchmark loaders and :func:`question_from_doc` runs that l
 the same question either way. The video is the path the task's ``doc_to_visual`` resolved.
 
 :func:`format_answer` turns the team's canonical answer (an option letter, a number, ``"start
-end"`` seconds, free text; see :func:`m1.team.plan.parse_answer`) into the text the task's scorer
+end"`` seconds, free text; see :func:`m1.team.answers.parse_answer`) into the text the task's scorer
 reads: a letter and a plain decimal number pass unchanged (every multiple-choice extractor and
 VSI-Bench's ``extract_number`` read them; a number in another notation is rewritten as a plain
 decimal, since ``extract_number`` reads ``"1e-05"`` as 1), a span becomes ``"The event happens

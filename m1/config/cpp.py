@@ -37,9 +37,9 @@ class CPPConfig(StrictModel):
     revision_tokens: int = Field(64, ge=4, description="max_new_tokens of a revision.")
     answer_tokens: int = Field(16, ge=2, description="max_new_tokens of an answer.")
     constrain_answers: bool = Field(
-        True, description="Decode answers under m1.team.plan.answer_pattern: an option letter, a value of the task's "
-        "form, or the label of a shown line with a candidate, so no agent cites a line that is not there. Open-ended "
-        "answers stay free text. Off: answers are only parsed (the format reward then also judges answers).",
+        True, description="Decode answers under m1.team.answers.answer_pattern: an option letter, a value of the "
+        "task's form, or the label of a shown line with a candidate, so no agent cites a line that is not there. "
+        "Open-ended answers stay free text. Off: answers are only parsed (the format reward then also judges answers).",
     )
     entry_tokens: int = Field(48, ge=8, description="Each evidence line in a prompt is clipped to this many tokens.")
     generate_timeout: float = Field(120.0, gt=0, description="Seconds to wait for one batch of generations (Ray).")

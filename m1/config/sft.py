@@ -48,7 +48,7 @@ class SFTConfig(StrictModel):
     cite_answers: bool = Field(
         True,
         description="Oracle: answer by citing the best evidence line (a2.1) rather than copying its candidate "
-        "(both forms parse; see m1.team.plan.parse_answer). Open-ended answers are always written.",
+        "(both forms parse; see m1.team.answers.parse_answer). Open-ended answers are always written.",
     )
     single_pass_only: bool = Field(True, description="The paper's filter (b): keep plans executed without revision.")
     revision_examples: bool = Field(

@@ -42,7 +42,7 @@ Until issue 16 three scorers disagreed; each disagreement and the official behav
   a question without ground truth scored 0 in the reward and the filter and was an error here —
   chosen: an error (:class:`UnlabelledQuestionError`), never a silent 0.
 
-For the answers the CPP loop produces (:func:`m1.team.plan.parse_answer`'s canonical forms: one
+For the answers the CPP loop produces (:func:`m1.team.answers.parse_answer`'s canonical forms: one
 option letter, a number, ``"start end"``) every old scorer and this one agree, so no recorded
 M1-Synth figure moves. Measured (issue 16): 1,196 (question, answer) pairs of recorded ``m1 eval``
 predictions and agents' answers, and on 153 generated questions the oracle teacher's 612 agent

@@ -2,7 +2,7 @@
 
 A :class:`~m1.engines.base.SamplingSettings` with ``pattern`` set asks every engine for a
 completion whose text, as the project tokenizer decodes it, *fully* matches the pattern. The
-episode uses it for answers (:func:`m1.team.plan.answer_pattern`): an option letter, a value of
+episode uses it for answers (:func:`m1.team.answers.answer_pattern`): an option letter, a value of
 the task's form, or the label of an evidence line that shows a candidate — so an agent can no
 longer cite a line that is not in its prompt (measured: tiny SFT students cited ``a0.2`` where the
 candidate sat on ``a0.1``; ``benchmarks/pipeline.md``).

@@ -54,8 +54,9 @@ from m1.data import score
 from m1.engines.base import SamplingSettings
 from m1.schema import Question, ToolCall, ToolResult, ToolSpec
 from m1.seeding import derive_seed
+from m1.team.answers import parse_answer
 from m1.team.cpp import GenRequest, Phase, agent_labels, run_episode, summariser_index
-from m1.team.plan import Evidence, PlanFormatError, compose_answer_prompt, parse_answer
+from m1.team.plan import Evidence, PlanFormatError, compose_answer_prompt
 from m1.team.topology import Topology, complete_topology
 
 SYSTEMS = ("team", "no_comm", "solver", "no_tools", "solo", "endpoint_team")

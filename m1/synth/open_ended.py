@@ -35,7 +35,7 @@ from m1.synth.world import EventLog, Motion, SynthObject
 OpenGenerator = Callable[[EventLog, random.Random, SynthConfig], Question | None]
 
 MOTION_ITEM = {"left": "moves left", "right": "moves right", "up": "moves up", "down": "moves down", "still": "stops"}
-MAX_ITEMS = 8  # an open answer is at most 200 characters (m1.team.plan.parse_answer); 8 names fit
+MAX_ITEMS = 8  # an open answer is at most 200 characters (m1.team.answers.parse_answer); 8 names fit
 
 
 def _q(log: EventLog, subtype: str, text: str, items: list[str], metric: str) -> Question:

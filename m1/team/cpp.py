@@ -54,6 +54,7 @@ from m1.config.video import VideoConfig
 from m1.engines.base import Completion, SamplingSettings
 from m1.schema import Question, TaskType, ToolCall, ToolErrorKind, ToolResult, ToolSpec
 from m1.seeding import derive_seed
+from m1.team.answers import answer_pattern, parse_answer
 from m1.team.memory import MemoryEntry, SharedMemory
 from m1.team.plan import (
     Evidence,
@@ -63,10 +64,8 @@ from m1.team.plan import (
     PromptLimits,
     TokenCounter,
     UnresolvedRefError,
-    answer_pattern,
     compose_answer_prompt,
     compose_revision_prompt,
-    parse_answer,
     parse_plan,
     parse_revision,
     render_plan_prompt,

@@ -33,21 +33,21 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from m1.schema import OPTION_LETTERS, Question, TaskType, ToolResult, ToolSpec
+from m1.schema import OPTION_LETTERS, Question, ToolResult, ToolSpec
 
 MAX_LINE_CHARS = 1000  # a plan line longer than this is a format error, not a JSON-parser stress test
 DEFAULT_MAX_STEPS = 10
 
 _STEP_RE = re.compile(r"^(\d{1,3})\. ([a-z][a-z0-9_]*) (\{.*\})$")
 _REF_RE = re.compile(r"^\$(\d{1,3})\.([a-z][a-z0-9_]*)$")
-_NUM_RE = re.compile(r"^-?\d+(?:\.\d+)?$")
-_SPAN_RE = re.compile(r"^(\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$")
+NUMBER_RE = re.compile(r"^-?\d+(?:\.\d+)?$")
+SPAN_RE = re.compile(r"^(\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$")
 
 
 # ----------------------------------------------------------------------------------- types
@@ -117,15 +117,6 @@ class Revision(BaseModel):
         if self.action == "keep":
             return "KEEP"
         return "\n".join(s.render() for s in self.steps) if self.steps else "DONE"
-
-
-class FinalAnswer(BaseModel):
-    """A parsed answer; ``value`` is canonical: a letter, a number, ``"start end"``, or text."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    task_type: TaskType
-    value: str
 
 
 class Evidence(BaseModel):
@@ -303,7 +294,7 @@ def _parse_steps(
     return steps
 
 
-def _lines(text: Any) -> list[str]:
+def nonblank_lines(text: Any) -> list[str]:
     if not isinstance(text, str):
         raise PlanFormatError(FormatErrorKind.EMPTY, f"expected text, got {type(text).__name__}")
     lines = [ln.strip() for ln in text.strip().split("\n")]
@@ -319,98 +310,19 @@ def parse_plan(
     text: str, catalogue: Sequence[ToolSpec], first_step: int = 1, max_steps: int = DEFAULT_MAX_STEPS
 ) -> Plan:
     """Parse an initial plan; raise :class:`PlanFormatError` (and nothing else) when malformed."""
-    return Plan(steps=_parse_steps(_lines(text), catalogue, first_step, max_steps))
+    return Plan(steps=_parse_steps(nonblank_lines(text), catalogue, first_step, max_steps))
 
 
 def parse_revision(
     text: str, catalogue: Sequence[ToolSpec], next_step: int, max_steps: int = DEFAULT_MAX_STEPS
 ) -> Revision:
     """Parse ``KEEP``, ``DONE`` or a new remaining plan numbered from ``next_step``."""
-    lines = _lines(text)
+    lines = nonblank_lines(text)
     if lines == ["KEEP"]:
         return Revision(action="keep")
     if lines == ["DONE"]:
         return Revision(action="replace", steps=[])
     return Revision(action="replace", steps=_parse_steps(lines, catalogue, next_step, max_steps))
-
-
-_CITE_RE = re.compile(r"^\[?(a\d+\.\d+)\]?$")
-
-
-def parse_answer(text: str, question: Question, cited: Mapping[str, str] | None = None) -> FinalAnswer:
-    """Parse a final answer for ``question.task_type``; the value is canonicalised.
-
-    An answer may also *cite* an evidence line instead of restating it: ``a2.1`` (or ``[a2.1]``)
-    adopts the candidate that line shows. ``cited`` maps the labels shown in the prompt to their
-    candidates; a citation of a line that is not there, or shows no candidate, is a format error.
-    Multiple-choice letters never match the pattern; an open-ended answer that looks like a label
-    but names no shown line is plain text."""
-    lines = _lines(text)
-    if len(lines) != 1:
-        raise PlanFormatError(FormatErrorKind.BAD_ANSWER, f"an answer is one line, got {len(lines)}")
-    raw = lines[0]
-    tt = question.task_type
-
-    def bad(msg: str) -> PlanFormatError:
-        return PlanFormatError(FormatErrorKind.BAD_ANSWER, f"{raw[:60]!r}: {msg}", 1)
-
-    cite = _CITE_RE.match(raw)
-    if cite and cited is not None and (tt != TaskType.OPEN_ENDED or cite.group(1) in cited):
-        label = cite.group(1)
-        if label not in cited:
-            raise bad(f"cites {label}, which is not an evidence line with a candidate")
-        try:
-            return parse_answer(cited[label], question)
-        except PlanFormatError as e:
-            raise bad(f"cites {label}, whose candidate is not a valid answer: {e}") from None
-
-    if tt == TaskType.MULTIPLE_CHOICE:
-        valid = OPTION_LETTERS[: len(question.options)] if question.options else OPTION_LETTERS
-        if len(raw) != 1 or raw not in valid:
-            raise bad(f"expected one option letter of {valid}")
-        return FinalAnswer(task_type=tt, value=raw)
-    if tt == TaskType.NUMERIC:
-        if len(raw) > 32 or not _NUM_RE.match(raw):
-            raise bad("expected a number")
-        return FinalAnswer(task_type=tt, value=_fmt_num(float(raw)))
-    if tt == TaskType.GROUNDING:
-        m = _SPAN_RE.match(raw) if len(raw) <= 40 else None
-        if not m:
-            raise bad("expected 'start end' in seconds")
-        start, end = float(m.group(1)), float(m.group(2))
-        if start > end:
-            raise bad("start is after end")
-        return FinalAnswer(task_type=tt, value=f"{_fmt_num(start)} {_fmt_num(end)}")
-    if len(raw) > 200:
-        raise bad("open-ended answers are at most 200 characters")
-    return FinalAnswer(task_type=tt, value=raw)
-
-
-def answer_pattern(question: Question, cited: Mapping[str, str]) -> str | None:
-    """The regular expression a constrained answer matches (:mod:`m1.engines.constrain`): the label
-    of a shown line whose candidate is a valid answer to ``question`` (``cited``: label →
-    candidate; a grounding question's line may show another tool's object list), or a value of the
-    task's form that :func:`parse_answer` accepts; ``None`` (free text) for open-ended questions."""
-    tt = question.task_type
-    if tt == TaskType.OPEN_ENDED:
-        return None
-    if tt == TaskType.MULTIPLE_CHOICE:
-        value = f"[{OPTION_LETTERS[: len(question.options)] if question.options else OPTION_LETTERS}]"
-    else:
-        value = (_NUM_RE if tt == TaskType.NUMERIC else _SPAN_RE).pattern.removeprefix("^").removesuffix("$")
-    return "|".join(f"(?:{f})" for f in [value, *(re.escape(c) for c in sorted(cited) if _valid(cited[c], question))])
-
-
-def _valid(candidate: str, question: Question) -> bool:
-    try:
-        parse_answer(candidate, question)
-    except PlanFormatError:
-        return False
-    return True
-
-
-def _fmt_num(x: float) -> str:
-    return str(int(x)) if x == int(x) and abs(x) < 1e15 else f"{x:.6g}"
 
 
 def try_parse_plan(text: str, catalogue: Sequence[ToolSpec], first_step: int = 1) -> Plan | PlanFormatError:
@@ -458,7 +370,7 @@ def resolve_refs(args: dict[str, Any], previous: dict[int, ToolResult]) -> dict[
             out[key] = res.payload[field]
         elif field in ("candidate", "confidence") and getattr(res, field) is not None:
             out[key] = getattr(res, field)
-        elif field in ("start", "end") and res.candidate and _SPAN_RE.match(res.candidate.strip()):
+        elif field in ("start", "end") and res.candidate and SPAN_RE.match(res.candidate.strip()):
             s, e = res.candidate.split()
             out[key] = float(s) if field == "start" else float(e)
         else:

@@ -8,7 +8,7 @@ The filter (:func:`judge_trajectory`), per agent trajectory:
 
 (a) *correct*: executing the agent's plan yields the correct answer — the most confident
     candidate among the agent's **own** tool results, read as an answer of the question's type
-    (:func:`m1.team.plan.parse_answer`; a candidate of another kind, e.g. a span for a count,
+    (:func:`m1.team.answers.parse_answer`; a candidate of another kind, e.g. a span for a count,
     answers nothing), scores at least ``sft.min_score`` by the project's one scorer,
     :func:`m1.data.scoring.score_question` (accuracy for multiple choice, MRA for numeric, IoU
     for grounding, item F1 for M1-Synth's open-ended lists). The answer it wrote may also use
@@ -39,9 +39,10 @@ from m1.config.sft import SFTConfig
 from m1.data.scoring import score_question
 from m1.schema import Question, ToolSpec
 from m1.seeding import derive_seed
+from m1.team.answers import parse_answer
 from m1.team.cpp import run_episode
 from m1.team.memory import SharedMemory
-from m1.team.plan import PlanFormatError, parse_answer
+from m1.team.plan import PlanFormatError
 from m1.team.topology import complete_topology
 from m1.team.trace import AgentTrace, Episode
 

@@ -26,7 +26,7 @@
     1. feasibility — the plan parsed and has at least one step;
     2. appropriateness — every call the agent made succeeded, and at least one of them was
        question-aware: it returned a candidate that is a valid answer of the question's type (a
-       letter of the options, a number, a span; :func:`m1.team.plan.parse_answer`). The answer then rests
+       letter of the options, a number, a span; :func:`m1.team.answers.parse_answer`). The answer then rests
        on evidence about the question, not on generic looks alone. A tool of the wrong kind (a
        grounding span for a size question) suits nothing the question asks, so it does not count;
     3. step management — no call repeated by the agent itself, and the trajectory ended by
@@ -48,7 +48,8 @@ from dataclasses import dataclass
 from m1.config.rl import RewardConfig
 from m1.data.scoring import score_question
 from m1.schema import Question, ToolErrorKind
-from m1.team.plan import PlanFormatError, parse_answer
+from m1.team.answers import parse_answer
+from m1.team.plan import PlanFormatError
 from m1.team.trace import AgentTrace, Episode
 from m1.train.teachers import LLMTeacher
 

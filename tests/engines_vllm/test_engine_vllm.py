@@ -168,7 +168,7 @@ def test_engine_that_cannot_start_is_a_typed_error(tmp_path):
 
 
 def test_constrained_answers_match_the_hf_engine(engines):
-    """vLLM's structured outputs (the regex of m1.team.plan.answer_pattern) decode only matching
+    """vLLM's structured outputs (the regex of m1.team.answers.answer_pattern) decode only matching
     text, greedy exactly as the hf engine's own constrained decoding does."""
     import regex
 

@@ -1,6 +1,6 @@
 """Constrained answers: the hf engine decodes only text that matches the pattern (greedy and
 sampled, with the unwarped log-probs the learner recomputes), the episode asks for exactly the
-answers :func:`m1.team.plan.parse_answer` adopts, and an impossible pattern is a typed error."""
+answers :func:`m1.team.answers.parse_answer` adopts, and an impossible pattern is a typed error."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from m1.engines.constrain import ConstraintError, PatternConstraint
 from m1.engines.hf import HFEngine
 from m1.models import build_model, default_catalogue, plan_corpus
 from m1.schema import Question, TaskType
-from m1.team.plan import PlanFormatError, answer_pattern, parse_answer
+from m1.team.answers import answer_pattern, parse_answer
+from m1.team.plan import PlanFormatError
 
 torch.set_num_threads(1)
 

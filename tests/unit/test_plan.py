@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from m1.schema import Question, TaskType, ToolErrorKind, ToolResult, ToolSpec
+from m1.team.answers import parse_answer
 from m1.team.plan import (
     Evidence,
     FormatErrorKind,
@@ -24,7 +25,6 @@ from m1.team.plan import (
     clip,
     compose_answer_prompt,
     compose_revision_prompt,
-    parse_answer,
     parse_plan,
     parse_revision,
     render_answer_prompt,

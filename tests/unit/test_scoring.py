@@ -71,7 +71,7 @@ def test_numeric_is_mra_of_the_number_read(prediction, expected):
 
 
 def test_numeric_reads_the_loops_canonical_numbers_exactly():
-    # the CPP loop's median / _fmt_num write large and small values in scientific notation
+    # the CPP loop's median / canonical_number write large and small values in scientific notation
     assert scoring.read_number("1.23457e+06") == 1.23457e6 and scoring.read_number("1e-05") == 1e-05
     assert scoring.score_number("1.23457e+06", "1234567")[0] == 1.0
     assert scoring.read_number("<answer>-3.5</answer>") == -3.5 and scoring.read_number("nan") is None
