@@ -15,6 +15,7 @@ not the agent alone; ``solo`` is) and how often the vote overruled a minority.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -42,32 +43,50 @@ def load_systems(eval_dir: Path, systems: list[str]) -> dict[str, dict]:
     return out
 
 
-def table(questions: list[Question], preds: dict[str, dict], base: str, seed: int, resamples: int) -> str:
+def scored(questions: list[Question], preds: dict[str, dict]) -> dict[str, dict[str, dict]]:
+    """system → qid → score, frames, seconds, tool calls (scored by the official scorer)."""
+    return {s: {q.qid: {"score": score_question(q, p[q.qid].prediction or None).score, "frames": p[q.qid].frames,
+                        "seconds": p[q.qid].seconds, "tool_calls": p[q.qid].tool_calls}
+                for q in questions if q.qid in p} for s, p in preds.items()}
+
+
+def from_noisy_tools(path: Path, systems: list[str]) -> dict[str, dict[str, dict]]:
+    """The reference solver's per-question results that ``benchmarks/noisy_tools.py --json`` wrote
+    (systems ``exact``, ``one_call@S``, ``verify@S``), in :func:`scored`'s form."""
+    data = json.loads(path.read_text())["systems"]
+    missing = [s for s in systems if s not in data]
+    if missing:
+        raise SystemExit(f"{path} has no system {missing} (has {sorted(data)})")
+    return {f"solver:{s}": {r["qid"]: {"score": r["score"], "frames": r["frames"], "seconds": r["seconds"],
+                                       "tool_calls": None} for r in data[s]} for s in systems}
+
+
+def table(questions: list[Question], results: dict[str, dict[str, dict]], base: str, seed: int,
+          resamples: int) -> str:
     groups = sorted({group(q) for q in questions}) + ["all"]
     members = {g: [q for q in questions if g in ("all", group(q))] for g in groups}
-    score = {s: {q.qid: score_question(q, p[q.qid].prediction or None).score for q in questions}
-             for s, p in preds.items()}
-    names = list(preds)
+    names = list(results)
     lines = ["| family / metric | n | " + " | ".join([*names, *(f"{base} − {s} [95% CI]" for s in names if s != base)])
              + " |", "|---|---|" + "---|" * (2 * len(names) - 1)]
     for g in groups:
         qs = members[g]
-        cells = [f"{sum(score[s][q.qid] for q in qs) / len(qs):.3f}" for s in names]
+        cells = [f"{sum(results[s][q.qid]['score'] for q in qs) / len(qs):.3f}" for s in names]
         diffs = []
         for s in names:
             if s == base:
                 continue
-            d, lo, hi = paired_bootstrap([score[s][q.qid] for q in qs], [score[base][q.qid] for q in qs],
-                                         n_resamples=resamples, seed=seed)
+            d, lo, hi = paired_bootstrap([results[s][q.qid]["score"] for q in qs],
+                                         [results[base][q.qid]["score"] for q in qs], n_resamples=resamples, seed=seed)
             diffs.append(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
         label = f"**{g}**" if g == "all" else g
         lines.append(f"| {label} | {len(qs)} | " + " | ".join(cells + diffs) + " |")
     cost = ["", "| system | frames/q | 1-fps frames/q | s/q | tool calls/q |", "|---|---|---|---|---|"]
     uniform = sum(q.duration or 0.0 for q in questions) / len(questions)
     for s in names:
-        p = [preds[s][q.qid] for q in questions]
-        cost.append(f"| {s} | {sum(x.frames for x in p) / len(p):.1f} | {uniform:.1f} | "
-                    f"{sum(x.seconds for x in p) / len(p):.2f} | {sum(x.tool_calls for x in p) / len(p):.2f} |")
+        r = [results[s][q.qid] for q in questions]
+        calls = "—" if r[0]["tool_calls"] is None else f"{sum(x['tool_calls'] for x in r) / len(r):.2f}"
+        cost.append(f"| {s} | {sum(x['frames'] for x in r) / len(r):.1f} | {uniform:.1f} | "
+                    f"{sum(x['seconds'] for x in r) / len(r):.2f} | {calls} |")
     return "\n".join(lines + cost)
 
 
@@ -102,18 +121,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base", default="team", help="The system every other one is compared against.")
     ap.add_argument("--seed", type=int, default=0, help="Bootstrap seed.")
     ap.add_argument("--resamples", type=int, default=5000, help="Bootstrap resamples.")
+    ap.add_argument("--noisy-tools-json", default=None,
+                    help="Also compare against the reference solver's results in this benchmarks/noisy_tools.py --json "
+                         "file (same data and noise seed), e.g. on the long videos.")
+    ap.add_argument("--noisy-tools-systems", default="exact,one_call@0,verify@0",
+                    help="Which of that file's systems to add (as solver:<name>).")
     ap.add_argument("--md", default=None, help="Also write the report here.")
     args = ap.parse_args(argv)
     preds = load_systems(Path(args.eval_dir), [s.strip() for s in args.systems.split(",") if s.strip()])
     if args.base not in preds:
         raise SystemExit(f"no predictions of {args.base!r} under {args.eval_dir} (found {sorted(preds)})")
     questions = load_benchmark(args.benchmark, args.data_dir, args.split).questions
-    common = [q for q in questions if all(q.qid in p for p in preds.values())]
+    results = scored(questions, preds)
+    if args.noisy_tools_json:
+        results |= from_noisy_tools(Path(args.noisy_tools_json), args.noisy_tools_systems.split(","))
+    common = [q for q in questions if all(q.qid in r for r in results.values())]
     if not common:
         raise SystemExit("the systems share no answered question")
-    text = (f"{len(common)} questions answered by every system ({', '.join(preds)}) of {len(questions)} in "
+    text = (f"{len(common)} questions answered by every system ({', '.join(results)}) of {len(questions)} in "
             f"{args.data_dir} ({args.split}); paired bootstrap: {args.resamples} resamples, seed {args.seed}.\n\n"
-            + table(common, preds, args.base, args.seed, args.resamples))
+            + table(common, results, args.base, args.seed, args.resamples))
     if "team" in preds:
         text += "\n\n" + inside_team(common, preds["team"])
     print(text)

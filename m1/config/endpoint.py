@@ -24,7 +24,8 @@ class EndpointConfig(StrictModel):
     requests_per_minute: float = Field(60.0, gt=0, description="Client-side rate limit (evenly spaced requests).")
     structured_outputs: bool = Field(
         True, description="Send a constrained answer's pattern as vLLM's `structured_outputs` (m1.engines.constrain). "
-        "Off for a server that rejects unknown fields: the reply is then only parsed, not constrained.",
+        "A server that refuses the field (400/422, e.g. api.openai.com) is asked again without it, and no longer "
+        "sent it, with a warning; the reply is then only parsed. Off: never sent.",
     )
     cache_path: str | None = Field(None, description="JSONL response cache; identical requests are not re-sent.")
     usage_log: str | None = Field(None, description="JSONL log of every request: tokens, cost, latency, cache hit.")

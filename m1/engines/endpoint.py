@@ -26,6 +26,7 @@ import os
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,7 @@ class ChatClient:
         self.usage = {"requests": 0, "cached": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0,
                       "cost_usd": 0.0}
         self._cache: dict[str, str] = {}
+        self._rejects_structured = False  # the server answered 400/422 to structured_outputs
         if cfg.cache_path and Path(cfg.cache_path).is_file():
             for line in Path(cfg.cache_path).read_text().splitlines():
                 if line.strip():
@@ -110,7 +112,7 @@ class ChatClient:
         }
         if seed is not None:
             params["seed"] = seed
-        if pattern is not None and self.cfg.structured_outputs:
+        if pattern is not None and self.cfg.structured_outputs and not self._rejects_structured:
             params["extra_body"] = {"structured_outputs": {"regex": pattern}}
         return params
 
@@ -139,6 +141,15 @@ class ChatClient:
                 resp = self.client.chat.completions.create(model=self.cfg.model, messages=messages, **params)
                 break
             except Exception as e:  # noqa: BLE001 - classified below; non-retryable ones are re-raised typed
+                if "extra_body" in params and _rejected_request(e):
+                    # a server that does not take vLLM's structured_outputs: ask again without it, and
+                    # from now on (the reply is then only parsed, not constrained)
+                    warnings.warn(f"endpoint {self.cfg.base_url} rejected structured_outputs ({e}); answers from "
+                                  "it are no longer constrained (set endpoint.structured_outputs=false to skip "
+                                  "the attempt)", stacklevel=2)
+                    self._rejects_structured = True
+                    params = {k: v for k, v in params.items() if k != "extra_body"}
+                    continue
                 delay = self._retry_delay(e, attempts)
                 if delay is None:
                     raise self.error_cls(f"endpoint {self.cfg.base_url} failed: {type(e).__name__}: {e}") from e
@@ -199,6 +210,13 @@ class ChatClient:
             Path(self.cfg.usage_log).parent.mkdir(parents=True, exist_ok=True)
             with open(self.cfg.usage_log, "a") as f:
                 f.write(json.dumps({"time": time.time(), "model": self.cfg.model, **record}) + "\n")
+
+
+def _rejected_request(err: Exception) -> bool:
+    """The server refused the request itself (400 / 422), e.g. a field it does not know."""
+    import openai  # noqa: PLC0415
+
+    return isinstance(err, openai.APIStatusError) and err.status_code in (400, 422)
 
 
 class EndpointEngine:

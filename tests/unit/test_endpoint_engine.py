@@ -29,6 +29,7 @@ REPLIES = {  # what a well-behaved chat model answers at each moment (a fenced p
 class ChatServer:
     def __init__(self):
         self.bodies: list[dict] = []
+        self.refuse: set[str] = set()  # request fields answered with 400, as api.openai.com does
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,6 +39,16 @@ class ChatServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.bodies.append(body)
+                if outer.refuse & set(body):
+                    field = sorted(outer.refuse & set(body))[0]
+                    data = json.dumps({"error": {"message": f"Unrecognized request argument supplied: {field}",
+                                                 "type": "invalid_request_error"}}).encode()
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 system = body["messages"][0]["content"]
                 phase = next(p for p, s in SYSTEM_PROMPTS.items() if s == system)
                 payload = {"id": "c", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
@@ -68,8 +79,8 @@ def server():
 
 
 def endpoint(server, tmp_path, **kw) -> EndpointConfig:
-    return EndpointConfig(base_url=server.url, model="gpt-test", api_key_env="M1_TEST_KEY", backoff=0.0,
-                          requests_per_minute=60000, cache_path=str(tmp_path / "cache.jsonl"), **kw)
+    return EndpointConfig(**{"base_url": server.url, "model": "gpt-test", "api_key_env": "M1_TEST_KEY", "backoff": 0.0,
+                             "requests_per_minute": 60000, "cache_path": str(tmp_path / "cache.jsonl"), **kw})
 
 
 def test_phase_from_the_prompt_cue():
@@ -163,3 +174,23 @@ def test_m1_eval_offers_the_endpoint_team(server, tmp_path, capsys):
     assert all(p["frames"] > 0 for p in preds)  # the agents' plans ran the tools
     assert (out / "endpoint_team" / "endpoint_cache.jsonl").is_file()
     assert "endpoint_team" in json.loads((out / "metrics.json").read_text())["systems"]
+
+
+def test_answer_patterns_go_as_structured_outputs_until_a_server_refuses_them(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("M1_TEST_KEY", "sk-test")
+    pattern = "(?:[ABCD])|(?:a0\\.1)"
+    s = SamplingSettings(temperature=0.0, max_new_tokens=4, pattern=pattern)
+    eng = EndpointEngine(endpoint(server, tmp_path), name="e1")
+    assert eng.generate(["#answer\nQ: x?\nEvidence:\nAnswer:\n"], s)[0].text == "B"
+    assert server.bodies[-1]["structured_outputs"] == {"regex": pattern}  # vLLM's server field
+    server.refuse = {"structured_outputs"}
+    other = EndpointEngine(endpoint(server, tmp_path, cache_path=None), name="e2")
+    n = len(server.bodies)
+    with pytest.warns(UserWarning, match="rejected structured_outputs"):
+        assert other.generate(["#answer\nQ: y?\nEvidence:\nAnswer:\n"], s)[0].text == "B"
+    assert "structured_outputs" in server.bodies[n] and "structured_outputs" not in server.bodies[n + 1]
+    other.generate(["#answer\nQ: z?\nEvidence:\nAnswer:\n"], s)  # not sent again to this server
+    assert len(server.bodies) == n + 3 and "structured_outputs" not in server.bodies[-1]
+    off = EndpointEngine(endpoint(server, tmp_path, cache_path=None, structured_outputs=False), name="e3")
+    off.generate(["#answer\nQ: w?\nEvidence:\nAnswer:\n"], s)
+    assert len(server.bodies) == n + 4 and "structured_outputs" not in server.bodies[-1]
