@@ -133,7 +133,7 @@ class ChatClient:
                 self._log({"key": key, "cached": True, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
                            "attempts": 0, "seconds": 0.0})
                 return self._cache[key]
-        t0, attempts = self.clock(), 0
+        t0, attempts, refusal = self.clock(), 0, None
         while True:
             attempts += 1
             self._wait_for_slot()
@@ -142,13 +142,8 @@ class ChatClient:
                 break
             except Exception as e:  # noqa: BLE001 - classified below; non-retryable ones are re-raised typed
                 if "extra_body" in params and _rejected_request(e):
-                    # a server that does not take vLLM's structured_outputs: ask again without it, and
-                    # from now on (the reply is then only parsed, not constrained)
-                    warnings.warn(f"endpoint {self.cfg.base_url} rejected structured_outputs ({e}); answers from "
-                                  "it are no longer constrained (set endpoint.structured_outputs=false to skip "
-                                  "the attempt)", stacklevel=2)
-                    self._rejects_structured = True
-                    params = {k: v for k, v in params.items() if k != "extra_body"}
+                    # perhaps a server that does not take vLLM's structured_outputs: ask again without it
+                    refusal, params = e, {k: v for k, v in params.items() if k != "extra_body"}
                     continue
                 delay = self._retry_delay(e, attempts)
                 if delay is None:
@@ -156,6 +151,11 @@ class ChatClient:
                 with self._lock:
                     self.usage["retries"] += 1
                 self.sleep(delay)
+        if refusal is not None:  # the same request without the field went through: the field was refused
+            warnings.warn(f"endpoint {self.cfg.base_url} rejected structured_outputs ({refusal}); answers from it "
+                          "are no longer constrained (set endpoint.structured_outputs=false to skip the attempt)",
+                          stacklevel=2)
+            self._rejects_structured = True
         if not resp.choices:
             raise self.error_cls(f"endpoint {self.cfg.base_url} returned no choices")
         text = resp.choices[0].message.content or ""

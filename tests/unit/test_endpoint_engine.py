@@ -191,6 +191,15 @@ def test_answer_patterns_go_as_structured_outputs_until_a_server_refuses_them(se
     assert "structured_outputs" in server.bodies[n] and "structured_outputs" not in server.bodies[n + 1]
     other.generate(["#answer\nQ: z?\nEvidence:\nAnswer:\n"], s)  # not sent again to this server
     assert len(server.bodies) == n + 3 and "structured_outputs" not in server.bodies[-1]
+    # a 400 that is not about the field (here: every request refused) fails the request, typed, and
+    # does not switch the constraint off
+    server.refuse = {"messages"}
+    strict = EndpointEngine(endpoint(server, tmp_path, cache_path=None), name="e4")
+    with pytest.raises(EndpointError, match="failed"):
+        strict.generate(["#answer\nQ: v?\nEvidence:\nAnswer:\n"], s)
+    assert not strict.chat._rejects_structured and "structured_outputs" in server.bodies[-2]
+    server.refuse = {"structured_outputs"}
+    n = len(server.bodies)
     off = EndpointEngine(endpoint(server, tmp_path, cache_path=None, structured_outputs=False), name="e3")
     off.generate(["#answer\nQ: w?\nEvidence:\nAnswer:\n"], s)
-    assert len(server.bodies) == n + 4 and "structured_outputs" not in server.bodies[-1]
+    assert len(server.bodies) == n + 1 and "structured_outputs" not in server.bodies[-1]
