@@ -1,0 +1,49 @@
+"""benchmarks/collaboration.py: per-family scores, paired differences against the base system, the
+cost table against 1 fps, and what the vote did to the agents' own answers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from m1.evaluation.harness import Prediction
+from m1.schema import Family, Question, TaskType
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import collaboration  # noqa: E402
+
+
+def _q(i: int, family: Family) -> Question:
+    return Question(qid=f"q{i}", video="/v.mp4", question="?", options=["a", "b", "c", "d"], answer="A",
+                    task_type=TaskType.MULTIPLE_CHOICE, family=family, duration=20.0)
+
+
+QS = [_q(i, Family.SPATIAL if i < 4 else Family.LONG_VIDEO) for i in range(8)]
+
+
+def _pred(system: str, q: Question, answer: str, agents: dict[str, str | None] | None = None) -> Prediction:
+    return Prediction(qid=q.qid, system=system, prediction=answer, frames=10 if system == "team" else 4,
+                      seconds=1.0, tool_calls=2, agent_answers=agents or {})
+
+
+def test_the_report_scores_pairs_and_counts_the_vote():
+    # the team is right everywhere; solo misses the four spatial questions
+    team = {q.qid: _pred("team", q, "A", {"x": "A", "y": "B" if q.qid == "q0" else "A"}) for q in QS}
+    solo = {q.qid: _pred("solo", q, "D" if q.family == Family.SPATIAL else "A") for q in QS}
+    results = collaboration.scored(QS, {"team": team, "solo": solo})
+    text = collaboration.table(QS, results, "team", seed=0, resamples=500)
+    rows = {line.split(" | ")[0].strip("| *"): line for line in text.splitlines() if line.startswith("| ")}
+    assert "| 4 | 1.000 | 0.000 | +1.000 [+1.000, +1.000] |" in rows["spatial/acc"]
+    assert "| 4 | 1.000 | 1.000 | +0.000 [+0.000, +0.000] |" in rows["long_video/acc"]
+    assert "| 8 | 1.000 | 0.500 | +0.500 [" in rows["all"]
+    assert "| team | 10.0 | 20.0 | 1.00 | 2.00 |" in text and "| solo | 4.0 | 20.0 |" in text
+    inside = collaboration.inside_team(QS, team)
+    assert "| x | 1.000 |" in inside and "| y | 0.875 |" in inside
+    assert "disagreed on 1 of 8 questions; the team's answer beat the worst agent's on 1" in inside
+
+
+def test_a_missing_base_system_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="no predictions of 'team'"):
+        collaboration.main(["--data-dir", str(tmp_path), "--eval-dir", str(tmp_path)])
