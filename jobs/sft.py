@@ -10,6 +10,9 @@ trains each agent of ``team.agents`` from ``sft.team_dir`` — full fine-tuning 
 - ``<out>/runs/<agent>/``: resumable checkpoints, ``metrics.jsonl``, TensorBoard ``tb/``;
 - ``<out>/loss.png`` and ``<out>/sft_summary.json``.
 
+With ``sft.val_fraction`` > 0 whole questions are held out for validation loss; each agent exports its
+lowest-validation-loss step and stops at a plateau (``sft.patience``), and the summary states the epoch.
+
 Re-running resumes each agent from its newest checkpoint.
 """
 
@@ -32,20 +35,23 @@ def main(cfg: M1Config) -> dict:
     from m1.checkpoint import TeamDir, agent_dir
     from m1.engines.endpoint import check_trainable
     from m1.train.annotation import read_dataset
-    from m1.train.sft import plot_losses, train_agent
+    from m1.train.sft import hold_out_questions, plot_losses, train_agent
 
     check_trainable(cfg.team.agents)
     p = sft_paths(cfg)
     examples = read_dataset(p["dataset"])
+    held = hold_out_questions([e.qid for e in examples], cfg.sft.val_fraction, cfg.seed)
     jobs = []
     for i, spec in enumerate(cfg.team.agents):
-        pairs = [(e.prompt, e.target) for e in examples if e.agent == spec.name]
+        pairs = [(e.prompt, e.target) for e in examples if e.agent == spec.name and e.qid not in held]
+        val_pairs = [(e.prompt, e.target) for e in examples if e.agent == spec.name and e.qid in held]
         if not pairs:
             raise ValueError(f"the dataset {p['dataset']} has no examples for agent {spec.name!r}")
         agent_cfg = cfg.sft.model_copy(update={"lr": cfg.sft.lr * spec.sft_lr_scale})
         jobs.append({"name": spec.name, "base_dir": str(agent_dir(p["team_dir"], spec)), "pairs": pairs,
                      "cfg": agent_cfg, "run_dir": str(p["runs"] / spec.name), "out_dir": str(p["team_out"] / spec.name),
-                     "seed": cfg.seed + i, "max_context": spec.max_context, "progress": not cfg.sft.use_ray})
+                     "seed": cfg.seed + i, "max_context": spec.max_context, "progress": not cfg.sft.use_ray,
+                     "val_pairs": val_pairs})
     t0 = time.perf_counter()
     if cfg.sft.use_ray:
         from actors.sft import train_agents_on_ray
@@ -69,7 +75,7 @@ def main(cfg: M1Config) -> dict:
     plot_losses({j["name"]: Path(j["run_dir"]) for j in jobs}, p["out"] / "loss.png",
                 title=f"SFT loss ({cfg.sft.mode})")
     summary = {"wall_seconds": round(wall, 1), "use_ray": cfg.sft.use_ray, "mode": cfg.sft.mode,
-               "team": str(team_out), "agents": results}
+               "team": str(team_out), "val_questions": len(held), "agents": results}
     (p["out"] / "sft_summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=1))
     return summary

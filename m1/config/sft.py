@@ -80,6 +80,18 @@ class SFTConfig(StrictModel):
     grad_clip: float = Field(1.0, gt=0.0, description="Gradient-norm clip.")
     epochs: float = Field(4.0, gt=0.0, description="Passes over each agent's examples (fractions allowed).")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many steps (overrides epochs).")
+    val_fraction: float = Field(
+        0.0, ge=0.0, lt=1.0,
+        description="Share of the annotated questions held out (whole questions, the same ones for every agent) "
+        "to measure validation loss; the exported model is then the one with the lowest validation loss. 0 trains "
+        "on everything and exports the last step.",
+    )
+    eval_every: int = Field(50, ge=1, description="Steps between validation-loss measurements (val_fraction > 0).")
+    patience: int | None = Field(
+        4, ge=1,
+        description="With val_fraction > 0: stop once this many measurements in a row bring no new best validation "
+        "loss (a plateau), so sft.epochs is a cap; None runs every epoch (and still exports the best).",
+    )
     batch_tokens: int = Field(
         1024, ge=64,
         description="Token budget of one batch (padded length x rows); small batches (2-3 examples) mean more updates "

@@ -8,6 +8,10 @@
 - Checkpoints (every ``checkpoint_every`` steps, the newest ``keep_checkpoints`` kept) hold the
   model in HF format (full) or the peft adapter (LoRA), the optimizer, the scheduler, the RNG
   states and the step: :meth:`SFTTrainer.resume` continues bit-exactly (tested).
+- Validation (``val_fraction`` > 0): whole questions are held out (:func:`hold_out_questions`), their
+  token-mean loss is measured every ``eval_every`` steps, the best weights are kept under ``best/``
+  and exported; ``patience`` measurements without a new best stop the run (a plateau), so
+  ``epochs`` is then a cap and the summary states the epoch the exported model comes from.
 - Logs: ``metrics.jsonl`` and TensorBoard event files under the run directory; :func:`plot_losses`.
 - :meth:`SFTTrainer.export` writes the final HF checkpoint (LoRA: the merged model, plus the
   adapter under ``adapter/``) that :class:`m1.team.cpp.LocalTeam` loads.
@@ -136,6 +140,22 @@ def sft_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, 
     return loss / n, n
 
 
+def hold_out_questions(qids: Sequence[str], fraction: float, seed: int) -> set[str]:
+    """The questions kept out of training for validation: each distinct qid independently by a seeded
+    hash (so the set does not depend on the order or on other questions), at least one when
+    ``fraction`` > 0 and there are two or more questions, never all of them."""
+    distinct = sorted(set(qids))
+    if fraction <= 0 or len(distinct) < 2:
+        return set()
+    draw = {q: derive_seed(seed, "sft-val", q) % 1_000_000 / 1_000_000 for q in distinct}
+    held = {q for q in distinct if draw[q] < fraction}
+    if not held:
+        held = {min(distinct, key=draw.__getitem__)}
+    if len(held) == len(distinct):
+        held.discard(max(distinct, key=draw.__getitem__))
+    return held
+
+
 def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
     """Multiplier of the peak lr at ``step`` (0-based): linear warm-up, then cosine to ``min_ratio``."""
     if warmup and step < warmup:
@@ -160,8 +180,10 @@ class SFTTrainer:
     """Trains one model on tokenized examples; ``run_dir`` holds checkpoints and logs."""
 
     def __init__(self, model: Any, tokenizer: Any, data: Sequence[TokenizedExample], cfg: SFTConfig,
-                 run_dir: str | Path, seed: int = 0, name: str = "agent", progress: bool = False):
+                 run_dir: str | Path, seed: int = 0, name: str = "agent", progress: bool = False,
+                 val: Sequence[TokenizedExample] = ()):
         self.cfg, self.tokenizer, self.data, self.name = cfg, tokenizer, list(data), name
+        self.val = list(val)
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.seed, self.progress = seed, progress
@@ -179,6 +201,12 @@ class SFTTrainer:
             plan = plan[: cfg.max_steps]
         self.batches = plan
         self.total_steps = len(plan)
+        self.steps_per_epoch = len(plan_batches([len(e.input_ids) for e in self.data], cfg.batch_tokens,
+                                                cfg.max_batch_rows, seed, 1.0))
+        self.best_val = math.inf  # validation state (unused without val examples)
+        self.best_step = 0
+        self.bad_evals = 0
+        self.stopped_early = False
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -199,7 +227,7 @@ class SFTTrainer:
             bar = tqdm(total=stop, initial=self.step, desc=f"sft {self.name}", unit="step")
         window: list[tuple[float, int]] = []
         last_loss = float("nan")
-        while self.step < stop:
+        while self.step < stop and not self.stopped_early:
             t0, c0 = time.perf_counter(), time.process_time()
             batch = collate([self.data[i] for i in self.batches[self.step]], self.pad_id)
             loss, ntok = sft_loss(self.model, batch)
@@ -220,19 +248,62 @@ class SFTTrainer:
                 self._log({"step": self.step, "loss": round(mean, 6), "lr": lr, "target_tokens": ntok,
                            "seconds": round(self.seconds, 3), "cpu_seconds": round(self.cpu_seconds, 3)})
                 window = []
+            if self.val and (self.step % self.cfg.eval_every == 0 or self.step == stop):
+                self._validate()
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{last_loss:.3f}")
-            if self.step % self.cfg.checkpoint_every == 0 or self.step == stop:
+                bar.set_postfix(loss=f"{last_loss:.3f}", **({"val": f"{self.best_val:.3f}"} if self.val else {}))
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == stop or self.stopped_early:
                 self.save_checkpoint()
         if bar is not None:
             bar.close()
         if self._writer is not None:
             self._writer.flush()
-        return {"agent": self.name, "steps": self.step, "total_steps": self.total_steps, "final_loss": last_loss,
-                "seconds": round(self.seconds, 2), "cpu_seconds": round(self.cpu_seconds, 2),
-                "examples": len(self.data),
-                "mode": self.cfg.mode}
+        out = {"agent": self.name, "steps": self.step, "total_steps": self.total_steps, "final_loss": last_loss,
+               "seconds": round(self.seconds, 2), "cpu_seconds": round(self.cpu_seconds, 2),
+               "examples": len(self.data), "steps_per_epoch": self.steps_per_epoch, "mode": self.cfg.mode}
+        if self.val:
+            out |= {"val_examples": len(self.val), "best_val_loss": round(self.best_val, 6),
+                    "best_step": self.best_step, "best_epoch": round(self.best_step / self.steps_per_epoch, 2),
+                    "stopped_early": self.stopped_early}
+        return out
+
+    # ------------------------------------------------------------------ validation
+    def validation_loss(self) -> float:
+        """Token-mean target loss over the validation examples (no gradient, fixed batches)."""
+        order = sorted(range(len(self.val)), key=lambda i: len(self.val[i].input_ids))
+        total, count = 0.0, 0
+        self.model.eval()
+        with torch.no_grad():
+            cur: list[int] = []
+            for i in order + [-1]:
+                width = len(self.val[i].input_ids) if i >= 0 else 0
+                if cur and (i < 0 or width * (len(cur) + 1) > self.cfg.batch_tokens
+                            or len(cur) >= self.cfg.max_batch_rows):
+                    loss, n = sft_loss(self.model, collate([self.val[j] for j in cur], self.pad_id))
+                    total, count, cur = total + float(loss) * n, count + n, []
+                if i >= 0:
+                    cur.append(i)
+        self.model.train()
+        return total / max(1, count)
+
+    def _validate(self) -> None:
+        """Measure, keep the best weights under ``best/``, count measurements since the last best."""
+        v = self.validation_loss()
+        if v < self.best_val:
+            self.best_val, self.best_step, self.bad_evals = v, self.step, 0
+            tmp = self.run_dir / ".tmp_best"
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.model.save_pretrained(str(tmp))
+            self.tokenizer.save_pretrained(str(tmp))
+            shutil.rmtree(self.run_dir / "best", ignore_errors=True)
+            tmp.rename(self.run_dir / "best")
+        else:
+            self.bad_evals += 1
+            if self.cfg.patience is not None and self.bad_evals >= self.cfg.patience:
+                self.stopped_early = True
+        self._log({"step": self.step, "val_loss": round(v, 6), "best_val_loss": round(self.best_val, 6),
+                   "best_step": self.best_step})
 
     def _log(self, rec: dict[str, Any]) -> None:
         with open(self.run_dir / "metrics.jsonl", "a") as f:
@@ -241,8 +312,9 @@ class SFTTrainer:
             from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
 
             self._writer = SummaryWriter(str(self.run_dir / "tb"))
-        self._writer.add_scalar(f"sft/{self.name}/loss", rec["loss"], rec["step"])
-        self._writer.add_scalar(f"sft/{self.name}/lr", rec["lr"], rec["step"])
+        for key in ("loss", "lr", "val_loss"):
+            if key in rec:
+                self._writer.add_scalar(f"sft/{self.name}/{key}", rec[key], rec["step"])
 
     # --------------------------------------------------------------- checkpoints
     @property
@@ -260,7 +332,8 @@ class SFTTrainer:
         torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                     "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(), "step": self.step,
                     "seconds": self.seconds, "cpu_seconds": self.cpu_seconds, "total_steps": self.total_steps,
-                    "mode": self.cfg.mode},
+                    "mode": self.cfg.mode, "best_val": self.best_val, "best_step": self.best_step,
+                    "bad_evals": self.bad_evals, "stopped_early": self.stopped_early},
                    tmp / "state.pt")
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
@@ -282,30 +355,39 @@ class SFTTrainer:
         if state["mode"] != self.cfg.mode or state["total_steps"] != self.total_steps:
             raise SFTError(f"checkpoint {ckpt} is from a different run (mode {state['mode']}, "
                            f"{state['total_steps']} steps; this run: {self.cfg.mode}, {self.total_steps})")
-        with torch.no_grad():
-            if self.cfg.mode == "lora":
-                from peft.utils import load_peft_weights, set_peft_model_state_dict  # noqa: PLC0415
-
-                set_peft_model_state_dict(self.model, load_peft_weights(str(ckpt / "model")))
-            else:
-                saved, _ = load_agent(ckpt / "model")
-                self.model.load_state_dict(saved.state_dict())
+        self._load_weights(ckpt / "model")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
         self.step, self.seconds = int(state["step"]), float(state["seconds"])
         self.cpu_seconds = float(state.get("cpu_seconds", 0.0))
+        self.best_val, self.best_step = float(state.get("best_val", math.inf)), int(state.get("best_step", 0))
+        self.bad_evals, self.stopped_early = int(state.get("bad_evals", 0)), bool(state.get("stopped_early", False))
         metrics = self.run_dir / "metrics.jsonl"
         if metrics.is_file():  # drop records logged after the checkpoint (a crash between log and save)
             lines = [ln for ln in metrics.read_text().splitlines() if ln and json.loads(ln)["step"] <= self.step]
             metrics.write_text("".join(ln + "\n" for ln in lines))
         return True
 
+    def _load_weights(self, model_dir: Path) -> None:
+        """Load saved weights (a HF model dir, or a peft adapter dir for LoRA) into the trained model."""
+        with torch.no_grad():
+            if self.cfg.mode == "lora":
+                from peft.utils import load_peft_weights, set_peft_model_state_dict  # noqa: PLC0415
+
+                set_peft_model_state_dict(self.model, load_peft_weights(str(model_dir)))
+            else:
+                saved, _ = load_agent(model_dir)
+                self.model.load_state_dict(saved.state_dict())
+
     # --------------------------------------------------------------------- export
     def export(self, out_dir: str | Path) -> Path:
-        """The trained agent as a HF checkpoint dir (+ tokenizer); LoRA: merged weights, adapter in ``adapter/``."""
+        """The trained agent as a HF checkpoint dir (+ tokenizer); LoRA: merged weights, adapter in ``adapter/``.
+        With validation, the weights of the lowest validation loss (``best/``), not the last step's."""
         out = Path(out_dir)
+        if self.val and self.best_step and self.best_step != self.step:
+            self._load_weights(self.run_dir / "best")
         self.model.eval()
         if self.cfg.mode == "lora":
             self.model.save_pretrained(str(out / "adapter"))
@@ -330,7 +412,12 @@ def plot_losses(run_dirs: dict[str, Path], out_png: str | Path, title: str = "SF
         if not f.is_file():
             continue
         recs = [json.loads(ln) for ln in f.read_text().splitlines() if ln.strip()]
-        ax.plot([r["step"] for r in recs], [r["loss"] for r in recs], label=name)
+        train = [r for r in recs if "loss" in r]
+        (line,) = ax.plot([r["step"] for r in train], [r["loss"] for r in train], label=name)
+        val = [r for r in recs if "val_loss" in r]
+        if val:
+            ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "--", color=line.get_color(),
+                    label=f"{name} (validation)")
     ax.set_xlabel("step")
     ax.set_ylabel("target-token CE")
     ax.set_yscale("log")
@@ -344,9 +431,10 @@ def plot_losses(run_dirs: dict[str, Path], out_png: str | Path, title: str = "SF
 
 def train_agent(name: str, base_dir: str | Path, pairs: Sequence[tuple[str, str]], cfg: SFTConfig,
                 run_dir: str | Path, out_dir: str | Path, seed: int = 0, max_context: int | None = None,
-                progress: bool = False) -> dict[str, Any]:
+                progress: bool = False, val_pairs: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """Fine-tune the agent checkpointed at ``base_dir`` on (prompt, target) ``pairs``; resumes from
-    ``run_dir``'s newest checkpoint if there is one; exports to ``out_dir``. One torch thread."""
+    ``run_dir``'s newest checkpoint if there is one; exports to ``out_dir``. One torch thread.
+    ``val_pairs``: held-out examples whose loss picks the exported step and may stop the run early."""
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)  # weights drifting into denormals slow CPU training ~3x (DESIGN.md)
     torch.manual_seed(derive_seed(seed, "sft-torch", name) % 2**63)
@@ -355,8 +443,9 @@ def train_agent(name: str, base_dir: str | Path, pairs: Sequence[tuple[str, str]
     data, dropped = tokenize_dataset(pairs, tok, limit)
     if not data:
         raise SFTError(f"agent {name}: none of {len(pairs)} examples fits its context of {limit} tokens")
+    val, _ = tokenize_dataset(val_pairs, tok, limit)
     trainer = SFTTrainer(model, tok, data, cfg, run_dir, seed=derive_seed(seed, "sft", name), name=name,
-                         progress=progress)
+                         progress=progress, val=val)
     resumed = trainer.resume()
     summary = trainer.train()
     trainer.export(out_dir)

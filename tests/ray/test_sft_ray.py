@@ -53,6 +53,12 @@ def test_annotate_then_sft_on_ray_then_resume(cfg):
         assert (out["out"] / "loss.png").stat().st_size > 1000
         again = sft.main(cfg)  # every agent resumes from its final checkpoint: nothing to redo
         assert all(a["resumed"] and a["steps"] == 4 for a in again["agents"])
+        # whole questions held out for validation loss: every agent measures it and exports its best step
+        held = cfg.model_copy(update={"sft": cfg.sft.model_copy(update={
+            "val_fraction": 0.3, "eval_every": 2, "out_dir": str(out["out"].parent / "sft_val")})})
+        val = sft.main(held)
+        assert val["val_questions"] >= 1
+        assert all(a["val_examples"] >= 1 and a["best_step"] in (2, 4) for a in val["agents"])
     finally:
         ray.shutdown()
     from m1.synth import read_split

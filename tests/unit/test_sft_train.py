@@ -1,5 +1,6 @@
 """The SFT loop on a tiny model: prompt masking, one step changes parameters, batching by token
-budget, the lr schedule, exact resume (full and LoRA), LoRA merge equivalence, export."""
+budget, the lr schedule, exact resume (full and LoRA), LoRA merge equivalence, export, held-out
+questions and early stopping at a validation plateau."""
 
 import json
 
@@ -14,8 +15,10 @@ from m1.train.sft import (
     SFTError,
     SFTTrainer,
     collate,
+    hold_out_questions,
     lr_factor,
     plan_batches,
+    plot_losses,
     sft_loss,
     tokenize_dataset,
     tokenize_example,
@@ -188,3 +191,57 @@ def test_train_agent_learns_and_logs(tok, base_dir, tmp_path):
     assert (tmp_path / "out" / "config.json").is_file() and res["dropped_too_long"] == 0
     again = train_agent("tiny", base_dir, PAIRS, cfg(max_steps=30, epochs=1), tmp_path / "run", tmp_path / "out")
     assert again["resumed"] and again["steps"] == 30  # nothing left to do
+
+
+def test_held_out_questions_are_whole_seeded_and_never_all():
+    qids = [f"q{i}" for i in range(200)] * 3  # every question has several examples
+    held = hold_out_questions(qids, 0.1, seed=0)
+    assert 8 <= len(held) <= 35 and held <= set(qids)
+    assert held == hold_out_questions(list(reversed(qids)), 0.1, seed=0)  # order does not matter
+    assert held != hold_out_questions(qids, 0.1, seed=1)
+    assert hold_out_questions(qids[:20] + ["extra"], 0.1, seed=0) & set(qids[:20]) == held & set(qids[:20])
+    assert hold_out_questions(qids, 0.0, seed=0) == set() and hold_out_questions(["q0", "q0"], 0.5, 0) == set()
+    assert len(hold_out_questions(["a", "b"], 1e-9, 0)) == 1  # at least one
+    assert len(hold_out_questions(["a", "b", "c"], 0.999, 0)) == 2  # never all
+
+
+# Held-out examples that contradict the training targets: the validation loss falls while the model
+# learns the format (EOS, the shape of a target), then rises as it memorises the training answers.
+VAL_PAIRS = [(p, t) for p, t in [
+    (PAIRS[2][0], "A"), (PAIRS[4][0], "B"), (PAIRS[3][0], "DONE"), (PAIRS[5][0], "1. grounding {}")]]
+
+
+def val_data(tok):
+    return tokenize_dataset(VAL_PAIRS, tok, 256)[0]
+
+
+def test_validation_plateau_stops_early_and_exports_the_best_step(tok, base_dir, tmp_path):
+    c = cfg(epochs=60, val_fraction=0.5, eval_every=2, patience=3, checkpoint_every=1000)
+    res = train_agent("tiny", base_dir, PAIRS, c, tmp_path / "run", tmp_path / "out", val_pairs=VAL_PAIRS)
+    recs = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    vals = [r for r in recs if "val_loss" in r]
+    assert res["stopped_early"] and res["steps"] < res["total_steps"]
+    assert res["steps"] == vals[-1]["step"] and len(vals) >= 4
+    best = min(vals, key=lambda r: r["val_loss"])
+    assert res["best_step"] == best["step"] < res["steps"] and res["best_val_loss"] == best["val_loss"]
+    assert all(r["step"] > best["step"] for r in vals[-3:])  # three measurements without a new best
+    assert res["best_epoch"] == round(best["step"] / res["steps_per_epoch"], 2)
+    # the exported weights are the best step's: their validation loss is the best one, not the last
+    exported, _ = load_agent(tmp_path / "out")
+    probe = SFTTrainer(exported, tok, data(tok), cfg(), tmp_path / "probe", val=val_data(tok))
+    assert probe.validation_loss() == pytest.approx(best["val_loss"], abs=1e-5)
+    assert abs(vals[-1]["val_loss"] - best["val_loss"]) > 1e-3
+    assert plot_losses({"tiny": tmp_path / "run"}, tmp_path / "loss.png").stat().st_size > 1000
+    # a re-run resumes the stopped run and trains no further
+    again = train_agent("tiny", base_dir, PAIRS, c, tmp_path / "run", tmp_path / "out", val_pairs=VAL_PAIRS)
+    assert again["resumed"] and again["steps"] == res["steps"] and again["best_step"] == res["best_step"]
+
+
+def test_without_patience_every_epoch_runs_and_the_best_is_still_exported(tok, base_dir, tmp_path):
+    c = cfg(epochs=12, val_fraction=0.5, eval_every=3, patience=None, mode="lora")
+    res = train_agent("tiny", base_dir, PAIRS, c, tmp_path / "run", tmp_path / "out", val_pairs=VAL_PAIRS)
+    assert not res["stopped_early"] and res["steps"] == res["total_steps"]
+    assert (tmp_path / "out" / "adapter" / "adapter_config.json").is_file()
+    exported, _ = load_agent(tmp_path / "out")
+    probe = SFTTrainer(exported, tok, data(tok), cfg(), tmp_path / "probe", val=val_data(tok))
+    assert probe.validation_loss() == pytest.approx(res["best_val_loss"], abs=1e-4)
