@@ -116,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--benchmark", default="m1_synth")
     ap.add_argument("--data-dir", required=True, help="The benchmark directory m1 eval read.")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--eval-dir", required=True, help="m1 eval --out DIR (holds <system>/predictions.jsonl).")
+    ap.add_argument("--eval-dir", default=None, help="m1 eval --out DIR (holds <system>/predictions.jsonl).")
+    ap.add_argument("--run", action="append", default=[], metavar="NAME=DIR",
+                    help="Also read DIR/predictions.jsonl (one system of another m1 eval, e.g. OUT/team) as NAME: "
+                         "compares runs, e.g. the SFT team with the SFT + MARL team. Repeatable.")
     ap.add_argument("--systems", default="team,solo,no_comm,solver", help="Systems to read (those present).")
     ap.add_argument("--base", default="team", help="The system every other one is compared against.")
     ap.add_argument("--seed", type=int, default=0, help="Bootstrap seed.")
@@ -128,9 +131,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="Which of that file's systems to add (as solver:<name>).")
     ap.add_argument("--md", default=None, help="Also write the report here.")
     args = ap.parse_args(argv)
-    preds = load_systems(Path(args.eval_dir), [s.strip() for s in args.systems.split(",") if s.strip()])
+    preds = load_systems(Path(args.eval_dir), [s.strip() for s in args.systems.split(",") if s.strip()]) \
+        if args.eval_dir else {}
+    for spec in args.run:
+        name, sep, where = spec.partition("=")
+        if not sep or not name or not where:
+            raise SystemExit(f"--run wants NAME=DIR, got {spec!r}")
+        got, _ = read_predictions(Path(where) / "predictions.jsonl")
+        if not got:
+            raise SystemExit(f"--run {name}: no predictions in {Path(where) / 'predictions.jsonl'}")
+        preds[name] = got
     if args.base not in preds:
-        raise SystemExit(f"no predictions of {args.base!r} under {args.eval_dir} (found {sorted(preds)})")
+        raise SystemExit(f"no predictions of {args.base!r} under {args.eval_dir} or --run (found {sorted(preds)})")
     questions = load_benchmark(args.benchmark, args.data_dir, args.split).questions
     results = scored(questions, preds)
     if args.noisy_tools_json:
@@ -141,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     text = (f"{len(common)} questions answered by every system ({', '.join(results)}) of {len(questions)} in "
             f"{args.data_dir} ({args.split}); paired bootstrap: {args.resamples} resamples, seed {args.seed}.\n\n"
             + table(common, results, args.base, args.seed, args.resamples))
-    if "team" in preds:
-        text += "\n\n" + inside_team(common, preds["team"])
+    for name, got in preds.items():  # every system that records its agents' own answers (team, no_comm, runs)
+        if any(got[q.qid].agent_answers for q in common):
+            text += f"\n\n{name}:\n\n" + inside_team(common, got)
     print(text)
     if args.md:
         Path(args.md).write_text(text + "\n")

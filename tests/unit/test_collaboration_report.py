@@ -47,3 +47,20 @@ def test_the_report_scores_pairs_and_counts_the_vote():
 def test_a_missing_base_system_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no predictions of 'team'"):
         collaboration.main(["--data-dir", str(tmp_path), "--eval-dir", str(tmp_path)])
+
+
+def test_runs_of_other_evaluations_are_compared_by_name(tmp_path, monkeypatch):
+    """--run NAME=DIR pairs one system of another m1 eval (e.g. the SFT team vs the SFT + MARL team)."""
+    for name, wrong in (("sft", {"q0", "q1"}), ("marl", set())):
+        d = tmp_path / name / "team"
+        d.mkdir(parents=True)
+        d.joinpath("predictions.jsonl").write_text("".join(
+            _pred("team", q, "B" if q.qid in wrong else "A", {"x": "A"}).model_dump_json() + "\n" for q in QS))
+    monkeypatch.setattr(collaboration, "load_benchmark", lambda *a: type("B", (), {"questions": QS})())
+    out = tmp_path / "report.md"
+    assert collaboration.main(["--data-dir", "unused", "--run", f"marl={tmp_path / 'marl' / 'team'}",
+                               "--run", f"sft={tmp_path / 'sft' / 'team'}", "--base", "marl", "--md", str(out)]) == 0
+    text = out.read_text()
+    assert "| spatial/acc | 4 | 1.000 | 0.500 | +0.500 [" in text and "marl:" in text and "sft:" in text
+    with pytest.raises(SystemExit, match="NAME=DIR"):
+        collaboration.main(["--data-dir", "unused", "--run", "sft"])
