@@ -184,6 +184,9 @@ class SFTTrainer:
                  val: Sequence[TokenizedExample] = ()):
         self.cfg, self.tokenizer, self.data, self.name = cfg, tokenizer, list(data), name
         self.val = list(val)
+        # validation batches: packed like training's (one seeded epoch), fixed for the whole run
+        self.val_batches = plan_batches([len(e.input_ids) for e in self.val], cfg.batch_tokens, cfg.max_batch_rows,
+                                        seed, 1.0) if self.val else []
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.seed, self.progress = seed, progress
@@ -271,19 +274,12 @@ class SFTTrainer:
     # ------------------------------------------------------------------ validation
     def validation_loss(self) -> float:
         """Token-mean target loss over the validation examples (no gradient, fixed batches)."""
-        order = sorted(range(len(self.val)), key=lambda i: len(self.val[i].input_ids))
         total, count = 0.0, 0
         self.model.eval()
         with torch.no_grad():
-            cur: list[int] = []
-            for i in order + [-1]:
-                width = len(self.val[i].input_ids) if i >= 0 else 0
-                if cur and (i < 0 or width * (len(cur) + 1) > self.cfg.batch_tokens
-                            or len(cur) >= self.cfg.max_batch_rows):
-                    loss, n = sft_loss(self.model, collate([self.val[j] for j in cur], self.pad_id))
-                    total, count, cur = total + float(loss) * n, count + n, []
-                if i >= 0:
-                    cur.append(i)
+            for batch in self.val_batches:
+                loss, n = sft_loss(self.model, collate([self.val[i] for i in batch], self.pad_id))
+                total, count = total + float(loss) * n, count + n
         self.model.train()
         return total / max(1, count)
 
