@@ -3,7 +3,7 @@ fine-tuning loop (:mod:`m1.train.sft`). The CPP loop used to annotate is the ``c
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -32,7 +32,11 @@ class SFTConfig(StrictModel):
                          "(<out_dir>/team).")
     dataset_dir: str = Field("${sft.out_dir}/data", description="The annotated dataset.")
     # --- annotation
-    teacher: Literal["oracle", "llm"] = Field("oracle", description="Who writes plans: the M1-Synth oracle or an LLM.")
+    teacher: Literal["oracle", "verify", "llm"] = Field(
+        "oracle",
+        description="Who writes plans: the M1-Synth oracle, the verifying oracle (cross-checks noisy tools: "
+        "m1.train.teachers.VerifyingTeacher) or an LLM.",
+    )
     llm: LLMTeacherConfig = Field(default_factory=LLMTeacherConfig, description="The LLM teacher's endpoint.")
     weak_plan_prob: float = Field(
         0.15, ge=0.0, le=1.0, description="Oracle: chance a plan is a weak/incomplete one (the filter's work)."
@@ -44,6 +48,11 @@ class SFTConfig(StrictModel):
         0.85, ge=0.0, le=1.0,
         description="Oracle revisions: answer DONE when an own question-aware result is at least this confident "
         "and steps remain.",
+    )
+    read_steps: list[Annotated[float, Field(ge=1.0, le=10.0)]] = Field(
+        [2.5, 1.6, 3.2], min_length=1,
+        description="Verifying oracle: the scan steps (seconds; the question-aware tools' `step`) of readings "
+        "beyond the default one. Agent k reads first at the k-th of [default, *read_steps] and re-reads at the next.",
     )
     cite_answers: bool = Field(
         True,

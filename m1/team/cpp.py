@@ -101,6 +101,7 @@ class GenRequest:
     label: str  # the agent's citation label (``a2``): its own evidence lines carry it
     evidence: tuple[Evidence, ...] = ()  # the evidence lines the prompt shows, in order (as shown)
     plan: tuple[PlanStep, ...] = ()  # revision: the remaining plan the prompt shows
+    next_step: int = 1  # revision: the number a new remaining plan starts from (the agent's steps so far + 1)
 
 
 class TeamBackend(Protocol):
@@ -459,7 +460,8 @@ def run_episode(
                 limits(i, cfg.revision_tokens), team.counter(i),
             )
             reqs.append(GenRequest(i, prompt.text, settings(i, "revision", rnd, cfg.revision_tokens), Phase.REVISION,
-                                   question, rnd, f"a{labels[i]}", tuple(prompt.evidence), tuple(remaining[i])))
+                                   question, rnd, f"a{labels[i]}", tuple(prompt.evidence), tuple(remaining[i]),
+                                   len(traces[i].steps) + 1))
         for r, c in zip(reqs, team.generate(reqs), strict=True):
             turn = _turn("revision", rnd, r.prompt, c, seen[r.agent])
             next_step = len(traces[r.agent].steps) + 1

@@ -43,6 +43,13 @@ class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _step_field() -> Any:
+    """``step`` of the question-aware tools: their scan's sampling step. With ``tools.noise`` on,
+    another step is another reading (:mod:`m1.tools.noise`), so an agent can cross-check a call."""
+    return Field(None, ge=1.0, le=10.0,
+                 description="Seconds between scanned frames (default tools.scan_step); another step reads anew.")
+
+
 class SegmentArgs(Args):
     start: float | None = Field(None, ge=0, description="Segment start, seconds (default 0).")
     end: float | None = Field(None, ge=0, description="Segment end, seconds (default: end of video).")
@@ -63,15 +70,18 @@ class RoughArgs(SegmentArgs):
 
 class FineArgs(SegmentArgs):
     question: str | None = Field(None, max_length=500, description="Question to answer (default: the episode's).")
+    step: float | None = _step_field()
 
 
 class SpatialArgs(Args):
     t: float | None = Field(None, ge=0, description="Time of the frame to analyse (default: from the question).")
     question: str | None = Field(None, max_length=500, description="Question to answer (default: the episode's).")
+    step: float | None = _step_field()
 
 
 class GroundingArgs(Args):
     query: str | None = Field(None, max_length=300, description="Sentence to locate (default: the question).")
+    step: float | None = _step_field()
 
 
 @dataclass

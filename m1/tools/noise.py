@@ -18,7 +18,8 @@ for cross-checking, revision or a team to add. With ``tools.noise.enabled`` ever
 
 Seeding. A reading's key is SHA-256 of (``noise.seed``, the video's file name and size, the
 tool, its arguments normalised — defaults resolved, so ``fine_browser()`` and
-``fine_browser(start=0, end=<duration>)`` are one reading — and the reading's sampling rates
+``fine_browser(start=0, end=<duration>)`` are one reading, and so are ``fine_browser()`` and
+``fine_browser(step=<tools.scan_step>)`` — and the reading's sampling rates
 ``tools.scan_step`` / ``tools.fine_fps``). Each error is decided by a further SHA-256 of the key
 and what it is about (an object's name, a caption's text, an overview's span), compared with the
 rate. Hence: repeating a call — in this episode, a fresh context or another process — reproduces
@@ -93,7 +94,8 @@ def normalise_args(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
         out["start"] = 0.0
     if "end" in out:
         out["end"] = ctx.duration if out["end"] is None else min(out["end"], ctx.duration)
-    defaults = {"fps": ctx.cfg.rough_fps, "n": ctx.cfg.global_frames, "top_k": ctx.cfg.top_k}
+    defaults = {"fps": ctx.cfg.rough_fps, "n": ctx.cfg.global_frames, "top_k": ctx.cfg.top_k,
+                "step": ctx.cfg.scan_step}
     for k, v in defaults.items():
         if k in out and out[k] is None:
             out[k] = v

@@ -13,7 +13,8 @@
 video (``unusable_args``), an unreadable video (``video_error``), a tool timeout (``timeout``),
 or a bug inside a tool (``internal``, reported with its exception type). ``frames_used`` is the number of frames
 this call added to the episode's set of looked-at frames; ``seconds`` its wall time. Identical
-calls in identical contexts return identical results.
+calls in identical contexts return identical results. A question-aware tool's ``step`` argument
+scans at that step instead of ``tools.scan_step`` for this call only.
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ def execute(call: ToolCall, ctx: ToolContext) -> ToolResult:
     before = len(ctx.seen)
     warned = len(ctx.warnings)
     ctx.deadline = t0 + ctx.cfg.timeout
+    episode_cfg = ctx.cfg
+    step = getattr(args, "step", None)
+    if step is not None:  # this call scans at its own step (an independent reading under tools.noise)
+        ctx.cfg = episode_cfg.model_copy(update={"scan_step": step})
     try:
         ctx.reading = noise.reading(ctx, call.tool, args.model_dump())  # None unless tools.noise is on
         out = tool.run(ctx, args)
@@ -77,6 +82,7 @@ def execute(call: ToolCall, ctx: ToolContext) -> ToolResult:
     finally:
         ctx.deadline = None
         ctx.reading = None
+        ctx.cfg = episode_cfg
     cand = out.candidate
     warnings = ctx.warnings[warned:]
     return ToolResult(

@@ -114,7 +114,7 @@ def _span(a: str) -> tuple[float, float] | None:
     return (s, e) if e >= s else None
 
 
-def _same(a: str, b: str) -> bool:
+def same_answer(a: str, b: str) -> bool:
     """Two candidate answers say the same: equal text, numbers within 5%, or spans with IoU >= 0.5."""
     if a.strip().lower() == b.strip().lower():
         return True
@@ -131,7 +131,7 @@ def _same(a: str, b: str) -> bool:
 
 
 def agree(a: ToolResult | None, b: ToolResult | None) -> bool:
-    return a is not None and b is not None and _same(a.candidate or "", b.candidate or "")
+    return a is not None and b is not None and same_answer(a.candidate or "", b.candidate or "")
 
 
 def _merge(group: list[ToolResult]) -> tuple[str, float]:

@@ -35,6 +35,7 @@ from m1.schema import Family, Question, TaskType
 from m1.seeding import derive_seed
 from m1.team.cpp import GenRequest, Phase, PromptBudgets, check_labels
 from m1.team.plan import Evidence
+from m1.tools.solver import plan_for, same_answer
 
 QUESTION_AWARE = ("fine_browser", "spatial", "grounding")
 
@@ -121,9 +122,9 @@ _WEAK: list[list[Step]] = [
 _REDUNDANT: list[Step] = [("global_sampling", {"n": 4}), ("rough_browser", {})]
 
 
-def _render_steps(steps: Sequence[Step]) -> str:
+def _render_steps(steps: Sequence[Step], first: int = 1) -> str:
     return "\n".join(f"{i}. {tool} {json.dumps(args, separators=(',', ':'))}" for i, (tool, args) in
-                     enumerate(steps, 1))
+                     enumerate(steps, first))
 
 
 class OracleTeacher:
@@ -173,6 +174,115 @@ class OracleTeacher:
         if any(e.shown_confidence >= self.cfg.done_confidence for e in own):
             return "DONE"
         return "KEEP"
+
+
+# ------------------------------------------------------------------------- verifying oracle
+
+MAX_READINGS = 3  # readings of the question-aware call one agent makes (as the solver's verify)
+
+
+def readings(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """The distinct question-aware readings among ``evidence`` that show a candidate. Two lines with
+    the same tool, candidate and text are one reading seen twice (the episode ran an identical call
+    once and served it again), so they are not two witnesses."""
+    out: dict[tuple[str, str, str], Evidence] = {}
+    for e in evidence:
+        if e.tool in QUESTION_AWARE and e.candidate is not None:
+            out.setdefault((e.tool, " ".join(e.candidate.split()), e.text), e)
+    return list(out.values())
+
+
+def agreeing(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """The largest group of distinct readings that agree (:func:`m1.tools.solver.same_answer`: same
+    option, numbers within 5 %, spans with IoU >= 0.5), if it has two or more; else ``[]``. Ties: the
+    group whose best line is the more confident."""
+    got = readings(evidence)
+    groups = [[r for r in got if same_answer(r.candidate or "", x.candidate or "")] for x in got]
+    groups = [g for g in groups if len(g) >= 2]
+    if not groups:
+        return []
+    return max(groups, key=lambda g: (len(g), max(e.shown_confidence for e in g)))
+
+
+def verified_evidence(evidence: Sequence[Evidence]) -> Evidence | None:
+    """The line a cross-checking reader answers with: the most confident of the largest agreeing
+    group of readings; with no agreement and three or more spans, the span whose midpoint is the
+    median (the robust reading of independently shifted spans); else :func:`best_evidence`."""
+    group = agreeing(evidence)
+    if group:
+        return best_evidence(group)
+    got = readings(evidence)
+    spans = [(e, span) for e in got if (span := _span(e.candidate or ""))]
+    if len(got) >= 3 and len(spans) == len(got):
+        ordered = sorted(spans, key=lambda x: (x[1][0] + x[1][1]) / 2)
+        return ordered[len(ordered) // 2][0]
+    return best_evidence(evidence)
+
+
+def _span(text: str) -> tuple[float, float] | None:
+    parts = text.split()
+    try:
+        return (float(parts[0]), float(parts[1])) if len(parts) == 2 else None
+    except ValueError:
+        return None
+
+
+class VerifyingTeacher(OracleTeacher):
+    """The oracle for noisy tools (``tools.noise``): it cross-checks, so its students can learn to.
+
+    - **Plans**: the oracle's, with every question-aware step reading at the agent's own scan step —
+      agent k reads at the k-th of ``[tools.scan_step, *sft.read_steps]`` (cyclic) — so a team's
+      first readings are independent and the shared memory holds several witnesses.
+    - **Revisions**: with steps left, ``DONE`` once its own question-aware reading agrees with
+      another distinct reading in view (own or a teammate's), else ``KEEP``. With its plan done and
+      no agreement in view, a new step re-reads the family's question-aware call at the agent's next
+      scan step (up to :data:`MAX_READINGS` own readings; a plan that never asked the question gets
+      its first reading this way); with agreement, ``KEEP`` (stop).
+    - **Answers**: the line of :func:`verified_evidence` — agreement among readings before confidence.
+
+    It never reads the ground truth: every decision is on the evidence lines its prompt shows."""
+
+    name = "verify"
+
+    def reading_steps(self, agent: int) -> list[float | None]:
+        """Agent ``agent``'s scan steps, first reading first (``None``: the tools' default step)."""
+        cycle: list[float | None] = [None, *self.cfg.read_steps]
+        k = agent % len(cycle)
+        return cycle[k:] + cycle[:k]
+
+    def choose_plan(self, question: Question, agent: int) -> list[Step]:
+        first = self.reading_steps(agent)[0]
+        steps = super().choose_plan(question, agent)
+        if first is None:
+            return steps
+        return [(t, a | {"step": first}) if t in QUESTION_AWARE else (t, a) for t, a in steps]
+
+    def write(self, request: GenRequest) -> str:
+        if request.phase != Phase.ANSWER or request.question.task_type == TaskType.OPEN_ENDED:
+            return super().write(request)
+        best = verified_evidence(request.evidence)
+        if best is None:
+            return fallback_answer(request.question)
+        if self.cfg.cite_answers:
+            return best.label
+        return " ".join((best.candidate or "").split()) or fallback_answer(request.question)
+
+    def _revise(self, request: GenRequest) -> str:
+        own = [e for e in request.evidence if e.agent == request.label and e.tool in QUESTION_AWARE]
+        group = agreeing(request.evidence)
+        own_agrees = any(e.agent == request.label for e in group)
+        if request.plan:
+            return "DONE" if own_agrees else "KEEP"
+        if group:
+            return "KEEP"
+        main = plan_for(request.question)[-1]  # the family's question-aware call (the solver's)
+        done = sum(e.tool == main.tool for e in own)
+        steps = self.reading_steps(request.agent)
+        if done >= min(MAX_READINGS, len(steps)):
+            return "KEEP"
+        step = steps[done]
+        args = dict(main.args) | ({"step": step} if step is not None else {})
+        return _render_steps([(main.tool, args)], first=request.next_step)
 
 
 # ------------------------------------------------------------------------------ LLM teacher
@@ -231,4 +341,6 @@ def build_teacher(cfg: SFTConfig, seed: int = 0) -> Teacher:
     """The teacher ``cfg.teacher`` names."""
     if cfg.teacher == "oracle":
         return OracleTeacher(cfg, seed)
+    if cfg.teacher == "verify":
+        return VerifyingTeacher(cfg, seed)
     return LLMTeacher(cfg.llm)

@@ -120,6 +120,28 @@ def test_other_tool_segment_or_rate_reads_independently(video):
         assert abs(v / n - rate * rate) < 0.04, (k, v / n)
 
 
+def test_a_step_argument_is_the_reading_at_that_rate(video):
+    """An agent re-reads by passing ``step``: the call is the reading of the episode's tools at that
+    scan step (same text, candidate and errors), ``step=tools.scan_step`` is the plain call, the
+    episode's config is back afterwards, and a step out of range is a typed bad_args error."""
+    cfg, store = _cfg(seed=5), VideoStore()
+    for tool in ("fine_browser", "spatial"):
+        ctx = ToolContext(video, _q(video), cfg, store)
+        stepped = execute(ToolCall(tool=tool, args={"step": 2.5}), ctx)
+        assert ctx.cfg is cfg
+        at_rate = execute(ToolCall(tool=tool, args={}), ToolContext(video, _q(video), cfg.model_copy(
+            update={"scan_step": 2.5}), store))
+        assert _result(stepped) == _result(at_rate)
+        plain = execute(ToolCall(tool=tool, args={}), ToolContext(video, _q(video), cfg, store))
+        default = execute(ToolCall(tool=tool, args={"step": cfg.scan_step}), ToolContext(video, _q(video), cfg, store))
+        assert _result(plain) == _result(default)
+    ctx = ToolContext(video, _q(video), cfg, store)
+    keys = {noise.reading(ctx, "fine_browser", {"step": s}).key for s in (None, cfg.scan_step, 2.5, 1.6)}
+    assert len(keys) == 3  # None and the default are one reading; 2.5 and 1.6 two more
+    bad = execute(ToolCall(tool="grounding", args={"step": 0.2}), ctx)
+    assert bad.error_kind is not None and bad.error_kind.value == "bad_args" and "step" in bad.error
+
+
 def test_rates_are_honoured(video):
     """Each error happens at its configured rate (within binomial tolerance over 400 readings)."""
     q = _q(video)

@@ -3,6 +3,7 @@ agents, a deterministic tool back-end, no models, no video); the oracle teacher'
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from m1.config import CPPConfig, SFTConfig
 from m1.engines.base import SamplingSettings
 from m1.schema import Family, Question, TaskType, ToolResult
 from m1.team.cpp import GenRequest, Phase, run_episode
-from m1.team.plan import Evidence, PlanStep, PromptLimits, parse_plan
+from m1.team.plan import Evidence, PlanStep, PromptLimits, parse_plan, parse_revision
 from m1.team.topology import complete_topology
 from m1.tools.registry import catalogue
 from m1.train.annotation import (
@@ -22,7 +23,14 @@ from m1.train.annotation import (
     write_dataset,
     yield_by_family,
 )
-from m1.train.teachers import OracleTeacher, best_candidate, best_citation
+from m1.train.teachers import (
+    QUESTION_AWARE,
+    OracleTeacher,
+    VerifyingTeacher,
+    best_candidate,
+    best_citation,
+    verified_evidence,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_cpp import CATALOGUE, ScriptedTeam, phase  # noqa: E402
@@ -218,3 +226,102 @@ def test_teacher_team_runs_the_cpp_loop_with_student_tokens():
             assert tok.decode(t.completion_ids[:-1]) == t.text
             assert t.prompt_ids == tok(t.prompt, add_special_tokens=False)["input_ids"]
     assert isinstance(team.limits(0, 16, 48), PromptLimits) and team.counter(0)("abc") >= 1
+
+
+# --------------------------------------------------------------------- the verifying oracle
+
+
+class NoisyTools(Tools):
+    """fine_browser as a noisy tool: the default reading is confidently wrong (C, 0.95); readings at
+    another scan step say B, each in its own words (independent readings)."""
+
+    def run(self, episode_id, question, calls):
+        out = super().run(episode_id, question, calls)
+        for i, c in enumerate(calls):
+            if c.tool == "fine_browser":
+                step = c.args.get("step")
+                cand, conf = ("C", 0.95) if step is None else ("B", 0.6)
+                out[i] = ToolResult(tool=c.tool, args=c.args, text=f"read at step {step}", candidate=cand,
+                                    confidence=conf)
+        return out
+
+
+def test_verifying_oracle_plans_read_at_the_agents_own_step():
+    cfg = SFTConfig(weak_plan_prob=0.2, redundant_step_prob=0.3, read_steps=[2.5, 1.6])
+    oracle, verify = OracleTeacher(cfg, seed=3), VerifyingTeacher(cfg, seed=3)
+    assert [verify.reading_steps(k) for k in range(4)] == [[None, 2.5, 1.6], [2.5, 1.6, None], [1.6, None, 2.5],
+                                                           [None, 2.5, 1.6]]
+    cat = catalogue()
+    for q in QS:
+        for agent in range(3):
+            mine, base = verify.choose_plan(q, agent), oracle.choose_plan(q, agent)
+            assert [t for t, _ in mine] == [t for t, _ in base]  # the oracle's plan, only the step added
+            for (tool, args), (_, a0) in zip(mine, base, strict=True):
+                step = verify.reading_steps(agent)[0]
+                assert args == (a0 | {"step": step} if tool in QUESTION_AWARE and step else a0)
+            parse_plan(verify.write(request(Phase.PLAN, q, agent)), cat)  # valid in the real catalogue
+
+
+def test_verifying_oracle_revises_by_agreement_not_confidence():
+    verify = VerifyingTeacher(SFTConfig(read_steps=[2.5, 1.6]))
+    lone = [Evidence(agent="a0", step=1, tool="fine_browser", text="x", candidate="C", confidence=0.95)]
+    # its plan done, one reading: re-read at its next step, numbered where the plan goes on
+    rev = verify.write(replace(request(Phase.REVISION, MC, 0, lone), next_step=2))
+    assert rev == '2. fine_browser {"step":2.5}'
+    assert parse_revision(rev, catalogue(), 2).steps[0].args == {"step": 2.5}
+    # the same reading served twice (same tool, candidate and text) is not a second witness
+    dup = [*lone, lone[0].model_copy(update={"agent": "a1"})]
+    assert verify.write(replace(request(Phase.REVISION, MC, 0, dup), next_step=2)).endswith('{"step":2.5}')
+    # a teammate's disagreeing reading: still re-read; an agreeing one: stop (KEEP with nothing left)
+    other = Evidence(agent="a1", step=1, tool="fine_browser", text="y", candidate="B", confidence=0.6)
+    assert "fine_browser" in verify.write(replace(request(Phase.REVISION, MC, 0, [*lone, other]), next_step=2))
+    agree = other.model_copy(update={"candidate": "C"})
+    assert verify.write(request(Phase.REVISION, MC, 0, [*lone, agree])) == "KEEP"
+    left = (PlanStep(index=3, tool="rough_browser", args={}),)
+    assert verify.write(request(Phase.REVISION, MC, 0, [*lone, agree], left)) == "DONE"  # own reading agrees
+    assert verify.write(request(Phase.REVISION, MC, 0, [*lone, other], left)) == "KEEP"  # confident, unconfirmed
+    # at most MAX_READINGS own readings, then stop; a spatial question re-reads with the spatial tool
+    three = [Evidence(agent="a0", step=i, tool="fine_browser", text=f"r{i}", candidate=c, confidence=0.5)
+             for i, c in ((1, "A"), (2, "B"), (3, "C"))]
+    assert verify.write(replace(request(Phase.REVISION, MC, 0, three), next_step=4)) == "KEEP"
+    spatial = MC.model_copy(update={"family": Family.SPATIAL})
+    assert verify.write(replace(request(Phase.REVISION, spatial, 1, []), next_step=2)) == '2. spatial {"step":2.5}'
+
+
+def test_verifying_oracle_answers_with_agreeing_readings():
+    verify = VerifyingTeacher()
+    lines = [Evidence(agent="a0", step=1, tool="fine_browser", text="x", candidate="C", confidence=0.95),
+             Evidence(agent="a1", step=1, tool="fine_browser", text="y", candidate="B", confidence=0.6),
+             Evidence(agent="a1", step=2, tool="fine_browser", text="z", candidate="B", confidence=0.7)]
+    assert verify.write(request(Phase.ANSWER, MC, evidence=lines)) == "a1.2"  # the pair, not the confident one
+    assert OracleTeacher().write(request(Phase.ANSWER, MC, evidence=lines)) == "a0.1"
+    spans = [Evidence(agent=f"a{i}", step=1, tool="grounding", text=f"s{i}", candidate=c, confidence=0.8)
+             for i, c in enumerate(["1.00 3.00", "9.00 11.00", "4.00 6.00"])]
+    assert verified_evidence(spans).label == "a2.1"  # no two agree: the median midpoint
+    near = [*spans, Evidence(agent="a3", step=1, tool="grounding", text="s3", candidate="9.5 11.2", confidence=0.3)]
+    assert verified_evidence(near).label == "a1.1"  # IoU >= 0.5 with a1's span: agreement
+    assert VerifyingTeacher(SFTConfig(cite_answers=False)).write(request(Phase.ANSWER, MC, evidence=lines)) == "B"
+    assert verify.write(request(Phase.ANSWER, MC)) == "A"  # nothing shown: the oracle's fallback
+
+
+def test_verifying_team_cross_checks_where_the_oracle_trusts_one_reading():
+    """The real CPP loop with teacher agents on a noisy fine_browser: the oracle team adopts the
+    confident wrong default reading; the verifying team reads at other steps, re-reads where the
+    readings disagree, and answers with the agreeing pair."""
+    from m1.checkpoint import train_tokenizer
+    from m1.train.teachers import TeacherTeam
+
+    tok = train_tokenizer(["#plan Q: What colour? fine_browser step candidate=B KEEP"], vocab_size=300)
+    cfg = SFTConfig(weak_plan_prob=0.0, redundant_step_prob=0.0, read_steps=[2.5, 1.6])
+    finals = {}
+    for teacher in (OracleTeacher(cfg), VerifyingTeacher(cfg)):
+        team = TeacherTeam(teacher, ["a", "b"], tok, [4096, 4096])
+        ep = run_episode(MC, team, NoisyTools(), complete_topology(2), catalogue(), CPPConfig(), seed=0)
+        finals[teacher.name] = ep
+    assert finals["oracle"].final_answer == "C"
+    ep = finals["verify"]
+    assert ep.final_answer == "B"
+    steps = {a.name: [s.call.args.get("step") for s in a.steps if s.call.tool == "fine_browser"] for a in ep.agents}
+    assert steps["a"][0] is None and steps["b"][0] == 2.5  # independent first readings
+    assert any(a.revisions for a in ep.agents)  # someone re-read, through a revision
+    assert all(a.answer == "B" for a in ep.agents)
