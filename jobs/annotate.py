@@ -47,6 +47,19 @@ def ensure_inputs(cfg: M1Config) -> dict[str, Path]:
     return p
 
 
+def teacher_team_score(episodes) -> dict[str, float]:  # noqa: ANN001
+    """The teacher team's own mean score per family (and ``all``): its aggregated final answers on the
+    training questions, scored like an evaluation (how well the teacher does what it teaches)."""
+    from m1.data.scoring import score_question
+
+    per: dict[str, list[float]] = {}
+    for ep in episodes:
+        s = score_question(ep.question, ep.final_answer).score
+        per.setdefault(ep.question.family.value if ep.question.family else "none", []).append(s)
+        per.setdefault("all", []).append(s)
+    return {k: round(sum(v) / len(v), 4) for k, v in sorted(per.items(), key=lambda x: (x[0] == "all", x[0]))}
+
+
 def main(cfg: M1Config) -> dict:
     import torch
 
@@ -71,10 +84,11 @@ def main(cfg: M1Config) -> dict:
                                             cfg.sft, seed=cfg.seed, progress=True)
     blind = team.blind_answers / max(1, team.answers)
     yields = yield_by_family(verdicts)
+    team_score = teacher_team_score(episodes)
     manifest = {
         "teacher": teacher.name, "questions": len(questions), "data_dir": str(p["data_dir"]),
         "team_dir": str(p["team_dir"]), "seed": cfg.seed, "seconds": round(time.perf_counter() - t0, 1),
-        "answer_prompts_without_candidate": round(blind, 4), "yield": yields,
+        "answer_prompts_without_candidate": round(blind, 4), "yield": yields, "teacher_team_score": team_score,
         "teacher_usage": getattr(teacher, "usage", None), "cpp": cfg.cpp.model_dump(), "sft": cfg.sft.model_dump(),
     }
     path = write_dataset(p["dataset"], examples, manifest)
@@ -82,7 +96,8 @@ def main(cfg: M1Config) -> dict:
         print(f"warning: {blind:.0%} of answer prompts show no tool candidate: cpp.entry_tokens="
               f"{cfg.cpp.entry_tokens} clips evidence lines before their 'candidate=' (try cpp.entry_tokens=192)",
               file=sys.stderr)
-    print(json.dumps({"dataset": str(path), "examples": len(examples), "yield": yields}, indent=1))
+    print(json.dumps({"dataset": str(path), "examples": len(examples), "yield": yields,
+                      "teacher_team_score": team_score}, indent=1))
     return manifest
 
 

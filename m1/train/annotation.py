@@ -143,7 +143,9 @@ def examples_from_episode(
 
 
 def yield_by_family(verdicts: Sequence[TrajectoryVerdict]) -> dict[str, dict[str, float]]:
-    """Per family (and ``all``): trajectories, plans kept, yield, and why plans were dropped."""
+    """Per family (and ``all``): trajectories, plans kept, yield, why plans were dropped, and
+    ``answered``: how many of the teacher agents' own answers were right (the teacher's accuracy,
+    which its answer examples are)."""
     groups: dict[str, list[TrajectoryVerdict]] = defaultdict(list)
     for v in verdicts:
         groups[v.family or "none"].append(v)
@@ -157,6 +159,7 @@ def yield_by_family(verdicts: Sequence[TrajectoryVerdict]) -> dict[str, dict[str
             "unparsed": sum(not v.plan_parsed for v in vs),
             "wrong": sum(v.plan_parsed and not v.own_correct for v in vs),
             "revised": sum(v.own_correct and not v.single_pass for v in vs),
+            "answered": sum(v.answer_correct for v in vs),
         }
     return out
 

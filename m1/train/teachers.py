@@ -13,6 +13,10 @@ completion) pairs come out of the episode trace as the students will see them at
   question-aware result is confident, else ``KEEP``) and answers with the candidate of the most
   confident result *visible in its prompt* (``GenRequest.evidence``: the lines the prompt kept,
   as they show): it reads the same evidence the student reads, never the ground truth.
+- :class:`VerifyingTeacher` (M1-Synth with ``tools.noise``): the oracle made to cross-check — each
+  agent reads the question at its own scan step, re-reads by revision while no two readings in view
+  agree, and answers with the agreeing readings, not the most confident one (the reference
+  solver's ``verify`` strategy, written as plans, revisions and answers a student can learn).
 - :class:`LLMTeacher`: any OpenAI-compatible chat endpoint (GPT-4o, DeepSeek-R1, a vLLM server),
   with retries (429 / 5xx / connection errors, exponential back-off honouring ``Retry-After``),
   a client-side rate limit, a JSONL response cache and a JSONL usage/cost log.

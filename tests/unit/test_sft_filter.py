@@ -129,7 +129,8 @@ def test_yield_by_family_counts_reasons():
     ep2 = episode(GROUND, [script('1. grounding {"query":"x"}', "3 5"), script("nonsense", "3 5")])
     verdicts = [judge_trajectory(ep, a, SFTConfig()) for ep in (ep1, ep2) for a in ep.agents]
     y = yield_by_family(verdicts)
-    assert y["long_video"] == {"trajectories": 2, "kept": 1, "yield": 0.5, "unparsed": 0, "wrong": 1, "revised": 0}
+    assert y["long_video"] == {"trajectories": 2, "kept": 1, "yield": 0.5, "unparsed": 0, "wrong": 1, "revised": 0,
+                               "answered": 2}
     assert y["grounding"]["unparsed"] == 1 and y["all"]["kept"] == 2 and y["all"]["trajectories"] == 4
 
 
