@@ -24,6 +24,22 @@ class FinalAnswer(BaseModel):
 
 CITE_RE = re.compile(r"^\[?(a\d+\.\d+)\]?$")
 
+# A constrained answer writes at most this many digits before and after the point. Unbounded, a
+# model steered by the constraint could write digits until ``cpp.answer_tokens`` ran out, leaving
+# a cut-off answer that does not parse (seen as unparseable grounding answers in a trained team's
+# predictions; reproduced in tests/unit/test_constrain.py). 5 integer digits hold every second of
+# the longest accepted video (``video.max_duration``, 4 h = 14400 s) and every count and size the
+# tools report; 2 decimals are what every tool candidate and generated answer writes
+# (``f"{x:.2f}"``). A span then takes at most 17 characters and never more than 16 tokens
+# (:func:`answer_budget`), the default ``cpp.answer_tokens``.
+INT_DIGITS, FRAC_DIGITS = 5, 2
+_NUMBER = rf"\d{{1,{INT_DIGITS}}}(?:\.\d{{1,{FRAC_DIGITS}}})?"
+_VALUE = {TaskType.NUMERIC: f"-?{_NUMBER}", TaskType.GROUNDING: f"{_NUMBER} {_NUMBER}"}
+# one more than the longest text that starts an admitted value but is none: "-99999." and
+# "99999.99 99999."; an option letter is complete at once
+_VALUE_BUDGET = {TaskType.MULTIPLE_CHOICE: 1, TaskType.NUMERIC: INT_DIGITS + 3,
+                 TaskType.GROUNDING: 2 * INT_DIGITS + FRAC_DIGITS + 4}
+
 
 def parse_answer(text: str, question: Question, cited: Mapping[str, str] | None = None) -> FinalAnswer:
     """Parse a final answer for ``question.task_type``; the value is canonicalised.
@@ -78,15 +94,34 @@ def answer_pattern(question: Question, cited: Mapping[str, str]) -> str | None:
     """The regular expression a constrained answer matches (:mod:`m1.engines.constrain`): the label
     of a shown line whose candidate is a valid answer to ``question`` (``cited``: label →
     candidate; a grounding question's line may show another tool's object list), or a value of the
-    task's form that :func:`parse_answer` accepts; ``None`` (free text) for open-ended questions."""
+    task's form that :func:`parse_answer` accepts; ``None`` (free text) for open-ended questions.
+
+    A written number has at most :data:`INT_DIGITS` digits before the point and
+    :data:`FRAC_DIGITS` after it, fewer than :func:`parse_answer` takes from free text; a span whose
+    start is after its end is admitted (a regular expression does not compare numbers) and then
+    refused by :func:`parse_answer`."""
     tt = question.task_type
     if tt == TaskType.OPEN_ENDED:
         return None
     if tt == TaskType.MULTIPLE_CHOICE:
         value = f"[{OPTION_LETTERS[: len(question.options)] if question.options else OPTION_LETTERS}]"
     else:
-        value = (NUMBER_RE if tt == TaskType.NUMERIC else SPAN_RE).pattern.removeprefix("^").removesuffix("$")
-    return "|".join(f"(?:{f})" for f in [value, *(re.escape(c) for c in sorted(cited) if _valid(cited[c], question))])
+        value = _VALUE[tt]
+    return "|".join(f"(?:{f})" for f in [value, *(re.escape(c) for c in _citable(question, cited))])
+
+
+def answer_budget(question: Question, cited: Mapping[str, str]) -> int | None:
+    """The fewest ``max_new_tokens`` at which every answer decoded under
+    :func:`answer_pattern` ends as a complete match, whatever the tokenizer: every token writes at
+    least one character, so once the budget is spent the text is longer than any text that starts
+    an admitted answer without being one. ``None`` for open-ended questions (no pattern)."""
+    if question.task_type == TaskType.OPEN_ENDED:
+        return None
+    return max([_VALUE_BUDGET[question.task_type], *(len(c) for c in _citable(question, cited))])
+
+
+def _citable(question: Question, cited: Mapping[str, str]) -> list[str]:
+    return [c for c in sorted(cited) if _valid(cited[c], question)]
 
 
 def _valid(candidate: str, question: Question) -> bool:

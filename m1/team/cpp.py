@@ -54,7 +54,7 @@ from m1.config.video import VideoConfig
 from m1.engines.base import Completion, SamplingSettings
 from m1.schema import Question, TaskType, ToolCall, ToolErrorKind, ToolResult, ToolSpec
 from m1.seeding import derive_seed
-from m1.team.answers import answer_pattern, parse_answer
+from m1.team.answers import answer_budget, answer_pattern, parse_answer
 from m1.team.memory import MemoryEntry, SharedMemory
 from m1.team.plan import (
     Evidence,
@@ -494,6 +494,11 @@ def run_episode(
         how = settings(i, "answer", 0, cfg.answer_tokens)
         if cfg.constrain_answers:
             how = how.model_copy(update={"pattern": answer_pattern(question, cited[i])})
+            need = answer_budget(question, cited[i])
+            if need is not None and need > cfg.answer_tokens:
+                warnings.warn(f"cpp.answer_tokens={cfg.answer_tokens} can cut off a constrained "
+                              f"{question.task_type.value} answer, which may take {need} tokens; a cut-off "
+                              "answer does not parse", stacklevel=2)
         reqs.append(GenRequest(i, prompt.text, how, Phase.ANSWER, question, -1, f"a{labels[i]}",
                                tuple(prompt.evidence)))
     answers: dict[int, str | None] = {}

@@ -4,6 +4,7 @@ import json
 import pickle
 import random
 import re
+import warnings
 
 import pytest
 
@@ -405,6 +406,21 @@ def test_evidence_clipped_before_its_candidate_shows_none():
     assert by_tool["grounding"].candidate == "3 5" and by_tool["grounding"].clipped
     assert by_tool["global_sampling"].candidate is None and by_tool["global_sampling"].clipped
     assert "[a1.1] global_sampling: candidate=B con" in answer.prompt  # the cut mark is in the text
+
+
+def test_an_answer_budget_too_small_for_the_pattern_warns():
+    """A constrained grounding answer may take 16 tokens (m1.team.answers.answer_budget): a smaller
+    ``cpp.answer_tokens`` warns with both numbers; the default does not."""
+    def team() -> ScriptedTeam:
+        return ScriptedTeam([fixed('1. grounding {"query":"red"}', "a0.1")] * 2)
+
+    with pytest.warns(UserWarning, match=r"cpp.answer_tokens=6 can cut off a constrained grounding answer, "
+                                         r"which may take 16 tokens"):
+        run_episode(GROUND, team(), RecordingTools(), complete_topology(2), CATALOGUE, CPPConfig(answer_tokens=6),
+                    seed=0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="cpp.answer_tokens")
+        run_episode(GROUND, team(), RecordingTools(), complete_topology(2), CATALOGUE, seed=0)
 
 
 def test_request_round_trips_through_pickle():
