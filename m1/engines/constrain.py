@@ -43,6 +43,7 @@ class PatternConstraint:
     """Which next tokens keep a completion on the way to a full match of ``pattern``."""
 
     REJECTIONS = 32  # sampled draws rejected before the allowed set is computed outright
+    UNDERFLOW = 60.0  # logit gap (x temperature) below which an allowed token is not worth drawing
 
     def __init__(self, pattern: str, tokenizer: Any, eos_id: int | None):
         self.pattern = pattern
@@ -91,6 +92,18 @@ class PatternConstraint:
                     mask[tok] = 1.0
             if float((dist * mask).sum()) > 0:
                 return int(torch.multinomial(dist * mask, 1, generator=gen))
+        # every allowed token's probability rounds to zero next to the model's favourite (a logit
+        # gap of ~100 in float32): draw among the allowed tokens by their own logits. Tokens more
+        # than UNDERFLOW * temperature below the best allowed one weigh < e^-60 and are not scanned.
+        allowed: list[int] = []
+        for tok in logits.argsort(descending=True).tolist():
+            if allowed and float(logits[tok]) < float(logits[allowed[0]]) - self.UNDERFLOW * temperature:
+                break
+            if self.allows(prefix, tok):
+                allowed.append(tok)
+        if allowed:
+            sub = torch.softmax(logits[allowed].double() / temperature, dim=-1)
+            return allowed[int(torch.multinomial(sub, 1, generator=gen))]
         return self._nothing(prefix)
 
     def _nothing(self, prefix: Sequence[int]) -> None:

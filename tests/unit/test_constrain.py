@@ -190,3 +190,21 @@ def test_an_impossible_pattern_is_a_typed_error(engine):
         engine.generate([PROMPT], SamplingSettings(temperature=1.0, max_new_tokens=4, seed=0, pattern="(?!)"))
     with pytest.raises(ConstraintError, match="bad completion pattern"):
         PatternConstraint("(unclosed", engine.tokenizer, engine.eos_id)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.3])
+def test_allowed_tokens_far_below_the_best_are_still_sampled(engine, temperature):
+    """A model sure of a forbidden token (a logit gap of 200: the allowed tokens' float32
+    probabilities round to zero) still gets an allowed token, drawn by the allowed tokens' own
+    logits, not a ConstraintError: the constraint must never fail where a match is reachable."""
+    con = PatternConstraint("a2\\.3|B", engine.tokenizer, engine.eos_id)
+    vocab = len(engine.tokenizer)
+    allowed = [t for t in range(vocab) if con.allows([], t)]
+    logits = torch.zeros(vocab)
+    logits[[t for t in range(vocab) if t not in allowed][0]] = 200.0
+    gen = torch.Generator().manual_seed(0)
+    picks = {con.choose(logits, [], temperature, 1.0, gen) for _ in range(20)}
+    assert picks and picks <= set(allowed)
+    favourite = allowed[0]
+    logits[favourite] = 30.0  # among the allowed, their own logits decide
+    assert {con.choose(logits, [], temperature, 1.0, gen) for _ in range(5)} == {favourite}
