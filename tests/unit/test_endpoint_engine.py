@@ -132,8 +132,9 @@ def test_a_team_of_endpoint_agents_runs_an_episode(server, tmp_path):
     generate_split(SynthConfig(min_duration=8.0, max_duration=10.0), tmp_path, "test", 1, seed=3, progress=False)
     q = next(x for x in read_split(tmp_path / "test") if x.options)
     ep = endpoint(server, tmp_path)
-    team_cfg = TeamConfig(agents=[AgentSpec(name=f"gpt-{i}", arch="qwen2", engine="endpoint", endpoint=ep)
-                                  for i in range(2)])
+    # a served model's context (configs/endpoint_team.yaml: 8192); prompts are counted without its tokenizer
+    team_cfg = TeamConfig(agents=[AgentSpec(name=f"gpt-{i}", arch="qwen2", engine="endpoint", endpoint=ep,
+                                            max_context=4096) for i in range(2)])
     team = LocalTeam.from_dir(str(tmp_path), team_cfg)
     ep_out = run_episode(q, team, ToolRunner(), complete_topology(2), catalogue(), CPPConfig(), seed=0,
                          memory=SharedMemory())
