@@ -73,6 +73,11 @@ def main(cfg: M1Config) -> dict:
     from m1.train.teachers import TeacherTeam, build_teacher
 
     p = ensure_inputs(cfg)
+    if cfg.sft.teacher == "verify" and cfg.sft.single_pass_only:
+        print("warning: sft.teacher=verify with sft.single_pass_only=true: the single-pass filter drops the plan of "
+              "every trajectory that re-read, which with noisy tools is most of them (measured: 55-69 plan against "
+              "~185 revision examples per agent, and students that wrote no parseable plan); consider "
+              "sft.single_pass_only=false (benchmarks/collaboration.md)", file=sys.stderr)
     questions = read_split(p["data_dir"])[: cfg.sft.max_questions]
     check_trainable(cfg.team.agents)
     tok = [load_tokenizer(agent_dir(p["team_dir"], a)) for a in cfg.team.agents]  # one per agent: a mixed team
