@@ -24,6 +24,7 @@ from m1.data import load_benchmark
 from m1.data.scoring import score_question
 from m1.evaluation.harness import read_predictions
 from m1.evaluation.stats import paired_bootstrap
+from m1.evaluation.summary import uniform_frames, with_durations
 from m1.schema import Question, TaskType
 
 METRIC = {TaskType.MULTIPLE_CHOICE: "acc", TaskType.NUMERIC: "MRA", TaskType.GROUNDING: "IoU",
@@ -81,7 +82,7 @@ def table(questions: list[Question], results: dict[str, dict[str, dict]], base: 
         label = f"**{g}**" if g == "all" else g
         lines.append(f"| {label} | {len(qs)} | " + " | ".join(cells + diffs) + " |")
     cost = ["", "| system | frames/q | 1-fps frames/q | s/q | tool calls/q |", "|---|---|---|---|---|"]
-    uniform = sum(q.duration or 0.0 for q in questions) / len(questions)
+    uniform = sum(uniform_frames(q) for q in questions) / len(questions)  # raises on a missing duration
     for s in names:
         r = [results[s][q.qid] for q in questions]
         calls = "—" if r[0]["tool_calls"] is None else f"{sum(x['tool_calls'] for x in r) / len(r):.2f}"
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         preds[name] = got
     if args.base not in preds:
         raise SystemExit(f"no predictions of {args.base!r} under {args.eval_dir} or --run (found {sorted(preds)})")
-    questions = load_benchmark(args.benchmark, args.data_dir, args.split).questions
+    # durations from the videos where the format has none: a 1-fps cost must not count them as 0
+    questions = with_durations(load_benchmark(args.benchmark, args.data_dir, args.split).questions)
     results = scored(questions, preds)
     if args.noisy_tools_json:
         results |= from_noisy_tools(Path(args.noisy_tools_json), args.noisy_tools_systems.split(","))

@@ -70,6 +70,25 @@ def uniform_frames(q: Question, fps: float = 1.0) -> int:
     return max(1, round(q.duration * fps))
 
 
+def with_durations(questions: Sequence[Question]) -> list[Question]:
+    """``questions`` with ``duration`` read from the video where the benchmark's format does not carry
+    it (VSI-Bench and Charades-STA rows, so M1-Synth's spatial and grounding questions as
+    ``m1 eval`` loads them): each distinct video is opened once. A 1-fps cost must never count a
+    missing duration as zero."""
+    from m1.video import VideoReader  # noqa: PLC0415
+
+    known: dict[str, float] = {}
+    out = []
+    for q in questions:
+        if q.duration is None:
+            if q.video not in known:
+                with VideoReader(q.video) as reader:
+                    known[q.video] = reader.info.duration
+            q = q.model_copy(update={"duration": known[q.video]})
+        out.append(q)
+    return out
+
+
 def result_from_episode(ep: Episode) -> QuestionResult:
     q = ep.question
     n = max(1, len(ep.agents))

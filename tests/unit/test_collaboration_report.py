@@ -64,3 +64,22 @@ def test_runs_of_other_evaluations_are_compared_by_name(tmp_path, monkeypatch):
     assert "| spatial/acc | 4 | 1.000 | 0.500 | +0.500 [" in text and "marl:" in text and "sft:" in text
     with pytest.raises(SystemExit, match="NAME=DIR"):
         collaboration.main(["--data-dir", "unused", "--run", "sft"])
+
+
+def test_the_1fps_cost_reads_durations_the_format_lacks(tmp_path):
+    """VSI-Bench and Charades-STA rows carry no duration: the 1-fps column reads it from the video
+    instead of counting it as 0 (it once halved the recorded 1-fps cost of M1-Synth's short videos)."""
+    import numpy as np
+
+    from m1.evaluation.summary import with_durations
+    from m1.video import write_video
+
+    video = tmp_path / "v.mp4"
+    write_video(video, [np.zeros((64, 64, 3), np.uint8)] * 50, fps=5)  # 10 s
+    bare = [q.model_copy(update={"video": str(video), "duration": None}) for q in QS]
+    results = collaboration.scored(bare, {"team": {q.qid: _pred("team", q, "A") for q in bare}})
+    with pytest.raises(ValueError, match="no duration"):
+        collaboration.table(bare, results, "team", seed=0, resamples=100)
+    filled = with_durations(bare)
+    assert [q.duration for q in filled] == pytest.approx([10.0] * len(QS), abs=0.25)
+    assert "| team | 10.0 | 10.0 |" in collaboration.table(filled, results, "team", seed=0, resamples=100)
