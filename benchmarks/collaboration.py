@@ -51,15 +51,17 @@ def scored(questions: list[Question], preds: dict[str, dict]) -> dict[str, dict[
                 for q in questions if q.qid in p} for s, p in preds.items()}
 
 
-def from_noisy_tools(path: Path, systems: list[str]) -> dict[str, dict[str, dict]]:
-    """The reference solver's per-question results that ``benchmarks/noisy_tools.py --json`` wrote
-    (systems ``exact``, ``one_call@S``, ``verify@S``), in :func:`scored`'s form."""
+def from_noisy_tools(path: Path, systems: list[str], prefix: str = "solver") -> dict[str, dict[str, dict]]:
+    """Per-question results of a ``{"systems": {name: [rows]}}`` JSON — the reference solver's that
+    ``benchmarks/noisy_tools.py --json`` wrote (``exact``, ``one_call@S``, ``verify@S``) or the teacher
+    teams' of ``benchmarks/teacher_teams.py --json`` (``oracle``, ``verify``) — in :func:`scored`'s
+    form, named ``<prefix>:<system>``."""
     data = json.loads(path.read_text())["systems"]
     missing = [s for s in systems if s not in data]
     if missing:
         raise SystemExit(f"{path} has no system {missing} (has {sorted(data)})")
-    return {f"solver:{s}": {r["qid"]: {"score": r["score"], "frames": r["frames"], "seconds": r["seconds"],
-                                       "tool_calls": None} for r in data[s]} for s in systems}
+    return {f"{prefix}:{s}": {r["qid"]: {"score": r["score"], "frames": r["frames"], "seconds": r.get("seconds"),
+                                         "tool_calls": r.get("tool_calls")} for r in data[s]} for s in systems}
 
 
 def table(questions: list[Question], results: dict[str, dict[str, dict]], base: str, seed: int,
@@ -86,8 +88,8 @@ def table(questions: list[Question], results: dict[str, dict[str, dict]], base: 
     for s in names:
         r = [results[s][q.qid] for q in questions]
         calls = "—" if r[0]["tool_calls"] is None else f"{sum(x['tool_calls'] for x in r) / len(r):.2f}"
-        cost.append(f"| {s} | {sum(x['frames'] for x in r) / len(r):.1f} | {uniform:.1f} | "
-                    f"{sum(x['seconds'] for x in r) / len(r):.2f} | {calls} |")
+        secs = "—" if r[0]["seconds"] is None else f"{sum(x['seconds'] for x in r) / len(r):.2f}"
+        cost.append(f"| {s} | {sum(x['frames'] for x in r) / len(r):.1f} | {uniform:.1f} | {secs} | {calls} |")
     return "\n".join(lines + cost)
 
 
@@ -130,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                          "file (same data and noise seed), e.g. on the long videos.")
     ap.add_argument("--noisy-tools-systems", default="exact,one_call@0,verify@0",
                     help="Which of that file's systems to add (as solver:<name>).")
+    ap.add_argument("--teacher-teams-json", default=None,
+                    help="Also compare against the teacher teams in this benchmarks/teacher_teams.py --json file "
+                         "(same questions and tools), as teacher:<name>.")
     ap.add_argument("--md", default=None, help="Also write the report here.")
     args = ap.parse_args(argv)
     preds = load_systems(Path(args.eval_dir), [s.strip() for s in args.systems.split(",") if s.strip()]) \
@@ -149,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     results = scored(questions, preds)
     if args.noisy_tools_json:
         results |= from_noisy_tools(Path(args.noisy_tools_json), args.noisy_tools_systems.split(","))
+    if args.teacher_teams_json:
+        teams = json.loads(Path(args.teacher_teams_json).read_text())["systems"]
+        results |= from_noisy_tools(Path(args.teacher_teams_json), list(teams), prefix="teacher")
     common = [q for q in questions if all(q.qid in r for r in results.values())]
     if not common:
         raise SystemExit("the systems share no answered question")

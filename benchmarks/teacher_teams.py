@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 "category": q.category, "score": score_question(q, ep.final_answer).score,
                 "frames": float(ep.frames_used), "uniform_frames": float(int(q.duration)),
                 "tool_calls": ep.tool_calls, "revisions": sum(t.revisions for t in ep.agents),
+                "seconds": time.perf_counter() - t0,
                 "answer": ep.final_answer,
             })
     if a.json:

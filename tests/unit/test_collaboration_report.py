@@ -83,3 +83,22 @@ def test_the_1fps_cost_reads_durations_the_format_lacks(tmp_path):
     filled = with_durations(bare)
     assert [q.duration for q in filled] == pytest.approx([10.0] * len(QS), abs=0.25)
     assert "| team | 10.0 | 10.0 |" in collaboration.table(filled, results, "team", seed=0, resamples=100)
+
+
+def test_teacher_teams_are_paired_with_the_trained_team(tmp_path):
+    """--teacher-teams-json reads benchmarks/teacher_teams.py's rows as teacher:<name>; rows without
+    seconds show a dash, not a zero."""
+    import json
+
+    rows = {"oracle": [{"qid": q.qid, "score": 0.0 if q.family == Family.SPATIAL else 1.0, "frames": 8.0,
+                        "tool_calls": 3} for q in QS],
+            "verify": [{"qid": q.qid, "score": 1.0, "frames": 16.0, "tool_calls": 6, "seconds": 2.0} for q in QS]}
+    path = tmp_path / "teams.json"
+    path.write_text(json.dumps({"systems": rows, "walls": {}}))
+    results = collaboration.scored(QS, {"team": {q.qid: _pred("team", q, "A") for q in QS}})
+    results |= collaboration.from_noisy_tools(path, ["oracle", "verify"], prefix="teacher")
+    text = collaboration.table(QS, results, "team", seed=0, resamples=200)
+    assert "| teacher:oracle | 8.0 | 20.0 | — | 3.00 |" in text
+    assert "| teacher:verify | 16.0 | 20.0 | 2.00 | 6.00 |" in text
+    spatial = next(line for line in text.splitlines() if line.startswith("| spatial/acc"))
+    assert "| 1.000 | 0.000 | 1.000 | +1.000 [+1.000, +1.000] | +0.000 [+0.000, +0.000] |" in spatial
