@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default="configs/noisy.yaml")
     ap.add_argument("--set", nargs="*", default=[], help="Extra KEY=VALUE config overrides.")
-    ap.add_argument("--data-dir", required=True, help="An M1-Synth data directory (m1 synth --out).")
+    ap.add_argument("--benchmark", default="m1_synth")
+    ap.add_argument("--data-dir", required=True, help="The benchmark directory (as for m1 eval).")
     ap.add_argument("--split", default="test")
     ap.add_argument("--team", required=True, help="A team directory: its agents' tokenizers render the prompts.")
     ap.add_argument("--teachers", default="oracle,verify", help="Comma-separated sft.teacher values (not llm).")
@@ -48,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from m1.checkpoint import agent_dir, load_tokenizer
     from m1.config import load_config
+    from m1.data import load_benchmark
     from m1.data.scoring import score_question
-    from m1.synth import read_split
+    from m1.evaluation.summary import with_durations
     from m1.team.cpp import ToolRunner, run_episode
     from m1.team.memory import SharedMemory
     from m1.team.topology import complete_topology
@@ -60,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     names = a.teachers.split(",")
     if "llm" in names:
         raise SystemExit("--teachers: the llm teacher needs an endpoint; compare it with jobs/annotate.py")
-    split = Path(a.data_dir) / a.split
-    qs = sorted(read_split(split), key=lambda q: (q.video, q.qid))[: a.limit]
+    # the questions as m1 eval loads them (same qids, so collaboration.py pairs them with its systems)
+    qs = sorted(with_durations(load_benchmark(a.benchmark, a.data_dir, a.split).questions),
+                key=lambda q: (q.video, q.qid))[: a.limit]
     agents = cfg.team.agents
     toks = [load_tokenizer(agent_dir(a.team, x)) for x in agents]
     teams = {}
