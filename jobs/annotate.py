@@ -51,13 +51,11 @@ def teacher_team_score(episodes) -> dict[str, float]:  # noqa: ANN001
     """The teacher team's own mean score per family (and ``all``): its aggregated final answers on the
     training questions, scored like an evaluation (how well the teacher does what it teaches)."""
     from m1.data.scoring import score_question
+    from m1.evaluation.summary import summarise
 
-    per: dict[str, list[float]] = {}
-    for ep in episodes:
-        s = score_question(ep.question, ep.final_answer).score
-        per.setdefault(ep.question.family.value if ep.question.family else "none", []).append(s)
-        per.setdefault("all", []).append(s)
-    return {k: round(sum(v) / len(v), 4) for k, v in sorted(per.items(), key=lambda x: (x[0] == "all", x[0]))}
+    fams = [ep.question.family.value if ep.question.family else "none" for ep in episodes]
+    rows = [{"score": score_question(ep.question, ep.final_answer).score} for ep in episodes]
+    return {k: round(v["score"], 4) for k, v in summarise(fams, rows).items()}
 
 
 def main(cfg: M1Config) -> dict:

@@ -464,9 +464,8 @@ def run_episode(
                                    len(traces[i].steps) + 1))
         for r, c in zip(reqs, team.generate(reqs), strict=True):
             turn = _turn("revision", rnd, r.prompt, c, seen[r.agent])
-            next_step = len(traces[r.agent].steps) + 1
             try:
-                rev = parse_revision(c.text, catalogue, next_step,
+                rev = parse_revision(c.text, catalogue, r.next_step,
                                      max_steps=max(1, cfg.max_steps - len(traces[r.agent].steps)))
                 turn.parsed = rev.render()
                 if rev.action == "replace":

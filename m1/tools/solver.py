@@ -103,7 +103,8 @@ def solve(
     )
 
 
-def _span(a: str) -> tuple[float, float] | None:
+def parse_span(a: str) -> tuple[float, float] | None:
+    """``"s e"`` as (s, e) when it is a span (two numbers, e >= s); else ``None``."""
     parts = a.split()
     if len(parts) != 2:
         return None
@@ -118,7 +119,7 @@ def same_answer(a: str, b: str) -> bool:
     """Two candidate answers say the same: equal text, numbers within 5%, or spans with IoU >= 0.5."""
     if a.strip().lower() == b.strip().lower():
         return True
-    sa, sb = _span(a), _span(b)
+    sa, sb = parse_span(a), parse_span(b)
     if sa and sb:
         inter = max(0.0, min(sa[1], sb[1]) - max(sa[0], sb[0]))
         union = max(sa[1], sb[1]) - min(sa[0], sb[0])
@@ -137,7 +138,7 @@ def agree(a: ToolResult | None, b: ToolResult | None) -> bool:
 def _merge(group: list[ToolResult]) -> tuple[str, float]:
     """One answer for readings that agree: spans averaged, anything else the first reading's."""
     conf = sum(r.confidence or 0.0 for r in group) / len(group)
-    spans = [_span(r.candidate or "") for r in group]
+    spans = [parse_span(r.candidate or "") for r in group]
     if len(group) > 1 and all(spans):
         s = sum(x[0] for x in spans) / len(spans)  # type: ignore[index]
         e = sum(x[1] for x in spans) / len(spans)  # type: ignore[index]
@@ -156,7 +157,7 @@ def revise(readings: list[ToolResult | None]) -> tuple[str | None, float]:
     big = max(groups, key=len)
     if len(big) >= 2:
         return _merge(big)
-    spans = [_span(r.candidate or "") for r in got]
+    spans = [parse_span(r.candidate or "") for r in got]
     if len(got) >= 3 and all(spans):
         mid = len(spans) // 2
         s, e = sorted(x[0] for x in spans)[mid], sorted(x[1] for x in spans)[mid]  # type: ignore[index]

@@ -39,7 +39,7 @@ from m1.schema import Family, Question, TaskType
 from m1.seeding import derive_seed
 from m1.team.cpp import GenRequest, Phase, PromptBudgets, check_labels
 from m1.team.plan import Evidence
-from m1.tools.solver import plan_for, same_answer
+from m1.tools.solver import parse_span, plan_for, same_answer
 
 QUESTION_AWARE = ("fine_browser", "spatial", "grounding")
 
@@ -216,19 +216,11 @@ def verified_evidence(evidence: Sequence[Evidence]) -> Evidence | None:
     if group:
         return best_evidence(group)
     got = readings(evidence)
-    spans = [(e, span) for e in got if (span := _span(e.candidate or ""))]
+    spans = [(e, span) for e in got if (span := parse_span(e.candidate or ""))]
     if len(got) >= 3 and len(spans) == len(got):
         ordered = sorted(spans, key=lambda x: (x[1][0] + x[1][1]) / 2)
         return ordered[len(ordered) // 2][0]
     return best_evidence(evidence)
-
-
-def _span(text: str) -> tuple[float, float] | None:
-    parts = text.split()
-    try:
-        return (float(parts[0]), float(parts[1])) if len(parts) == 2 else None
-    except ValueError:
-        return None
 
 
 class VerifyingTeacher(OracleTeacher):
