@@ -9,7 +9,10 @@ Markdown report::
     python benchmarks/collaboration.py --data-dir D --split test --eval-dir DIR --md report.md
 
 Also reported: each agent's own answer *inside* the team (it read the others' memory, so this is
-not the agent alone; ``solo`` is) and how often the vote overruled a minority.
+not the agent alone; ``solo`` is) and how often the vote overruled a minority. ``--aggregations
+summariser,top_score`` adds the base system's answers aggregated by other rules (``team@summariser``
+...), read from the answers its agents recorded: the aggregation rows of the ablation table, exact
+without another evaluation (:func:`m1.evaluation.harness.reaggregate`).
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from m1.config import CPPConfig
 from m1.data import load_benchmark
 from m1.data.scoring import score_question
-from m1.evaluation.harness import read_predictions
+from m1.evaluation.harness import EvalError, Prediction, read_predictions, reaggregate
 from m1.evaluation.stats import paired_bootstrap
 from m1.evaluation.summary import uniform_frames, with_durations
 from m1.schema import Question, TaskType
@@ -49,6 +53,25 @@ def scored(questions: list[Question], preds: dict[str, dict]) -> dict[str, dict[
     return {s: {q.qid: {"score": score_question(q, p[q.qid].prediction or None).score, "frames": p[q.qid].frames,
                         "seconds": p[q.qid].seconds, "tool_calls": p[q.qid].tool_calls}
                 for q in questions if q.qid in p} for s, p in preds.items()}
+
+
+def reaggregated(questions: list[Question], name: str, preds: dict[str, Prediction], run_json: Path,
+                 rules: list[str]) -> dict[str, dict[str, Prediction]]:
+    """``name@rule`` → qid → the prediction of system ``name`` aggregated by ``rule``; ``run_json`` (the
+    evaluation's ``run.json``) gives the team's agent order and its CPP settings."""
+    if not run_json.is_file():
+        raise SystemExit(f"--aggregations needs {run_json} (the agent order and cpp settings of {name!r})")
+    settings = json.loads(run_json.read_text())["settings"]
+    qs = {q.qid: q for q in questions}
+    out = {}
+    for rule in rules:
+        cfg = CPPConfig(**{**settings["cpp"], "aggregation": rule})
+        try:
+            out[f"{name}@{rule}"] = {qid: reaggregate(p, qs[qid], settings["agents"], cfg)
+                                     for qid, p in preds.items() if qid in qs}
+        except EvalError as e:
+            raise SystemExit(f"--aggregations {rule}: {e}") from None
+    return out
 
 
 def from_noisy_tools(path: Path, systems: list[str], prefix: str = "solver") -> dict[str, dict[str, dict]]:
@@ -135,10 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teacher-teams-json", default=None,
                     help="Also compare against the teacher teams in this benchmarks/teacher_teams.py --json file "
                          "(same questions and tools), as teacher:<name>.")
+    ap.add_argument("--aggregations", default="",
+                    help="Also score the base system's answers aggregated by these rules (comma-separated of vote, "
+                         "summariser, top_score) as BASE@RULE, from its agents' recorded answers and its run.json; "
+                         "top_score needs predictions that record agent_scores.")
     ap.add_argument("--md", default=None, help="Also write the report here.")
     args = ap.parse_args(argv)
     preds = load_systems(Path(args.eval_dir), [s.strip() for s in args.systems.split(",") if s.strip()]) \
         if args.eval_dir else {}
+    dirs = {name: Path(args.eval_dir) / name for name in preds}
     for spec in args.run:
         name, sep, where = spec.partition("=")
         if not sep or not name or not where:
@@ -146,11 +174,14 @@ def main(argv: list[str] | None = None) -> int:
         got, _ = read_predictions(Path(where) / "predictions.jsonl")
         if not got:
             raise SystemExit(f"--run {name}: no predictions in {Path(where) / 'predictions.jsonl'}")
-        preds[name] = got
+        preds[name], dirs[name] = got, Path(where)
     if args.base not in preds:
         raise SystemExit(f"no predictions of {args.base!r} under {args.eval_dir} or --run (found {sorted(preds)})")
     # durations from the videos where the format has none: a 1-fps cost must not count them as 0
     questions = with_durations(load_benchmark(args.benchmark, args.data_dir, args.split).questions)
+    rules = [r.strip() for r in args.aggregations.split(",") if r.strip()]
+    if rules:
+        preds |= reaggregated(questions, args.base, preds[args.base], dirs[args.base] / "run.json", rules)
     results = scored(questions, preds)
     if args.noisy_tools_json:
         results |= from_noisy_tools(Path(args.noisy_tools_json), args.noisy_tools_systems.split(","))
@@ -164,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.data_dir} ({args.split}); paired bootstrap: {args.resamples} resamples, seed {args.seed}.\n\n"
             + table(common, results, args.base, args.seed, args.resamples))
     for name, got in preds.items():  # every system that records its agents' own answers (team, no_comm, runs)
-        if any(got[q.qid].agent_answers for q in common):
+        if "@" not in name and any(got[q.qid].agent_answers for q in common):
             text += f"\n\n{name}:\n\n" + inside_team(common, got)
     print(text)
     if args.md:

@@ -55,7 +55,7 @@ from m1.engines.base import SamplingSettings
 from m1.schema import Question, ToolCall, ToolResult, ToolSpec
 from m1.seeding import derive_seed
 from m1.team.answers import parse_answer
-from m1.team.cpp import GenRequest, Phase, agent_labels, run_episode, summariser_index
+from m1.team.cpp import GenRequest, Phase, agent_labels, aggregate, run_episode, summariser_index
 from m1.team.plan import Evidence, PlanFormatError, compose_answer_prompt
 from m1.team.topology import Topology, complete_topology
 
@@ -84,6 +84,9 @@ class Prediction(BaseModel):
     tool_seconds: float = Field(0.0, ge=0.0)
     agent_answers: dict[str, str | None] = Field(
         default_factory=dict, description="Each agent's own parsed answer (None: unparseable), by agent name.")
+    agent_scores: dict[str, float | None] = Field(
+        default_factory=dict, description="Each agent's mean token log-prob over its answer, by agent name (what "
+        "cpp.aggregation=top_score compares; None: no log-probs). Empty in predictions written before it existed.")
     aggregation: str | None = Field(None, description="vote | median | summariser | none | single | solver.")
     plan_parse: float | None = Field(None, ge=0.0, le=1.0, description="Share of agents whose plan parsed.")
     answer_parse: float | None = Field(None, ge=0.0, le=1.0, description="Share of agents whose answer parsed.")
@@ -131,9 +134,40 @@ def prediction_from_episode(system: str, ep: Any) -> Prediction:
     return Prediction(
         qid=ep.question.qid, system=system, prediction=ep.final_answer or "", frames=ep.frames_used,
         seconds=ep.wall_seconds, tool_calls=ep.tool_calls, tool_seconds=ep.tool_seconds,
-        agent_answers={a.name: a.answer for a in ep.agents}, aggregation=ep.aggregation, plan_parse=plans / n,
+        agent_answers={a.name: a.answer for a in ep.agents}, agent_scores={a.name: answer_score(a) for a in ep.agents},
+        aggregation=ep.aggregation, plan_parse=plans / n,
         answer_parse=sum(1 for a in ep.agents if a.answer is not None) / n,
         error=f"{len(errors)} tool error(s), first: {errors[0]}" if errors else None)
+
+
+def answer_score(trace: Any) -> float | None:
+    """An agent's mean token log-prob over its answer turn, as ``run_episode`` scores it for
+    ``cpp.aggregation=top_score`` (None: no answer turn, or no log-probs)."""
+    turn = next((t for t in reversed(trace.turns) if t.kind == "answer"), None)
+    return sum(turn.logprobs) / len(turn.logprobs) if turn is not None and turn.logprobs else None
+
+
+def reaggregate(pred: Prediction, question: Question, agents: Sequence[str], cfg: CPPConfig) -> Prediction:
+    """``pred`` with the team's answer chosen again by ``cfg``'s aggregation rule from the agents' own
+    answers it recorded — exactly the answer the episode would have given under that rule, since
+    aggregation runs after every agent has answered and changes nothing before it. ``agents`` is the
+    team's agent order (``run.json``'s ``settings.agents``), which sets the summariser and the ties.
+    ``top_score`` needs the recorded ``agent_scores``."""
+    if pred.aggregation in ("single", "solver") or not pred.agent_answers:
+        raise EvalError(f"{pred.qid}: a {pred.system!r} prediction (aggregation {pred.aggregation!r}) records no "
+                        "team of answers to aggregate again")
+    index = {name: i for i, name in enumerate(agents)}
+    unknown = sorted(set(pred.agent_answers) - set(index))
+    if unknown:
+        raise EvalError(f"{pred.qid}: agents {unknown} are not in the team {list(agents)}")
+    if cfg.aggregation == "top_score" and not pred.agent_scores:
+        raise EvalError(f"{pred.qid}: top_score needs each agent's answer log-prob; these predictions were "
+                        "written before they were recorded (agent_scores) — evaluate again")
+    scores = {index[a]: float("-inf") if s is None else s for a, s in pred.agent_scores.items()}
+    answers = {index[a]: v for a, v in pred.agent_answers.items()}
+    final, method, _ = aggregate(question, answers, summariser_index(agents, cfg), cfg, scores)
+    return pred.model_copy(update={"system": f"{pred.system}@{cfg.aggregation}", "prediction": final or "",
+                                   "aggregation": method})
 
 
 class TeamSystem:

@@ -102,3 +102,28 @@ def test_teacher_teams_are_paired_with_the_trained_team(tmp_path):
     assert "| teacher:verify | 16.0 | 20.0 | 2.00 | 6.00 |" in text
     spatial = next(line for line in text.splitlines() if line.startswith("| spatial/acc"))
     assert "| 1.000 | 0.000 | 1.000 | +1.000 [+1.000, +1.000] | +0.000 [+0.000, +0.000] |" in spatial
+
+
+def test_aggregations_score_the_base_run_under_other_rules(tmp_path, monkeypatch):
+    """--aggregations adds BASE@RULE rows read from the agents' recorded answers and the run's run.json
+    (agent order: the summariser is the last agent)."""
+    import json
+
+    d = tmp_path / "team"
+    d.mkdir()
+    # x, y, z: the vote (A) is right; z, the summariser, is wrong on the spatial questions; x is the surest
+    lines = [_pred("team", q, "A", {"x": "A", "y": "A", "z": "B" if q.family == Family.SPATIAL else "A"})
+             .model_copy(update={"agent_scores": {"x": -0.1, "y": -0.2, "z": -0.3}}) for q in QS]
+    d.joinpath("predictions.jsonl").write_text("".join(p.model_dump_json() + "\n" for p in lines))
+    settings = {"agents": ["x", "y", "z"], "cpp": {"aggregation": "vote"}}
+    d.joinpath("run.json").write_text(json.dumps({"settings": settings}))
+    monkeypatch.setattr(collaboration, "load_benchmark", lambda *a: type("B", (), {"questions": QS})())
+    out = tmp_path / "report.md"
+    assert collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--base", "team",
+                               "--aggregations", "summariser,top_score", "--md", str(out)]) == 0
+    text = out.read_text()
+    assert "| spatial/acc | 4 | 1.000 | 0.000 | 1.000 | +1.000 [+1.000, +1.000] | +0.000 [+0.000, +0.000] |" in text
+    assert "team@summariser" in text and "team@top_score" in text and "team@summariser:" not in text
+    d.joinpath("run.json").unlink()
+    with pytest.raises(SystemExit, match="run.json"):
+        collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--aggregations", "summariser"])

@@ -155,3 +155,43 @@ def test_sft_filter_reads_a_tool_candidate_as_an_answer_of_the_questions_kind():
     # a candidate of the right kind is canonicalised ("3.2 5" -> "3.2 5", IoU 0.9 with 3-5)
     ep = run(GROUND, [script('1. grounding {"query":"x"}', "3 5")])
     assert own_answer(ep, ep.agents[0]) == "3.2 5" and judge_trajectory(ep, ep.agents[0], SFTConfig()).own_correct
+
+
+class _SureTeam(ScriptedTeam):
+    """Agent k's answer tokens have log-prob -0.1 (k + 1): agent 0 is the surest."""
+
+    def generate(self, requests):
+        return [c.model_copy(update={"logprobs": [-0.1 * (r.agent + 1)] * len(c.logprobs)})
+                for r, c in zip(requests, super().generate(requests), strict=True)]
+
+
+@pytest.mark.parametrize(("question", "answers"), [
+    (MC, ["A", "B", "B", "C"]),  # vote B, summariser (the last agent) C, top score (agent 0) A
+    (NUM, ["8", "11", "12", "14"]),  # median 11.5
+    (GROUND, ["2 4", "3 5", "3 5", "4 6"]),
+    (MC, ["D", "not a letter", "A", "A"]),  # an unparseable answer takes part in no rule
+])
+def test_an_evaluation_aggregates_again_exactly_as_the_episode_would(question, answers):
+    """Aggregation runs after every agent has answered, so the agents' recorded answers (and answer
+    log-probs) give each rule's team answer without running the episode again: the aggregation rows
+    of the ablation table are read from one evaluation."""
+    from m1.evaluation.harness import EvalError, reaggregate
+
+    scripts = [script('1. global_sampling {"n":4}', a) for a in answers]
+    rules = {}
+    for rule in ("vote", "summariser", "top_score"):
+        cfg = CPPConfig(aggregation=rule)
+        rules[rule] = run_episode(question, _SureTeam(scripts), Tools(), complete_topology(4), CATALOGUE, cfg)
+    recorded = prediction_from_episode("team", rules["vote"])
+    names = rules["vote"].team
+    for rule, ep in rules.items():
+        again = reaggregate(recorded, question, names, CPPConfig(aggregation=rule))
+        assert (again.prediction, again.aggregation) == (ep.final_answer or "", ep.aggregation), rule
+        assert again.system == f"team@{rule}"
+    if question is MC and answers[0] == "A":
+        assert [rules[r].final_answer for r in ("vote", "summariser", "top_score")] == ["B", "C", "A"]
+    with pytest.raises(EvalError, match="log-prob"):  # predictions written before agent_scores existed
+        reaggregate(recorded.model_copy(update={"agent_scores": {}}), question, names,
+                    CPPConfig(aggregation="top_score"))
+    with pytest.raises(EvalError, match="not in the team"):
+        reaggregate(recorded, question, names[:2], CPPConfig())
