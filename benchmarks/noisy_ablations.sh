@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The ablation table of issue #20 in the noisy-tool setting (configs/noisy.yaml): every row starts
+# from the same `m1 run` (noisy tools, seed 0: annotation, SFT to a plateau, 8 MARL steps — the "full
+# system"), changes one thing, and is evaluated with `m1 eval` on the same held-out questions; then
+# benchmarks/collaboration.py pairs every row with the full system. Results: benchmarks/collaboration.md
+# ("The ablation table with noisy tools").
+#
+#   RUN=DIR HELDOUT=DIR [OUT=DIR] [VERIFY_RUN=DIR] bash benchmarks/noisy_ablations.sh [ROW ...]
+#
+#   RUN        an `m1 run --config configs/noisy.yaml` output (sft/team, sft/data, synth/train, marl/team)
+#   HELDOUT    the held-out benchmark (m1 synth --out HELDOUT --split test --n 70 --seed 100: 551 questions)
+#   VERIFY_RUN the verifying teacher's students (jobs/annotate.py + jobs/sft.py with sft.teacher=verify),
+#              for the row verify-marl
+#   ROW        rows to run, in order (default: all, most telling first); `report` writes the table
+#   AGGREGATIONS  the report's aggregation rows (default summariser,top_score; top_score needs an
+#              evaluation of the full system that recorded agent_scores)
+#
+# MARL rows repeat `m1 run`'s MARL settings (8 steps of 4 questions, group size 4, seed 0) with one
+# change; `m1 run` evaluated 46 questions inside MARL, these rows skip that (marl.eval_questions=1)
+# and are evaluated once, on HELDOUT. Aggregation rows need no run: collaboration.py --aggregations
+# reads them from the full system's evaluation. Every step is skipped when its output exists.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+: "${RUN:?}" "${HELDOUT:?}"
+OUT=${OUT:-/tmp/m1-noisy-ablations}
+CONFIG=configs/noisy.yaml
+HOMO=configs/ablations/homogeneous_noisy.yaml
+MARLSET=(seed=0 marl.steps=8 marl.questions_per_step=4 marl.eval_videos=6 marl.checkpoint_every=4
+         grpo.group_size=4 marl.eval_questions=1 marl.data_dir="$RUN/synth/train" marl.eval_dir="$RUN/synth/test")
+mkdir -p "$OUT/eval"
+log() { echo "[$(date +%T)] $*"; }
+
+marl() {  # marl ROW CONFIG START_TEAM [KEY=VALUE ...]: 8 MARL steps into $OUT/ROW
+  local row=$1 config=$2 start=$3; shift 3
+  [ -f "$OUT/$row/marl/team/team.json" ] && return
+  log "MARL $row"
+  "$PY" jobs/marl.py --config "$config" output_dir="$OUT/$row" marl.team_dir="$start" "${MARLSET[@]}" "$@" \
+    > "$OUT/$row.marl.log" 2>&1
+}
+
+evaluate() {  # evaluate ROW CONFIG TEAM [KEY=VALUE ...]: the team on HELDOUT into $OUT/eval/ROW/team
+  local row=$1 config=$2 team=$3; shift 3
+  [ -f "$OUT/eval/$row/team/metrics.json" ] && return
+  log "evaluate $row"
+  "$PY" -m cli eval --config "$config" --benchmark m1_synth --data-dir "$HELDOUT" --split test --team "$team" \
+    --system team --no-progress --out "$OUT/eval/$row" "$@" > "$OUT/$row.eval.log" 2>&1
+}
+
+homo_sft() {  # four qwen3-base builds, SFT on the default team's data (agent k gets agent k's examples)
+  [ -f "$OUT/homo/sft/team/team.json" ] && return
+  log "SFT homogeneous team"
+  mkdir -p "$OUT/homo/data"
+  "$PY" - "$RUN/sft/data" "$OUT/homo/data" "$HOMO" <<'EOF'
+import json, shutil, sys
+from pathlib import Path
+from m1.config import load_config
+src, dst, homo = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+rename = dict(zip([a.name for a in load_config(None, []).team.agents],
+                  [a.name for a in load_config(homo, []).team.agents], strict=True))
+with open(src / "examples.jsonl") as fi, open(dst / "examples.jsonl", "w") as fo:
+    for line in fi:
+        e = json.loads(line)
+        e["agent"] = rename[e["agent"]]
+        fo.write(json.dumps(e) + "\n")
+shutil.copy(src / "manifest.json", dst / "manifest.json")
+EOF
+  "$PY" -m cli models init --config "$HOMO" --out "$OUT/homo/init" > "$OUT/homo.init.log" 2>&1
+  # the same SFT settings as the RUN's (m1 run ... sft.val_fraction=0.15 sft.epochs=8 sft.eval_every=40 sft.patience=4)
+  "$PY" jobs/sft.py --config "$HOMO" output_dir="$OUT/homo" seed=0 sft.team_dir="$OUT/homo/init" \
+    sft.dataset_dir="$OUT/homo/data" sft.val_fraction=0.15 sft.epochs=8 sft.eval_every=40 sft.patience=4 \
+    > "$OUT/homo.sft.log" 2>&1
+}
+
+row() {
+  case $1 in
+    full) evaluate full $CONFIG "$RUN/marl/team" ;;
+    sft) evaluate sft $CONFIG "$RUN/sft/team" ;;
+    no-dropout) marl no-dropout $CONFIG "$RUN/sft/team" grpo.agent_dropout=false
+                evaluate no-dropout $CONFIG "$OUT/no-dropout/marl/team" ;;
+    no-rcol) marl no-rcol $CONFIG "$RUN/sft/team" rewards.col_weight=0
+             evaluate no-rcol $CONFIG "$OUT/no-rcol/marl/team" ;;
+    infer-2) evaluate infer-2 $CONFIG "$RUN/marl/team" "team.use=[qwen2-base,qwen3-base]" ;;
+    infer-1) evaluate infer-1 $CONFIG "$RUN/marl/team" "team.use=[qwen3-base]" ;;
+    no-rformat) marl no-rformat $CONFIG "$RUN/sft/team" rewards.format_ok=0 rewards.format_bad=0
+                evaluate no-rformat $CONFIG "$OUT/no-rformat/marl/team" ;;
+    # LoRA at 10x full fine-tuning's lr (benchmarks/marl_ablations.sh says why)
+    lora) marl lora $CONFIG "$RUN/sft/team" marl.lora=true grpo.lr=1e-3
+          evaluate lora $CONFIG "$OUT/lora/marl/team" ;;
+    homo-sft) homo_sft; evaluate homo-sft $HOMO "$OUT/homo/sft/team" ;;
+    homo) homo_sft; marl homo $HOMO "$OUT/homo/sft/team"
+          evaluate homo $HOMO "$OUT/homo/marl/team" ;;
+    agents-1) marl agents-1 $CONFIG "$RUN/sft/team" "team.use=[qwen3-base]"
+              evaluate agents-1 $CONFIG "$OUT/agents-1/marl/team" "team.use=[qwen3-base]" ;;
+    agents-2) marl agents-2 $CONFIG "$RUN/sft/team" "team.use=[qwen2-base,qwen3-base]"
+              evaluate agents-2 $CONFIG "$OUT/agents-2/marl/team" "team.use=[qwen2-base,qwen3-base]" ;;
+    verify-marl) : "${VERIFY_RUN:?verify-marl needs VERIFY_RUN}"
+                 MARLSET+=(marl.data_dir="$VERIFY_RUN/synth/train")
+                 marl verify-marl $CONFIG "$VERIFY_RUN/sft/team"
+                 evaluate verify-marl $CONFIG "$OUT/verify-marl/marl/team" ;;
+    report)
+      local runs=()
+      for r in sft no-dropout no-rcol no-rformat lora infer-2 infer-1 agents-2 agents-1 homo-sft homo; do
+        [ -f "$OUT/eval/$r/team/metrics.json" ] && runs+=(--run "$r=$OUT/eval/$r/team")
+      done
+      "$PY" benchmarks/collaboration.py --data-dir "$HELDOUT" --run "full=$OUT/eval/full/team" "${runs[@]}" \
+        --base full --aggregations "${AGGREGATIONS:-summariser,top_score}" --md "$OUT/report.md" ;;
+    *) echo "unknown row $1" >&2; exit 2 ;;
+  esac
+}
+
+ROWS=("$@")
+[ ${#ROWS[@]} -gt 0 ] || ROWS=(full sft no-dropout no-rcol infer-2 infer-1 no-rformat lora homo-sft homo agents-1
+                               agents-2 report)
+for r in "${ROWS[@]}"; do row "$r"; done
+log done
