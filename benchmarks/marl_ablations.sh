@@ -66,21 +66,7 @@ evaluate sft-agents-2 "$SFT_TEAM" --agents qwen2-base,qwen3-base
 # (agent k of this team gets agent k's examples: same position, same citation labels), then MARL.
 if [ ! -f "$OUT/homo/sft/team/team.json" ]; then
   log "SFT homogeneous team"
-  mkdir -p "$OUT/homo/data"
-  "$PY" - "$SFT_DATA" "$OUT/homo/data" "$HOMO" <<'EOF'
-import json, shutil, sys
-from pathlib import Path
-from m1.config import load_config
-src, dst, homo = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-rename = dict(zip([a.name for a in load_config(None, []).team.agents],
-                  [a.name for a in load_config(homo, []).team.agents], strict=True))
-with open(src / "examples.jsonl") as fi, open(dst / "examples.jsonl", "w") as fo:
-    for line in fi:
-        e = json.loads(line)
-        e["agent"] = rename[e["agent"]]
-        fo.write(json.dumps(e) + "\n")
-shutil.copy(src / "manifest.json", dst / "manifest.json")
-EOF
+  "$PY" benchmarks/homogeneous_data.py "$SFT_DATA" "$OUT/homo/data" "$HOMO"
   "$PY" -m cli models init --config "$HOMO" --out "$OUT/homo/init" > "$OUT/homo.init.log" 2>&1
   "$PY" jobs/sft.py --config "$HOMO" output_dir="$OUT/homo" sft.team_dir="$OUT/homo/init" \
     sft.dataset_dir="$OUT/homo/data" sft.epochs=1 > "$OUT/homo.sft.log" 2>&1

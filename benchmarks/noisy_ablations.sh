@@ -50,21 +50,7 @@ evaluate() {  # evaluate ROW CONFIG TEAM [KEY=VALUE ...]: the team on HELDOUT in
 homo_sft() {  # four qwen3-base builds, SFT on the default team's data (agent k gets agent k's examples)
   [ -f "$OUT/homo/sft/team/team.json" ] && return
   log "SFT homogeneous team"
-  mkdir -p "$OUT/homo/data"
-  "$PY" - "$RUN/sft/data" "$OUT/homo/data" "$HOMO" <<'EOF'
-import json, shutil, sys
-from pathlib import Path
-from m1.config import load_config
-src, dst, homo = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-rename = dict(zip([a.name for a in load_config(None, []).team.agents],
-                  [a.name for a in load_config(homo, []).team.agents], strict=True))
-with open(src / "examples.jsonl") as fi, open(dst / "examples.jsonl", "w") as fo:
-    for line in fi:
-        e = json.loads(line)
-        e["agent"] = rename[e["agent"]]
-        fo.write(json.dumps(e) + "\n")
-shutil.copy(src / "manifest.json", dst / "manifest.json")
-EOF
+  "$PY" benchmarks/homogeneous_data.py "$RUN/sft/data" "$OUT/homo/data" "$HOMO"
   "$PY" -m cli models init --config "$HOMO" --out "$OUT/homo/init" > "$OUT/homo.init.log" 2>&1
   # the same SFT settings as the RUN's (m1 run ... sft.val_fraction=0.15 sft.epochs=8 sft.eval_every=40 sft.patience=4)
   "$PY" jobs/sft.py --config "$HOMO" output_dir="$OUT/homo" seed=0 sft.team_dir="$OUT/homo/init" \
