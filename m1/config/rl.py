@@ -21,6 +21,13 @@ class RewardConfig(StrictModel):
     )
     format_ok: float = Field(0.2, description="R_format when every turn of the agent parsed and every call was valid.")
     format_bad: float = Field(-0.5, description="R_format otherwise.")
+    format_graded: bool = Field(
+        False,
+        description="R_format graded by the share of the agent's well-formed turns and calls, from format_bad (none) "
+        "to format_ok (all), instead of all-or-nothing. A departure from the paper (off by default): with "
+        "students whose every trajectory has some malformed turn, the binary reward is format_bad for every "
+        "rollout and gives GRPO no signal; see m1.train.rewards.",
+    )
     col_weight: float = Field(0.5, ge=0.0, description="R_col = col_weight x judge score (1/0).")
     max_tool_calls: int = Field(5, ge=1, description="More tool calls than this get col_over_budget instead.")
     col_over_budget: float = Field(-1.0, description="The strong penalty for exceeding max_tool_calls.")

@@ -19,7 +19,14 @@
   ``correct - wrong = 2``, ``frame_cost = 0.005`` makes 40 frames cost a tenth of that range.
 * ``R_format``: ``format_ok`` when every turn of the agent parsed (plan, revisions, answer), no
   reference dangled and no call was rejected for its arguments (a tool result of error kind
-  ``bad_args`` or ``unknown_tool``); ``format_bad`` otherwise.
+  ``bad_args`` or ``unknown_tool``); ``format_bad`` otherwise. With ``rewards.format_graded`` (a
+  *departure from the paper*, off by default) it is graded instead:
+  ``format_bad + (format_ok - format_bad) * share``, ``share`` the fraction of the agent's units —
+  its turns and its executed calls — that were well formed (a turn that parsed; a call whose
+  references resolved and whose arguments were accepted). Why: a student that writes one bad
+  revision in every trajectory gets ``format_bad`` on every rollout, the group-relative advantage of
+  the format term is then 0, and GRPO cannot learn to write fewer bad turns (measured on the
+  verifying teacher's students, ``benchmarks/collaboration.md``).
 * ``R_col``: the collaboration judge's 1/0 on the agent's planning trajectory, times
   ``col_weight``; more than ``max_tool_calls`` calls get ``col_over_budget`` instead (the
   paper's strong penalty). The **rule judge** gives 1 when all hold:
@@ -169,6 +176,19 @@ def agent_frames(ep: Episode, a: AgentTrace) -> int:
     return sum(ep.memory[st.memory_id].frames for st in a.steps)
 
 
+def format_reward(ep: Episode, a: AgentTrace, cfg: RewardConfig) -> float:
+    """``R_format`` of agent ``a`` (module docstring): all-or-nothing, or graded by the share of
+    well-formed units with ``cfg.format_graded``."""
+    bad_steps = sum(1 for st in a.steps if st.ref_error or ep.memory[st.memory_id].error_kind in _ARG_ERRORS)
+    bad_turns = sum(1 for t in a.turns if t.error_kind)
+    if not cfg.format_graded:
+        # format_errors also counts dangling references, which bad_steps includes
+        return cfg.format_bad if (a.format_errors or bad_steps) else cfg.format_ok
+    units = len(a.turns) + len(a.steps)
+    share = 1.0 - (bad_turns + bad_steps) / units if units else 0.0
+    return cfg.format_bad + (cfg.format_ok - cfg.format_bad) * share
+
+
 def agent_rewards(ep: Episode, cfg: RewardConfig | None = None, judge=None) -> list[AgentReward]:  # noqa: ANN001
     """Rewards of every active agent of ``ep``, in agent order. ``judge(ep, agent) -> (ok, reasons)``
     defaults to :func:`rule_judge`."""
@@ -180,8 +200,7 @@ def agent_rewards(ep: Episode, cfg: RewardConfig | None = None, judge=None) -> l
         own_s = score_question(ep.question, a.answer).score
         s = {"team": team_s, "agent": own_s, "mixed": (team_s + own_s) / 2}[cfg.outcome]
         r_res = cfg.wrong + (cfg.correct - cfg.wrong) * s - cfg.frame_cost * agent_frames(ep, a)
-        arg_errors = any(ep.memory[st.memory_id].error_kind in _ARG_ERRORS for st in a.steps)
-        r_fmt = cfg.format_bad if (a.format_errors or arg_errors) else cfg.format_ok
+        r_fmt = format_reward(ep, a, cfg)
         ok, reasons = judge(ep, a)
         if len(a.steps) > cfg.max_tool_calls:
             r_col = cfg.col_over_budget

@@ -229,3 +229,26 @@ def test_frame_cost_charges_each_agent_the_frames_its_own_calls_decoded():
     assert RewardConfig().frame_cost == 0.0
     with pytest.raises(ValueError, match="frame_cost"):
         RewardConfig(frame_cost=-0.1)
+
+
+def test_graded_format_reward_tells_one_bad_unit_from_many():
+    """rewards.format_graded: the share of well-formed turns and calls, so two trajectories that both
+    have a malformed unit get different rewards (the binary R_format gives both format_bad, and GRPO's
+    group-relative advantage of the format term is then 0)."""
+    tools = Tools({2: (ToolErrorKind.BAD_ARGS, "n=2 does not fit the schema"), 3: (ToolErrorKind.BAD_ARGS, "n=3")})
+    graded = RewardConfig(format_graded=True)
+    one_bad = episode([fixed('1. global_sampling {"n":2}\n2. fine_browser {}\n3. global_sampling {"n":4}', "B")],
+                      tools=tools)
+    two_bad = episode([fixed('1. global_sampling {"n":2}\n2. fine_browser {}\n3. global_sampling {"n":3}', "B")],
+                      tools=tools)
+    good = episode([fixed('1. global_sampling {"n":4}\n2. fine_browser {}', "B")])
+    nothing = episode([fixed("I plan nothing", "the answer is B")])
+    binary = [agent_rewards(e)[0].format for e in (one_bad, two_bad, good, nothing)]
+    assert binary == [-0.5, -0.5, 0.2, -0.5]
+    a = one_bad.agents[0]
+    units = len(a.turns) + len(a.steps)
+    assert len(a.steps) == 3 and units >= 5
+    got = [agent_rewards(e, graded)[0].format for e in (one_bad, two_bad, good, nothing)]
+    assert got[0] == pytest.approx(-0.5 + 0.7 * (units - 1) / units)
+    assert got[1] == pytest.approx(-0.5 + 0.7 * (units - 2) / units)
+    assert got[2] == pytest.approx(0.2) and got[3] == pytest.approx(-0.5)  # every unit good / none good
