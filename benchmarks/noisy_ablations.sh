@@ -10,7 +10,7 @@
 #   RUN        an `m1 run --config configs/noisy.yaml` output (sft/team, sft/data, synth/train, marl/team)
 #   HELDOUT    the held-out benchmark (m1 synth --out HELDOUT --split test --n 70 --seed 100: 551 questions)
 #   VERIFY_RUN the verifying teacher's students (jobs/annotate.py + jobs/sft.py with sft.teacher=verify),
-#              for the row verify-marl
+#              for the rows verify-marl and verify-marl-graded (the same with rewards.format_graded=true)
 #   ROW        rows to run, in order (default: all, most telling first); `report` writes the table
 #   AGGREGATIONS  the report's aggregation rows (default summariser,top_score; top_score needs an
 #              evaluation of the full system that recorded agent_scores)
@@ -84,6 +84,10 @@ row() {
                  MARLSET+=(marl.data_dir="$VERIFY_RUN/synth/train")
                  marl verify-marl $CONFIG "$VERIFY_RUN/sft/team"
                  evaluate verify-marl $CONFIG "$OUT/verify-marl/marl/team" ;;
+    verify-marl-graded) : "${VERIFY_RUN:?verify-marl-graded needs VERIFY_RUN}"
+                        MARLSET+=(marl.data_dir="$VERIFY_RUN/synth/train")
+                        marl verify-marl-graded $CONFIG "$VERIFY_RUN/sft/team" rewards.format_graded=true
+                        evaluate verify-marl-graded $CONFIG "$OUT/verify-marl-graded/marl/team" ;;
     report)
       local runs=()
       for r in sft no-dropout no-rcol no-rformat lora infer-2 infer-1 agents-2 agents-1 homo-sft homo; do
