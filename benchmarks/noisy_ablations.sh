@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # The ablation table of issue #20 in the noisy-tool setting (configs/noisy.yaml): every row starts
-# from the same `m1 run` (noisy tools, seed 0: annotation, SFT to a plateau, 8 MARL steps — the "full
-# system"), changes one thing, and is evaluated with `m1 eval` on the same held-out questions; then
-# benchmarks/collaboration.py pairs every row with the full system. Results: benchmarks/collaboration.md
+# from the same SFT team (annotation and SFT with noisy tools, as `m1 run` does them), changes one
+# thing, and is evaluated with `m1 eval` on the same held-out questions; benchmarks/collaboration.py
+# then pairs every row with the full system (SFT + 8 MARL steps). Results: benchmarks/collaboration.md
 # ("The ablation table with noisy tools").
 #
-#   RUN=DIR HELDOUT=DIR [OUT=DIR] [VERIFY_RUN=DIR] bash benchmarks/noisy_ablations.sh [ROW ...]
+#   RUN=DIR HELDOUT=DIR [OUT=DIR] [MARL_EVAL=DIR] bash benchmarks/noisy_ablations.sh [ROW ...]
 #
-#   RUN        an `m1 run --config configs/noisy.yaml` output (sft/team, sft/data, synth/train, marl/team)
+#   RUN        annotation + SFT output with noisy tools (sft/team, sft/data, synth/train): `m1 run` or
+#              jobs/annotate.py + jobs/sft.py, e.g. with sft.teacher=verify
 #   HELDOUT    the held-out benchmark (m1 synth --out HELDOUT --split test --n 70 --seed 100: 551 questions)
-#   VERIFY_RUN the verifying teacher's students (jobs/annotate.py + jobs/sft.py with sft.teacher=verify),
-#              for the rows verify-marl and verify-marl-graded (the same with rewards.format_graded=true)
+#   MARL_EVAL  the split MARL evaluates its one in-run question on (default HELDOUT/test; no effect on training)
 #   ROW        rows to run, in order (default: all, most telling first); `report` writes the table
-#   AGGREGATIONS  the report's aggregation rows (default summariser,top_score; top_score needs an
-#              evaluation of the full system that recorded agent_scores)
+#   AGGREGATIONS  the report's aggregation rows (default summariser,top_score; top_score needs
+#              predictions that recorded agent_scores)
 #
 # MARL rows repeat `m1 run`'s MARL settings (8 steps of 4 questions, group size 4, seed 0) with one
-# change; `m1 run` evaluated 46 questions inside MARL, these rows skip that (marl.eval_questions=1)
+# change; `m1 run` evaluates 46 questions inside MARL, these rows skip that (marl.eval_questions=1)
 # and are evaluated once, on HELDOUT. Aggregation rows need no run: collaboration.py --aggregations
 # reads them from the full system's evaluation. Every step is skipped when its output exists.
+#
+# A team is evaluated with the prompts it was trained on: the SFT data holds rendered prompts, so a
+# RUN annotated before a change of the prompt format (e.g. the `step` argument in the tool catalogue)
+# gives rows that no longer compare with each other (see collaboration.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -27,7 +31,8 @@ OUT=${OUT:-/tmp/m1-noisy-ablations}
 CONFIG=configs/noisy.yaml
 HOMO=configs/ablations/homogeneous_noisy.yaml
 MARLSET=(seed=0 marl.steps=8 marl.questions_per_step=4 marl.eval_videos=6 marl.checkpoint_every=4
-         grpo.group_size=4 marl.eval_questions=1 marl.data_dir="$RUN/synth/train" marl.eval_dir="$RUN/synth/test")
+         grpo.group_size=4 marl.eval_questions=1 marl.data_dir="$RUN/synth/train"
+         marl.eval_dir="${MARL_EVAL:-$HELDOUT/test}")
 mkdir -p "$OUT/eval"
 log() { echo "[$(date +%T)] $*"; }
 
@@ -60,14 +65,18 @@ homo_sft() {  # four qwen3-base builds, SFT on the default team's data (agent k 
 
 row() {
   case $1 in
-    full) evaluate full $CONFIG "$RUN/marl/team" ;;
+    full) marl full $CONFIG "$RUN/sft/team"
+          evaluate full $CONFIG "$OUT/full/marl/team" ;;
     sft) evaluate sft $CONFIG "$RUN/sft/team" ;;
     no-dropout) marl no-dropout $CONFIG "$RUN/sft/team" grpo.agent_dropout=false
                 evaluate no-dropout $CONFIG "$OUT/no-dropout/marl/team" ;;
     no-rcol) marl no-rcol $CONFIG "$RUN/sft/team" rewards.col_weight=0
              evaluate no-rcol $CONFIG "$OUT/no-rcol/marl/team" ;;
-    infer-2) evaluate infer-2 $CONFIG "$RUN/marl/team" "team.use=[qwen2-base,qwen3-base]" ;;
-    infer-1) evaluate infer-1 $CONFIG "$RUN/marl/team" "team.use=[qwen3-base]" ;;
+    infer-2) evaluate infer-2 $CONFIG "$OUT/full/marl/team" "team.use=[qwen2-base,qwen3-base]" ;;
+    infer-1) evaluate infer-1 $CONFIG "$OUT/full/marl/team" "team.use=[qwen3-base]" ;;
+    # R_format graded by the share of well-formed turns and calls (a departure from the paper)
+    format-graded) marl format-graded $CONFIG "$RUN/sft/team" rewards.format_graded=true
+                   evaluate format-graded $CONFIG "$OUT/format-graded/marl/team" ;;
     no-rformat) marl no-rformat $CONFIG "$RUN/sft/team" rewards.format_ok=0 rewards.format_bad=0
                 evaluate no-rformat $CONFIG "$OUT/no-rformat/marl/team" ;;
     # LoRA at 10x full fine-tuning's lr (benchmarks/marl_ablations.sh says why)
@@ -80,17 +89,9 @@ row() {
               evaluate agents-1 $CONFIG "$OUT/agents-1/marl/team" "team.use=[qwen3-base]" ;;
     agents-2) marl agents-2 $CONFIG "$RUN/sft/team" "team.use=[qwen2-base,qwen3-base]"
               evaluate agents-2 $CONFIG "$OUT/agents-2/marl/team" "team.use=[qwen2-base,qwen3-base]" ;;
-    verify-marl) : "${VERIFY_RUN:?verify-marl needs VERIFY_RUN}"
-                 MARLSET+=(marl.data_dir="$VERIFY_RUN/synth/train")
-                 marl verify-marl $CONFIG "$VERIFY_RUN/sft/team"
-                 evaluate verify-marl $CONFIG "$OUT/verify-marl/marl/team" ;;
-    verify-marl-graded) : "${VERIFY_RUN:?verify-marl-graded needs VERIFY_RUN}"
-                        MARLSET+=(marl.data_dir="$VERIFY_RUN/synth/train")
-                        marl verify-marl-graded $CONFIG "$VERIFY_RUN/sft/team" rewards.format_graded=true
-                        evaluate verify-marl-graded $CONFIG "$OUT/verify-marl-graded/marl/team" ;;
     report)
       local runs=()
-      for r in sft no-dropout no-rcol no-rformat lora infer-2 infer-1 agents-2 agents-1 homo-sft homo; do
+      for r in sft no-dropout format-graded no-rcol no-rformat lora infer-2 infer-1 agents-2 agents-1 homo-sft homo; do
         [ -f "$OUT/eval/$r/team/metrics.json" ] && runs+=(--run "$r=$OUT/eval/$r/team")
       done
       "$PY" benchmarks/collaboration.py --data-dir "$HELDOUT" --run "full=$OUT/eval/full/team" "${runs[@]}" \
@@ -100,7 +101,7 @@ row() {
 }
 
 ROWS=("$@")
-[ ${#ROWS[@]} -gt 0 ] || ROWS=(full sft no-dropout no-rcol infer-2 infer-1 no-rformat lora homo-sft homo agents-1
-                               agents-2 report)
+[ ${#ROWS[@]} -gt 0 ] || ROWS=(sft full no-dropout format-graded infer-1 infer-2 no-rcol no-rformat lora homo-sft homo
+                               agents-1 agents-2 report)
 for r in "${ROWS[@]}"; do row "$r"; done
 log done
