@@ -39,6 +39,9 @@ def build_backends(cfg: M1Config, team_dir: str | Path, use_ray: bool, with_lear
     a ``learner`` bundle in the placement group, ``Backends.placement``, when ``ray.placement_group``);
     ``worker_cls``: the tool runner class (in-process) / tool-worker actor body (Ray); ``root``:
     where relative model-config paths of the cluster plan are found (the repository)."""
+    from m1.models import check_prompt_format
+
+    check_prompt_format(team_dir)  # warns when the team was trained on another tool catalogue
     if not use_ray:
         runner = (worker_cls or ToolRunner)(cfg.tools, cfg.video)
         return Backends(LocalTeam.from_dir(str(team_dir), cfg.team, engine_cfg=cfg.engine), runner, SharedMemory(),

@@ -68,7 +68,7 @@ def main(cfg: M1Config) -> dict:
     from actors.rollout import build_backends
     from m1.checkpoint import agent_dir, save_agent
     from m1.engines.endpoint import check_trainable
-    from m1.models import init_team, with_team_summariser
+    from m1.models import PROMPTS_KEY, catalogue_lines, init_team, with_team_summariser
     from m1.synth import read_split
     from m1.team.rollout import EpisodeJob
     from m1.team.topology import complete_topology
@@ -134,7 +134,8 @@ def main(cfg: M1Config) -> dict:
         model.load_state_dict(_materialise(learner.weights(a)))
         save_agent(model, tok, team_out / spec.name)
     TeamDir(team_out).copy_tokenizer_from(TeamDir(p["team"]))
-    TeamDir(team_out).write_manifest(cfg.team, cfg.seed, marl={"from": str(p["team"]), "steps": trainer.step})
+    TeamDir(team_out).write_manifest(cfg.team, cfg.seed, marl={"from": str(p["team"]), "steps": trainer.step},
+                                     **{PROMPTS_KEY: catalogue_lines(catalogue())})  # the rollouts' prompts
     chosen = TeamDir(p["team"]).summariser_choice()
     if chosen is not None:  # trained with it, so evaluated with it; its scores are the start team's
         TeamDir(team_out).write_summariser_choice({**chosen, "carried_from": str(p["team"])})

@@ -71,7 +71,12 @@ def main(cfg: M1Config) -> dict:
     team_out = p["team_out"]
     TeamDir(team_out).copy_tokenizer_from(TeamDir(p["team_dir"]))
     provenance = {"mode": cfg.sft.mode, "dataset": str(p["dataset"]), "base": str(p["team_dir"])}
-    TeamDir(team_out).write_manifest(cfg.team, cfg.seed, {j["name"]: j["out_dir"] for j in jobs}, sft=provenance)
+    from m1.models import PROMPTS_KEY, catalogue_lines, dataset_catalogue
+
+    # the catalogue the prompts of the data set carry: what this team reads as its tool list
+    prompts = {PROMPTS_KEY: dataset_catalogue(p["dataset"]) or catalogue_lines()}
+    TeamDir(team_out).write_manifest(cfg.team, cfg.seed, {j["name"]: j["out_dir"] for j in jobs}, sft=provenance,
+                                     **prompts)
     plot_losses({j["name"]: Path(j["run_dir"]) for j in jobs}, p["out"] / "loss.png",
                 title=f"SFT loss ({cfg.sft.mode})")
     summary = {"wall_seconds": round(wall, 1), "use_ray": cfg.sft.use_ray, "mode": cfg.sft.mode,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from m1.team.plan import (
     PromptLimits,
     render_answer_prompt,
     render_plan_prompt,
+    render_tool_line,
     schema_types,
 )
 from m1.tools.registry import catalogue
@@ -227,6 +229,81 @@ def init_team(
         dirs[spec.name] = save_agent(build_model(spec, tokenizer, seed=seed * 1000 + i), tokenizer, out / spec.name)
     TeamDir(out).write_manifest(team, seed, dirs)
     return dirs
+
+
+# ------------------------------------------------------------------------------ prompt format
+
+PROMPTS_KEY = "prompt_catalogue"
+
+
+class PromptFormatWarning(UserWarning):
+    """A team was trained on prompts whose tool catalogue differs from the one rendered now."""
+
+
+def catalogue_lines(specs: Sequence[ToolSpec] | None = None) -> list[str]:
+    """The tool-catalogue lines every plan and revision prompt carries (default: :mod:`m1.tools`')."""
+    return [render_tool_line(t) for t in (specs if specs is not None else catalogue())]
+
+
+def _prompt_catalogue(prompt: str) -> list[str] | None:
+    """The catalogue lines of a rendered plan prompt (between ``Tools:`` and ``Task:``)."""
+    lines = prompt.split("\n")
+    if "Tools:" not in lines:
+        return None
+    start = lines.index("Tools:") + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith(("Task:", "Plan:"))), len(lines))
+    return lines[start:end]
+
+
+def dataset_catalogue(dataset: str | Path) -> list[str] | None:
+    """The catalogue lines of an SFT data set's first plan prompt (None: no such example)."""
+    path = Path(dataset) / "examples.jsonl"
+    if not path.is_file():
+        return None
+    with path.open() as f:
+        for line in f:
+            ex = json.loads(line)
+            if ex.get("kind") == "plan" and isinstance(ex.get("prompt"), str):
+                return _prompt_catalogue(ex["prompt"])
+    return None
+
+
+def trained_catalogue(team_dir: str | Path, _depth: int = 0) -> list[str] | None:
+    """The tool-catalogue lines of the prompts ``team_dir`` was trained on: recorded in its
+    ``team.json`` (SFT and MARL write it), else read from its SFT data set, else — a MARL team
+    written before the record existed — its start team's; None when unknown (an untrained team,
+    or its data set gone)."""
+    td = TeamDir(team_dir)
+    if not td.exists() or _depth > 8:
+        return None
+    body = td.manifest()
+    if isinstance(body.get(PROMPTS_KEY), list):
+        return [str(x) for x in body[PROMPTS_KEY]]
+    if isinstance(body.get("sft"), dict) and body["sft"].get("dataset"):
+        return dataset_catalogue(body["sft"]["dataset"])
+    if isinstance(body.get("marl"), dict) and body["marl"].get("from"):
+        return trained_catalogue(body["marl"]["from"], _depth + 1)
+    return None
+
+
+def check_prompt_format(team_dir: str | Path, specs: Sequence[ToolSpec] | None = None) -> bool:
+    """Warn (:class:`PromptFormatWarning`) when ``team_dir`` was trained on a tool catalogue other
+    than the one its prompts carry now; True when they match or it is unknown. A model trained from
+    scratch reads the catalogue as part of its prompt: after the ``step`` argument was added, a team
+    trained before it wrote ``2. fine_browser {}`` as its first step (a format error) on questions it
+    had answered right."""
+    trained = trained_catalogue(team_dir)
+    now = catalogue_lines(specs)
+    if trained is None or trained == now:
+        return True
+    changed = [(a, b) for a, b in zip(trained, now, strict=False) if a != b]
+    example = (f"e.g. trained on {changed[0][0]!r}, now {changed[0][1]!r}" if changed
+               else f"{len(trained)} tool lines then, {len(now)} now")
+    warnings.warn(
+        f"{team_dir} was trained on prompts with another tool catalogue ({example}); its agents may not plan "
+        "in the prompts rendered now. Train it again, or evaluate it with the commit it was trained with",
+        PromptFormatWarning, stacklevel=2)
+    return False
 
 
 def with_team_summariser(cfg: M1Config, team_dir: str | Path) -> M1Config:
