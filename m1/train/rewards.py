@@ -182,8 +182,7 @@ def format_reward(ep: Episode, a: AgentTrace, cfg: RewardConfig) -> float:
     bad_steps = sum(1 for st in a.steps if st.ref_error or ep.memory[st.memory_id].error_kind in _ARG_ERRORS)
     bad_turns = sum(1 for t in a.turns if t.error_kind)
     if not cfg.format_graded:
-        # format_errors also counts dangling references, which bad_steps includes
-        return cfg.format_bad if (a.format_errors or bad_steps) else cfg.format_ok
+        return cfg.format_bad if (bad_turns or bad_steps) else cfg.format_ok
     units = len(a.turns) + len(a.steps)
     share = 1.0 - (bad_turns + bad_steps) / units if units else 0.0
     return cfg.format_bad + (cfg.format_ok - cfg.format_bad) * share
