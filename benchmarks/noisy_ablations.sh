@@ -14,6 +14,8 @@
 #   ROW        rows to run, in order (default: all, most telling first); `report` writes the table
 #   AGGREGATIONS  the report's aggregation rows (default summariser,top_score; top_score needs
 #              predictions that recorded agent_scores)
+#   MARL_SEED  the MARL rows' training seed (default 0): a second seed of a row is the same command
+#              with MARL_SEED=1 and another OUT (link the first OUT's eval/sft there: SFT has no MARL seed)
 #
 # MARL rows repeat `m1 run`'s MARL settings (8 steps of 4 questions, group size 4, seed 0) with one
 # change; `m1 run` evaluates 46 questions inside MARL, these rows skip that (marl.eval_questions=1)
@@ -30,7 +32,7 @@ PY=${PY:-.venv/bin/python}
 OUT=${OUT:-/tmp/m1-noisy-ablations}
 CONFIG=configs/noisy.yaml
 HOMO=configs/ablations/homogeneous_noisy.yaml
-MARLSET=(seed=0 marl.steps=8 marl.questions_per_step=4 marl.eval_videos=6 marl.checkpoint_every=4
+MARLSET=(seed=${MARL_SEED:-0} marl.steps=8 marl.questions_per_step=4 marl.eval_videos=6 marl.checkpoint_every=4
          grpo.group_size=4 marl.eval_questions=1 marl.data_dir="$RUN/synth/train"
          marl.eval_dir="${MARL_EVAL:-$HELDOUT/test}")
 mkdir -p "$OUT/eval"
