@@ -39,13 +39,13 @@ def build_backends(cfg: M1Config, team_dir: str | Path, use_ray: bool, with_lear
     a ``learner`` bundle in the placement group, ``Backends.placement``, when ``ray.placement_group``);
     ``worker_cls``: the tool runner class (in-process) / tool-worker actor body (Ray); ``root``:
     where relative model-config paths of the cluster plan are found (the repository)."""
-    from m1.models import check_prompt_format
+    from m1.models import team_catalogue
 
-    check_prompt_format(team_dir)  # warns when the team was trained on another tool catalogue
+    specs = team_catalogue(team_dir)  # the catalogue it was trained on, when that was an older format
     if not use_ray:
         runner = (worker_cls or ToolRunner)(cfg.tools, cfg.video)
         return Backends(LocalTeam.from_dir(str(team_dir), cfg.team, engine_cfg=cfg.engine), runner, SharedMemory(),
-                        on_ray=False)
+                        on_ray=False, catalogue=specs)
     from actors import check_fits, init_ray
     from actors.memory import RayMemory, make_memory_actor
     from actors.policy import RayTeam
@@ -62,4 +62,4 @@ def build_backends(cfg: M1Config, team_dir: str | Path, use_ray: bool, with_lear
     team = RayTeam(team_dir, cfg.team, cfg.ray, cfg.engine, timeout=cfg.cpp.generate_timeout, placement=placement)
     tools = RayToolPool(cfg.tools, cfg.video, cfg.ray, cfg.cpp.tool_timeout, cfg.cpp.tool_retries,
                         worker_cls=worker_cls or ToolWorker, num_gpus=tool_worker_gpus(cfg, root), placement=placement)
-    return Backends(team, tools, RayMemory(make_memory_actor()), on_ray=True, placement=placement)
+    return Backends(team, tools, RayMemory(make_memory_actor()), on_ray=True, placement=placement, catalogue=specs)

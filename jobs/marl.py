@@ -72,7 +72,6 @@ def main(cfg: M1Config) -> dict:
     from m1.synth import read_split
     from m1.team.rollout import EpisodeJob
     from m1.team.topology import complete_topology
-    from m1.tools.registry import catalogue
     from m1.train.learner import TeamLearner, lora_config
     from m1.train.marl import MARLTrainer, family_metrics, plot_metrics
 
@@ -110,7 +109,7 @@ def main(cfg: M1Config) -> dict:
     else:
         learner = TeamLearner.from_dirs(dirs, cfg.grpo, lora=lora_config(lora_rank) if lora_rank else None,
                                         seed=cfg.seed, lr_scales=scales)
-    driver, evaluator = rollout_drivers(cfg, backends, catalogue())
+    driver, evaluator = rollout_drivers(cfg, backends, backends.tool_catalogue())
     n = len(cfg.team.agents)
 
     def evaluate() -> dict[str, float]:
@@ -135,7 +134,7 @@ def main(cfg: M1Config) -> dict:
         save_agent(model, tok, team_out / spec.name)
     TeamDir(team_out).copy_tokenizer_from(TeamDir(p["team"]))
     TeamDir(team_out).write_manifest(cfg.team, cfg.seed, marl={"from": str(p["team"]), "steps": trainer.step},
-                                     **{PROMPTS_KEY: catalogue_lines(catalogue())})  # the rollouts' prompts
+                                     **{PROMPTS_KEY: catalogue_lines(driver.catalogue)})  # the rollouts' prompts
     chosen = TeamDir(p["team"]).summariser_choice()
     if chosen is not None:  # trained with it, so evaluated with it; its scores are the start team's
         TeamDir(team_out).write_summariser_choice({**chosen, "carried_from": str(p["team"])})

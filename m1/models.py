@@ -286,24 +286,56 @@ def trained_catalogue(team_dir: str | Path, _depth: int = 0) -> list[str] | None
     return None
 
 
-def check_prompt_format(team_dir: str | Path, specs: Sequence[ToolSpec] | None = None) -> bool:
-    """Warn (:class:`PromptFormatWarning`) when ``team_dir`` was trained on a tool catalogue other
-    than the one its prompts carry now; True when they match or it is unknown. A model trained from
-    scratch reads the catalogue as part of its prompt: after the ``step`` argument was added, a team
-    trained before it wrote ``2. fine_browser {}`` as its first step (a format error) on questions it
-    had answered right."""
+def _as_trained(spec: ToolSpec, line: str) -> ToolSpec | None:
+    """``spec`` as an older catalogue ``line`` described it — the arguments that line lists, in its
+    order, and its description — or None when no such cut renders ``line`` exactly (an argument it
+    lists is gone or changed type, or one it lacks is required now)."""
+    head, sep, description = line.partition(") ")
+    if not sep or not head.startswith(spec.name + "("):
+        return None
+    listed = [p.split(":", 1)[0].rstrip("?") for p in head[len(spec.name) + 1:].split(", ") if p]
+    schema = spec.args_schema or {}
+    props = schema.get("properties", {}) or {}
+    required = list(schema.get("required", []) or [])
+    if any(n not in props for n in listed) or any(r not in listed for r in required):
+        return None
+    cut = {**schema, "properties": {n: props[n] for n in listed}}
+    if "required" in schema:
+        cut["required"] = required
+    out = spec.model_copy(update={"args_schema": cut, "description": description})
+    return out if render_tool_line(out) == line else None
+
+
+def team_catalogue(team_dir: str | Path, specs: Sequence[ToolSpec] | None = None) -> list[ToolSpec]:
+    """The tool catalogue ``team_dir``'s prompts render: today's (``specs``, default
+    :mod:`m1.tools`'), or — for a team trained on an older format of it — the one it was trained
+    on, rebuilt from today's tools cut to the arguments and descriptions it saw. A model trained
+    from scratch reads the catalogue as part of its prompt: a team trained before the ``step``
+    argument wrote ``2. fine_browser {}`` (a format error) under the new lines, on questions it had
+    answered right. The plans it writes are checked against the same cut catalogue, so it cannot
+    call an argument it never saw. Warns (:class:`PromptFormatWarning`) and returns today's when
+    the old catalogue cannot be rebuilt (a tool it knew is gone, an argument it never saw is now
+    required); says on stderr when it renders an older one."""
+    now = list(specs if specs is not None else catalogue())
     trained = trained_catalogue(team_dir)
-    now = catalogue_lines(specs)
-    if trained is None or trained == now:
-        return True
-    changed = [(a, b) for a, b in zip(trained, now, strict=False) if a != b]
+    if trained is None or trained == catalogue_lines(now):
+        return now
+    by_name = {t.name: t for t in now}
+    rebuilt = [_as_trained(by_name[n], line) if (n := line.split("(", 1)[0]) in by_name else None
+               for line in trained]
+    if all(t is not None for t in rebuilt):
+        hidden = sorted({t.name for t in now} - {t.name for t in rebuilt})
+        print(f"note: {team_dir} was trained on an older tool catalogue; its prompts render that one"
+              + (f" (tools it never saw are left out: {', '.join(hidden)})" if hidden else ""), file=sys.stderr)
+        return [t for t in rebuilt if t is not None]
+    changed = [(a, b) for a, b in zip(trained, catalogue_lines(now), strict=False) if a != b]
     example = (f"e.g. trained on {changed[0][0]!r}, now {changed[0][1]!r}" if changed
                else f"{len(trained)} tool lines then, {len(now)} now")
     warnings.warn(
-        f"{team_dir} was trained on prompts with another tool catalogue ({example}); its agents may not plan "
-        "in the prompts rendered now. Train it again, or evaluate it with the commit it was trained with",
-        PromptFormatWarning, stacklevel=2)
-    return False
+        f"{team_dir} was trained on prompts with another tool catalogue ({example}), which today's tools cannot "
+        "render; its agents may not plan in the prompts rendered now. Train it again, or evaluate it with the "
+        "commit it was trained with", PromptFormatWarning, stacklevel=2)
+    return now
 
 
 def with_team_summariser(cfg: M1Config, team_dir: str | Path) -> M1Config:

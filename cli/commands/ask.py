@@ -109,7 +109,6 @@ def _run(args: argparse.Namespace) -> int:
     from m1.team.cpp import run_episode
     from m1.team.topology import complete_topology
     from m1.team.trace_view import render_html, render_text
-    from m1.tools.registry import catalogue
 
     team = args.team
     if team is None:
@@ -123,8 +122,8 @@ def _run(args: argparse.Namespace) -> int:
     team_dir = ensure_team(cfg, team)
     cfg = with_team_summariser(cfg, team_dir)
     b = build_backends(cfg, team_dir, use_ray=args.ray)
-    ep = run_episode(q, b.team, b.tools, complete_topology(len(b.team.names)), catalogue(), cfg.cpp, cfg.sampling.eval,
-                     seed=args.seed, memory=b.memory)
+    ep = run_episode(q, b.team, b.tools, complete_topology(len(b.team.names)), b.tool_catalogue(), cfg.cpp,
+                     cfg.sampling.eval, seed=args.seed, memory=b.memory)
     print(ep.model_dump_json(indent=1) if args.json else render_text(ep))
     if args.html:
         Path(args.html).write_text(render_html(ep))

@@ -286,9 +286,8 @@ def team_systems(names: Iterable[str], backends: Any, cfg: Any, team_dir: str, a
                  frames: int | None = None) -> dict[str, EvalSystem]:
     """The team-based systems among ``names`` (team, no_comm, no_tools, solo) over one set of back-ends;
     ``agent``: who answers in no_tools and solo (default: the summariser)."""
-    from m1.tools.registry import catalogue
-
     n = len(backends.team.names)
+    catalogue = backends.tool_catalogue
     conc = cfg.ray.concurrency if backends.on_ray else 1
     out: dict[str, EvalSystem] = {}
     for name in names:

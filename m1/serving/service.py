@@ -198,10 +198,8 @@ class TeamService:
     """Answers questions with one team (see the module docstring). Thread-safe."""
 
     def __init__(self, cfg: M1Config, backends: Any, store: Any, catalogue: Sequence[Any] | None = None):
-        from m1.tools.registry import catalogue as default_catalogue
-
         self.cfg, self.b, self.store = cfg, backends, store
-        self.catalogue = list(catalogue) if catalogue is not None else default_catalogue()
+        self.catalogue = list(catalogue) if catalogue is not None else backends.tool_catalogue()
         self.cpp, self.sampling = cfg.cpp, cfg.sampling.eval
         # in-process engines and tool contexts are not thread-safe: one episode at a time there
         self._lock = threading.Lock() if not backends.on_ray else None
@@ -252,10 +250,11 @@ class TeamService:
 
 def build_local_service(cfg: M1Config, team_dir: str | Path) -> TeamService:
     """In-process back-ends (tests, ``m1 serve --local``); the team's stored summariser applies."""
-    from m1.models import with_team_summariser
+    from m1.models import team_catalogue, with_team_summariser
 
     cfg = with_team_summariser(cfg, team_dir)
 
     team = LocalTeam.from_dir(str(team_dir), cfg.team, engine_cfg=cfg.engine)
-    backends = Backends(team, ServingToolRunner(cfg.tools, cfg.video), SharedMemory(), on_ray=False)
+    backends = Backends(team, ServingToolRunner(cfg.tools, cfg.video), SharedMemory(), on_ray=False,
+                        catalogue=team_catalogue(team_dir))
     return TeamService(cfg, backends, TraceStore(cfg.serve.max_traces))

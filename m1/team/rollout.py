@@ -29,6 +29,14 @@ class Backends:
     memory: MemoryBackend
     on_ray: bool
     placement: Any = None  # the run's actors.placement.Placement when ray.placement_group is on
+    catalogue: list[ToolSpec] | None = None  # what the team's prompts render (m1.models.team_catalogue)
+
+    def tool_catalogue(self) -> list[ToolSpec]:
+        """The tool catalogue this team's prompts render and its plans are checked against: the one it
+        was trained on (``build_backends`` sets it), else today's."""
+        from m1.tools.registry import catalogue  # noqa: PLC0415
+
+        return list(self.catalogue) if self.catalogue is not None else catalogue()
 
 
 @dataclass(frozen=True)
