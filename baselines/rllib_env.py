@@ -10,7 +10,11 @@ the lookup of :mod:`baselines.skeletons`:
 2. **revise** (``phase 1``), after every agent has seen the team's answers (the shared memory):
    ``k < K``: re-plan — also run skeleton ``k``, answer from all the agent's calls; ``K``: keep;
    ``K+1``: revise to the team's majority answer (ties: the most confident); ``K+2``: revise to the
-   most confident answer of the team.
+   most confident answer of the team; with re-readings in the cache (noisy tools), ``K+3``:
+   **re-read** — read the skeleton's question-aware call again at the reference solver's other
+   rates and answer by agreement (:meth:`~baselines.skeletons.QuestionCache.verify`: the solver's
+   ``verify`` strategy; the answer in hand is the first reading). Without a question-aware call it
+   keeps.
 
 The team's answer is :func:`m1.team.cpp.aggregate` of the agents' answers under the default
 :class:`~m1.config.cpp.CPPConfig` (majority vote for multiple choice, the numeric median, the
@@ -28,7 +32,8 @@ confidence, the share of the team agreeing with it, whether it holds the majorit
 best confidence and share of agents with an answer, the number of distinct answers, its frames.
 
 ``env_config``: ``caches`` (a list of :class:`~baselines.skeletons.QuestionCache`) or ``cache_path``;
-``num_agents`` (3); ``reward`` (a dict of :class:`~m1.config.rl.RewardConfig` fields, e.g.
+``num_agents`` (3); ``rereads`` (the re-read action; default: when every cached question has its
+re-readings); ``reward`` (a dict of :class:`~m1.config.rl.RewardConfig` fields, e.g.
 ``{"frame_cost": 0.005}``); ``order``: ``random`` (a question drawn by the env's seeded generator)
 or ``sequential`` (question ``i`` of the cache at the ``i``-th reset, for evaluation).
 ``reset(options={"index": i})`` picks question ``i``.
@@ -45,7 +50,7 @@ import gymnasium as gym
 import numpy as np
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
-from baselines.skeletons import FAMILIES, SKELETONS, QuestionCache, load_cache
+from baselines.skeletons import FAMILIES, REREAD_TOOLS, SKELETONS, QuestionCache, load_cache
 from m1.config.cpp import CPPConfig
 from m1.config.rl import RewardConfig
 from m1.data.scoring import score_question
@@ -53,8 +58,8 @@ from m1.schema import Question, TaskType
 from m1.team.cpp import aggregate
 
 K = len(SKELETONS)
-KEEP, MAJORITY, CONFIDENT = K, K + 1, K + 2
-NUM_ACTIONS = K + 3
+KEEP, MAJORITY, CONFIDENT, REREAD = K, K + 1, K + 2, K + 3
+NUM_ACTIONS = K + 3  # without re-readings; PlannerEnv.num_actions is K + 4 with them
 HASH_BUCKETS = 48
 MAX_AGENTS = 8
 TASK_TYPES = tuple(TaskType)
@@ -99,11 +104,16 @@ class PlannerEnv(MultiAgentEnv):
         self.order = config.get("order", "random")
         if self.order not in ("random", "sequential"):
             raise ValueError(f"order must be 'random' or 'sequential', got {self.order!r}")
+        has = all(c.has_rereads for c in self.caches)
+        self.rereads = bool(config.get("rereads", has))
+        if self.rereads and not has:
+            raise ValueError("rereads=True needs a cache built with re-readings (cache --rereads)")
+        self.num_actions = NUM_ACTIONS + int(self.rereads)
         self.possible_agents = [f"a{i}" for i in range(self.n)]
         self.agents = list(self.possible_agents)
         box = gym.spaces.Box(0.0, 1.0, (obs_size(),), np.float32)
         self.observation_spaces = {a: box for a in self.possible_agents}
-        self.action_spaces = {a: gym.spaces.Discrete(NUM_ACTIONS) for a in self.possible_agents}
+        self.action_spaces = {a: gym.spaces.Discrete(self.num_actions) for a in self.possible_agents}
         self._rng = np.random.default_rng(config.get("seed"))
         self._next = 0
         self._cache: QuestionCache | None = None
@@ -135,8 +145,8 @@ class PlannerEnv(MultiAgentEnv):
             raise RuntimeError("step() before reset()")
         acts = [int(action_dict[a]) for a in self.possible_agents]
         for a in acts:
-            if not 0 <= a < NUM_ACTIONS:
-                raise ValueError(f"action {a} is outside 0..{NUM_ACTIONS - 1}")
+            if not 0 <= a < self.num_actions:
+                raise ValueError(f"action {a} is outside 0..{self.num_actions - 1}")
         if self._phase == 0:
             for i, act in enumerate(acts):
                 if act < K:
@@ -154,6 +164,8 @@ class PlannerEnv(MultiAgentEnv):
                 self._adopt(i, _majority(shown))
             elif act == CONFIDENT:
                 self._adopt(i, max(shown, key=lambda x: (x[0] is not None, x[1])))
+            elif act == REREAD:
+                self._reread(i)
         self._phase = 2
         team, rewards, info = self.outcome()
         obs = {a: self._obs(i) for i, a in enumerate(self.agents)}
@@ -165,6 +177,14 @@ class PlannerEnv(MultiAgentEnv):
     def _run(self, i: int, tools: tuple[str, ...]) -> None:
         self._tools[i] += [t for t in tools if t not in self._tools[i]]
         self._answers[i], self._conf[i], self._frames[i] = self._cache.outcome(self._tools[i])
+
+    def _reread(self, i: int) -> None:
+        aware = [t for t in self._tools[i] if t in REREAD_TOOLS]
+        if not aware:
+            return  # nothing question-aware to read again: keep
+        answer, conf, frames = self._cache.verify(aware[-1], (self._answers[i], self._conf[i]))
+        self._frames[i] = self._frames[i] | frames
+        self._adopt(i, (answer, conf))
 
     def _adopt(self, i: int, answer_conf: tuple[str | None, float]) -> None:
         if answer_conf[0] is not None:

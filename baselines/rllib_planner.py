@@ -8,14 +8,18 @@
         --out runs/planner/ppo --iterations 60 --seed 0
 
 ``cache`` runs the seven argument-less tool calls on every question of an M1-Synth split once
-(:mod:`baselines.skeletons`); ``train`` trains RLlib's PPO (new API stack: RLModule + Learner,
-``num_env_runners=0``, CPU) on :class:`baselines.rllib_env.PlannerEnv` — one policy per agent, or
-one shared with ``--shared-policy`` — saves the checkpoint, and with ``--eval`` plays the test
-questions greedily (argmax) and writes ``report.json``; ``eval`` does the same from a saved
+(:mod:`baselines.skeletons`) with the tools of ``--config`` (e.g. ``configs/noisy.yaml``'s noisy
+tools), and with ``--rereads`` also the re-readings that give the planner its re-read action;
+``train`` trains RLlib's PPO (new API stack: RLModule + Learner, ``num_env_runners=0``, CPU) on
+:class:`baselines.rllib_env.PlannerEnv` — one policy per agent, or one shared with
+``--shared-policy`` — saves the checkpoint, and with ``--eval`` plays the test questions greedily
+(argmax) and writes ``report.json``; ``eval`` does the same from a saved
 checkpoint. Every system of the report is played through the same environment:
 
 - ``ppo``: the trained policies, greedy;
 - ``solver``: every agent runs the reference solver's family plan and keeps it (= ``m1.tools.solver``);
+- ``solver_verify`` (caches with re-readings): the same plan, then re-read (= the solver's ``verify``
+  strategy);
 - ``random``: every agent a uniformly random skeleton, then keep (seeded);
 - ``best_per_family``: every agent the skeleton with the best mean train score for the question's
   family (a tabular planner fitted on the same train questions);
@@ -69,12 +73,17 @@ def play(caches: Sequence[QuestionCache], policy: Policy, num_agents: int = 3,
 
 
 def scripted(kind: str, train: Sequence[QuestionCache] = (), seed: int = 0) -> Policy:
-    """The scripted systems of the module docstring (``solver``, ``random``, ``best_per_family``, ``oracle``)."""
+    """The scripted systems of the module docstring (``solver``, ``solver_verify``, ``random``,
+    ``best_per_family``, ``oracle``)."""
     from baselines.rllib_env import KEEP
     from m1.data.scoring import score_question
 
     if kind == "solver":
         return lambda j, o, phase, c: reference_skeleton(c.question) if phase == 0 else KEEP
+    if kind == "solver_verify":
+        from baselines.rllib_env import REREAD
+
+        return lambda j, o, phase, c: reference_skeleton(c.question) if phase == 0 else REREAD
     if kind == "random":
         rng = np.random.default_rng(seed)
         return lambda j, o, phase, c: int(rng.integers(len(SKELETONS))) if phase == 0 else KEEP
@@ -222,8 +231,10 @@ def train_ppo(train: Sequence[QuestionCache], iterations: int, log: Callable[[st
 
 def evaluate(test: Sequence[QuestionCache], train: Sequence[QuestionCache], policy: Policy | None,
              num_agents: int, frame_cost: float, seed: int) -> tuple[dict[str, list[dict]], dict[str, Any]]:
-    systems = {k: play(test, scripted(k, train, seed), num_agents, frame_cost)
-               for k in ("solver", "random", "best_per_family", "oracle")}
+    kinds = ["solver", "random", "best_per_family", "oracle"]
+    if all(c.has_rereads for c in test):
+        kinds.insert(1, "solver_verify")
+    systems = {k: play(test, scripted(k, train, seed), num_agents, frame_cost) for k in kinds}
     if policy is not None:
         systems["ppo"] = play(test, policy, num_agents, frame_cost)
     return systems, summarise(systems)
@@ -242,18 +253,21 @@ def _write_report(out: Path, systems: dict, summary: dict, meta: dict) -> None:
 def _cmd_cache(args: argparse.Namespace) -> int:
     import torch
 
-    from baselines.skeletons import precompute, save_cache
+    from baselines.skeletons import REREADS, precompute, save_cache
+    from m1.config import load_config
     from m1.synth import read_split
 
     torch.set_num_threads(1)
+    tools = load_config(args.config, args.set).tools
     qs = [q for q in read_split(args.split) if q.answer is not None]
     k, n = (int(x) for x in args.shard.split("/"))
     videos = sorted({q.video for q in qs})
     mine = set(videos[k::n])  # whole videos per shard, so a shard's calls share the video's perception cache
     qs = [q for q in qs if q.video in mine][: args.limit or None]
     t0 = time.monotonic()
-    done = save_cache(precompute(qs), args.out, log_every=25)
-    print(f"cached {done} questions x 7 calls in {time.monotonic() - t0:.0f} s -> {args.out}")
+    done = save_cache(precompute(qs, tools, rereads=args.rereads), args.out, log_every=25)
+    calls = 7 + (len(REREADS) if args.rereads else 0)
+    print(f"cached {done} questions x {calls} calls in {time.monotonic() - t0:.0f} s -> {args.out}")
     return 0
 
 
@@ -323,6 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--limit", type=int, default=0, help="Only the first N labelled questions (default: all).")
     c.add_argument("--shard", default="0/1", metavar="K/N",
                    help="Only the videos with index %% N == K (run N processes; concatenate their files).")
+    c.add_argument("--config", default=None, help="Project config whose `tools` section the calls use "
+                   "(e.g. configs/noisy.yaml; default: the built-in tools settings, exact tools).")
+    c.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="Config overrides, e.g. tools.noise.seed=1.")
+    c.add_argument("--rereads", action="store_true",
+                   help="Also cache the question-aware calls at the reference solver's other rates: the planner's "
+                   "re-read action (meaningful with noisy tools; 6 more calls per question).")
     c.set_defaults(func=_cmd_cache)
     for name, fn in (("train", _cmd_train), ("eval", _cmd_eval)):
         t = sub.add_parser(name, help="Train PPO (and evaluate)." if name == "train" else "Evaluate a checkpoint.")

@@ -19,6 +19,13 @@ its calls' frame sets — exactly what one shared episode context would count, s
 by two calls is counted once (``test_rllib_planner`` checks the reference skeleton against
 :func:`m1.tools.solver.solve`: same answers, same frames). The cache is a JSONL file (one line per
 question) so training and evaluation reuse it.
+
+**Re-readings** (``precompute(..., rereads=True)``, for noisy tools, :mod:`m1.tools.noise`): the
+question-aware calls of :data:`REREAD_TOOLS` are also run at the other sampling rates of the
+reference solver's ``verify`` strategy (``tools.scan_step`` x :data:`m1.tools.solver.RATE_FACTORS`,
+each an independent reading), stored as ``tool@factor``. :meth:`QuestionCache.verify` then answers
+as that strategy does — a second reading, a third on disagreement, :func:`m1.tools.solver.revise` —
+which is the re-read action of :class:`baselines.rllib_env.PlannerEnv`.
 """
 
 from __future__ import annotations
@@ -32,12 +39,12 @@ from pathlib import Path
 from m1.config.tools import ToolsConfig
 from m1.data.answers import parse_choice, parse_interval
 from m1.data.scoring import read_number
-from m1.schema import Family, Question, TaskType, ToolCall
+from m1.schema import Family, Question, TaskType, ToolCall, ToolResult
 from m1.team.answers import canonical_number, parse_answer
 from m1.team.plan import PlanFormatError
 from m1.tools.context import ToolContext, VideoStore
 from m1.tools.registry import execute
-from m1.tools.solver import PLANS
+from m1.tools.solver import PLANS, RATE_FACTORS, agree, revise
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,15 @@ SKELETONS: tuple[Skeleton, ...] = (
     Skeleton("fine+grounding", ("fine_browser", "grounding")),
 )
 CALLS: tuple[str, ...] = tuple(sorted({t for s in SKELETONS for t in s.tools}))
+REREAD_TOOLS: tuple[str, ...] = ("fine_browser", "grounding", "spatial")  # what the solver's verify re-reads
+
+
+def reread_key(tool: str, factor: float) -> str:
+    """The cache key of ``tool`` read at ``tools.scan_step`` x ``factor`` (factor 1: the plain call)."""
+    return tool if factor == 1.0 else f"{tool}@{factor:g}"
+
+
+REREADS: tuple[str, ...] = tuple(reread_key(t, f) for t in REREAD_TOOLS for f in RATE_FACTORS[1:])
 
 
 class CacheError(ValueError):
@@ -104,6 +120,40 @@ class QuestionCache:
                 best = (c.answer, c.confidence)
         return best[0], best[1], frozenset(frames)
 
+    @property
+    def has_rereads(self) -> bool:
+        return all(k in self.calls for k in REREADS)
+
+    def verify(self, tool: str,
+               first: tuple[str | None, float] | None = None) -> tuple[str | None, float, frozenset[int]]:
+        """(answer, confidence, frames) of reading ``tool`` again the way the reference solver's
+        ``verify`` strategy does: ``first`` (the answer in hand, default ``tool``'s plain call) is
+        the first reading, a second comes at the next rate, a third when the two disagree, and
+        :func:`m1.tools.solver.revise` answers; frames: those of the extra readings."""
+        if tool not in REREAD_TOOLS:
+            raise CacheError(f"{tool!r} is not re-read; re-read tools: {', '.join(REREAD_TOOLS)}")
+
+        def reading(answer: str | None, conf: float) -> ToolResult | None:
+            return None if answer is None else ToolResult(tool=tool, candidate=answer,
+                                                          confidence=min(1.0, max(0.0, conf)))
+
+        plain = self.calls.get(tool)
+        if first is None and plain is None:
+            raise CacheError(f"question {self.question.qid}: no cached result for {tool!r}")
+        readings = [reading(*first) if first is not None else reading(plain.answer, plain.confidence)]
+        frames: set[int] = set()
+        for f in RATE_FACTORS[1:]:
+            if len(readings) == 2 and agree(readings[0], readings[1]):
+                break
+            c = self.calls.get(reread_key(tool, f))
+            if c is None:
+                raise CacheError(f"question {self.question.qid}: no cached reading {reread_key(tool, f)!r} "
+                                 "(build the cache with --rereads)")
+            frames |= c.frames
+            readings.append(reading(c.answer, c.confidence))
+        answer, conf = revise(readings)
+        return canonical(answer, self.question), conf, frozenset(frames)
+
 
 def canonical(candidate: str | None, q: Question) -> str | None:
     """``candidate`` in the canonical form of ``q``'s answers, or None if it is no answer of ``q``'s type.
@@ -128,8 +178,13 @@ def canonical(candidate: str | None, q: Question) -> str | None:
     return None
 
 
-def run_call(q: Question, tool: str, cfg: ToolsConfig | None = None, store: VideoStore | None = None) -> CallOutcome:
-    """Run the argument-less ``tool`` on ``q`` in a fresh context."""
+def run_call(q: Question, tool: str, cfg: ToolsConfig | None = None, store: VideoStore | None = None,
+             factor: float = 1.0) -> CallOutcome:
+    """Run the argument-less ``tool`` on ``q`` in a fresh context, scanning at ``tools.scan_step`` x
+    ``factor`` (another factor is another, independent reading under ``tools.noise``)."""
+    cfg = cfg or ToolsConfig()
+    if factor != 1.0:
+        cfg = cfg.model_copy(update={"scan_step": cfg.scan_step * factor})
     ctx = ToolContext(q.video, q, cfg, store)
     r = execute(ToolCall(tool=tool), ctx)
     return CallOutcome(canonical(r.candidate, q), float(r.confidence or 0.0), frozenset(ctx.seen), r.error)
@@ -137,11 +192,15 @@ def run_call(q: Question, tool: str, cfg: ToolsConfig | None = None, store: Vide
 
 def precompute(
     questions: Sequence[Question], cfg: ToolsConfig | None = None, store: VideoStore | None = None,
-    calls: Sequence[str] = CALLS,
+    calls: Sequence[str] = CALLS, rereads: bool = False,
 ) -> Iterator[QuestionCache]:
-    """Every call of ``calls`` on every question (module docstring), one question at a time."""
+    """Every call of ``calls`` on every question (module docstring), one question at a time;
+    ``rereads``: also the re-readings of :data:`REREAD_TOOLS` at the solver's other rates."""
+    extra = [(t, f) for t in REREAD_TOOLS for f in RATE_FACTORS[1:]] if rereads else []
     for q in questions:
-        yield QuestionCache(q, {t: run_call(q, t, cfg, store) for t in calls})
+        got = {t: run_call(q, t, cfg, store) for t in calls}
+        got.update({reread_key(t, f): run_call(q, t, cfg, store, f) for t, f in extra})
+        yield QuestionCache(q, got)
 
 
 def cache_line(c: QuestionCache) -> str:

@@ -3,7 +3,8 @@ rewards that are the project's scorer's, the lookup equal to the reference solve
 
 ``tests/fixtures/planner_cache.jsonl`` is real tool output: ``python -m baselines.rllib_planner cache``
 on a 2-video M1-Synth test split (seed 3, the tiny settings of ``TINY`` below; 16 questions); the
-environment never opens the videos. ``test_the_lookup_is_the_reference_solver`` rebuilds such a
+environment never opens the videos. ``planner_cache_noisy.jsonl``: the same split cached with
+``--config configs/noisy.yaml --rereads`` (noisy tools, with the re-readings of the re-read action). ``test_the_lookup_is_the_reference_solver`` rebuilds such a
 cache from a freshly generated video and checks it against :func:`m1.tools.solver.solve`.
 """
 
@@ -17,13 +18,14 @@ import pytest
 
 pytest.importorskip("ray.rllib")
 
-from baselines.rllib_env import CONFIDENT, KEEP, MAJORITY, NUM_ACTIONS, PlannerEnv  # noqa: E402
+from baselines.rllib_env import CONFIDENT, KEEP, MAJORITY, NUM_ACTIONS, REREAD, PlannerEnv  # noqa: E402
 from baselines.rllib_planner import main, play, scripted, summarise  # noqa: E402
 from baselines.skeletons import SKELETONS, CacheError, load_cache, reference_skeleton  # noqa: E402
 from m1.config.rl import RewardConfig  # noqa: E402
 from m1.data.scoring import score_question  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "planner_cache.jsonl"
+NOISY = FIXTURE.with_name("planner_cache_noisy.jsonl")
 TINY = ["synth.width=192", "synth.height=108", "synth.fps=5", "synth.min_duration=6", "synth.max_duration=8",
         "synth.min_scene_seconds=3", "synth.min_object_size=12", "synth.max_object_size=30"]
 SK = {s.name: i for i, s in enumerate(SKELETONS)}
@@ -148,6 +150,43 @@ def test_bad_input_is_a_clear_error(caches, tmp_path):
         PlannerEnv({})
 
 
+def test_with_rereadings_the_env_has_a_reread_action_that_is_the_solvers_verify():
+    from ray.rllib.utils.pre_checks.env import check_multiagent_environments
+
+    from baselines.skeletons import REREAD_TOOLS, QuestionCache
+
+    noisy = load_cache(NOISY)
+    env = PlannerEnv({"caches": noisy, "seed": 0})
+    assert env.rereads and env.num_actions == NUM_ACTIONS + 1 == REREAD + 1
+    check_multiagent_environments(env)
+    assert not PlannerEnv({"caches": load_cache(FIXTURE)}).rereads  # exact-tool caches: the action set as before
+    with pytest.raises(ValueError, match="--rereads"):
+        PlannerEnv({"caches": load_cache(FIXTURE), "rereads": True})
+    solver, verify = play(noisy, scripted("solver")), play(noisy, scripted("solver_verify"))
+    changed = 0
+    for c, one, two in zip(noisy, solver, verify, strict=True):
+        tool = SKELETONS[reference_skeleton(c.question)].tools[-1]
+        assert tool in REREAD_TOOLS
+        answer, _, first_frames = c.outcome(SKELETONS[reference_skeleton(c.question)].tools)
+        calls = {tool: c.calls[tool]} | {k: v for k, v in c.calls.items() if k.startswith(tool + "@")}
+        readings = [v.answer for v in calls.values()]
+        # a re-read never costs fewer frames, and it changes the answer only where the readings disagree
+        assert two["frames"] >= one["frames"]
+        if len(set(readings)) == 1:
+            assert two["team_answer"] == one["team_answer"]
+        changed += two["team_answer"] != one["team_answer"]
+    assert changed >= 2  # the fixture holds questions where the noisy readings disagree and re-reading decides
+    # a question without a question-aware call keeps its answer when it "re-reads"
+    only_global = QuestionCache(noisy[0].question, noisy[0].calls)
+    env = PlannerEnv({"caches": [only_global], "num_agents": 1})
+    env.reset(options={"index": 0})
+    global_skel = next(i for i, s in enumerate(SKELETONS) if s.tools == ("global_sampling",))
+    env.step({"a0": global_skel})
+    before = env._answers[0]
+    env.step({"a0": REREAD})
+    assert env._answers[0] == before
+
+
 def test_the_command_line_has_help(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--help"])
@@ -168,6 +207,23 @@ def test_the_lookup_is_the_reference_solver(tmp_path):
         ans, _, frames = c.outcome(SKELETONS[reference_skeleton(c.question)].tools)
         scored = (score_question(c.question, ans).score, score_question(c.question, sol.answer).score)
         assert scored[0] == scored[1] and len(frames) == sol.frames_used, (c.question.qid, ans, sol.answer)
+
+
+@pytest.mark.slow
+def test_the_reread_lookup_is_the_solvers_verify_strategy(tmp_path):
+    from baselines.skeletons import precompute
+    from m1.config import load_config
+    from m1.synth import generate_split, read_split
+    from m1.tools.solver import solve
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "noisy.yaml", overrides=TINY)
+    generate_split(cfg.synth, tmp_path, "test", 2, seed=4, progress=False)
+    caches = list(precompute(read_split(tmp_path / "test"), cfg.tools, rereads=True))
+    rows = play(caches, scripted("solver_verify"))
+    for c, row in zip(caches, rows, strict=True):
+        sol = solve(c.question, cfg.tools, strategy="verify")
+        assert row["score"] == score_question(c.question, sol.answer).score, (c.question.qid, row, sol.answer)
+        assert row["frames"] == sol.frames_used, c.question.qid
 
 
 @pytest.mark.slow
