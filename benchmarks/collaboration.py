@@ -55,6 +55,18 @@ def scored(questions: list[Question], preds: dict[str, dict]) -> dict[str, dict[
                 for q in questions if q.qid in p} for s, p in preds.items()}
 
 
+def seed_mean(runs: list[dict[str, dict]]) -> dict[str, dict]:
+    """qid → the mean of ``runs``' score, frames, seconds and tool calls (None where a run lacks one),
+    over the questions every run answered."""
+    shared = set.intersection(*(set(r) for r in runs))
+
+    def mean(qid: str, key: str) -> float | None:
+        vals = [r[qid][key] for r in runs]
+        return None if any(v is None for v in vals) else sum(vals) / len(vals)
+
+    return {qid: {k: mean(qid, k) for k in ("score", "frames", "seconds", "tool_calls")} for qid in sorted(shared)}
+
+
 def reaggregated(questions: list[Question], name: str, preds: dict[str, Prediction], run_json: Path,
                  rules: list[str]) -> dict[str, dict[str, Prediction]]:
     """``name@rule`` → qid → the prediction of system ``name`` aggregated by ``rule``; ``run_json`` (the
@@ -162,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="Also score the base system's answers aggregated by these rules (comma-separated of vote, "
                          "summariser, top_score) as BASE@RULE, from its agents' recorded answers and its run.json; "
                          "top_score needs predictions that record agent_scores.")
+    ap.add_argument("--mean", action="append", default=[], metavar="NAME=A+B",
+                    help="Also a system NAME whose per-question score, frames, seconds and calls are the mean of "
+                         "systems A, B, ... (e.g. two training seeds of one row): its intervals resample questions "
+                         "over the seed mean; the seeds' own spread is the difference of A and B. Repeatable.")
     ap.add_argument("--md", default=None, help="Also write the report here.")
     args = ap.parse_args(argv)
     preds = load_systems(Path(args.eval_dir), [s.strip() for s in args.systems.split(",") if s.strip()]) \
@@ -188,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.teacher_teams_json:
         teams = json.loads(Path(args.teacher_teams_json).read_text())["systems"]
         results |= from_noisy_tools(Path(args.teacher_teams_json), list(teams), prefix="teacher")
+    for spec in args.mean:
+        name, sep, parts = spec.partition("=")
+        members = [m for m in parts.split("+") if m]
+        if not sep or not name or len(members) < 2 or any(m not in results for m in members):
+            raise SystemExit(f"--mean wants NAME=A+B over systems read ({sorted(results)}), got {spec!r}")
+        results[name] = seed_mean([results[m] for m in members])
     common = [q for q in questions if all(q.qid in r for r in results.values())]
     if not common:
         raise SystemExit("the systems share no answered question")

@@ -64,6 +64,19 @@ def test_runs_of_other_evaluations_are_compared_by_name(tmp_path, monkeypatch):
     assert "| spatial/acc | 4 | 1.000 | 0.500 | +0.500 [" in text and "marl:" in text and "sft:" in text
     with pytest.raises(SystemExit, match="NAME=DIR"):
         collaboration.main(["--data-dir", "unused", "--run", "sft"])
+    # two seeds of one row as their per-question mean: sft wrong on q0, q1; "sft2" wrong on q1 only
+    d = tmp_path / "sft2" / "team"
+    d.mkdir(parents=True)
+    d.joinpath("predictions.jsonl").write_text("".join(
+        _pred("team", q, "B" if q.qid == "q1" else "A", {"x": "A"}).model_dump_json() + "\n" for q in QS))
+    runs = ["--run", f"marl={tmp_path / 'marl' / 'team'}", "--run", f"sft={tmp_path / 'sft' / 'team'}",
+            "--run", f"sft2={d}"]
+    assert collaboration.main(["--data-dir", "unused", *runs, "--mean", "sft_mean=sft+sft2", "--base", "marl",
+                               "--md", str(out)]) == 0
+    # per question: q0 (1 + 0) / 2, q1 0, the other two spatial questions 1
+    assert "| spatial/acc | 4 | 1.000 | 0.500 | 0.750 | 0.625 |" in out.read_text()
+    with pytest.raises(SystemExit, match="NAME=A\\+B"):
+        collaboration.main(["--data-dir", "unused", *runs, "--mean", "m=sft+nothing", "--base", "marl"])
 
 
 def test_the_1fps_cost_reads_durations_the_format_lacks(tmp_path):
