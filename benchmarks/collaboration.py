@@ -191,8 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         if not got:
             raise SystemExit(f"--run {name}: no predictions in {Path(where) / 'predictions.jsonl'}")
         preds[name], dirs[name] = got, Path(where)
-    if args.base not in preds:
+    means = {spec.partition("=")[0] for spec in args.mean}
+    if args.base not in preds and args.base not in means:
         raise SystemExit(f"no predictions of {args.base!r} under {args.eval_dir} or --run (found {sorted(preds)})")
+    if args.aggregations and args.base not in preds:
+        raise SystemExit(f"--aggregations reads the base system's recorded answers: {args.base!r} is a --mean")
     # durations from the videos where the format has none: a 1-fps cost must not count them as 0
     questions = with_durations(load_benchmark(args.benchmark, args.data_dir, args.split).questions)
     rules = [r.strip() for r in args.aggregations.split(",") if r.strip()]

@@ -75,6 +75,9 @@ def test_runs_of_other_evaluations_are_compared_by_name(tmp_path, monkeypatch):
                                "--md", str(out)]) == 0
     # per question: q0 (1 + 0) / 2, q1 0, the other two spatial questions 1
     assert "| spatial/acc | 4 | 1.000 | 0.500 | 0.750 | 0.625 |" in out.read_text()
+    assert collaboration.main(["--data-dir", "unused", *runs, "--mean", "sft_mean=sft+sft2", "--base", "sft_mean",
+                               "--md", str(out)]) == 0  # a seed mean can be the base
+    assert "| spatial/acc | 4 | 1.000 | 0.500 | 0.750 | 0.625 | -0.375 [" in out.read_text()
     with pytest.raises(SystemExit, match="NAME=A\\+B"):
         collaboration.main(["--data-dir", "unused", *runs, "--mean", "m=sft+nothing", "--base", "marl"])
 
