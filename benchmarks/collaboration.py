@@ -99,6 +99,20 @@ def from_noisy_tools(path: Path, systems: list[str], prefix: str = "solver") -> 
                                          "tool_calls": r.get("tool_calls")} for r in data[s]} for s in systems}
 
 
+def from_planner(path: Path) -> dict[str, dict[str, dict]]:
+    """Per-question results of the RLlib planner's ``episodes.jsonl`` (``python -m
+    baselines.rllib_planner train/eval --out DIR``: one row per system and question) in
+    :func:`scored`'s form, named ``planner:<system>``."""
+    if not path.is_file():
+        raise SystemExit(f"--planner-episodes: no file {path}")
+    out: dict[str, dict[str, dict]] = {}
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        out.setdefault(f"planner:{r['system']}", {})[r["qid"]] = {
+            "score": r["score"], "frames": r["frames"], "seconds": None, "tool_calls": None}
+    return out
+
+
 def table(questions: list[Question], results: dict[str, dict[str, dict]], base: str, seed: int,
           resamples: int) -> str:
     groups = sorted({group(q) for q in questions}) + ["all"]
@@ -170,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teacher-teams-json", default=None,
                     help="Also compare against the teacher teams in this benchmarks/teacher_teams.py --json file "
                          "(same questions and tools), as teacher:<name>.")
+    ap.add_argument("--planner-episodes", default=None,
+                    help="Also compare against the RLlib planner's systems in this episodes.jsonl "
+                         "(baselines.rllib_planner train/eval --out DIR; same questions and tools), as planner:<name>.")
     ap.add_argument("--aggregations", default="",
                     help="Also score the base system's answers aggregated by these rules (comma-separated of vote, "
                          "summariser, top_score) as BASE@RULE, from its agents' recorded answers and its run.json; "
@@ -213,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not name or len(members) < 2 or any(m not in results for m in members):
             raise SystemExit(f"--mean wants NAME=A+B over systems read ({sorted(results)}), got {spec!r}")
         results[name] = seed_mean([results[m] for m in members])
+    if args.planner_episodes:
+        results |= from_planner(Path(args.planner_episodes))
     common = [q for q in questions if all(q.qid in r for r in results.values())]
     if not common:
         raise SystemExit("the systems share no answered question")

@@ -3,6 +3,7 @@ cost table against 1 fps, and what the vote did to the agents' own answers."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -143,3 +144,22 @@ def test_aggregations_score_the_base_run_under_other_rules(tmp_path, monkeypatch
     d.joinpath("run.json").unlink()
     with pytest.raises(SystemExit, match="run.json"):
         collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--aggregations", "summariser"])
+
+
+def test_the_rllib_planners_episodes_are_paired_by_question(tmp_path, monkeypatch):
+    d = tmp_path / "team"
+    d.mkdir()
+    d.joinpath("predictions.jsonl").write_text("".join(_pred("team", q, "A").model_dump_json() + "\n" for q in QS))
+    episodes = tmp_path / "episodes.jsonl"
+    episodes.write_text("".join(
+        json.dumps({"system": system, "qid": q.qid, "family": "x", "score": float(system == "ppo" or i % 2),
+                    "frames": 7}) + "\n" for system in ("ppo", "solver") for i, q in enumerate(QS)))
+    monkeypatch.setattr(collaboration, "load_benchmark", lambda *a: type("B", (), {"questions": QS})())
+    out = tmp_path / "report.md"
+    assert collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--planner-episodes", str(episodes),
+                               "--md", str(out)]) == 0
+    text = out.read_text()
+    assert "| **all** | 8 | 1.000 | 1.000 | 0.500 | +0.000 [+0.000, +0.000] | +0.500 [" in text
+    assert "| planner:ppo | 7.0 | 20.0 | — | — |" in text
+    with pytest.raises(SystemExit, match="no file"):
+        collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--planner-episodes", str(tmp_path / "x")])
