@@ -99,16 +99,41 @@ def from_noisy_tools(path: Path, systems: list[str], prefix: str = "solver") -> 
                                          "tool_calls": r.get("tool_calls")} for r in data[s]} for s in systems}
 
 
-def from_planner(path: Path) -> dict[str, dict[str, dict]]:
+def synth_qids(questions: list[Question], split_dir: Path) -> dict[str, str]:
+    """M1-Synth question id (``questions.jsonl``, what the planner's cache keeps) → the id the
+    benchmark loaders give the same question (Charades-STA and VSI-Bench rows have their own ids).
+    The format files keep ``questions.jsonl``'s order within a family, so the questions are paired
+    in order per family and checked by video and task type."""
+    from m1.synth import read_split  # noqa: PLC0415
+
+    neutral: dict[object, list[Question]] = defaultdict(list)
+    loaded: dict[object, list[Question]] = defaultdict(list)
+    for q in read_split(split_dir):
+        neutral[q.family].append(q)
+    for q in questions:
+        loaded[q.family].append(q)
+    out = {}
+    for fam, qs in neutral.items():
+        if len(qs) != len(loaded[fam]):
+            raise SystemExit(f"{split_dir}: {len(qs)} {fam} questions in questions.jsonl, {len(loaded[fam])} loaded")
+        for a, b in zip(qs, loaded[fam], strict=True):
+            if Path(a.video).stem != Path(b.video).stem or a.task_type != b.task_type:
+                raise SystemExit(f"{split_dir}: question {a.qid} does not pair with loaded {b.qid}")
+            out[a.qid] = b.qid
+    return out
+
+
+def from_planner(path: Path, qids: dict[str, str]) -> dict[str, dict[str, dict]]:
     """Per-question results of the RLlib planner's ``episodes.jsonl`` (``python -m
-    baselines.rllib_planner train/eval --out DIR``: one row per system and question) in
-    :func:`scored`'s form, named ``planner:<system>``."""
+    baselines.rllib_planner train/eval --out DIR``: one row per system and question, by M1-Synth
+    question id; ``qids`` maps those to the loaded benchmark's) in :func:`scored`'s form, named
+    ``planner:<system>``."""
     if not path.is_file():
         raise SystemExit(f"--planner-episodes: no file {path}")
     out: dict[str, dict[str, dict]] = {}
     for line in path.read_text().splitlines():
         r = json.loads(line)
-        out.setdefault(f"planner:{r['system']}", {})[r["qid"]] = {
+        out.setdefault(f"planner:{r['system']}", {})[qids.get(r["qid"], r["qid"])] = {
             "score": r["score"], "frames": r["frames"], "seconds": None, "tool_calls": None}
     return out
 
@@ -231,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"--mean wants NAME=A+B over systems read ({sorted(results)}), got {spec!r}")
         results[name] = seed_mean([results[m] for m in members])
     if args.planner_episodes:
-        results |= from_planner(Path(args.planner_episodes))
+        split_dir = Path(args.data_dir) / args.split
+        qids = synth_qids(questions, split_dir) if (split_dir / "questions.jsonl").is_file() else {}
+        results |= from_planner(Path(args.planner_episodes), qids)
     common = [q for q in questions if all(q.qid in r for r in results.values())]
     if not common:
         raise SystemExit("the systems share no answered question")

@@ -163,3 +163,21 @@ def test_the_rllib_planners_episodes_are_paired_by_question(tmp_path, monkeypatc
     assert "| planner:ppo | 7.0 | 20.0 | — | — |" in text
     with pytest.raises(SystemExit, match="no file"):
         collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--planner-episodes", str(tmp_path / "x")])
+
+
+def test_synth_question_ids_pair_with_the_loaded_formats_ids(tmp_path):
+    """The planner's cache keeps questions.jsonl's ids; Charades-STA and VSI-Bench rows load with their own."""
+    from m1.config import load_config
+    from m1.synth import generate_split, read_split
+
+    tiny = ["synth.width=192", "synth.height=108", "synth.fps=5", "synth.min_duration=6", "synth.max_duration=8",
+            "synth.min_scene_seconds=3", "synth.min_object_size=12", "synth.max_object_size=30"]
+    generate_split(load_config(overrides=tiny).synth, tmp_path, "test", 2, seed=3, progress=False)
+    loaded = collaboration.load_benchmark("m1_synth", tmp_path, "test").questions
+    qids = collaboration.synth_qids(loaded, tmp_path / "test")
+    neutral = read_split(tmp_path / "test")
+    assert set(qids) == {q.qid for q in neutral} and sorted(qids.values()) == sorted(q.qid for q in loaded)
+    by_id = {q.qid: q for q in loaded}
+    for q in neutral:
+        assert by_id[qids[q.qid]].answer == q.answer or q.task_type != TaskType.MULTIPLE_CHOICE
+    assert any(k != v for k, v in qids.items())  # grounding and spatial rows were renamed by their formats
