@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -51,9 +53,19 @@ def own_head():
 
 
 def head_is_up(env: dict[str, str]) -> bool:
+    """The GCS answers ``ray status`` and the dashboard (the job server) answers HTTP: the dashboard
+    comes up seconds after the GCS, and a submit in between is refused a connection."""
     # Ray 2.60 heads enable token authentication; the CLI must be told to send the token
-    return subprocess.run([str(BIN / "ray"), "status", "--address", "127.0.0.1:6391"],
-                          env={**env, "RAY_AUTH_MODE": "token"}, capture_output=True, timeout=60).returncode == 0
+    if subprocess.run([str(BIN / "ray"), "status", "--address", "127.0.0.1:6391"],
+                      env={**env, "RAY_AUTH_MODE": "token"}, capture_output=True, timeout=60).returncode != 0:
+        return False
+    try:
+        urllib.request.urlopen("http://127.0.0.1:8275/api/version", timeout=10)
+    except urllib.error.HTTPError:
+        return True  # it answered (401 without the token): the server is up
+    except OSError:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -80,7 +92,8 @@ def submit(cmd: list[str], env: dict[str, str], wait_agent_s: float = 180.0) -> 
     deadline = time.monotonic() + wait_agent_s
     while True:
         r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
-        if r.returncode == 0 or "No available agent" not in r.stderr + r.stdout or time.monotonic() > deadline:
+        waiting = ("No available agent" in r.stderr + r.stdout or "Connection refused" in r.stderr + r.stdout)
+        if r.returncode == 0 or not waiting or time.monotonic() > deadline:
             return r
         time.sleep(5)
 
