@@ -4,8 +4,9 @@ rewards that are the project's scorer's, the lookup equal to the reference solve
 ``tests/fixtures/planner_cache.jsonl`` is real tool output: ``python -m baselines.rllib_planner cache``
 on a 2-video M1-Synth test split (seed 3, the tiny settings of ``TINY`` below; 16 questions); the
 environment never opens the videos. ``planner_cache_noisy.jsonl``: the same split cached with
-``--config configs/noisy.yaml --rereads`` (noisy tools, with the re-readings of the re-read action). ``test_the_lookup_is_the_reference_solver`` rebuilds such a
-cache from a freshly generated video and checks it against :func:`m1.tools.solver.solve`.
+``--config configs/noisy.yaml --rereads`` (noisy tools, with the re-readings of the re-read action).
+``test_the_lookup_is_the_reference_solver`` rebuilds such a cache from a freshly generated video and
+checks it against :func:`m1.tools.solver.solve`.
 """
 
 from __future__ import annotations
