@@ -299,9 +299,7 @@ def _as_trained(spec: ToolSpec, line: str) -> ToolSpec | None:
     required = list(schema.get("required", []) or [])
     if any(n not in props for n in listed) or any(r not in listed for r in required):
         return None
-    cut = {**schema, "properties": {n: props[n] for n in listed}}
-    if "required" in schema:
-        cut["required"] = required
+    cut = {**schema, "properties": {n: props[n] for n in listed}}  # every required argument is listed
     out = spec.model_copy(update={"args_schema": cut, "description": description})
     return out if render_tool_line(out) == line else None
 
@@ -318,7 +316,8 @@ def team_catalogue(team_dir: str | Path, specs: Sequence[ToolSpec] | None = None
     required); says on stderr when it renders an older one."""
     now = list(specs if specs is not None else catalogue())
     trained = trained_catalogue(team_dir)
-    if trained is None or trained == catalogue_lines(now):
+    lines_now = catalogue_lines(now)
+    if trained is None or trained == lines_now:
         return now
     by_name = {t.name: t for t in now}
     rebuilt = [_as_trained(by_name[n], line) if (n := line.split("(", 1)[0]) in by_name else None
@@ -328,7 +327,7 @@ def team_catalogue(team_dir: str | Path, specs: Sequence[ToolSpec] | None = None
         print(f"note: {team_dir} was trained on an older tool catalogue; its prompts render that one"
               + (f" (tools it never saw are left out: {', '.join(hidden)})" if hidden else ""), file=sys.stderr)
         return [t for t in rebuilt if t is not None]
-    changed = [(a, b) for a, b in zip(trained, catalogue_lines(now), strict=False) if a != b]
+    changed = [(a, b) for a, b in zip(trained, lines_now, strict=False) if a != b]
     example = (f"e.g. trained on {changed[0][0]!r}, now {changed[0][1]!r}" if changed
                else f"{len(trained)} tool lines then, {len(now)} now")
     warnings.warn(
