@@ -48,6 +48,45 @@ def load_systems(eval_dir: Path, systems: list[str]) -> dict[str, dict]:
     return out
 
 
+def tools_of(run_dir: Path) -> dict[str, object]:
+    """What made a run's tool readings, from its ``run.json``: the tools' code fingerprint
+    (``tools_code``) and the tools config (``tools``); a key the run did not record (written before
+    they were recorded, or a run without a run.json) is left out."""
+    path = run_dir / "run.json"
+    if not path.is_file():
+        return {}
+    got = json.loads(path.read_text())
+    tools = got.get("tools", got.get("settings", {}).get("tools"))  # the solver records its config in settings
+    return {k: v for k, v in (("tools_code", got.get("tools_code")), ("tools", tools)) if v is not None}
+
+
+def check_same_tools(dirs: dict[str, Path], allow: bool) -> str:
+    """Refuse to pair runs whose tools differ in code or config: the same call then reads other errors,
+    so a per-question difference measures the tools, not the systems (a tools-code change re-keys the
+    noise: benchmarks/collaboration.md). ``allow`` turns the refusal into a line of the report. Returns
+    the report's line about the tools the runs used."""
+    recorded = {name: tools_of(d) for name, d in dirs.items()}
+    lines = []
+    for key in ("tools_code", "tools"):
+        seen = {name: json.dumps(r[key], sort_keys=True) for name, r in recorded.items() if key in r}
+        if len(set(seen.values())) > 1:
+            groups = defaultdict(list)
+            for name, v in seen.items():
+                groups[v].append(name)
+            shown = "; ".join(f"{', '.join(names)}: {json.loads(v) if key == 'tools_code' else v[:80]}"
+                              for v, names in groups.items())
+            msg = f"the runs used different {key} ({shown})"
+            if not allow:
+                raise SystemExit(msg + "; their answers do not pair question by question. Evaluate them again on "
+                                 "one commit's tools, or pass --allow-tool-mismatch to report them anyway")
+            lines.append(f"WARNING: {msg}.")
+    codes = sorted({r["tools_code"] for r in recorded.values() if "tools_code" in r})
+    unknown = sorted(name for name, r in recorded.items() if "tools_code" not in r)
+    lines.append(f"Tools code {', '.join(codes) or 'not recorded'}"
+                 + (f" (not recorded for {', '.join(unknown)})" if unknown and codes else "") + ".")
+    return " ".join(lines)
+
+
 def scored(questions: list[Question], preds: dict[str, dict]) -> dict[str, dict[str, dict]]:
     """system → qid → score, frames, seconds, tool calls (scored by the official scorer)."""
     return {s: {q.qid: {"score": score_question(q, p[q.qid].prediction or None).score, "frames": p[q.qid].frames,
@@ -220,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="Also a system NAME whose per-question score, frames, seconds and calls are the mean of "
                          "systems A, B, ... (e.g. two training seeds of one row): its intervals resample questions "
                          "over the seed mean; the seeds' own spread is the difference of A and B. Repeatable.")
+    ap.add_argument("--allow-tool-mismatch", action="store_true",
+                    help="Report runs whose run.json records different tools code or config (refused by default: "
+                         "the same call then reads other errors, so answers do not pair question by question).")
     ap.add_argument("--md", default=None, help="Also write the report here.")
     args = ap.parse_args(argv)
     preds = load_systems(Path(args.eval_dir), [s.strip() for s in args.systems.split(",") if s.strip()]) \
@@ -233,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         if not got:
             raise SystemExit(f"--run {name}: no predictions in {Path(where) / 'predictions.jsonl'}")
         preds[name], dirs[name] = got, Path(where)
+    tools_line = check_same_tools(dirs, args.allow_tool_mismatch)
     means = {spec.partition("=")[0] for spec in args.mean}
     if args.base not in preds and args.base not in means:
         raise SystemExit(f"no predictions of {args.base!r} under {args.eval_dir} or --run (found {sorted(preds)})")
@@ -263,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     if not common:
         raise SystemExit("the systems share no answered question")
     text = (f"{len(common)} questions answered by every system ({', '.join(results)}) of {len(questions)} in "
-            f"{args.data_dir} ({args.split}); paired bootstrap: {args.resamples} resamples, seed {args.seed}.\n\n"
+            f"{args.data_dir} ({args.split}); paired bootstrap: {args.resamples} resamples, seed {args.seed}. "
+            f"{tools_line}\n\n"
             + table(common, results, args.base, args.seed, args.resamples))
     for name, got in preds.items():  # every system that records its agents' own answers (team, no_comm, runs)
         if "@" not in name and any(got[q.qid].agent_answers for q in common):

@@ -149,7 +149,8 @@ def _run(args: argparse.Namespace) -> int:
             built.update(team_systems(team_names, backends, cfg, str(team_dir), args.agent, args.frames))
         except EvalError as e:
             raise UserError(str(e)) from None
-    manifest = {"benchmark": spec.name, "split": split, "data_dir": str(Path(args.data_dir).resolve())}
+    manifest = {"benchmark": spec.name, "split": split, "data_dir": str(Path(args.data_dir).resolve()),
+                "tools": cfg.tools.model_dump(mode="json")}
     metrics, predictions, notes = {}, {}, []
     for name in systems:  # in the order given: a failure leaves the earlier systems complete
         try:

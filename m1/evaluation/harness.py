@@ -19,7 +19,9 @@ Systems (:class:`EvalSystem`, one question at a time):
 every qid already there. A torn last line (a crash in the middle of a write) is cut off and its
 question rerun; anything else malformed, or a qid twice, is an :class:`EvalError`, not a guess.
 ``<dir>/run.json`` records what produced the predictions (benchmark, split, data, system, team,
-settings); a rerun with different ones is refused instead of mixing two systems' answers.
+settings, the tools config and the tools' code fingerprint, :func:`m1.tools.code_fingerprint`); a rerun
+with different ones is refused instead of mixing two systems' answers. Its ``provenance`` (git commit)
+is recorded, not compared.
 
 :func:`system_metrics` scores with the benchmark's official rules (:func:`m1.data.score`) and adds
 frames and seconds per query (mean, median, p90), tool calls, parse rates and — for teams — each
@@ -63,6 +65,7 @@ SYSTEMS = ("team", "no_comm", "solver", "no_tools", "solo", "endpoint_team")
 PREDICTIONS = "predictions.jsonl"
 MANIFEST = "run.json"
 METRICS = "metrics.json"
+PROVENANCE = "provenance"  # run.json's key that a resume does not compare
 
 
 class EvalError(ValueError):
@@ -382,8 +385,25 @@ def read_predictions(path: Path, system: str | None = None, repair: bool = False
     return out, torn
 
 
+def provenance() -> dict[str, Any]:
+    """Where a run came from, recorded in ``run.json`` but not compared on a resume: the project's git
+    commit (None outside a git checkout) and whether its tree had uncommitted changes."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=10, check=True).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
 def check_manifest(path: Path, manifest: Mapping[str, Any]) -> None:
-    """Write ``run.json`` on a fresh run; on a resume refuse settings that differ from the recorded ones."""
+    """Write ``run.json`` on a fresh run; on a resume refuse settings that differ from the recorded ones
+    (all but ``provenance``, which records the first run's commit)."""
     new = json.loads(json.dumps(manifest, sort_keys=True, default=str))
     if not path.is_file():
         path.write_text(json.dumps(new, indent=1, sort_keys=True) + "\n")
@@ -392,7 +412,7 @@ def check_manifest(path: Path, manifest: Mapping[str, Any]) -> None:
         old = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise EvalError(f"{path} is not JSON ({e}); delete it (and the predictions beside it) to start over") from None
-    diff = _diff(old, new)
+    diff = _diff({k: v for k, v in old.items() if k != PROVENANCE}, {k: v for k, v in new.items() if k != PROVENANCE})
     if diff:
         shown = "; ".join(f"{k}: was {a!r}, now {b!r}" for k, a, b in diff[:6])
         raise EvalError(f"{path.parent} holds predictions made with other settings ({shown}"
@@ -421,7 +441,10 @@ def run_system(
     that finished; rerun to resume."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    check_manifest(out / MANIFEST, {**manifest, "system": system.name, "settings": system.settings()})
+    from m1.tools import code_fingerprint
+
+    check_manifest(out / MANIFEST, {**manifest, "system": system.name, "settings": system.settings(),
+                                    "tools_code": code_fingerprint(), PROVENANCE: provenance()})
     path = out / PREDICTIONS
     done, torn = read_predictions(path, system.name, repair=True)
     ids = [q.qid for q in questions]

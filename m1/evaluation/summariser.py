@@ -57,7 +57,8 @@ def choose_summariser(backends: Any, cfg: Any, team_dir: str | Path, benchmark: 
     Returns the stored record."""
     if not questions:
         raise EvalError(f"{benchmark}/{split}: no questions to choose a summariser on")
-    manifest = {"benchmark": benchmark, "split": split, "data_dir": str(Path(data_dir).resolve())}
+    manifest = {"benchmark": benchmark, "split": split, "data_dir": str(Path(data_dir).resolve()),
+                "tools": cfg.tools.model_dump(mode="json")}
     scores = score_agents_alone(backends, cfg, team_dir, benchmark, questions, out_dir, manifest, progress)
     choice = {"agent": pick(scores), "scores": scores, "benchmark": benchmark, "split": split,
               "questions": len(questions), "data_dir": manifest["data_dir"], "predictions": str(Path(out_dir)),

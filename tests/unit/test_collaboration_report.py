@@ -83,6 +83,33 @@ def test_runs_of_other_evaluations_are_compared_by_name(tmp_path, monkeypatch):
         collaboration.main(["--data-dir", "unused", *runs, "--mean", "m=sft+nothing", "--base", "marl"])
 
 
+def test_runs_of_other_tools_are_not_paired(tmp_path, monkeypatch):
+    """Two evaluations whose run.json records other tools code (or config) read other errors from the
+    same call: refused unless --allow-tool-mismatch, which says so in the report."""
+    for name, code in (("a", "1111222233334444"), ("b", "5555666677778888"), ("c", None)):
+        d = tmp_path / name
+        d.mkdir()
+        d.joinpath("predictions.jsonl").write_text("".join(_pred("team", q, "A").model_dump_json() + "\n" for q in QS))
+        if code:
+            d.joinpath("run.json").write_text(json.dumps({"tools_code": code, "tools": {"noise": {"seed": 0}}}))
+    monkeypatch.setattr(collaboration, "load_benchmark", lambda *a: type("B", (), {"questions": QS})())
+    runs = ["--data-dir", "unused", "--run", f"a={tmp_path / 'a'}", "--run", f"b={tmp_path / 'b'}", "--base", "a"]
+    with pytest.raises(SystemExit, match=r"different tools_code \(a: 1111222233334444; b: 5555666677778888\)"):
+        collaboration.main(runs)
+    out = tmp_path / "r.md"
+    assert collaboration.main([*runs, "--allow-tool-mismatch", "--md", str(out)]) == 0
+    assert "WARNING: the runs used different tools_code" in out.read_text()
+    # the same code; a run that recorded none (older) is named, not refused
+    (tmp_path / "b" / "run.json").write_text(json.dumps({"tools_code": "1111222233334444",
+                                                         "tools": {"noise": {"seed": 0}}}))
+    assert collaboration.main([*runs, "--run", f"c={tmp_path / 'c'}", "--md", str(out)]) == 0
+    assert "Tools code 1111222233334444 (not recorded for c)." in out.read_text()
+    (tmp_path / "b" / "run.json").write_text(json.dumps({"tools_code": "1111222233334444",
+                                                         "tools": {"noise": {"seed": 1}}}))
+    with pytest.raises(SystemExit, match="different tools "):
+        collaboration.main(runs)
+
+
 def test_the_1fps_cost_reads_durations_the_format_lacks(tmp_path):
     """VSI-Bench and Charades-STA rows carry no duration: the 1-fps column reads it from the video
     instead of counting it as 0 (it once halved the recorded 1-fps cost of M1-Synth's short videos)."""

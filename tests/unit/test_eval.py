@@ -3,6 +3,7 @@ resume without duplication, torn/corrupt files, settings checks, the baselines' 
 by hand, reports."""
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -185,6 +186,41 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     system.cpp = CPPConfig(max_rounds=3)
     with pytest.raises(EvalError, match="settings.cpp.max_rounds: was 2, now 3"):
         run_system(system, QUESTIONS, tmp_path, MANIFEST)
+
+
+def test_run_json_records_the_tools_code_and_a_resume_across_it_is_refused(tmp_path, monkeypatch):
+    """A change of the tools' code (e.g. the noise key) makes the same call read other errors: a resume
+    must not mix predictions of two tool versions. The commit is recorded and not compared."""
+    import m1.evaluation.harness as harness
+    from m1.tools import code_fingerprint
+
+    system, _ = team_system(FlakyTools())
+    run_system(system, QUESTIONS[:2], tmp_path, MANIFEST)
+    recorded = json.loads((tmp_path / "run.json").read_text())
+    assert recorded["tools_code"] == code_fingerprint() and len(recorded["tools_code"]) == 16
+    assert set(recorded["provenance"]) == {"commit", "dirty"}
+    monkeypatch.setattr(harness, "provenance", lambda: {"commit": "another", "dirty": True})
+    assert run_system(system, QUESTIONS[:3], tmp_path, MANIFEST).ran == 1  # another commit: resumes
+    monkeypatch.setattr("m1.tools.code_fingerprint", lambda: "0123456789abcdef")
+    with pytest.raises(EvalError, match=r"tools_code: was '[0-9a-f]{16}', now '0123456789abcdef'.*--restart"):
+        run_system(system, QUESTIONS, tmp_path, MANIFEST)
+
+
+def test_the_tools_fingerprint_follows_the_tools_code(tmp_path, monkeypatch):
+    import shutil
+
+    import m1.tools as tools_pkg
+
+    root = tmp_path / "m1"
+    for sub in tools_pkg.FINGERPRINTED:
+        shutil.copytree(Path(tools_pkg.__file__).resolve().parents[1] / sub, root / sub)
+    monkeypatch.setattr(tools_pkg, "__file__", str(root / "tools" / "__init__.py"))
+    fresh = tools_pkg.code_fingerprint.__wrapped__
+    before = fresh()
+    assert before == tools_pkg.code_fingerprint()  # the copy hashes like the package
+    with (root / "tools" / "noise.py").open("a") as f:
+        f.write("\n# an edit\n")
+    assert fresh() != before
 
 
 def test_a_smaller_question_set_scores_only_its_questions(tmp_path):
