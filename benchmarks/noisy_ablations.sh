@@ -16,6 +16,8 @@
 #              predictions that recorded agent_scores)
 #   MARL_SEED  the MARL rows' training seed (default 0): a second seed of a row is the same command
 #              with MARL_SEED=1 and another OUT (link the first OUT's eval/sft there: SFT has no MARL seed)
+#   SFT_SEED   the homogeneous team's initialisation and SFT seed (default 0); give the RUN's seed, so that
+#              a second training seed of homo-sft pairs with the RUN of that seed (sft.* settings as RUN's)
 #
 # MARL rows repeat `m1 run`'s MARL settings (8 steps of 4 questions, group size 4, seed 0) with one
 # change; `m1 run` evaluates 46 questions inside MARL, these rows skip that (marl.eval_questions=1)
@@ -58,9 +60,9 @@ homo_sft() {  # four qwen3-base builds, SFT on the default team's data (agent k 
   [ -f "$OUT/homo/sft/team/team.json" ] && return
   log "SFT homogeneous team"
   "$PY" benchmarks/homogeneous_data.py "$RUN/sft/data" "$OUT/homo/data" "$HOMO"
-  "$PY" -m cli models init --config "$HOMO" --out "$OUT/homo/init" > "$OUT/homo.init.log" 2>&1
+  "$PY" -m cli models init --config "$HOMO" --out "$OUT/homo/init" seed="${SFT_SEED:-0}" > "$OUT/homo.init.log" 2>&1
   # the same SFT settings as the RUN's (m1 run ... sft.val_fraction=0.15 sft.epochs=8 sft.eval_every=40 sft.patience=4)
-  "$PY" jobs/sft.py --config "$HOMO" output_dir="$OUT/homo" seed=0 sft.team_dir="$OUT/homo/init" \
+  "$PY" jobs/sft.py --config "$HOMO" output_dir="$OUT/homo" seed="${SFT_SEED:-0}" sft.team_dir="$OUT/homo/init" \
     sft.dataset_dir="$OUT/homo/data" sft.val_fraction=0.15 sft.epochs=8 sft.eval_every=40 sft.patience=4 \
     > "$OUT/homo.sft.log" 2>&1
 }
