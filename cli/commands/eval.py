@@ -35,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", required=True, metavar="DIR", help="Local directory of the benchmark.")
     p.add_argument("--split", default=None, help="Split (default: the benchmark's default, e.g. test / val).")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="First N questions only.")
+    p.add_argument("--sample", type=int, default=None, metavar="N",
+                   help="A seeded sample of N questions instead, every family (and task type) drawn in proportion "
+                        "to its share of the split, in the split's order: a cheaper run whose families weigh as in "
+                        "the whole set; the same N and --sample-seed give every system the same questions.")
+    p.add_argument("--sample-seed", type=int, default=0, metavar="S", help="Seed of --sample (default 0).")
     p.add_argument("--team", default=None, metavar="DIR",
                    help="Team directory. Default: <output_dir>/team, created untrained if missing.")
     p.add_argument("--system", default="team", metavar="LIST",
@@ -58,6 +63,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="No progress bars.")
     add_config_args(p)
     p.set_defaults(func=_run)
+
+
+def sample_group(q) -> str:  # noqa: ANN001 (a Question; m1.schema stays unimported until a command runs)
+    """The stratum of ``--sample``: family (or the benchmark's category) and task type."""
+    return f"{q.family.value if q.family else q.category or 'all'}/{q.task_type.value}"
 
 
 def parse_systems(text: str, compare: bool) -> list[str]:
@@ -104,6 +114,8 @@ def _run(args: argparse.Namespace) -> int:
     systems = parse_systems(args.system, args.compare)
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be >= 1, got {args.limit}")
+    if args.sample is not None and (args.sample < 1 or args.limit is not None):
+        raise UserError(f"--sample wants N >= 1 and no --limit, got --sample {args.sample} --limit {args.limit}")
     try:
         spec = get_spec(args.benchmark)
         split = args.split or spec.default_split
@@ -112,6 +124,12 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     print(loaded.report.summary(max_listed=3), file=sys.stderr)
     questions = loaded.questions
+    if args.sample is not None:
+        from m1.evaluation.stats import stratified_sample
+
+        questions = stratified_sample(questions, args.sample, sample_group, args.sample_seed)
+        print(f"--sample {args.sample} --sample-seed {args.sample_seed}: {len(questions)} of "
+              f"{len(loaded.questions)} questions", file=sys.stderr)
     if not questions:
         raise UserError(f"{spec.name}/{split}: no question loaded from {args.data_dir} (see the load report above)")
     out = Path(args.out) if args.out else Path(cfg.output_dir) / "eval" / f"{spec.name}-{split}"
@@ -151,6 +169,8 @@ def _run(args: argparse.Namespace) -> int:
             raise UserError(str(e)) from None
     manifest = {"benchmark": spec.name, "split": split, "data_dir": str(Path(args.data_dir).resolve()),
                 "tools": cfg.tools.model_dump(mode="json")}
+    if args.sample is not None:  # recorded only when sampling, so runs of whole splits resume as before
+        manifest["sample"] = {"n": args.sample, "seed": args.sample_seed}
     metrics, predictions, notes = {}, {}, []
     for name in systems:  # in the order given: a failure leaves the earlier systems complete
         try:
