@@ -70,6 +70,18 @@ def test_m1_eval_on_m1_synth_writes_the_report_and_resumes(split, tmp_path, caps
     assert all(f"{s}: 0 answered now, 4 reused" in err for s in SYSTEMS)
     assert before == {s: (out / s / "predictions.jsonl").read_text() for s in SYSTEMS}
 
+    # a seeded sample stratified by family: recorded, the same questions again, and no --limit beside it
+    sampled = tmp_path / "sampled"
+    scommon = [*common[:5], "--out", str(sampled), "--no-progress", "--system", "solver", *overrides]
+    assert main([*scommon, "--sample", "3", "--sample-seed", "1"]) == 0
+    assert "--sample 3 --sample-seed 1: 3 of" in capsys.readouterr().err
+    run = json.loads((sampled / "solver" / "run.json").read_text())
+    assert run["sample"] == {"n": 3, "seed": 1} and run["tools_code"]
+    first = sorted(p.qid for p in predictions(sampled / "solver" / "predictions.jsonl"))
+    assert main([*scommon, "--sample", "3", "--sample-seed", "1"]) == 0
+    assert "solver: 0 answered now, 3 reused" in capsys.readouterr().err
+    assert main([*scommon, "--sample", "3", "--limit", "2"]) == 2 and len(first) == 3
+
     # other settings on the same predictions are refused, not mixed in
     assert main([*common, "--system", "team", "--limit", "4", f"output_dir={tmp_path / 'run'}"]) == 2
     assert "cpp.max_rounds: was 1, now 6" in capsys.readouterr().err
