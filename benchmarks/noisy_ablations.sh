@@ -18,6 +18,8 @@
 #              with MARL_SEED=1 and another OUT (link the first OUT's eval/sft there: SFT has no MARL seed)
 #   SFT_SEED   the homogeneous team's initialisation and SFT seed (default 0); give the RUN's seed, so that
 #              a second training seed of homo-sft pairs with the RUN of that seed (sft.* settings as RUN's)
+#   SFT_PATIENCE  the homogeneous SFT's sft.patience, as the RUN's (default null: all 8 epochs, the best
+#              validation step exported; the rows recorded in stops 29-31 used 4, which stops far too early)
 #
 # MARL rows repeat `m1 run`'s MARL settings (8 steps of 4 questions, group size 4, seed 0) with one
 # change; `m1 run` evaluates 46 questions inside MARL, these rows skip that (marl.eval_questions=1)
@@ -61,9 +63,10 @@ homo_sft() {  # four qwen3-base builds, SFT on the default team's data (agent k 
   log "SFT homogeneous team"
   "$PY" benchmarks/homogeneous_data.py "$RUN/sft/data" "$OUT/homo/data" "$HOMO"
   "$PY" -m cli models init --config "$HOMO" --out "$OUT/homo/init" seed="${SFT_SEED:-0}" > "$OUT/homo.init.log" 2>&1
-  # the same SFT settings as the RUN's (m1 run ... sft.val_fraction=0.15 sft.epochs=8 sft.eval_every=40 sft.patience=4)
+  # the same SFT settings as the RUN's (sft.val_fraction=0.15 sft.epochs=8 sft.eval_every=40 sft.patience=$SFT_PATIENCE)
   "$PY" jobs/sft.py --config "$HOMO" output_dir="$OUT/homo" seed="${SFT_SEED:-0}" sft.team_dir="$OUT/homo/init" \
-    sft.dataset_dir="$OUT/homo/data" sft.val_fraction=0.15 sft.epochs=8 sft.eval_every=40 sft.patience=4 \
+    sft.dataset_dir="$OUT/homo/data" sft.val_fraction=0.15 sft.epochs=8 sft.eval_every=40 \
+    sft.patience="${SFT_PATIENCE:-null}" \
     > "$OUT/homo.sft.log" 2>&1
 }
 

@@ -11,7 +11,8 @@ trains each agent of ``team.agents`` from ``sft.team_dir`` — full fine-tuning 
 - ``<out>/loss.png`` and ``<out>/sft_summary.json``.
 
 With ``sft.val_fraction`` > 0 whole questions are held out for validation loss; each agent exports its
-lowest-validation-loss step and stops at a plateau (``sft.patience``), and the summary states the epoch.
+lowest-validation-loss step, stops at a plateau only when ``sft.patience`` is set (off by default: a small
+validation set's loss is noisy enough to stop training far too early), and the summary states the epoch.
 
 Re-running resumes each agent from its newest checkpoint.
 """

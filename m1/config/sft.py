@@ -97,9 +97,12 @@ class SFTConfig(StrictModel):
     )
     eval_every: int = Field(50, ge=1, description="Steps between validation-loss measurements (val_fraction > 0).")
     patience: int | None = Field(
-        4, ge=1,
+        None, ge=1,
         description="With val_fraction > 0: stop once this many measurements in a row bring no new best validation "
-        "loss (a plateau), so sft.epochs is a cap; None runs every epoch (and still exports the best).",
+        "loss (a plateau), so sft.epochs is a cap; None (the default) runs every epoch and still exports the best "
+        "step. Off by default: with a few dozen validation questions the loss swings by ~0.2 between measurements, "
+        "and patience 4 x 40 steps stopped every agent of the verifying teacher's students at epochs 1.3-5 with "
+        "1.3-2.4x the validation loss that 8 epochs reach (benchmarks/collaboration.md, stop 31).",
     )
     batch_tokens: int = Field(
         1024, ge=64,

@@ -10,8 +10,8 @@
   states and the step: :meth:`SFTTrainer.resume` continues bit-exactly (tested).
 - Validation (``val_fraction`` > 0): whole questions are held out (:func:`hold_out_questions`), their
   token-mean loss is measured every ``eval_every`` steps, the best weights are kept under ``best/``
-  and exported; ``patience`` measurements without a new best stop the run (a plateau), so
-  ``epochs`` is then a cap and the summary states the epoch the exported model comes from.
+  and exported; when ``patience`` is set, that many measurements without a new best stop the run
+  (a plateau), so ``epochs`` is then a cap; the summary states the epoch the exported model comes from.
 - Logs: ``metrics.jsonl`` and TensorBoard event files under the run directory; :func:`plot_losses`.
 - :meth:`SFTTrainer.export` writes the final HF checkpoint (LoRA: the merged model, plus the
   adapter under ``adapter/``) that :class:`m1.team.cpp.LocalTeam` loads.
