@@ -101,8 +101,8 @@ class SFTConfig(StrictModel):
         description="With val_fraction > 0: stop once this many measurements in a row bring no new best validation "
         "loss (a plateau), so sft.epochs is a cap; None (the default) runs every epoch and still exports the best "
         "step. Off by default: with a few dozen validation questions the loss swings by ~0.2 between measurements, "
-        "and patience 4 x 40 steps stopped every agent of the verifying teacher's students at epochs 1.3-5 with "
-        "1.3-2.4x the validation loss that 8 epochs reach (benchmarks/collaboration.md, stop 31).",
+        "and patience 4 x 40 steps stopped the verifying teacher's four students after 1.9-4.2 of 8 epochs, at "
+        "1.5-2.4x the validation loss that 8 epochs reach (benchmarks/collaboration.md, stop 31).",
     )
     batch_tokens: int = Field(
         1024, ge=64,
