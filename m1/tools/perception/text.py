@@ -54,5 +54,7 @@ def rank(query: str, documents: list[str]) -> list[tuple[int, float]]:
         return []
     q = np.asarray(_embed_one(query), dtype=np.float32)
     d = np.stack([np.asarray(_embed_one(x), dtype=np.float32) for x in documents])
-    sims = d @ q
+    # rounded: BLAS may give identical rows (e.g. every frame "nothing recognised") cosines that differ
+    # in the last bits by their position, which would order true ties by float noise, not by index
+    sims = np.round(d @ q, 6)
     return sorted(((i, float(s)) for i, s in enumerate(sims)), key=lambda p: (-p[1], p[0]))
