@@ -9,6 +9,10 @@
 #
 #   RUN        annotation + SFT output with noisy tools (sft/team, sft/data, synth/train): `m1 run` or
 #              jobs/annotate.py + jobs/sft.py, e.g. with sft.teacher=verify
+#   TEAM       the SFT team every row starts from (default RUN/sft/team), e.g. the same data's students
+#              trained again without early stopping into another output_dir
+#   EVAL_ARGS  extra `m1 eval` arguments for every row, e.g. "--sample 160" (a seeded stratified sample;
+#              rows pair only with evaluations of the same sample)
 #   HELDOUT    the held-out benchmark (m1 synth --out HELDOUT --split test --n 70 --seed 100: 551 questions)
 #   MARL_EVAL  the split MARL evaluates its one in-run question on (default HELDOUT/test; no effect on training)
 #   ROW        rows to run, in order (default: all, most telling first); `report` writes the table
@@ -33,6 +37,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 : "${RUN:?}" "${HELDOUT:?}"
+TEAM=${TEAM:-$RUN/sft/team}
+read -r -a EXTRA_EVAL <<< "${EVAL_ARGS:-}"
 OUT=${OUT:-/tmp/m1-noisy-ablations}
 CONFIG=configs/noisy.yaml
 HOMO=configs/ablations/homogeneous_noisy.yaml
@@ -55,7 +61,7 @@ evaluate() {  # evaluate ROW CONFIG TEAM [KEY=VALUE ...]: the team on HELDOUT in
   [ -f "$OUT/eval/$row/team/metrics.json" ] && return
   log "evaluate $row"
   "$PY" -m cli eval --config "$config" --benchmark m1_synth --data-dir "$HELDOUT" --split test --team "$team" \
-    --system team --no-progress --out "$OUT/eval/$row" "$@" > "$OUT/$row.eval.log" 2>&1
+    --system team --no-progress --out "$OUT/eval/$row" "${EXTRA_EVAL[@]}" "$@" > "$OUT/$row.eval.log" 2>&1
 }
 
 homo_sft() {  # four qwen3-base builds, SFT on the default team's data (agent k gets agent k's examples)
@@ -72,29 +78,29 @@ homo_sft() {  # four qwen3-base builds, SFT on the default team's data (agent k 
 
 row() {
   case $1 in
-    full) marl full $CONFIG "$RUN/sft/team"
+    full) marl full $CONFIG "$TEAM"
           evaluate full $CONFIG "$OUT/full/marl/team" ;;
-    sft) evaluate sft $CONFIG "$RUN/sft/team" ;;
-    no-dropout) marl no-dropout $CONFIG "$RUN/sft/team" grpo.agent_dropout=false
+    sft) evaluate sft $CONFIG "$TEAM" ;;
+    no-dropout) marl no-dropout $CONFIG "$TEAM" grpo.agent_dropout=false
                 evaluate no-dropout $CONFIG "$OUT/no-dropout/marl/team" ;;
-    no-rcol) marl no-rcol $CONFIG "$RUN/sft/team" rewards.col_weight=0
+    no-rcol) marl no-rcol $CONFIG "$TEAM" rewards.col_weight=0
              evaluate no-rcol $CONFIG "$OUT/no-rcol/marl/team" ;;
     infer-2) evaluate infer-2 $CONFIG "$OUT/full/marl/team" "team.use=[qwen2-base,qwen3-base]" ;;
     infer-1) evaluate infer-1 $CONFIG "$OUT/full/marl/team" "team.use=[qwen3-base]" ;;
     # R_format graded by the share of well-formed turns and calls (a departure from the paper)
-    format-graded) marl format-graded $CONFIG "$RUN/sft/team" rewards.format_graded=true
+    format-graded) marl format-graded $CONFIG "$TEAM" rewards.format_graded=true
                    evaluate format-graded $CONFIG "$OUT/format-graded/marl/team" ;;
-    no-rformat) marl no-rformat $CONFIG "$RUN/sft/team" rewards.format_ok=0 rewards.format_bad=0
+    no-rformat) marl no-rformat $CONFIG "$TEAM" rewards.format_ok=0 rewards.format_bad=0
                 evaluate no-rformat $CONFIG "$OUT/no-rformat/marl/team" ;;
     # LoRA at 10x full fine-tuning's lr (benchmarks/marl_ablations.sh says why)
-    lora) marl lora $CONFIG "$RUN/sft/team" marl.lora=true grpo.lr=1e-3
+    lora) marl lora $CONFIG "$TEAM" marl.lora=true grpo.lr=1e-3
           evaluate lora $CONFIG "$OUT/lora/marl/team" ;;
     homo-sft) homo_sft; evaluate homo-sft $HOMO "$OUT/homo/sft/team" ;;
     homo) homo_sft; marl homo $HOMO "$OUT/homo/sft/team"
           evaluate homo $HOMO "$OUT/homo/marl/team" ;;
-    agents-1) marl agents-1 $CONFIG "$RUN/sft/team" "team.use=[qwen3-base]"
+    agents-1) marl agents-1 $CONFIG "$TEAM" "team.use=[qwen3-base]"
               evaluate agents-1 $CONFIG "$OUT/agents-1/marl/team" "team.use=[qwen3-base]" ;;
-    agents-2) marl agents-2 $CONFIG "$RUN/sft/team" "team.use=[qwen2-base,qwen3-base]"
+    agents-2) marl agents-2 $CONFIG "$TEAM" "team.use=[qwen2-base,qwen3-base]"
               evaluate agents-2 $CONFIG "$OUT/agents-2/marl/team" "team.use=[qwen2-base,qwen3-base]" ;;
     report)
       local runs=()
