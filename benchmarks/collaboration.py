@@ -12,7 +12,9 @@ Also reported: each agent's own answer *inside* the team (it read the others' me
 not the agent alone; ``solo`` is) and how often the vote overruled a minority. ``--aggregations
 summariser,top_score`` adds the base system's answers aggregated by other rules (``team@summariser``
 ...), read from the answers its agents recorded: the aggregation rows of the ablation table, exact
-without another evaluation (:func:`m1.evaluation.harness.reaggregate`).
+without another evaluation (:func:`m1.evaluation.harness.reaggregate`). ``RULE/AGENT`` (e.g.
+``vote/qwen3-small``) also makes AGENT the summariser: the team as it would have answered with the
+summariser ``m1 models choose-summariser`` stored, from an evaluation run before the choice.
 """
 
 from __future__ import annotations
@@ -115,13 +117,21 @@ def reaggregated(questions: list[Question], name: str, preds: dict[str, Predicti
     settings = json.loads(run_json.read_text())["settings"]
     qs = {q.qid: q for q in questions}
     out = {}
-    for rule in rules:
-        cfg = CPPConfig(**{**settings["cpp"], "aggregation": rule})
+    for spec in rules:
+        rule, _, summariser = spec.partition("/")
+        cpp = {**settings["cpp"], "aggregation": rule} | ({"summariser": summariser} if summariser else {})
+        if summariser and summariser not in settings["agents"]:
+            raise SystemExit(f"--aggregations {spec}: {summariser!r} is not an agent of {name!r} "
+                             f"({settings['agents']})")
         try:
-            out[f"{name}@{rule}"] = {qid: reaggregate(p, qs[qid], settings["agents"], cfg)
+            cfg = CPPConfig(**cpp)
+        except ValueError as e:
+            raise SystemExit(f"--aggregations {spec}: {e}") from None
+        try:
+            out[f"{name}@{spec}"] = {qid: reaggregate(p, qs[qid], settings["agents"], cfg)
                                      for qid, p in preds.items() if qid in qs}
         except EvalError as e:
-            raise SystemExit(f"--aggregations {rule}: {e}") from None
+            raise SystemExit(f"--aggregations {spec}: {e}") from None
     return out
 
 
@@ -254,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--aggregations", default="",
                     help="Also score the base system's answers aggregated by these rules (comma-separated of vote, "
                          "summariser, top_score) as BASE@RULE, from its agents' recorded answers and its run.json; "
-                         "top_score needs predictions that record agent_scores.")
+                         "top_score needs predictions that record agent_scores. RULE/AGENT also makes AGENT the "
+                         "summariser (e.g. vote/qwen3-small: the team with the summariser choose-summariser "
+                         "picked, from an evaluation run with the default one).")
     ap.add_argument("--mean", action="append", default=[], metavar="NAME=A+B",
                     help="Also a system NAME whose per-question score, frames, seconds and calls are the mean of "
                          "systems A, B, ... (e.g. two training seeds of one row): its intervals resample questions "

@@ -168,6 +168,15 @@ def test_aggregations_score_the_base_run_under_other_rules(tmp_path, monkeypatch
     text = out.read_text()
     assert "| spatial/acc | 4 | 1.000 | 0.000 | 1.000 | +1.000 [+1.000, +1.000] | +0.000 [+0.000, +0.000] |" in text
     assert "team@summariser" in text and "team@top_score" in text and "team@summariser:" not in text
+    # RULE/AGENT: the same answers with x as the summariser (a choice made after the evaluation)
+    assert collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--base", "team",
+                               "--aggregations", "summariser/x,summariser/z", "--md", str(out)]) == 0
+    assert "| spatial/acc | 4 | 1.000 | 1.000 | 0.000 | +0.000 [+0.000, +0.000] | +1.000 [+1.000, +1.000] |" in \
+        out.read_text()
+    with pytest.raises(SystemExit, match="'w' is not an agent"):
+        collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--aggregations", "vote/w"])
+    with pytest.raises(SystemExit, match="--aggregations nonsense"):
+        collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--aggregations", "nonsense"])
     d.joinpath("run.json").unlink()
     with pytest.raises(SystemExit, match="run.json"):
         collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--aggregations", "summariser"])
