@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "summariser's role) on a benchmark split, score each with the official metric, and record the best "
         "(ties: the later agent) with every agent's score in the team's team.json. m1 eval, m1 ask, serving, "
         "lmms-eval and MARL then use it as the summariser unless cpp.summariser is set. Predictions go to "
-        "--out/<agent>/ and a rerun resumes them.",
+        "--out/<agent>/ and a rerun resumes them. --by team instead runs the team once and scores each agent "
+        "in the summariser's role, from the team's recorded answers (predictions in --out/team/).",
         epilog="example: m1 models choose-summariser --team runs/sft/team --data-dir data/m1synth --split val "
         "--limit 100",
     )
@@ -53,6 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ch.add_argument("--limit", type=int, default=None, metavar="N", help="First N questions only.")
     ch.add_argument("--out", default=None, metavar="DIR",
                     help="Where the per-agent predictions go (default: <team>/summariser_eval/<benchmark>-<split>).")
+    ch.add_argument("--by", choices=["alone", "team"], default="alone",
+                    help="alone (default; the paper's best model): each agent alone with the tools. team: each "
+                         "agent as the team's summariser, from one team run (a departure: the best agent alone "
+                         "need not summarise the team best; m1 eval's solo system then runs this agent).")
     ch.add_argument("--ray", action="store_true", help="Run agents, tools and memory as Ray actors.")
     ch.add_argument("--no-progress", action="store_true", help="No progress bars.")
     add_config_args(ch)
@@ -90,12 +95,13 @@ def _choose_summariser(args: argparse.Namespace) -> int:
     backends = build_backends(cfg, team_dir, use_ray=args.ray)
     try:
         choice = choose_summariser(backends, cfg, team_dir, spec.name, args.split, loaded.questions, args.data_dir,
-                                   out, progress=not args.no_progress)
+                                   out, progress=not args.no_progress, by=args.by)
     except EvalError as e:
         raise UserError(str(e)) from None
     for name, s in choice["scores"].items():
         print(f"{name:>16}: {s:5.1f}%{'  <- summariser' if name == choice['agent'] else ''}")
-    print(f"summariser of {team_dir}: {choice['agent']} ({spec.name}/{args.split}, {choice['questions']} questions; "
+    print(f"summariser of {team_dir}: {choice['agent']} (by {args.by}; {spec.name}/{args.split}, "
+          f"{choice['questions']} questions; "
           f"predictions in {out})")
     return 0
 

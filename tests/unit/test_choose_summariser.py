@@ -114,6 +114,37 @@ def test_choose_summariser_scores_each_agent_alone_and_stores_the_best(tmp_path)
     assert again["agent"] == "agent0" and len(team.requests) == n_requests
 
 
+def test_choosing_by_team_scores_each_agent_in_the_summarisers_role_from_one_team_run(tmp_path):
+    questions = [mc(0, "B"), mc(1, "B"), mc(2, "A"), mc(3, "C")]
+    # alone agent0 and agent1 (always B) get 2/4, agent2 (always A) 1/4; in the team B wins 2-1 whoever
+    # summarises, so every agent summarises the team equally well and the tie goes to the last
+    scripts = [fixed('1. global_sampling {"n":4}', x) for x in "BBA"]
+    team = ScriptedTeam(scripts)
+    backends = Backends(team, RecordingTools(), SharedMemory(), on_ray=False)
+    cfg = load_config(overrides=["cpp.max_rounds=1"])
+    alone = choose_summariser(backends, cfg, team_dir(tmp_path / "a").root, "m1_synth", "val", questions,
+                              tmp_path / "data", tmp_path / "alone")
+    assert alone["agent"] == "agent1" and alone["by"] == "alone"
+    n_requests = len(team.requests)
+    td = team_dir(tmp_path / "t")
+    out = tmp_path / "by_team"
+    choice = choose_summariser(backends, cfg, td.root, "m1_synth", "val", questions, tmp_path / "data", out,
+                               by="team")
+    assert choice["scores"] == {"agent0": 50.0, "agent1": 50.0, "agent2": 50.0} and choice["agent"] == "agent2"
+    assert choice["by"] == "team" and td.summariser_choice() == choice
+    preds = [Prediction.model_validate_json(x) for x in (out / "team" / "predictions.jsonl").read_text().splitlines()]
+    assert [set(p.agent_answers) for p in preds] == [set(team.names)] * 4  # one team run, every agent answered
+    assert not (out / "agent0").exists()
+    once = len(team.requests) - n_requests
+    assert once > 0
+    # a rerun reuses the team's predictions: no generation at all
+    assert choose_summariser(backends, cfg, td.root, "m1_synth", "val", questions, tmp_path / "data", out,
+                             by="team")["agent"] == "agent2"
+    assert len(team.requests) - n_requests == once
+    with pytest.raises(EvalError, match="unknown way"):
+        choose_summariser(backends, cfg, td.root, "m1_synth", "val", questions, tmp_path / "data", out, by="vote")
+
+
 def test_ties_go_to_the_later_agent_and_bad_input_is_refused():
     assert pick({"a": 50.0, "b": 50.0, "c": 10.0}) == "b"
     assert pick({"a": 0.0, "b": 0.0}) == "b"
