@@ -120,6 +120,11 @@ def reaggregated(questions: list[Question], name: str, preds: dict[str, Predicti
     for spec in rules:
         rule, _, summariser = spec.partition("/")
         cpp = {**settings["cpp"], "aggregation": rule} | ({"summariser": summariser} if summariser else {})
+        # exact only where every agent already read the whole memory the summariser reads (m1.team.cpp)
+        if summariser and settings.get("topology") != "complete":
+            raise SystemExit(f"--aggregations {spec}: another summariser is exact only for a complete-topology "
+                             f"run ('team'); {name!r} ran on {settings.get('topology')!r}, where the summariser "
+                             "reads more of the memory than the others")
         if summariser and summariser not in settings["agents"]:
             raise SystemExit(f"--aggregations {spec}: {summariser!r} is not an agent of {name!r} "
                              f"({settings['agents']})")

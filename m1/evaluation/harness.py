@@ -155,7 +155,9 @@ def reaggregate(pred: Prediction, question: Question, agents: Sequence[str], cfg
     answers it recorded — exactly the answer the episode would have given under that rule, since
     aggregation runs after every agent has answered and changes nothing before it. ``agents`` is the
     team's agent order (``run.json``'s ``settings.agents``), which sets the summariser and the ties.
-    ``top_score`` needs the recorded ``agent_scores``."""
+    ``top_score`` needs the recorded ``agent_scores``. A ``cfg.summariser`` other than the run's is
+    exact only for a complete topology: elsewhere the summariser of grounding and open-ended
+    questions reads more of the memory than the other agents did."""
     if pred.aggregation in ("single", "solver") or not pred.agent_answers:
         raise EvalError(f"{pred.qid}: a {pred.system!r} prediction (aggregation {pred.aggregation!r}) records no "
                         "team of answers to aggregate again")

@@ -14,9 +14,11 @@ its predictions and resumes; it is scored with the benchmark's official metric.
 ``by="team"`` (a departure from the paper) scores each agent **in the role itself**: the team runs
 once on the split, and its recorded answers are aggregated again with each agent as the summariser
 (:func:`m1.evaluation.harness.reaggregate`: exact, since aggregation runs after every agent has
-answered). The best agent alone need not be the best summariser of the team: on M1-Synth with noisy
-tools the agent that scores best alone (qwen3-small, 0.753 on val) lowered the team's test score by
-0.031 as its summariser against the default last agent (``benchmarks/collaboration.md``, stop 33).
+answered, and in the team's complete topology every agent reads the whole memory the summariser
+reads, through the same answer prompt). The best agent alone need not be the best summariser of
+the team: on M1-Synth with noisy tools the agent that scores best alone (qwen3-small, 0.753 on val)
+lowered the team's test score by 0.031 as its summariser against the default last agent
+(``benchmarks/collaboration.md``, stop 33).
 ``m1 eval``'s ``solo`` system runs the stored summariser alone, so for "team against its best single
 agent" the choice by ``"alone"`` is the one to compare with.
 

@@ -159,7 +159,7 @@ def test_aggregations_score_the_base_run_under_other_rules(tmp_path, monkeypatch
     lines = [_pred("team", q, "A", {"x": "A", "y": "A", "z": "B" if q.family == Family.SPATIAL else "A"})
              .model_copy(update={"agent_scores": {"x": -0.1, "y": -0.2, "z": -0.3}}) for q in QS]
     d.joinpath("predictions.jsonl").write_text("".join(p.model_dump_json() + "\n" for p in lines))
-    settings = {"agents": ["x", "y", "z"], "cpp": {"aggregation": "vote"}}
+    settings = {"agents": ["x", "y", "z"], "cpp": {"aggregation": "vote"}, "topology": "complete"}
     d.joinpath("run.json").write_text(json.dumps({"settings": settings}))
     monkeypatch.setattr(collaboration, "load_benchmark", lambda *a: type("B", (), {"questions": QS})())
     out = tmp_path / "report.md"
@@ -175,6 +175,11 @@ def test_aggregations_score_the_base_run_under_other_rules(tmp_path, monkeypatch
         out.read_text()
     with pytest.raises(SystemExit, match="'w' is not an agent"):
         collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--aggregations", "vote/w"])
+    d.joinpath("run.json").write_text(json.dumps({"settings": settings | {"topology": "no_comm"}}))
+    with pytest.raises(SystemExit, match="exact only for a complete-topology"):
+        collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--aggregations", "vote/x"])
+    assert collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--base", "team",
+                               "--aggregations", "summariser", "--md", str(out)]) == 0
     with pytest.raises(SystemExit, match="--aggregations nonsense"):
         collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--aggregations", "nonsense"])
     d.joinpath("run.json").unlink()
