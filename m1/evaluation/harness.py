@@ -150,6 +150,12 @@ def answer_score(trace: Any) -> float | None:
     return sum(turn.logprobs) / len(turn.logprobs) if turn is not None and turn.logprobs else None
 
 
+def records_team_answers(pred: Prediction) -> bool:
+    """Whether ``pred`` holds a team's answers that :func:`reaggregate` can aggregate again (not a
+    single agent's or the solver's, and not an episode that failed before the agents answered)."""
+    return pred.aggregation not in ("single", "solver") and bool(pred.agent_answers)
+
+
 def reaggregate(pred: Prediction, question: Question, agents: Sequence[str], cfg: CPPConfig) -> Prediction:
     """``pred`` with the team's answer chosen again by ``cfg``'s aggregation rule from the agents' own
     answers it recorded — exactly the answer the episode would have given under that rule, since
@@ -158,7 +164,7 @@ def reaggregate(pred: Prediction, question: Question, agents: Sequence[str], cfg
     ``top_score`` needs the recorded ``agent_scores``. A ``cfg.summariser`` other than the run's is
     exact only for a complete topology: elsewhere the summariser of grounding and open-ended
     questions reads more of the memory than the other agents did."""
-    if pred.aggregation in ("single", "solver") or not pred.agent_answers:
+    if not records_team_answers(pred):
         raise EvalError(f"{pred.qid}: a {pred.system!r} prediction (aggregation {pred.aggregation!r}) records no "
                         "team of answers to aggregate again")
     index = {name: i for i, name in enumerate(agents)}

@@ -37,7 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from m1.checkpoint import TeamDir
-from m1.evaluation.harness import EvalError, reaggregate, run_system, system_metrics, team_systems
+from m1.evaluation.harness import (
+    EvalError,
+    reaggregate,
+    records_team_answers,
+    run_system,
+    system_metrics,
+    team_systems,
+)
 from m1.schema import Question
 
 
@@ -59,7 +66,7 @@ def score_agents_as_summariser(backends: Any, cfg: Any, team_dir: str | Path, be
     """Each agent's overall official score (percent) as the team's summariser: the team answers
     ``questions`` once (predictions in ``out_dir/team/``, resumable) and its agents' recorded answers
     are aggregated again with each agent as the summariser. A question whose episode failed (no
-    answers recorded) keeps its empty answer under every summariser."""
+    answers recorded), or a one-agent team's, keeps its answer under every summariser."""
     names = list(backends.team.names)
     system = team_systems(["team"], backends, cfg, str(team_dir))["team"]
     res = run_system(system, questions, Path(out_dir) / "team", manifest, progress=progress)
@@ -67,7 +74,7 @@ def score_agents_as_summariser(backends: Any, cfg: Any, team_dir: str | Path, be
     scores: dict[str, float] = {}
     for name in names:
         cpp = cfg.cpp.model_copy(update={"summariser": name})
-        preds = {qid: reaggregate(p, by_qid[qid], names, cpp) if p.agent_answers and p.aggregation != "single" else p
+        preds = {qid: reaggregate(p, by_qid[qid], names, cpp) if records_team_answers(p) else p
                  for qid, p in res.predictions.items()}
         scores[name] = float(system_metrics(benchmark, questions, preds)["score"]["overall"])
     return scores

@@ -143,6 +143,12 @@ def test_choosing_by_team_scores_each_agent_in_the_summarisers_role_from_one_tea
     assert len(team.requests) - n_requests == once
     with pytest.raises(EvalError, match="unknown way"):
         choose_summariser(backends, cfg, td.root, "m1_synth", "val", questions, tmp_path / "data", out, by="vote")
+    # where the vote ties 1-1-1 the summariser decides: each agent's score is the team's under its answer
+    tied = Backends(ScriptedTeam([fixed('1. global_sampling {"n":4}', x) for x in "BAC"]), RecordingTools(),
+                    SharedMemory(), on_ray=False)
+    choice = choose_summariser(tied, cfg, team_dir(tmp_path / "tied").root, "m1_synth", "val", questions,
+                               tmp_path / "data", tmp_path / "tied_out", by="team")
+    assert choice["scores"] == {"agent0": 50.0, "agent1": 25.0, "agent2": 25.0} and choice["agent"] == "agent0"
 
 
 def test_ties_go_to_the_later_agent_and_bad_input_is_refused():
