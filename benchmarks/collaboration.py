@@ -90,22 +90,28 @@ def check_same_tools(dirs: dict[str, Path], allow: bool) -> str:
 
 
 def scored(questions: list[Question], preds: dict[str, dict]) -> dict[str, dict[str, dict]]:
-    """system → qid → score, frames, seconds, tool calls (scored by the official scorer)."""
+    """system → qid → score, frames, seconds, tool calls and whether a tool call failed on the way (a
+    timeout under load, say: the question still counts, but the answer may differ from a quiet run's),
+    scored by the official scorer."""
     return {s: {q.qid: {"score": score_question(q, p[q.qid].prediction or None).score, "frames": p[q.qid].frames,
-                        "seconds": p[q.qid].seconds, "tool_calls": p[q.qid].tool_calls}
+                        "seconds": p[q.qid].seconds, "tool_calls": p[q.qid].tool_calls,
+                        "tool_errors": int(bool(p[q.qid].error))}
                 for q in questions if q.qid in p} for s, p in preds.items()}
 
 
 def seed_mean(runs: list[dict[str, dict]]) -> dict[str, dict]:
-    """qid → the mean of ``runs``' score, frames, seconds and tool calls (None where a run lacks one),
-    over the questions every run answered."""
+    """qid → the mean of ``runs``' score, frames, seconds and tool calls (None where a run lacks one)
+    and the sum of their tool errors, over the questions every run answered."""
     shared = set.intersection(*(set(r) for r in runs))
 
     def mean(qid: str, key: str) -> float | None:
-        vals = [r[qid][key] for r in runs]
-        return None if any(v is None for v in vals) else sum(vals) / len(vals)
+        vals = [r[qid].get(key) for r in runs]
+        if any(v is None for v in vals):
+            return None
+        return sum(vals) if key == "tool_errors" else sum(vals) / len(vals)
 
-    return {qid: {k: mean(qid, k) for k in ("score", "frames", "seconds", "tool_calls")} for qid in sorted(shared)}
+    keys = ("score", "frames", "seconds", "tool_calls", "tool_errors")
+    return {qid: {k: mean(qid, k) for k in keys} for qid in sorted(shared)}
 
 
 def reaggregated(questions: list[Question], name: str, preds: dict[str, Prediction], run_json: Path,
@@ -211,13 +217,15 @@ def table(questions: list[Question], results: dict[str, dict[str, dict]], base: 
             diffs.append(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
         label = f"**{g}**" if g == "all" else g
         lines.append(f"| {label} | {len(qs)} | " + " | ".join(cells + diffs) + " |")
-    cost = ["", "| system | frames/q | 1-fps frames/q | s/q | tool calls/q |", "|---|---|---|---|---|"]
+    cost = ["", "| system | frames/q | 1-fps frames/q | s/q | tool calls/q | questions with a tool error |",
+            "|---|---|---|---|---|---|"]
     uniform = sum(uniform_frames(q) for q in questions) / len(questions)  # raises on a missing duration
     for s in names:
         r = [results[s][q.qid] for q in questions]
         calls = "—" if r[0]["tool_calls"] is None else f"{sum(x['tool_calls'] for x in r) / len(r):.2f}"
         secs = "—" if r[0]["seconds"] is None else f"{sum(x['seconds'] for x in r) / len(r):.2f}"
-        cost.append(f"| {s} | {sum(x['frames'] for x in r) / len(r):.1f} | {uniform:.1f} | {secs} | {calls} |")
+        errs = "—" if any(x.get("tool_errors") is None for x in r) else f"{sum(x['tool_errors'] for x in r):g}"
+        cost.append(f"| {s} | {sum(x['frames'] for x in r) / len(r):.1f} | {uniform:.1f} | {secs} | {calls} | {errs} |")
     return "\n".join(lines + cost)
 
 

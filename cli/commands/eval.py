@@ -60,6 +60,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--endpoint-agents", type=int, default=None, metavar="N",
                    help="endpoint_team: number of endpoint agents (default: as many as team.agents).")
     p.add_argument("--restart", action="store_true", help="Discard earlier predictions of these systems in --out.")
+    p.add_argument("--retry-tool-errors", action="store_true",
+                   help="Ask again the questions whose recorded answer met a tool error (a hung tool's timeout, "
+                        "often only because the machine was busy); their earlier answers are dropped. The "
+                        "settings must match the earlier run's, as on any resume.")
     p.add_argument("--no-progress", action="store_true", help="No progress bars.")
     add_config_args(p)
     p.set_defaults(func=_run)
@@ -174,17 +178,24 @@ def _run(args: argparse.Namespace) -> int:
     metrics, predictions, notes = {}, {}, []
     for name in systems:  # in the order given: a failure leaves the earlier systems complete
         try:
-            res = run_system(built[name], questions, out / name, manifest, progress=not args.no_progress)
+            res = run_system(built[name], questions, out / name, manifest, progress=not args.no_progress,
+                             retry_tool_errors=args.retry_tool_errors)
         except EvalError as e:
             raise UserError(str(e)) from None
-        print(f"{name}: {res.ran} answered now, {res.reused} reused from an earlier run "
-              f"({res.seconds:.1f} s) -> {out / name / PREDICTIONS}", file=sys.stderr)
+        print(f"{name}: {res.ran} answered now"
+              + (f" ({res.retried} of them asked again after a tool error)" if res.retried else "")
+              + f", {res.reused} reused from an earlier run ({res.seconds:.1f} s) -> {out / name / PREDICTIONS}",
+              file=sys.stderr)
         if res.torn_line_dropped:
             notes.append(f"{name}: a torn last line (interrupted write) was dropped and its question rerun")
         if res.extra_in_file:
             notes.append(f"{name}: {res.extra_in_file} predictions in the file are for questions outside this run "
                          "(e.g. a larger --limit earlier); not scored")
         metrics[name] = system_metrics(spec.name, questions, res.predictions)
+        if metrics[name]["with_tool_errors"]:
+            notes.append(f"{name}: {metrics[name]['with_tool_errors']} answer(s) met a tool error (a failed or "
+                         "timed-out tool call; they still count). If the machine was busy, --retry-tool-errors "
+                         "asks them again")
         predictions[name] = list(res.predictions.values())
         (out / name / METRICS).write_text(json.dumps(metrics[name], indent=1) + "\n")
     if team_dir is not None:
@@ -197,6 +208,6 @@ def _run(args: argparse.Namespace) -> int:
         e = m["efficiency"]
         print(f"{name:>9}: overall {m['score']['overall']:.1f}%  frames/q {e['frames_per_query']['mean']:.1f}  "
               f"s/q {e['seconds_per_query']['mean']:.2f}  (n={m['score']['n']}, unparseable "
-              f"{m['score']['unparseable']})")
+              f"{m['score']['unparseable']}, with a tool error {m['with_tool_errors']})")
     print(f"report: {paths['markdown']} ({paths['plot'].name}), metrics: {paths['metrics']}")
     return 0

@@ -18,6 +18,9 @@ Systems (:class:`EvalSystem`, one question at a time):
 (flushed at once, so an interruption loses only the questions in flight) and, on a rerun, skips
 every qid already there. A torn last line (a crash in the middle of a write) is cut off and its
 question rerun; anything else malformed, or a qid twice, is an :class:`EvalError`, not a guess.
+A question whose answer met a tool error (a hung tool's timeout, often only because the machine was
+loaded) still counts; ``retry_tool_errors`` drops those answers and asks the questions again, so a run
+made under load can be brought to what a quiet machine gives without redoing the rest.
 ``<dir>/run.json`` records what produced the predictions (benchmark, split, data, system, team,
 settings, the tools config and the tools' code fingerprint, :func:`m1.tools.code_fingerprint`); a rerun
 with different ones is refused instead of mixing two systems' answers. Its ``provenance`` (git commit)
@@ -357,6 +360,7 @@ class RunResult:
     seconds: float
     torn_line_dropped: bool
     extra_in_file: int  # predictions in the file for qids not among the questions (e.g. a larger --limit before)
+    retried: int = 0  # earlier answers that met a tool error, dropped and asked again (retry_tool_errors)
 
 
 def read_predictions(path: Path, system: str | None = None, repair: bool = False) -> tuple[dict[str, Prediction], bool]:
@@ -443,10 +447,12 @@ def run_system(
     manifest: Mapping[str, Any],
     progress: bool = False,
     on_prediction: Callable[[Prediction], None] | None = None,
+    retry_tool_errors: bool = False,
 ) -> RunResult:
     """Answer every question of ``questions`` not yet in ``out_dir/predictions.jsonl`` (rules in the
     module docstring). An exception from the system stops the run after recording every question
-    that finished; rerun to resume."""
+    that finished; rerun to resume. ``retry_tool_errors`` first removes the recorded answers (of these
+    questions) that met a tool error, so they are asked again."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     from m1.tools import code_fingerprint
@@ -459,6 +465,16 @@ def run_system(
     if len(set(ids)) != len(ids):
         raise EvalError("the questions repeat a qid; predictions are keyed by qid")
     wanted = set(ids)
+    retried = 0
+    if retry_tool_errors:
+        failed = {k for k, p in done.items() if p.error and k in wanted}
+        if failed:
+            keep = [p for k, p in done.items() if k not in failed]
+            tmp = path.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(p.model_dump_json() + "\n" for p in keep), encoding="utf-8")
+            os.replace(tmp, path)  # whole or not at all: an interruption never leaves half a file
+            done = {p.qid: p for p in keep}
+            retried = len(failed)
     extra = sum(1 for k in done if k not in wanted)
     todo = [q for q in questions if q.qid not in done]
     reused = len(questions) - len(todo)
@@ -497,7 +513,7 @@ def run_system(
             if bar is not None:
                 bar.close()
     preds = {q.qid: done[q.qid] for q in questions if q.qid in done}
-    return RunResult(system.name, preds, reused, ran, time.perf_counter() - t0, torn, extra)
+    return RunResult(system.name, preds, reused, ran, time.perf_counter() - t0, torn, extra, retried)
 
 
 def _run_concurrently(system: EvalSystem, todo: Sequence[Question],

@@ -85,10 +85,12 @@ def _processes_under(temp: Path) -> list[int]:
     return out
 
 
-def submit(cmd: list[str], env: dict[str, str], wait_agent_s: float = 180.0) -> subprocess.CompletedProcess:
+def submit(cmd: list[str], env: dict[str, str], wait_agent_s: float = 360.0) -> subprocess.CompletedProcess:
     """``ray job submit``, retried while the head's job agent has not registered yet: right after
     ``ray start --head`` on a loaded machine the job server answers 500 "No available agent to
-    submit job" (no job is created then, so retrying is safe)."""
+    submit job" (no job is created then, so retrying is safe). 180 s was not enough on the 2-core
+    machine running an SFT and an annotation beside the suite; the test's own timeout leaves room
+    for the wait and the job."""
     deadline = time.monotonic() + wait_agent_s
     while True:
         r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
@@ -98,6 +100,7 @@ def submit(cmd: list[str], env: dict[str, str], wait_agent_s: float = 180.0) -> 
         time.sleep(5)
 
 
+@pytest.mark.timeout(1200)  # up to 6 min for the job agent to register, then the 1-step MARL job
 def test_marl_job_runs_under_ray_job_submit(head, tmp_path):
     out = tmp_path / "run"
     # Ray 2.60 heads enable token authentication; the CLI must be told to send the token

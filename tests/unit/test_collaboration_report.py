@@ -33,13 +33,17 @@ def test_the_report_scores_pairs_and_counts_the_vote():
     # the team is right everywhere; solo misses the four spatial questions
     team = {q.qid: _pred("team", q, "A", {"x": "A", "y": "B" if q.qid == "q0" else "A"}) for q in QS}
     solo = {q.qid: _pred("solo", q, "D" if q.family == Family.SPATIAL else "A") for q in QS}
+    solo["q7"] = solo["q7"].model_copy(update={"error": "1 tool error(s), first: tool call exceeded tools.timeout"})
     results = collaboration.scored(QS, {"team": team, "solo": solo})
     text = collaboration.table(QS, results, "team", seed=0, resamples=500)
     rows = {line.split(" | ")[0].strip("| *"): line for line in text.splitlines() if line.startswith("| ")}
     assert "| 4 | 1.000 | 0.000 | +1.000 [+1.000, +1.000] |" in rows["spatial/acc"]
     assert "| 4 | 1.000 | 1.000 | +0.000 [+0.000, +0.000] |" in rows["long_video/acc"]
     assert "| 8 | 1.000 | 0.500 | +0.500 [" in rows["all"]
-    assert "| team | 10.0 | 20.0 | 1.00 | 2.00 |" in text and "| solo | 4.0 | 20.0 |" in text
+    # the cost table counts the questions whose answer met a tool error (a timeout under load, say)
+    assert "| team | 10.0 | 20.0 | 1.00 | 2.00 | 0 |" in text and "| solo | 4.0 | 20.0 | 1.00 | 2.00 | 1 |" in text
+    both = collaboration.seed_mean([results["solo"], results["solo"]])
+    assert both["q7"]["tool_errors"] == 2 and both["q0"]["tool_errors"] == 0 and both["q0"]["frames"] == 4
     inside = collaboration.inside_team(QS, team)
     assert "| x | 1.000 |" in inside and "| y | 0.875 |" in inside
     assert "disagreed on 1 of 8 questions; the team's answer beat the worst agent's on 1" in inside
@@ -142,7 +146,7 @@ def test_teacher_teams_are_paired_with_the_trained_team(tmp_path):
     results = collaboration.scored(QS, {"team": {q.qid: _pred("team", q, "A") for q in QS}})
     results |= collaboration.from_noisy_tools(path, ["oracle", "verify"], prefix="teacher")
     text = collaboration.table(QS, results, "team", seed=0, resamples=200)
-    assert "| teacher:oracle | 8.0 | 20.0 | — | 3.00 |" in text
+    assert "| teacher:oracle | 8.0 | 20.0 | — | 3.00 | — |" in text  # its rows do not record tool errors
     assert "| teacher:verify | 16.0 | 20.0 | 2.00 | 6.00 |" in text
     spatial = next(line for line in text.splitlines() if line.startswith("| spatial/acc"))
     assert "| 1.000 | 0.000 | 1.000 | +1.000 [+1.000, +1.000] | +0.000 [+0.000, +0.000] |" in spatial

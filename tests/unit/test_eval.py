@@ -162,6 +162,41 @@ def test_torn_last_line_is_dropped_and_rerun(tmp_path):
     assert [p["qid"] for p in lines(path)] == ["q0", "q1", "q2"]
 
 
+class TimingOutTools(FlakyTools):
+    """A tool call on the questions in ``slow`` times out (as a hung tool, or a busy machine, makes it)."""
+
+    def __init__(self, slow: set[str]):
+        super().__init__()
+        self.slow = slow
+
+    def run(self, episode_id, question, calls):
+        if question.qid not in self.slow:
+            return super().run(episode_id, question, calls)
+        self.episodes.append(episode_id)
+        return [ToolResult(tool=c.tool, args=c.args, text="error: tool call exceeded tools.timeout=60.0 s",
+                           error="tool call exceeded tools.timeout=60.0 s", error_kind="timeout") for c in calls]
+
+
+def test_answers_that_met_a_tool_error_are_asked_again_on_request(tmp_path):
+    tools = TimingOutTools(slow={"q1", "q4"})
+    system, _ = team_system(tools)
+    first = run_system(system, QUESTIONS, tmp_path, MANIFEST)
+    assert {k for k, p in first.predictions.items() if p.error} == {"q1", "q4"}
+    assert "timeout" in first.predictions["q1"].error and system_metrics("videomme", QUESTIONS,
+                                                                         first.predictions)["with_tool_errors"] == 2
+    # a plain resume keeps them: the answer met an error, but it is an answer
+    tools.slow, tools.episodes = set(), []
+    assert run_system(system, QUESTIONS, tmp_path, MANIFEST).ran == 0 and tools.episodes == []
+    # asked again on request, only on the questions of this run: the one outside (q4) keeps its answer
+    res = run_system(system, QUESTIONS[:3], tmp_path, MANIFEST, retry_tool_errors=True)
+    assert (res.retried, res.ran, res.reused) == (1, 1, 2) and tools.episodes == ["q1#team"]
+    recorded, _ = read_predictions(tmp_path / PREDICTIONS)
+    assert sorted(recorded) == [f"q{i}" for i in range(6)] and recorded["q1"].error is None
+    assert recorded["q1"].prediction == "B" and recorded["q4"].error is not None
+    # nothing failed now: a second retry has nothing to ask
+    assert run_system(system, QUESTIONS[:3], tmp_path, MANIFEST, retry_tool_errors=True).retried == 0
+
+
 def test_corrupt_or_duplicated_files_are_refused(tmp_path):
     system, _ = team_system(FlakyTools())
     run_system(system, QUESTIONS[:2], tmp_path, MANIFEST)
