@@ -82,6 +82,10 @@ def main(cfg: M1Config) -> dict:
     teacher = build_teacher(cfg.sft, seed=cfg.seed)
     team = TeacherTeam(teacher, [a.name for a in cfg.team.agents], tok, [a.max_context for a in cfg.team.agents],
                        cfg.team.labels)
+    from m1.provenance import record
+    from m1.tools import code_fingerprint
+
+    provenance = record()  # at the start: a run that crashes half-way still began at this commit
     t0 = time.perf_counter()
     examples, verdicts, episodes = annotate(questions, team, ToolRunner(cfg.tools, cfg.video), catalogue(), cfg.cpp,
                                             cfg.sft, seed=cfg.seed, progress=True)
@@ -93,6 +97,7 @@ def main(cfg: M1Config) -> dict:
         "team_dir": str(p["team_dir"]), "seed": cfg.seed, "seconds": round(time.perf_counter() - t0, 1),
         "answer_prompts_without_candidate": round(blind, 4), "yield": yields, "teacher_team_score": team_score,
         "teacher_usage": getattr(teacher, "usage", None), "cpp": cfg.cpp.model_dump(), "sft": cfg.sft.model_dump(),
+        "tools_code": code_fingerprint(), "provenance": provenance,
     }
     path = write_dataset(p["dataset"], examples, manifest)
     if blind > 0.5:

@@ -118,6 +118,9 @@ def main(cfg: M1Config) -> dict:
 
     trainer = MARLTrainer(cfg, train_qs, driver, learner, p["out"], evaluate=evaluate)
     resumed = cfg.marl.resume and trainer.resume()
+    from m1.provenance import record
+
+    started = {**record(), "from_step": trainer.step}  # a resumed run records where this part began
     before = None if resumed else evaluate()
     t0 = time.perf_counter()
     trainer.run()
@@ -133,14 +136,15 @@ def main(cfg: M1Config) -> dict:
         model.load_state_dict(_materialise(learner.weights(a)))
         save_agent(model, tok, team_out / spec.name)
     TeamDir(team_out).copy_tokenizer_from(TeamDir(p["team"]))
-    TeamDir(team_out).write_manifest(cfg.team, cfg.seed, marl={"from": str(p["team"]), "steps": trainer.step},
+    TeamDir(team_out).write_manifest(cfg.team, cfg.seed, marl={"from": str(p["team"]), "steps": trainer.step,
+                                                                "provenance": started},
                                      **{PROMPTS_KEY: catalogue_lines(driver.catalogue)})  # the rollouts' prompts
     chosen = TeamDir(p["team"]).summariser_choice()
     if chosen is not None:  # trained with it, so evaluated with it; its scores are the start team's
         TeamDir(team_out).write_summariser_choice({**chosen, "carried_from": str(p["team"])})
     summary = {"steps": trainer.step, "wall_seconds": round(wall, 1), "use_ray": cfg.marl.use_ray,
                "start_team": str(p["team"]), "eval_questions": len(eval_qs), "before": before, "after": after,
-               "team": str(team_out)}
+               "team": str(team_out), "provenance": started}
     (p["out"] / "marl_summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=1))
     return summary

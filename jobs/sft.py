@@ -53,6 +53,9 @@ def main(cfg: M1Config) -> dict:
                      "cfg": agent_cfg, "run_dir": str(p["runs"] / spec.name), "out_dir": str(p["team_out"] / spec.name),
                      "seed": cfg.seed + i, "max_context": spec.max_context, "progress": not cfg.sft.use_ray,
                      "val_pairs": val_pairs})
+    from m1.provenance import record
+
+    started = record()
     t0 = time.perf_counter()
     if cfg.sft.use_ray:
         from actors.sft import train_agents_on_ray
@@ -71,7 +74,8 @@ def main(cfg: M1Config) -> dict:
     wall = time.perf_counter() - t0
     team_out = p["team_out"]
     TeamDir(team_out).copy_tokenizer_from(TeamDir(p["team_dir"]))
-    provenance = {"mode": cfg.sft.mode, "dataset": str(p["dataset"]), "base": str(p["team_dir"])}
+    provenance = {"mode": cfg.sft.mode, "dataset": str(p["dataset"]), "base": str(p["team_dir"]),
+                  "provenance": started}
     from m1.models import PROMPTS_KEY, catalogue_lines, dataset_catalogue
 
     # the catalogue the prompts of the data set carry: what this team reads as its tool list
@@ -81,7 +85,7 @@ def main(cfg: M1Config) -> dict:
     plot_losses({j["name"]: Path(j["run_dir"]) for j in jobs}, p["out"] / "loss.png",
                 title=f"SFT loss ({cfg.sft.mode})")
     summary = {"wall_seconds": round(wall, 1), "use_ray": cfg.sft.use_ray, "mode": cfg.sft.mode,
-               "team": str(team_out), "val_questions": len(held), "agents": results}
+               "team": str(team_out), "val_questions": len(held), "agents": results, "provenance": started}
     (p["out"] / "sft_summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=1))
     return summary

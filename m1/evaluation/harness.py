@@ -399,18 +399,11 @@ def read_predictions(path: Path, system: str | None = None, repair: bool = False
 
 def provenance() -> dict[str, Any]:
     """Where a run came from, recorded in ``run.json`` but not compared on a resume: the project's git
-    commit (None outside a git checkout) and whether its tree had uncommitted changes."""
-    import subprocess
+    commit, whether its tree had uncommitted changes, the packages and the machine
+    (:func:`m1.provenance.record`)."""
+    from m1.provenance import record
 
-    root = Path(__file__).resolve().parents[2]
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=10, check=True).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": dirty}
+    return record()
 
 
 def check_manifest(path: Path, manifest: Mapping[str, Any]) -> None:

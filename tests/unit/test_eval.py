@@ -233,7 +233,7 @@ def test_run_json_records_the_tools_code_and_a_resume_across_it_is_refused(tmp_p
     run_system(system, QUESTIONS[:2], tmp_path, MANIFEST)
     recorded = json.loads((tmp_path / "run.json").read_text())
     assert recorded["tools_code"] == code_fingerprint() and len(recorded["tools_code"]) == 16
-    assert set(recorded["provenance"]) == {"commit", "dirty"}
+    assert {"commit", "dirty", "packages", "versions", "machine"} <= set(recorded["provenance"])
     monkeypatch.setattr(harness, "provenance", lambda: {"commit": "another", "dirty": True})
     assert run_system(system, QUESTIONS[:3], tmp_path, MANIFEST).ran == 1  # another commit: resumes
     monkeypatch.setattr("m1.tools.code_fingerprint", lambda: "0123456789abcdef")

@@ -7,6 +7,7 @@ the project tokenizer."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -102,3 +103,30 @@ def test_marl_and_eval_run_each_agent_through_its_own_template(run):
     assert first["chat"][0] == ctok.convert_tokens_to_ids("<|im_start|>")
     assert b.team.tokenizers[2].bos_token_id is None and not b.team.tokenizers[2].chat_template  # bare prompt
     assert json.loads((root / "run" / "marl" / "marl_summary.json").read_text())["steps"] == 1
+
+
+def test_annotation_sft_and_marl_record_where_they_came_from(run, capsys):
+    """Each stage records the commit, packages and machine it ran on, so two builds of one seed that
+    disagree can be told apart (stop 37's seed-0 rebuild did not match and nothing said why)."""
+    import subprocess
+
+    from cli import main
+    from m1.provenance import read, record
+
+    cfg, root, _, _, sft_summary, marl_summary = run
+    now = record()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2]).stdout.strip()
+    data = json.loads((root / "run" / "sft" / "data" / "manifest.json").read_text())
+    team = json.loads((Path(sft_summary["team"]) / "team.json").read_text())
+    marl_team = json.loads((Path(marl_summary["team"]) / "team.json").read_text())
+    for rec in (data["provenance"], team["sft"]["provenance"], sft_summary["provenance"],
+                marl_team["marl"]["provenance"], marl_summary["provenance"]):
+        assert rec["commit"] == head and rec["packages"] == now["packages"]
+        assert rec["versions"]["torch"] == torch.__version__
+        assert rec["machine"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert marl_team["marl"]["provenance"]["from_step"] == 0  # a fresh MARL run, not a resume
+    assert read(sft_summary["team"])[1] == team["sft"]["provenance"]
+    assert read(marl_summary["team"])[1] == marl_team["marl"]["provenance"]  # the MARL record, not the SFT one
+    assert main(["models", "provenance", sft_summary["team"], marl_summary["team"]]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "from_step: None -> 0"  # nothing else differs
