@@ -2,7 +2,8 @@
 
 ``python jobs/annotate.py [--config YAML] [KEY=VALUE ...]`` — reads ``sft.data_dir`` (default
 ``<output_dir>/synth/train``, generated with ``sft.train_videos`` videos if missing), runs one
-teacher CPP episode per question (:func:`m1.train.annotation.annotate`), applies the paper's filter and writes
+teacher CPP episode per question (``sft.families`` and ``sft.max_questions`` select them;
+:func:`m1.train.annotation.annotate`), applies the paper's filter and writes
 ``<sft.dataset_dir>/examples.jsonl`` (default ``<output_dir>/sft/data``) + ``manifest.json`` (yield per
 family, teacher usage).
 Runs in-process: the teacher is the bottleneck (tools for the oracle, HTTP for an LLM).
@@ -67,7 +68,7 @@ def main(cfg: M1Config) -> dict:
     from m1.synth import read_split
     from m1.team.cpp import ToolRunner
     from m1.tools.registry import catalogue
-    from m1.train.annotation import annotate, write_dataset, yield_by_family
+    from m1.train.annotation import annotate, select_questions, write_dataset, yield_by_family
     from m1.train.teachers import TeacherTeam, build_teacher
 
     p = ensure_inputs(cfg)
@@ -76,7 +77,7 @@ def main(cfg: M1Config) -> dict:
               "every trajectory that re-read, which with noisy tools is most of them (measured: 55-69 plan against "
               "~185 revision examples per agent, and students that wrote no parseable plan); consider "
               "sft.single_pass_only=false (benchmarks/collaboration.md)", file=sys.stderr)
-    questions = read_split(p["data_dir"])[: cfg.sft.max_questions]
+    questions = select_questions(read_split(p["data_dir"]), cfg.sft, where=str(p["data_dir"]))
     check_trainable(cfg.team.agents)
     tok = [load_tokenizer(agent_dir(p["team_dir"], a)) for a in cfg.team.agents]  # one per agent: a mixed team
     teacher = build_teacher(cfg.sft, seed=cfg.seed)

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from m1.config.base import StrictModel
 from m1.config.endpoint import EndpointConfig
+from m1.schema import Family
 
 
 class LLMTeacherConfig(EndpointConfig):
@@ -24,6 +25,10 @@ class SFTConfig(StrictModel):
     )
     train_videos: int = Field(60, ge=1, description="Videos of the generated training split when data_dir is unset.")
     max_questions: int | None = Field(None, ge=1, description="Annotate at most this many questions (first ones).")
+    families: list[Family] | None = Field(
+        None, description="Annotate only questions of these families (e.g. [open_ended]); default all. Applied "
+        "before max_questions.",
+    )
     team_dir: str = Field(
         "${output_dir}/team",
         description="Student team to fine-tune (tokenizer, limits, initial weights); created untrained if missing.",

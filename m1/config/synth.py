@@ -49,6 +49,11 @@ class SynthConfig(StrictModel):
         "of the other families are the same either way, but a split's question list (and so the held-out "
         "questions `m1 run` takes from its head) would change.",
     )
+    open_ended_per_video: int | None = Field(
+        None, ge=1, le=20, description="Open-ended questions per video (fewer if a video lacks facts); default "
+        "questions_per_family. Raising it adds open-ended questions and changes no other family's, nor the first "
+        "open-ended ones: a training split for students that must learn the free-text answers.",
+    )
     gop_seconds: float = Field(2.0, gt=0.0, le=30.0, description="Keyframe interval of the encoder.")
     crf: int = Field(23, ge=0, le=51, description="x264 constant rate factor.")
 

@@ -141,15 +141,19 @@ OPEN_GENERATORS: dict[str, OpenGenerator] = {
 
 
 def generate_open_questions(log: EventLog, cfg: SynthConfig, seed: int) -> list[Question]:
-    """Up to ``cfg.questions_per_family`` distinct open-ended questions for one video, qids
-    ``<video>-open_ended-<k>``; kinds visited in a seeded order (as :func:`~m1.synth.questions.generate_questions`)."""
+    """Up to ``cfg.open_ended_per_video`` (default ``cfg.questions_per_family``) distinct open-ended
+    questions for one video, qids ``<video>-open_ended-<k>``; kinds visited in a seeded order (as
+    :func:`~m1.synth.questions.generate_questions`), cycling so that a larger count draws the kinds with
+    a free parameter (an object's window, a time) again. A larger count extends the list: its first
+    questions are those of a smaller one (one random stream, read in the same order)."""
     rng = random.Random(seed)
     names = list(OPEN_GENERATORS)
     rng.shuffle(names)
+    n = cfg.open_ended_per_video or cfg.questions_per_family
     out: list[Question] = []
     seen: set[str] = set()
-    for name in names * 2:
-        if len(out) >= cfg.questions_per_family:
+    for name in names * max(2, n):
+        if len(out) >= n:
             break
         q = OPEN_GENERATORS[name](log, rng, cfg)
         if q is None or q.question in seen:

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from m1.config.cpp import CPPConfig
 from m1.config.sft import SFTConfig
 from m1.data.scoring import score_question
+from m1.errors import UserError
 from m1.schema import Question, ToolSpec
 from m1.seeding import derive_seed
 from m1.team.answers import parse_answer
@@ -162,6 +163,18 @@ def yield_by_family(verdicts: Sequence[TrajectoryVerdict]) -> dict[str, dict[str
             "answered": sum(v.answer_correct for v in vs),
         }
     return out
+
+
+def select_questions(questions: Sequence[Question], cfg: SFTConfig, where: str = "the split") -> list[Question]:
+    """The questions to annotate: those of ``cfg.families`` (all when unset), then the first
+    ``cfg.max_questions``; a family filter that leaves nothing is a :class:`~m1.errors.UserError`."""
+    out = list(questions)
+    if cfg.families is not None:
+        out = [q for q in out if q.family in cfg.families]
+        if not out:
+            raise UserError(f"sft.families={[f.value for f in cfg.families]}: no question of {where} is of these "
+                            "families (the open-ended family is generated only with synth.open_ended=true)")
+    return out[: cfg.max_questions]
 
 
 def annotate(

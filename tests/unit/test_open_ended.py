@@ -131,6 +131,22 @@ def test_generation_is_seeded_and_leaves_the_other_families_unchanged():
     assert any(q.family == Family.OPEN_ENDED for q in on)
 
 
+def test_more_open_ended_questions_per_video_extend_the_list_and_change_no_other_family():
+    base = CFG.model_copy(update={"questions_per_family": 2})
+    few = split_questions(base, "train", 8, seed=0)
+    many = split_questions(base.model_copy(update={"open_ended_per_video": 8}), "train", 8, seed=0)
+    assert [q for q in many if q.family != Family.OPEN_ENDED] == [q for q in few if q.family != Family.OPEN_ENDED]
+    few_open = {q.qid: q for q in few if q.family == Family.OPEN_ENDED}
+    many_open = [q for q in many if q.family == Family.OPEN_ENDED]
+    assert all(many_open[[m.qid for m in many_open].index(k)] == q for k, q in few_open.items())  # a prefix
+    assert len(many_open) >= 3 * len(few_open)  # the kinds with a free parameter are drawn again
+    per_video = Counter(q.qid.rsplit("-open_ended-", 1)[0] for q in many_open)
+    assert max(per_video.values()) <= 8
+    assert all(len({q.question for q in many_open if q.qid.startswith(v)}) == n for v, n in per_video.items())
+    with pytest.raises(ValueError):
+        SynthConfig(open_ended_per_video=0)
+
+
 def _reference(log, q: Question) -> list[str]:
     """The answer recomputed from the event log, independently of the generators."""
     if q.category == "motion_sequence":
@@ -275,3 +291,20 @@ def test_the_answer_prior_guesses_the_most_common_list():
     assert seen[prior.open_mode[("open_ended", "motion_sequence")]] == max(seen.values()) >= 2
     rep = evaluate_prior(prior, split_questions(CFG, "test", 10, seed=2))["open_ended"]
     assert rep["n"] > 0 and 0.0 < rep["most_common_f1"] < 0.7
+
+
+def test_sft_families_selects_the_questions_to_annotate():
+    from m1.errors import UserError
+    from m1.train.annotation import select_questions
+
+    qs = split_questions(CFG.model_copy(update={"questions_per_family": 2}), "train", 3, seed=0)
+    only = select_questions(qs, SFTConfig(families=["open_ended"]))
+    assert only and all(q.family == Family.OPEN_ENDED for q in only)
+    assert only == [q for q in qs if q.family == Family.OPEN_ENDED]  # order kept
+    assert select_questions(qs, SFTConfig(families=["open_ended"], max_questions=2)) == only[:2]
+    assert select_questions(qs, SFTConfig()) == qs
+    closed = [q for q in qs if q.family != Family.OPEN_ENDED]
+    with pytest.raises(UserError, match="synth.open_ended=true"):
+        select_questions(closed, SFTConfig(families=["open_ended"]))
+    with pytest.raises(ValueError):
+        SFTConfig(families=["captions"])
