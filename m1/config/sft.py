@@ -62,7 +62,14 @@ class SFTConfig(StrictModel):
     cite_answers: bool = Field(
         True,
         description="Oracle: answer by citing the best evidence line (a2.1) rather than copying its candidate "
-        "(both forms parse; see m1.team.answers.parse_answer). Open-ended answers are always written.",
+        "(both forms parse; see m1.team.answers.parse_answer). Open-ended answers: cite_open_answers.",
+    )
+    cite_open_answers: bool = Field(
+        True,
+        description="Oracle and verifying teachers, with cite_answers: cite the best line for open-ended answers "
+        "too, which adopts the list its tool wrote. A tiny student trained from scratch copies a written list "
+        "badly (stop 38 of benchmarks/collaboration.md: item F1 0.269) and the longest lists (~23 tokens) overrun "
+        "cpp.answer_tokens (16); false writes it out, as every team before stop 39.",
     )
     single_pass_only: bool = Field(True, description="The paper's filter (b): keep plans executed without revision.")
     revision_examples: bool = Field(

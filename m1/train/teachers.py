@@ -163,10 +163,11 @@ class OracleTeacher:
             return _render_steps(self.choose_plan(question, request.agent))
         if request.phase == Phase.REVISION:
             return self._revise(request)
-        if self.cfg.cite_answers and question.task_type != TaskType.OPEN_ENDED:
+        if self.cfg.cite_answers and (question.task_type != TaskType.OPEN_ENDED or self.cfg.cite_open_answers):
             # answers are cited, not copied: a tiny student trained from scratch learns to point at a
             # line (a label of few values: its own results come last) long before it learns to copy
-            # a value out of the evidence (measured: benchmarks/sft_results.md)
+            # a value out of the evidence (measured: benchmarks/sft_results.md; for open-ended lists
+            # benchmarks/collaboration.md, stops 38-39)
             return best_citation(request.evidence) or fallback_answer(question)
         return best_candidate(request.evidence) or fallback_answer(question)
 

@@ -245,6 +245,9 @@ def test_oracle_team_annotates_open_ended_questions_through_the_summariser(split
         assert score_question(ep.question, ep.final_answer).score == 1.0
     assert all(v.kept and v.answer_correct for v in verdicts)
     assert {e.kind for e in examples} >= {"plan", "answer"} and {e.family for e in examples} == {"open_ended"}
+    from m1.team.answers import CITE_RE
+
+    assert all(CITE_RE.match(e.target) for e in examples if e.kind == "answer")  # cited (sft.cite_open_answers)
 
 
 def test_a_form_that_observes_nothing_defers_to_the_general_answer(split):

@@ -210,6 +210,25 @@ def test_oracle_answers_and_revisions_read_the_request_evidence():
     assert OracleTeacher().write(request(Phase.REVISION, MC, 0, weak, left)) == "KEEP"
 
 
+def test_teachers_cite_open_ended_answers_unless_told_to_write_them():
+    from m1.team.answers import parse_answer
+
+    oe = Question(qid="o1", video="/v.mp4", question="Which objects are on screen at 3.0 s?",
+                  answer="blue square, red circle", task_type=TaskType.OPEN_ENDED, family=Family.OPEN_ENDED,
+                  category="objects_at", meta={"open_metric": "set"})
+    lines = [Evidence(agent="a1", step=1, tool="spatial", text="at 3.0s", candidate="blue square", confidence=0.6),
+             Evidence(agent="a0", step=2, tool="spatial", text="at 3.0s", candidate="blue square, red circle",
+                      confidence=0.9)]
+    for teacher in (OracleTeacher(), VerifyingTeacher()):
+        cited = teacher.write(request(Phase.ANSWER, oe, evidence=lines))
+        assert cited == "a0.2"  # a pointer, not a list copied token by token
+        assert parse_answer(cited, oe, {e.label: e.candidate for e in lines}).value == "blue square, red circle"
+    written = SFTConfig(cite_open_answers=False)
+    for teacher in (OracleTeacher(written), VerifyingTeacher(written)):
+        assert teacher.write(request(Phase.ANSWER, oe, evidence=lines)) == "blue square, red circle"
+        assert teacher.write(request(Phase.ANSWER, MC, evidence=lines)) == "a0.2"  # other families still cite
+
+
 def test_teacher_team_runs_the_cpp_loop_with_student_tokens():
     from m1.checkpoint import train_tokenizer
     from m1.train.teachers import TeacherTeam
