@@ -70,7 +70,14 @@ def main() -> int:
     ap.add_argument("--annotate", type=int, default=0, help="also annotate the first N with the oracle teacher")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    missing = [f for f in ("questions.jsonl", "manifest.json") if not (Path(a.split_dir) / f).is_file()]
+    if missing:
+        ap.error(f"{a.split_dir} lacks {' and '.join(missing)}: give a whole split directory as `m1 synth` writes it "
+                 "(the baselines read its generation settings from manifest.json), not a directory holding only "
+                 "open_ended_<split>.jsonl")
     qs = [q for q in read_split(a.split_dir) if q.family == Family.OPEN_ENDED]
+    if not qs:
+        ap.error(f"{a.split_dir} has no open-ended question: generate it with synth.open_ended=true")
     manifest = json.loads((Path(a.split_dir) / "manifest.json").read_text())
     cfg = SynthConfig.model_validate(manifest["config"])
     train = [q for q in split_questions(cfg, "train", a.train_videos, seed=manifest["seed"])
