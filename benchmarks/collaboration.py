@@ -15,6 +15,8 @@ summariser,top_score`` adds the base system's answers aggregated by other rules 
 without another evaluation (:func:`m1.evaluation.harness.reaggregate`). ``RULE/AGENT`` (e.g.
 ``vote/qwen3-small``) also makes AGENT the summariser: the team as it would have answered with the
 summariser ``m1 models choose-summariser`` stored, from an evaluation run before the choice.
+``item_vote`` is ``vote`` with open-ended lists voted item by item (``cpp.open_ended_aggregation``);
+``vote`` is the paper's rule whatever the run used.
 """
 
 from __future__ import annotations
@@ -37,8 +39,11 @@ METRIC = {TaskType.MULTIPLE_CHOICE: "acc", TaskType.NUMERIC: "MRA", TaskType.GRO
           TaskType.OPEN_ENDED: "F1"}
 
 
-def group(q: Question) -> str:
-    return f"{q.family.value if q.family else q.category or 'all'}/{METRIC[q.task_type]}"
+def group(q: Question, by: str = "family") -> str:
+    """The row a question counts in: its family (else its category), or with ``by="category"`` its
+    category (e.g. the open-ended family's four kinds of list), with the metric."""
+    name = q.category if by == "category" and q.category else q.family.value if q.family else q.category
+    return f"{name or 'all'}/{METRIC[q.task_type]}"
 
 
 def load_systems(eval_dir: Path, systems: list[str]) -> dict[str, dict]:
@@ -114,6 +119,11 @@ def seed_mean(runs: list[dict[str, dict]]) -> dict[str, dict]:
     return {qid: {k: mean(qid, k) for k in keys} for qid in sorted(shared)}
 
 
+# --aggregations RULE → the CPP settings it stands for (any other RULE is tried as cpp.aggregation)
+RULES = {"vote": {"aggregation": "vote", "open_ended_aggregation": "summariser"},
+         "item_vote": {"aggregation": "vote", "open_ended_aggregation": "item_vote"}}
+
+
 def reaggregated(questions: list[Question], name: str, preds: dict[str, Prediction], run_json: Path,
                  rules: list[str]) -> dict[str, dict[str, Prediction]]:
     """``name@rule`` → qid → the prediction of system ``name`` aggregated by ``rule``; ``run_json`` (the
@@ -125,7 +135,8 @@ def reaggregated(questions: list[Question], name: str, preds: dict[str, Predicti
     out = {}
     for spec in rules:
         rule, _, summariser = spec.partition("/")
-        cpp = {**settings["cpp"], "aggregation": rule} | ({"summariser": summariser} if summariser else {})
+        cpp = ({**settings["cpp"], **RULES.get(rule, {"aggregation": rule})}
+               | ({"summariser": summariser} if summariser else {}))
         # exact only where every agent already read the whole memory the summariser reads (m1.team.cpp)
         if summariser and settings.get("topology") != "complete":
             raise SystemExit(f"--aggregations {spec}: another summariser is exact only for a complete-topology "
@@ -199,11 +210,11 @@ def from_planner(path: Path, qids: dict[str, str]) -> dict[str, dict[str, dict]]
 
 
 def table(questions: list[Question], results: dict[str, dict[str, dict]], base: str, seed: int,
-          resamples: int) -> str:
-    groups = sorted({group(q) for q in questions}) + ["all"]
-    members = {g: [q for q in questions if g in ("all", group(q))] for g in groups}
+          resamples: int, by: str = "family") -> str:
+    groups = sorted({group(q, by) for q in questions}) + ["all"]
+    members = {g: [q for q in questions if g in ("all", group(q, by))] for g in groups}
     names = list(results)
-    lines = ["| family / metric | n | " + " | ".join([*names, *(f"{base} − {s} [95% CI]" for s in names if s != base)])
+    lines = [f"| {by} / metric | n | " + " | ".join([*names, *(f"{base} − {s} [95% CI]" for s in names if s != base)])
              + " |", "|---|---|" + "---|" * (2 * len(names) - 1)]
     for g in groups:
         qs = members[g]
@@ -276,9 +287,10 @@ def main(argv: list[str] | None = None) -> int:
                          "(baselines.rllib_planner train/eval --out DIR; same questions and tools), as planner:<name>.")
     ap.add_argument("--aggregations", default="",
                     help="Also score the base system's answers aggregated by these rules (comma-separated of vote, "
-                         "summariser, top_score) as BASE@RULE, from its agents' recorded answers and its run.json; "
-                         "top_score needs predictions that record agent_scores. RULE/AGENT also makes AGENT the "
-                         "summariser (e.g. vote/qwen3-small: the team with the summariser choose-summariser "
+                         "summariser, top_score, item_vote) as BASE@RULE, from its agents' recorded answers and its "
+                         "run.json; item_vote votes open-ended lists item by item; top_score needs predictions "
+                         "that record agent_scores. RULE/AGENT also makes AGENT the summariser (e.g. "
+                         "vote/qwen3-small: the team with the summariser choose-summariser "
                          "picked, from an evaluation run with the default one).")
     ap.add_argument("--mean", action="append", default=[], metavar="NAME=A+B",
                     help="Also a system NAME whose per-question score, frames, seconds and calls are the mean of "
@@ -287,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--allow-tool-mismatch", action="store_true",
                     help="Report runs whose run.json records different tools code or config (refused by default: "
                          "the same call then reads other errors, so answers do not pair question by question).")
+    ap.add_argument("--versus", default=None,
+                    help="The system every difference is taken against (default: --base), e.g. team@item_vote "
+                         "after --aggregations item_vote.")
+    ap.add_argument("--by", choices=("family", "category"), default="family",
+                    help="Rows per family, or per question category (e.g. the open-ended family's kinds of list).")
     ap.add_argument("--md", default=None, help="Also write the report here.")
     args = ap.parse_args(argv)
     preds = load_systems(Path(args.eval_dir), [s.strip() for s in args.systems.split(",") if s.strip()]) \
@@ -327,13 +344,16 @@ def main(argv: list[str] | None = None) -> int:
         split_dir = Path(args.data_dir) / args.split
         qids = synth_qids(questions, split_dir) if (split_dir / "questions.jsonl").is_file() else {}
         results |= from_planner(Path(args.planner_episodes), qids)
+    versus = args.versus or args.base
+    if versus not in results:
+        raise SystemExit(f"--versus {versus!r} is not a system of this report ({sorted(results)})")
     common = [q for q in questions if all(q.qid in r for r in results.values())]
     if not common:
         raise SystemExit("the systems share no answered question")
     text = (f"{len(common)} questions answered by every system ({', '.join(results)}) of {len(questions)} in "
             f"{args.data_dir} ({args.split}); paired bootstrap: {args.resamples} resamples, seed {args.seed}. "
             f"{tools_line}\n\n"
-            + table(common, results, args.base, args.seed, args.resamples))
+            + table(common, results, versus, args.seed, args.resamples, args.by))
     for name, got in preds.items():  # every system that records its agents' own answers (team, no_comm, runs)
         if "@" not in name and any(got[q.qid].agent_answers for q in common):
             text += f"\n\n{name}:\n\n" + inside_team(common, got)

@@ -27,6 +27,13 @@ class CPPConfig(StrictModel):
         "median",
         description="How numeric answers are combined: the median of the agents' answers, or the summariser's.",
     )
+    open_ended_aggregation: Literal["summariser", "item_vote"] = Field(
+        "summariser",
+        description="How aggregation=vote combines open-ended answers: the summariser's (the paper), or item_vote: "
+        "a list answer with a structured reference (M1-Synth's open-ended family) voted item by item over the agents' "
+        "answers (m1.team.answers.vote_items); free-text questions keep the summariser's. A departure from the paper, "
+        "measured in benchmarks/collaboration.md (stop 40).",
+    )
     aggregation: Literal["vote", "summariser", "top_score"] = Field(
         "vote",
         description="Team answer: vote (majority for multiple choice, numeric median, the summariser for spans and "

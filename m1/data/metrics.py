@@ -166,8 +166,9 @@ _ITEM_SPLIT = re.compile(r"[,;\n]|\bthen\b|\band\b", re.I)
 _ARTICLES = ("the ", "a ", "an ")
 
 
-def answer_items(text: str | None) -> list[str]:
-    """The items of an open-ended list answer, normalised (see the module docstring)."""
+def answer_parts(text: str | None) -> list[tuple[str, str]]:
+    """Each item of an open-ended list answer as (written, normalised): the text between separators,
+    stripped, and the form :func:`answer_items` compares (see the module docstring)."""
     out = []
     for part in _ITEM_SPLIT.split(text or ""):
         item = " ".join("".join(c if c.isalnum() else " " for c in part.lower()).split())
@@ -175,8 +176,13 @@ def answer_items(text: str | None) -> list[str]:
             if item.startswith(art):
                 item = item[len(art):]
         if item:
-            out.append(item)
+            out.append((part.strip(), item))
     return out
+
+
+def answer_items(text: str | None) -> list[str]:
+    """The items of an open-ended list answer, normalised (see the module docstring)."""
+    return [item for _, item in answer_parts(text)]
 
 
 def _lcs(a: Sequence[str], b: Sequence[str]) -> int:

@@ -5,10 +5,12 @@ evidence line that adopts its candidate) and the pattern a constrained answer is
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from m1.data.metrics import OPEN_METRICS, answer_parts
 from m1.schema import OPTION_LETTERS, Question, TaskType
 from m1.team.plan import NUMBER_RE, SPAN_RE, FormatErrorKind, PlanFormatError, nonblank_lines
 
@@ -135,3 +137,47 @@ def _valid(candidate: str, question: Question) -> bool:
 def canonical_number(x: float) -> str:
     """A number as answers write it: an integer without a point, else 6 significant digits."""
     return str(int(x)) if x == int(x) and abs(x) < 1e15 else f"{x:.6g}"
+
+
+def vote_items(answers: Sequence[str], kind: str) -> str:
+    """An open-ended list answer voted item by item over several agents' answers, ``answers`` in
+    priority order (the summariser's first; ties go to the earliest). ``kind`` is the question's
+    item metric (:mod:`m1.data.metrics`):
+
+    - ``sequence``: the most common list length (a tie: the earliest answer's length among those
+      tied), then at each position the item most of the answers of that length write there;
+    - ``set``: every item more than half of the answers list (exactly half: kept if the first
+      answer lists it), in order of first appearance.
+
+    Items compare as the metric reads them (:func:`m1.data.metrics.answer_parts`) and are written as
+    the first answer to hold them wrote them. Answers without an item do not vote; if none has one,
+    the first answer is returned. Independent misreadings of one list — an OCR error in the second
+    caption of one reading, in the third of another — are outvoted where copying any one answer
+    keeps its errors (``cpp.open_ended_aggregation``)."""
+    if kind not in OPEN_METRICS:
+        raise ValueError(f"unknown open-ended metric {kind!r}; expected one of {OPEN_METRICS}")
+    if not answers:
+        raise ValueError("vote_items needs at least one answer")
+    lists = [parts for parts in (answer_parts(a) for a in answers) if parts]
+    if not lists:
+        return answers[0]
+    if kind == "set":
+        counts = Counter(key for parts in lists for key in {key for _, key in parts})
+        first = {key for _, key in lists[0]}
+        kept: dict[str, str] = {}
+        for parts in lists:
+            for written, key in parts:
+                if key not in kept and (2 * counts[key] > len(lists) or (2 * counts[key] == len(lists)
+                                                                         and key in first)):
+                    kept[key] = written
+        return ", ".join(kept.values()) if kept else answers[0]
+    lengths = Counter(len(parts) for parts in lists)
+    top = max(lengths.values())
+    size = next(len(parts) for parts in lists if lengths[len(parts)] == top)
+    same = [parts for parts in lists if len(parts) == size]
+    out = []
+    for j in range(size):
+        votes = Counter(parts[j][1] for parts in same)
+        best = max(votes.values())
+        out.append(next(parts[j][0] for parts in same if votes[parts[j][1]] == best))
+    return ", ".join(out)

@@ -21,7 +21,8 @@ The loop (:func:`run_episode`):
    stored by ``m1 models choose-summariser`` (:func:`team_summariser`), else the last agent.
    Numeric → the median of parseable answers (or the summariser's, by config). Grounding and
    open-ended → the summariser's answer, written from the *whole* memory; if it is dropped or
-   unparseable, the highest-priority parseable answer.
+   unparseable, the highest-priority parseable answer. Open-ended lists with a structured reference
+   may instead be voted item by item (``cpp.open_ended_aggregation="item_vote"``, not the paper's).
 
 Generation and tool execution go through two small back-end interfaces (:class:`TeamBackend`,
 :class:`ToolBackend`) so the same loop runs in-process (:class:`LocalTeam`, :class:`ToolRunner`)
@@ -54,7 +55,7 @@ from m1.config.video import VideoConfig
 from m1.engines.base import Completion, SamplingSettings
 from m1.schema import Question, TaskType, ToolCall, ToolErrorKind, ToolResult, ToolSpec
 from m1.seeding import derive_seed
-from m1.team.answers import answer_budget, answer_pattern, parse_answer
+from m1.team.answers import answer_budget, answer_pattern, parse_answer, vote_items
 from m1.team.memory import MemoryEntry, SharedMemory
 from m1.team.plan import (
     Evidence,
@@ -341,6 +342,9 @@ def aggregate(
     if tt == TaskType.NUMERIC and cfg.numeric_aggregation == "median":
         med = statistics.median(float(v) for v in valid.values())
         return (str(int(med)) if med == int(med) else f"{med:.6g}"), "median", {}
+    kind = question.meta.get("open_metric") if tt == TaskType.OPEN_ENDED else None
+    if cfg.open_ended_aggregation == "item_vote" and kind is not None:
+        return vote_items([valid[a] for a in priority if a in valid], kind), "item_vote", {}
     chosen = next(a for a in priority if a in valid)
     return valid[chosen], "summariser", {}
 

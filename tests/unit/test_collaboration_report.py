@@ -226,3 +226,31 @@ def test_synth_question_ids_pair_with_the_loaded_formats_ids(tmp_path):
     for q in neutral:
         assert by_id[qids[q.qid]].answer == q.answer or q.task_type != TaskType.MULTIPLE_CHOICE
     assert any(k != v for k, v in qids.items())  # grounding and spatial rows were renamed by their formats
+
+
+def test_item_vote_reaggregation_by_category_against_a_chosen_system(tmp_path, monkeypatch):
+    """--aggregations item_vote scores the base run's open-ended answers voted item by item; --versus takes
+    the differences against that row; --by category splits the family into its kinds of list."""
+    qs = [Question(qid=f"o{i}", video="/v.mp4", question="?", answer="a, b, c", task_type=TaskType.OPEN_ENDED,
+                   family=Family.OPEN_ENDED, category="caption_sequence" if i < 2 else "motion_sequence",
+                   duration=20.0, meta={"open_metric": "sequence"}) for i in range(4)]
+    # the summariser (z, last) misreads one item; x and y misread others: only the item vote is right
+    agents = {"x": "a, b, x", "y": "y, b, c", "z": "a, z, c"}
+    d = tmp_path / "team"
+    d.mkdir()
+    d.joinpath("predictions.jsonl").write_text(
+        "".join(_pred("team", q, agents["z"], agents).model_dump_json() + "\n" for q in qs))
+    d.joinpath("run.json").write_text(json.dumps({"settings": {"agents": ["x", "y", "z"], "topology": "complete",
+                                                               "cpp": {"open_ended_aggregation": "item_vote"}}}))
+    monkeypatch.setattr(collaboration, "load_benchmark", lambda *a: type("B", (), {"questions": qs})())
+    out = tmp_path / "report.md"
+    assert collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--base", "team", "--aggregations",
+                               "vote,item_vote", "--versus", "team@item_vote", "--by", "category",
+                               "--md", str(out)]) == 0
+    text = out.read_text()
+    third = 2 * 2 / 6  # item F1 of a, z, c against a, b, c
+    assert "| category / metric | n | team | team@vote | team@item_vote | team@item_vote − team [95% CI] |" in text
+    assert f"| caption_sequence/F1 | 2 | {third:.3f} | {third:.3f} | 1.000 | {1 - third:+.3f} " in text
+    assert f"| motion_sequence/F1 | 2 | {third:.3f} |" in text
+    with pytest.raises(SystemExit, match="--versus 'nope' is not a system"):
+        collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--base", "team", "--versus", "nope"])

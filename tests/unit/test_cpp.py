@@ -445,3 +445,43 @@ def test_answers_are_constrained_to_what_the_prompt_shows():
     run_episode(MC, free, RecordingTools(), complete_topology(2), CATALOGUE, CPPConfig(constrain_answers=False),
                 seed=0)
     assert all(r.settings.pattern is None for r in free.requests)
+
+
+def _open(metric: str | None) -> Question:
+    return Question(qid="o", video="/v.mp4", question="Which captions, in order?", answer="x",
+                    task_type=TaskType.OPEN_ENDED, meta={"open_metric": metric} if metric else {})
+
+
+def test_item_vote_outvotes_independent_misreadings_of_a_list():
+    """cpp.open_ended_aggregation=item_vote: each item of a list answer by majority over the agents' answers
+    (a sequence position by position among answers of the most common length, a set by membership); the
+    paper's default keeps the summariser's answer, and free text without an item metric always does."""
+    # three readings of one caption list, each with one OCR error elsewhere; agent 3 (the summariser) is cut short
+    seq = {0: "PARCEL, 7E4GUP, WANDER, FENCE", 1: "PARCEL, TEACUP, WANBFP, FENCE", 2: "PRPGEL, TEACUP, WANDER, FENCE",
+           3: "PARCEL, TEACUP"}
+    iv = CPPConfig(open_ended_aggregation="item_vote")
+    assert aggregate(_open("sequence"), seq, 3, CPPConfig()) == ("PARCEL, TEACUP", "summariser", {})
+    assert aggregate(_open("sequence"), seq, 3, iv) == ("PARCEL, TEACUP, WANDER, FENCE", "item_vote", {})
+    assert aggregate(_open(None), seq, 3, iv)[:2] == ("PARCEL, TEACUP", "summariser")
+    # a position split evenly goes to the highest-priority answer holding it: the summariser, then by index
+    assert aggregate(_open("sequence"), {0: "a, b", 1: "a, c", 2: None}, 1, iv)[0] == "a, c"
+    assert aggregate(_open("sequence"), {0: "a, b", 1: "a, c", 2: None}, 2, iv)[0] == "a, b"
+    # a set: items more than half of the answers list; exactly half only if the summariser lists it
+    objs = {0: "red circle, blue square", 1: "blue square", 2: "blue square, green star", 3: "Red Circle"}
+    assert aggregate(_open("set"), objs, 3, iv)[0] == "Red Circle, blue square"
+    assert aggregate(_open("set"), objs, 2, iv)[0] == "blue square"
+    # the other aggregation rules are not changed by it
+    assert aggregate(_open("set"), objs, 3, CPPConfig(aggregation="summariser", open_ended_aggregation="item_vote")
+                     )[:2] == ("Red Circle", "summariser")
+
+
+def test_vote_items_edge_cases():
+    from m1.team.answers import vote_items
+
+    assert vote_items(["...", "", "!"], "sequence") == "..."  # no answer has an item: the first answer
+    assert vote_items(["b, a", "a, b", "a, b"], "sequence") == "a, b"
+    assert vote_items(["the red circle", "red circle"], "set") == "the red circle"  # compared as the metric reads
+    with pytest.raises(ValueError, match="unknown open-ended metric"):
+        vote_items(["a"], "bag")
+    with pytest.raises(ValueError, match="at least one answer"):
+        vote_items([], "set")

@@ -15,7 +15,7 @@ from m1.config import CPPConfig, SFTConfig
 from m1.config.rl import RewardConfig
 from m1.config.synth import SynthConfig
 from m1.data import load_benchmark, score
-from m1.data.metrics import answer_items, item_f1
+from m1.data.metrics import answer_items, answer_parts, item_f1
 from m1.data.scoring import aggregate, open_metric, score_question
 from m1.evaluation.summary import metric_name
 from m1.schema import Family, Question, TaskType, ToolResult
@@ -55,6 +55,8 @@ def test_item_f1_hand_written_cases():
     assert item_f1([], [], "set") == 1.0
     assert answer_items("The red circle and a blue square") == ["red circle", "blue square"]
     assert answer_items("WANDER, CANDLE") == ["wander", "candle"]  # 'and' splits only as a word
+    # each item as written beside the form compared (what an item vote keeps and counts)
+    assert answer_parts("The red circle; WANDER.") == [("The red circle", "red circle"), ("WANDER.", "wander")]
     with pytest.raises(ValueError, match="unknown open-ended metric"):
         item_f1(["a"], ["a"], "bag")
 
