@@ -30,7 +30,7 @@ from pathlib import Path
 from m1.config import CPPConfig
 from m1.data import load_benchmark
 from m1.data.scoring import score_question
-from m1.evaluation.harness import EvalError, Prediction, read_predictions, reaggregate
+from m1.evaluation.harness import EvalError, Prediction, read_predictions, reaggregate, recorded_cpp
 from m1.evaluation.stats import paired_bootstrap
 from m1.evaluation.summary import uniform_frames, with_durations
 from m1.schema import Question, TaskType
@@ -135,7 +135,7 @@ def reaggregated(questions: list[Question], name: str, preds: dict[str, Predicti
     out = {}
     for spec in rules:
         rule, _, summariser = spec.partition("/")
-        cpp = ({**settings["cpp"], **RULES.get(rule, {"aggregation": rule})}
+        cpp = ({**recorded_cpp(settings["cpp"]), **RULES.get(rule, {"aggregation": rule})}
                | ({"summariser": summariser} if summariser else {}))
         # exact only where every agent already read the whole memory the summariser reads (m1.team.cpp)
         if summariser and settings.get("topology") != "complete":

@@ -9,6 +9,9 @@ The questions are split into two folds by video (every question of a video in on
 summariser is the agent best on the other fold (ties: the later agent, as choose-summariser), so no
 answer is scored by a choice that saw it. Reported against the run's own summariser (the default: the
 last agent, unless the team stored a choice), with paired bootstrap intervals over questions.
+Aggregation is the run's own (``run.json``; a run recorded before ``cpp.open_ended_aggregation`` used
+the summariser's list): under today's default item vote the summariser only breaks ties on open-ended
+lists, so to measure the paper's role there evaluate with ``cpp.open_ended_aggregation=summariser``.
 
     python benchmarks/summariser_crossfit.py --data-dir D --eval-dir OUT/team [--families open_ended,grounding]
 """
@@ -23,7 +26,7 @@ from pathlib import Path
 from m1.config import CPPConfig
 from m1.data import load_benchmark
 from m1.data.scoring import score_question
-from m1.evaluation.harness import read_predictions, reaggregate, records_team_answers
+from m1.evaluation.harness import read_predictions, reaggregate, recorded_cpp, records_team_answers
 from m1.evaluation.stats import paired_bootstrap
 from m1.evaluation.summariser import pick
 from m1.schema import Question
@@ -44,7 +47,7 @@ def per_agent_scores(questions: list[Question], preds: dict, agents: list[str], 
     """agent → qid → the team's score with that agent as summariser."""
     out: dict[str, dict] = {}
     for a in agents:
-        cfg = CPPConfig(**{**cpp, "summariser": a})
+        cfg = CPPConfig(**{**recorded_cpp(cpp), "summariser": a})
         out[a] = {q.qid: score_question(q, reaggregate(preds[q.qid], q, agents, cfg).prediction or None).score
                   for q in questions}
     return out

@@ -159,6 +159,18 @@ def records_team_answers(pred: Prediction) -> bool:
     return pred.aggregation not in ("single", "solver") and bool(pred.agent_answers)
 
 
+# CPP settings added after runs were recorded, and the value each such run used: a run.json without
+# the key aggregated that way, whatever today's default is
+_PREDATES = {"open_ended_aggregation": "summariser"}
+
+
+def recorded_cpp(cpp: dict[str, Any]) -> dict[str, Any]:
+    """The CPP settings a recorded run (``run.json``'s ``settings.cpp``) ran under, with the settings
+    added since filled with the value that reproduces it (not today's default): what to build the
+    :class:`CPPConfig` of :func:`reaggregate` from."""
+    return {**_PREDATES, **cpp}
+
+
 def reaggregate(pred: Prediction, question: Question, agents: Sequence[str], cfg: CPPConfig) -> Prediction:
     """``pred`` with the team's answer chosen again by ``cfg``'s aggregation rule from the agents' own
     answers it recorded — exactly the answer the episode would have given under that rule, since

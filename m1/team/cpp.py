@@ -21,8 +21,9 @@ The loop (:func:`run_episode`):
    stored by ``m1 models choose-summariser`` (:func:`team_summariser`), else the last agent.
    Numeric → the median of parseable answers (or the summariser's, by config). Grounding and
    open-ended → the summariser's answer, written from the *whole* memory; if it is dropped or
-   unparseable, the highest-priority parseable answer. Open-ended lists with a structured reference
-   may instead be voted item by item (``cpp.open_ended_aggregation="item_vote"``, not the paper's).
+   unparseable, the highest-priority parseable answer — except open-ended lists with a structured
+   reference, voted item by item over every agent's answer (``cpp.open_ended_aggregation``, default
+   ``"item_vote"``; ``"summariser"`` is the paper's rule for them too).
 
 Generation and tool execution go through two small back-end interfaces (:class:`TeamBackend`,
 :class:`ToolBackend`) so the same loop runs in-process (:class:`LocalTeam`, :class:`ToolRunner`)

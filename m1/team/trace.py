@@ -109,7 +109,7 @@ class Episode(BaseModel):
     agents: list[AgentTrace] = Field(description="One per active agent, in index order.")
     memory: list[MemoryEntry]
     final_answer: str | None
-    aggregation: Literal["vote", "median", "summariser", "top_score", "none"]
+    aggregation: Literal["vote", "median", "summariser", "top_score", "item_vote", "none"]
     votes: dict[str, int] = Field(default_factory=dict)
     summariser: int | None = None
     frames_used: int = Field(ge=0, description="Distinct frames decoded for this episode, all agents together.")

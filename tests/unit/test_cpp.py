@@ -453,14 +453,15 @@ def _open(metric: str | None) -> Question:
 
 
 def test_item_vote_outvotes_independent_misreadings_of_a_list():
-    """cpp.open_ended_aggregation=item_vote: each item of a list answer by majority over the agents' answers
-    (a sequence position by position among answers of the most common length, a set by membership); the
-    paper's default keeps the summariser's answer, and free text without an item metric always does."""
+    """cpp.open_ended_aggregation=item_vote (the default): each item of a list answer by majority over the
+    agents' answers (a sequence position by position among answers of the most common length, a set by membership); the
+    paper's rule keeps the summariser's answer, and free text without an item metric always does."""
     # three readings of one caption list, each with one OCR error elsewhere; agent 3 (the summariser) is cut short
     seq = {0: "PARCEL, 7E4GUP, WANDER, FENCE", 1: "PARCEL, TEACUP, WANBFP, FENCE", 2: "PRPGEL, TEACUP, WANDER, FENCE",
            3: "PARCEL, TEACUP"}
-    iv = CPPConfig(open_ended_aggregation="item_vote")
-    assert aggregate(_open("sequence"), seq, 3, CPPConfig()) == ("PARCEL, TEACUP", "summariser", {})
+    iv = CPPConfig()  # the default
+    paper = CPPConfig(open_ended_aggregation="summariser")
+    assert aggregate(_open("sequence"), seq, 3, paper) == ("PARCEL, TEACUP", "summariser", {})
     assert aggregate(_open("sequence"), seq, 3, iv) == ("PARCEL, TEACUP, WANDER, FENCE", "item_vote", {})
     assert aggregate(_open(None), seq, 3, iv)[:2] == ("PARCEL, TEACUP", "summariser")
     # a position split evenly goes to the highest-priority answer holding it: the summariser, then by index

@@ -106,15 +106,19 @@ class _NoTools:
         pass
 
 
-def test_open_ended_final_answer_is_the_summariser_s_not_the_majority_s():
+def test_open_ended_lists_are_voted_item_by_item_or_under_the_paper_s_rule_the_summariser_s():
     q = oq("moves right, stops")
     scripts = [fixed("1. fine_browser {}", "moves left"), fixed("1. fine_browser {}", "moves left"),
                fixed("1. fine_browser {}", "moves right, stops")]
-    ep = run_episode(q, ScriptedTeam(scripts), _NoTools(), complete_topology(3), CATALOGUE, CPPConfig(), seed=0)
+    paper = CPPConfig(open_ended_aggregation="summariser")  # the paper's rule; the default votes items
+    ep = run_episode(q, ScriptedTeam(scripts), _NoTools(), complete_topology(3), CATALOGUE, paper, seed=0)
     assert ep.summariser == 2 and ep.aggregation == "summariser" and ep.final_answer == "moves right, stops"
     chosen = run_episode(q, ScriptedTeam(scripts), _NoTools(), complete_topology(3), CATALOGUE,
-                         CPPConfig(summariser="agent0"), seed=0)
+                         paper.model_copy(update={"summariser": "agent0"}), seed=0)
     assert chosen.summariser == 0 and chosen.final_answer == "moves left"
+    # the default: two agents' one-item list outvotes the summariser's (m1.team.answers.vote_items)
+    voted = run_episode(q, ScriptedTeam(scripts), _NoTools(), complete_topology(3), CATALOGUE, CPPConfig(), seed=0)
+    assert voted.aggregation == "item_vote" and voted.final_answer == "moves left"
 
 
 # ------------------------------------------------------------------------------ generation
@@ -243,7 +247,7 @@ def test_oracle_team_annotates_open_ended_questions_through_the_summariser(split
                                             SFTConfig())
     for ep in episodes:
         summ = next(a for a in ep.agents if a.agent == ep.summariser)
-        assert ep.final_answer == summ.answer and ep.aggregation == "summariser"
+        assert ep.final_answer == summ.answer and ep.aggregation == "item_vote"  # every agent right: the same list
         assert score_question(ep.question, ep.final_answer).score == 1.0
     assert all(v.kept and v.answer_correct for v in verdicts)
     assert {e.kind for e in examples} >= {"plan", "answer"} and {e.family for e in examples} == {"open_ended"}

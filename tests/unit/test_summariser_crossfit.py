@@ -68,3 +68,20 @@ def test_a_run_without_a_complete_topology_is_refused(tmp_path):
     d = _run(tmp_path, {q.qid: {"x": "A", "y": "A", "z": "A"} for q in QS}, topology="no_comm")
     with pytest.raises(SystemExit, match="exact only for a complete-topology"):
         summariser_crossfit.main(["--data-dir", "unused", "--eval-dir", str(d)])
+
+
+def test_a_run_recorded_before_the_item_vote_is_read_under_the_summariser_it_used():
+    """A run.json predating cpp.open_ended_aggregation aggregated open-ended lists by the summariser: read
+    again, it must not take today's default (the item vote) and change its recorded answers."""
+    from m1.evaluation.harness import recorded_cpp
+
+    q = Question(qid="o", video="/v.mp4", question="?", answer="a, b", task_type=TaskType.OPEN_ENDED,
+                 family=Family.OPEN_ENDED, meta={"open_metric": "sequence"})
+    pred = Prediction(qid="o", system="team", prediction="x, y", frames=1, seconds=1.0, tool_calls=1,
+                      agent_answers={"p": "a, b", "r": "a, b", "s": "x, y"})
+    old = summariser_crossfit.per_agent_scores([q], {"o": pred}, ["p", "r", "s"], {"aggregation": "vote"})
+    assert old == {"p": {"o": 1.0}, "r": {"o": 1.0}, "s": {"o": 0.0}}  # the summariser's own list
+    new = summariser_crossfit.per_agent_scores([q], {"o": pred}, ["p", "r", "s"],
+                                               {"aggregation": "vote", "open_ended_aggregation": "item_vote"})
+    assert new == {"p": {"o": 1.0}, "r": {"o": 1.0}, "s": {"o": 1.0}}  # the vote, whoever summarises
+    assert recorded_cpp({})["open_ended_aggregation"] == "summariser"
