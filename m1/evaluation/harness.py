@@ -192,8 +192,7 @@ def reaggregate(pred: Prediction, question: Question, agents: Sequence[str], cfg
     scores = {index[a]: float("-inf") if s is None else s for a, s in pred.agent_scores.items()}
     answers = {index[a]: v for a, v in pred.agent_answers.items()}
     final, method, _ = aggregate(question, answers, summariser_index(agents, cfg), cfg, scores)
-    rule = "item_vote" if cfg.aggregation == "vote" and cfg.open_ended_aggregation == "item_vote" else cfg.aggregation
-    return pred.model_copy(update={"system": f"{pred.system}@{rule}", "prediction": final or "",
+    return pred.model_copy(update={"system": f"{pred.system}@{cfg.aggregation}", "prediction": final or "",
                                    "aggregation": method})
 
 
