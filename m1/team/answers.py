@@ -151,9 +151,10 @@ def vote_items(answers: Sequence[str], kind: str) -> str:
 
     Items compare as the metric reads them (:func:`m1.data.metrics.answer_parts`) and are written as
     the first answer to hold them wrote them. Answers without an item do not vote; if none has one,
-    the first answer is returned. Independent misreadings of one list — an OCR error in the second
-    caption of one reading, in the third of another — are outvoted where copying any one answer
-    keeps its errors (``cpp.open_ended_aggregation``)."""
+    or no item of a set is listed by enough of them, the first answer is returned. Independent
+    misreadings of one list — an OCR error in the second caption of one reading, in the third of
+    another — are outvoted where copying any one answer keeps its errors
+    (``cpp.open_ended_aggregation``)."""
     if kind not in OPEN_METRICS:
         raise ValueError(f"unknown open-ended metric {kind!r}; expected one of {OPEN_METRICS}")
     if not answers:

@@ -53,6 +53,7 @@ from m1.config.engine import EngineConfig
 from m1.config.sampling import SamplingConfig
 from m1.config.tools import ToolsConfig
 from m1.config.video import VideoConfig
+from m1.data.scoring import open_metric
 from m1.engines.base import Completion, SamplingSettings
 from m1.schema import Question, TaskType, ToolCall, ToolErrorKind, ToolResult, ToolSpec
 from m1.seeding import derive_seed
@@ -343,8 +344,7 @@ def aggregate(
     if tt == TaskType.NUMERIC and cfg.numeric_aggregation == "median":
         med = statistics.median(float(v) for v in valid.values())
         return (str(int(med)) if med == int(med) else f"{med:.6g}"), "median", {}
-    kind = question.meta.get("open_metric") if tt == TaskType.OPEN_ENDED else None
-    if cfg.open_ended_aggregation == "item_vote" and kind is not None:
+    if cfg.open_ended_aggregation == "item_vote" and (kind := open_metric(question)) is not None:
         return vote_items([valid[a] for a in priority if a in valid], kind), "item_vote", {}
     chosen = next(a for a in priority if a in valid)
     return valid[chosen], "summariser", {}

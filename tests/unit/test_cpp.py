@@ -482,6 +482,7 @@ def test_vote_items_edge_cases():
     assert vote_items(["...", "", "!"], "sequence") == "..."  # no answer has an item: the first answer
     assert vote_items(["b, a", "a, b", "a, b"], "sequence") == "a, b"
     assert vote_items(["the red circle", "red circle"], "set") == "the red circle"  # compared as the metric reads
+    assert vote_items(["a", "b", "c"], "set") == "a"  # no item listed by enough answers: the first answer
     with pytest.raises(ValueError, match="unknown open-ended metric"):
         vote_items(["a"], "bag")
     with pytest.raises(ValueError, match="at least one answer"):
