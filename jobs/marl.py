@@ -4,11 +4,12 @@
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- python jobs/marl.py [KEY=VALUE ...]
 
 Reads the M1-Synth train split (``marl.data_dir``, default ``<output_dir>/synth/train``,
-generated if missing) and starts from ``marl.team_dir`` (default: the SFT team
-``<output_dir>/sft/team`` when it exists, else ``<output_dir>/team``, created untrained if
-missing). Writes under ``<output_dir>/marl``: ``metrics.jsonl``, TensorBoard ``tb/``,
-``curves.png``, ``checkpoint/`` (resumed automatically), the trained team ``team/`` and
-``marl_summary.json`` with an evaluation on the held-out split before and after training.
+generated if missing; only the questions of ``marl.families`` when set, in training and in the
+evaluations) and starts from ``marl.team_dir`` (default: the SFT team ``<output_dir>/sft/team``
+when it exists, else ``<output_dir>/team``, created untrained if missing). Writes under
+``<output_dir>/marl``: ``metrics.jsonl``, TensorBoard ``tb/``, ``curves.png``, ``checkpoint/``
+(resumed automatically), the trained team ``team/`` and ``marl_summary.json`` with an evaluation
+on the held-out split before and after training.
 Rollouts sample with ``sampling.train``, the evaluations with ``sampling.eval`` (greedy by default).
 ``marl.use_ray=false`` runs everything in this process.
 """
@@ -69,7 +70,7 @@ def main(cfg: M1Config) -> dict:
     from m1.checkpoint import agent_dir, save_agent
     from m1.engines.endpoint import check_trainable
     from m1.models import PROMPTS_KEY, catalogue_lines, init_team, with_team_summariser
-    from m1.synth import read_split
+    from m1.synth import of_families, read_split
     from m1.team.rollout import EpisodeJob
     from m1.team.topology import complete_topology
     from m1.train.learner import TeamLearner, lora_config
@@ -83,8 +84,9 @@ def main(cfg: M1Config) -> dict:
         print(f"writing an untrained team to {p['team']}", file=sys.stderr)
         init_team(cfg.team, p["team"], seed=cfg.seed)
     cfg = with_team_summariser(cfg, p["team"])  # rollouts use the start team's chosen summariser, if any
-    train_qs = read_split(p["data"])
-    eval_qs = read_split(p["eval"])[: cfg.marl.eval_questions]
+    train_qs = of_families(read_split(p["data"]), cfg.marl.families, "marl.families", str(p["data"]))
+    eval_qs = of_families(read_split(p["eval"]), cfg.marl.families, "marl.families", str(p["eval"]))
+    eval_qs = eval_qs[: cfg.marl.eval_questions]
     dirs = [agent_dir(p["team"], a) for a in cfg.team.agents]
 
     backends = build_backends(cfg, p["team"], use_ray=cfg.marl.use_ray, with_learner=True)
@@ -143,8 +145,9 @@ def main(cfg: M1Config) -> dict:
     if chosen is not None:  # trained with it, so evaluated with it; its scores are the start team's
         TeamDir(team_out).write_summariser_choice({**chosen, "carried_from": str(p["team"])})
     summary = {"steps": trainer.step, "wall_seconds": round(wall, 1), "use_ray": cfg.marl.use_ray,
-               "start_team": str(p["team"]), "eval_questions": len(eval_qs), "before": before, "after": after,
-               "team": str(team_out), "provenance": started}
+               "start_team": str(p["team"]), "train_questions": len(train_qs), "eval_questions": len(eval_qs),
+               "families": None if cfg.marl.families is None else [f.value for f in cfg.marl.families],
+               "before": before, "after": after, "team": str(team_out), "provenance": started}
     (p["out"] / "marl_summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=1))
     return summary

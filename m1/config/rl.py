@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from m1.config.base import StrictModel
 from m1.config.sft import LLMTeacherConfig
+from m1.schema import Family
 
 
 class RewardConfig(StrictModel):
@@ -103,6 +104,10 @@ class MARLConfig(StrictModel):
     lora: bool = Field(False, description="Train LoRA adapters instead of all weights.")
     lora_rank: int = Field(8, ge=1, description="LoRA rank.")
     data_dir: str | None = Field(None, description="M1-Synth train split; default <output_dir>/synth/train.")
+    families: list[Family] | None = Field(
+        None, description="Train and evaluate only on questions of these families (e.g. [open_ended], for a team "
+        "fine-tuned with sft.families=[open_ended]); default all.",
+    )
     train_videos: int = Field(24, ge=1, description="Videos generated for the train split when it is missing.")
     eval_dir: str | None = Field(None, description="Held-out split; default <output_dir>/synth/test.")
     eval_videos: int = Field(8, ge=1, description="Videos generated for the held-out split when it is missing.")

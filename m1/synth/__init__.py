@@ -8,8 +8,8 @@ real benchmarks' formats. See :mod:`m1.synth.world` (what happens in a video),
 :mod:`m1.synth.formats` (files) and :mod:`m1.synth.generate` (the driver).
 """
 
-from m1.synth.formats import read_split
+from m1.synth.formats import of_families, read_split
 from m1.synth.generate import SPLITS, SplitSummary, generate_split
 from m1.synth.world import EventLog, sample_event_log
 
-__all__ = ["SPLITS", "EventLog", "SplitSummary", "generate_split", "read_split", "sample_event_log"]
+__all__ = ["SPLITS", "EventLog", "SplitSummary", "generate_split", "of_families", "read_split", "sample_event_log"]

@@ -23,6 +23,7 @@ import json
 import os
 from pathlib import Path
 
+from m1.errors import UserError
 from m1.schema import OPTION_LETTERS, Family, Question, TaskType
 
 LVB_DURATION_GROUPS = (15, 60, 600, 3600)
@@ -126,6 +127,18 @@ def write_split_files(split_dir: Path, split: str, questions: list[Question], vi
     )
     opened = {"open_ended": len(open_ended)} if open_ended else {}
     return {"lvb": len(mc), "charades_sta": len(ground), "vsibench": len(spatial), **opened, "all": len(questions)}
+
+
+def of_families(questions: list[Question], families: list[Family] | None, setting: str, where: str) -> list[Question]:
+    """The questions of ``families`` in their order (all when ``families`` is None); a filter that
+    keeps nothing is a :class:`~m1.errors.UserError` naming ``setting`` and ``where``."""
+    if families is None:
+        return list(questions)
+    out = [q for q in questions if q.family in families]
+    if not out:
+        raise UserError(f"{setting}={[f.value for f in families]}: no question of {where} is of these families "
+                        "(the open-ended family is generated only with synth.open_ended=true)")
+    return out
 
 
 def read_split(split_dir: str | Path) -> list[Question]:

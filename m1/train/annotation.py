@@ -37,9 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from m1.config.cpp import CPPConfig
 from m1.config.sft import SFTConfig
 from m1.data.scoring import score_question
-from m1.errors import UserError
 from m1.schema import Question, ToolSpec
 from m1.seeding import derive_seed
+from m1.synth.formats import of_families
 from m1.team.answers import parse_answer
 from m1.team.cpp import run_episode
 from m1.team.memory import SharedMemory
@@ -168,12 +168,7 @@ def yield_by_family(verdicts: Sequence[TrajectoryVerdict]) -> dict[str, dict[str
 def select_questions(questions: Sequence[Question], cfg: SFTConfig, where: str = "the split") -> list[Question]:
     """The questions to annotate: those of ``cfg.families`` (all when unset), then the first
     ``cfg.max_questions``; a family filter that leaves nothing is a :class:`~m1.errors.UserError`."""
-    out = list(questions)
-    if cfg.families is not None:
-        out = [q for q in out if q.family in cfg.families]
-        if not out:
-            raise UserError(f"sft.families={[f.value for f in cfg.families]}: no question of {where} is of these "
-                            "families (the open-ended family is generated only with synth.open_ended=true)")
+    out = of_families(list(questions), cfg.families, "sft.families", where)
     return out[: cfg.max_questions]
 
 

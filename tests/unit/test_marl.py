@@ -128,3 +128,33 @@ def test_off_policy_overlap_is_one_step_stale_and_resumes_exactly(setup, tmp_pat
     strip = lambda rs: [{k: v for k, v in r.items() if k not in volatile and not k.startswith("time_sync/")}  # noqa: E731
                         for r in rs]
     assert strip(rest) == strip(straight_b[1:])
+
+
+def test_marl_families_trains_and_evaluates_on_those_questions_only(setup, tmp_path):
+    """``marl.families=[open_ended]`` (a team fine-tuned on that family alone): the train and held-out
+    splits hold every family, the job rolls out and evaluates the open-ended questions only; a filter
+    that keeps nothing is a UserError before anything is built."""
+    import jobs.marl as marl
+    from m1.errors import UserError
+    from m1.synth import generate_split, read_split
+
+    cfg, _, root = setup
+    synth = cfg.synth.model_copy(update={"open_ended": True, "questions_per_family": 2, "open_ended_per_video": 2})
+    generate_split(synth, tmp_path / "data", "train", 1, seed=3, progress=False)
+    qs = read_split(tmp_path / "data" / "train")
+    opened = [q for q in qs if q.family == "open_ended"]
+    assert opened and len(opened) < len(qs)
+    split = tmp_path / "data" / "train"
+    run = load_config(overrides=TINY_TEAM + TINY_VIDEO + [
+        f"output_dir={tmp_path / 'run'}", f"marl.team_dir={root / 'team'}", f"marl.data_dir={split}",
+        f"marl.eval_dir={split}", "marl.families=[open_ended]", "marl.steps=1", "marl.questions_per_step=1"])
+    summary = marl.main(run)
+    assert summary["families"] == ["open_ended"] and summary["train_questions"] == len(opened)
+    assert summary["eval_questions"] == len(opened)
+    for scores in (summary["before"], summary["after"]):
+        assert [k for k in scores if k.startswith("score/")] == ["score/open_ended"]
+    closed = load_config(overrides=TINY_TEAM + [
+        f"output_dir={tmp_path / 'none'}", f"marl.data_dir={root / 'data' / 'train'}",
+        f"marl.team_dir={root / 'team'}", "marl.families=[open_ended]"])
+    with pytest.raises(UserError, match="marl.families"):
+        marl.main(closed)
