@@ -16,7 +16,8 @@ without another evaluation (:func:`m1.evaluation.harness.reaggregate`). ``RULE/A
 ``vote/qwen3-small``) also makes AGENT the summariser: the team as it would have answered with the
 summariser ``m1 models choose-summariser`` stored, from an evaluation run before the choice.
 ``item_vote`` is ``vote`` with open-ended lists voted item by item (``cpp.open_ended_aggregation``);
-``vote`` is the paper's rule whatever the run used.
+``vote`` is the paper's rule whatever the run used; ``--reparse`` reads the agents' answers through
+today's parser first.
 """
 
 from __future__ import annotations
@@ -125,9 +126,10 @@ RULES = {"vote": {"aggregation": "vote", "open_ended_aggregation": "summariser"}
 
 
 def reaggregated(questions: list[Question], name: str, preds: dict[str, Prediction], run_json: Path,
-                 rules: list[str]) -> dict[str, dict[str, Prediction]]:
+                 rules: list[str], reparse: bool = False) -> dict[str, dict[str, Prediction]]:
     """``name@rule`` → qid → the prediction of system ``name`` aggregated by ``rule``; ``run_json`` (the
-    evaluation's ``run.json``) gives the team's agent order and its CPP settings."""
+    evaluation's ``run.json``) gives the team's agent order and its CPP settings. ``reparse``: the agents'
+    recorded answers are parsed again by today's parser first (:func:`m1.evaluation.harness.reparsed`)."""
     if not run_json.is_file():
         raise SystemExit(f"--aggregations needs {run_json} (the agent order and cpp settings of {name!r})")
     settings = json.loads(run_json.read_text())["settings"]
@@ -150,7 +152,7 @@ def reaggregated(questions: list[Question], name: str, preds: dict[str, Predicti
         except ValueError as e:
             raise SystemExit(f"--aggregations {spec}: {e}") from None
         try:
-            out[f"{name}@{spec}"] = {qid: reaggregate(p, qs[qid], settings["agents"], cfg)
+            out[f"{name}@{spec}"] = {qid: reaggregate(p, qs[qid], settings["agents"], cfg, reparse=reparse)
                                      for qid, p in preds.items() if qid in qs}
         except EvalError as e:
             raise SystemExit(f"--aggregations {spec}: {e}") from None
@@ -292,6 +294,14 @@ def main(argv: list[str] | None = None) -> int:
                          "that record agent_scores. RULE/AGENT also makes AGENT the summariser (e.g. "
                          "vote/qwen3-small: the team with the summariser choose-summariser "
                          "picked, from an evaluation run with the default one).")
+    ap.add_argument("--aggregate", default=None, metavar="SYSTEMS",
+                    help="The systems --aggregations reads again (comma-separated; default: --base), e.g. "
+                         "team,no_comm to compare the two under one rule.")
+    ap.add_argument("--reparse", action="store_true",
+                    help="With --aggregations: parse the agents' recorded answers again with today's parser first, "
+                         "so an answer a stricter parser now rejects counts as unparseable (e.g. an evidence label "
+                         "given as a structured open-ended list, refused since stop 41): what the same run would "
+                         "aggregate today. Off: a run is read as it ran.")
     ap.add_argument("--mean", action="append", default=[], metavar="NAME=A+B",
                     help="Also a system NAME whose per-question score, frames, seconds and calls are the mean of "
                          "systems A, B, ... (e.g. two training seeds of one row): its intervals resample questions "
@@ -321,13 +331,15 @@ def main(argv: list[str] | None = None) -> int:
     means = {spec.partition("=")[0] for spec in args.mean}
     if args.base not in preds and args.base not in means:
         raise SystemExit(f"no predictions of {args.base!r} under {args.eval_dir} or --run (found {sorted(preds)})")
-    if args.aggregations and args.base not in preds:
-        raise SystemExit(f"--aggregations reads the base system's recorded answers: {args.base!r} is a --mean")
+    again = [x.strip() for x in (args.aggregate or args.base).split(",") if x.strip()]
+    if args.aggregations and any(x not in preds for x in again):
+        raise SystemExit(f"--aggregations reads recorded answers of {again}: each must be a system read from "
+                         f"--eval-dir or --run (found {sorted(preds)}), not a --mean")
     # durations from the videos where the format has none: a 1-fps cost must not count them as 0
     questions = with_durations(load_benchmark(args.benchmark, args.data_dir, args.split).questions)
     rules = [r.strip() for r in args.aggregations.split(",") if r.strip()]
-    if rules:
-        preds |= reaggregated(questions, args.base, preds[args.base], dirs[args.base] / "run.json", rules)
+    for name in again if rules else []:
+        preds |= reaggregated(questions, name, preds[name], dirs[name] / "run.json", rules, reparse=args.reparse)
     results = scored(questions, preds)
     if args.noisy_tools_json:
         results |= from_noisy_tools(Path(args.noisy_tools_json), args.noisy_tools_systems.split(","))

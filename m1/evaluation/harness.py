@@ -171,14 +171,30 @@ def recorded_cpp(cpp: dict[str, Any]) -> dict[str, Any]:
     return {**_PREDATES, **cpp}
 
 
-def reaggregate(pred: Prediction, question: Question, agents: Sequence[str], cfg: CPPConfig) -> Prediction:
+def reparsed(value: str | None, question: Question) -> str | None:
+    """A recorded agent answer parsed again by today's :func:`~m1.team.answers.parse_answer` (None when
+    it now fails): what a run today would aggregate, where the parser has become stricter since the
+    run (e.g. a structured open-ended list that is an evidence label). A recorded value is canonical,
+    so one that still parses is unchanged."""
+    if value is None:
+        return None
+    try:
+        return parse_answer(value, question).value
+    except PlanFormatError:
+        return None
+
+
+def reaggregate(pred: Prediction, question: Question, agents: Sequence[str], cfg: CPPConfig,
+                reparse: bool = False) -> Prediction:
     """``pred`` with the team's answer chosen again by ``cfg``'s aggregation rule from the agents' own
     answers it recorded — exactly the answer the episode would have given under that rule, since
     aggregation runs after every agent has answered and changes nothing before it. ``agents`` is the
     team's agent order (``run.json``'s ``settings.agents``), which sets the summariser and the ties.
     ``top_score`` needs the recorded ``agent_scores``. A ``cfg.summariser`` other than the run's is
     exact only for a complete topology: elsewhere the summariser of grounding and open-ended
-    questions reads more of the memory than the other agents did."""
+    questions reads more of the memory than the other agents did. ``reparse``: the agents' answers
+    are first parsed again by today's parser (:func:`reparsed`); exact too, since an answer is parsed
+    after it is generated and nothing but the aggregation reads the parsed value."""
     if not records_team_answers(pred):
         raise EvalError(f"{pred.qid}: a {pred.system!r} prediction (aggregation {pred.aggregation!r}) records no "
                         "team of answers to aggregate again")
@@ -190,7 +206,7 @@ def reaggregate(pred: Prediction, question: Question, agents: Sequence[str], cfg
         raise EvalError(f"{pred.qid}: top_score needs each agent's answer log-prob; these predictions were "
                         "written before they were recorded (agent_scores) — evaluate again")
     scores = {index[a]: float("-inf") if s is None else s for a, s in pred.agent_scores.items()}
-    answers = {index[a]: v for a, v in pred.agent_answers.items()}
+    answers = {index[a]: reparsed(v, question) if reparse else v for a, v in pred.agent_answers.items()}
     final, method, _ = aggregate(question, answers, summariser_index(agents, cfg), cfg, scores)
     return pred.model_copy(update={"system": f"{pred.system}@{cfg.aggregation}", "prediction": final or "",
                                    "aggregation": method})

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pydantic import BaseModel, ConfigDict
 
 from m1.data.metrics import OPEN_METRICS, answer_parts
+from m1.data.scoring import open_metric
 from m1.schema import OPTION_LETTERS, Question, TaskType
 from m1.team.plan import NUMBER_RE, SPAN_RE, FormatErrorKind, PlanFormatError, nonblank_lines
 
@@ -25,6 +26,7 @@ class FinalAnswer(BaseModel):
 
 
 CITE_RE = re.compile(r"^\[?(a\d+\.\d+)\]?$")
+LABEL_START_RE = re.compile(r"^\[?a\d")  # an evidence label's start; no item of a structured list begins so
 
 # A constrained answer writes at most this many digits before and after the point. Unbounded, a
 # model steered by the constraint could write digits until ``cpp.answer_tokens`` ran out, leaving
@@ -50,7 +52,10 @@ def parse_answer(text: str, question: Question, cited: Mapping[str, str] | None 
     adopts the candidate that line shows. ``cited`` maps the labels shown in the prompt to their
     candidates; a citation of a line that is not there, or shows no candidate, is a format error.
     Multiple-choice letters never match the pattern; an open-ended answer that looks like a label
-    but names no shown line is plain text."""
+    but names no shown line is plain text, except for a structured list (an open-ended question
+    with an item metric, M1-Synth's family), whose items are never labels: there a label of an
+    unseen line (``a1``, ``a2.1.2``) or a plan fragment that begins with one (``a1_browser {...``)
+    is a format error, so it neither scores nor votes as a list (:func:`vote_items`)."""
     lines = nonblank_lines(text)
     if len(lines) != 1:
         raise PlanFormatError(FormatErrorKind.BAD_ANSWER, f"an answer is one line, got {len(lines)}")
@@ -89,6 +94,8 @@ def parse_answer(text: str, question: Question, cited: Mapping[str, str] | None 
         return FinalAnswer(task_type=tt, value=f"{canonical_number(start)} {canonical_number(end)}")
     if len(raw) > 200:
         raise bad("open-ended answers are at most 200 characters")
+    if LABEL_START_RE.match(raw) and open_metric(question) is not None:
+        raise bad("a list of items, not a line's label: cite a shown line or write the items")
     return FinalAnswer(task_type=tt, value=raw)
 
 

@@ -254,3 +254,42 @@ def test_item_vote_reaggregation_by_category_against_a_chosen_system(tmp_path, m
     assert f"| motion_sequence/F1 | 2 | {third:.3f} |" in text
     with pytest.raises(SystemExit, match="--versus 'nope' is not a system"):
         collaboration.main(["--data-dir", "unused", "--run", f"team={d}", "--base", "team", "--versus", "nope"])
+
+
+def test_reparse_reads_recorded_answers_through_todays_parser_for_each_aggregated_system(tmp_path, monkeypatch):
+    """Answers recorded before structured lists refused evidence labels (stop 41) vote as lists when read as
+    they ran; --reparse reads them as today's parser would (unparseable), so they no longer outvote the one
+    real list; --aggregate reads more systems than the base again."""
+    qs = [Question(qid=f"o{i}", video="/v.mp4", question="?", answer="a, b, c", task_type=TaskType.OPEN_ENDED,
+                   family=Family.OPEN_ENDED, category="caption_sequence", duration=20.0,
+                   meta={"open_metric": "sequence"}) for i in range(2)]
+    agents = {"x": "a, b, c", "y": "a1", "z": "a2.1.2"}  # the summariser z and y: labels of lines not shown
+    settings = {"settings": {"agents": ["x", "y", "z"], "topology": "complete", "cpp": {}}}
+    for system in ("team", "no_comm"):
+        d = tmp_path / system
+        d.mkdir()
+        d.joinpath("predictions.jsonl").write_text(
+            "".join(_pred(system, q, agents["z"], agents).model_dump_json() + "\n" for q in qs))
+        d.joinpath("run.json").write_text(json.dumps(settings))
+    monkeypatch.setattr(collaboration, "load_benchmark", lambda *a: type("B", (), {"questions": qs})())
+    base = ["--data-dir", "unused", "--run", f"team={tmp_path / 'team'}", "--run", f"no_comm={tmp_path / 'no_comm'}",
+            "--aggregations", "item_vote", "--aggregate", "team,no_comm"]
+    for flags, want in (([], "0.000"), (["--reparse"], "1.000")):
+        out = tmp_path / "report.md"
+        assert collaboration.main([*base, *flags, "--md", str(out)]) == 0
+        text = out.read_text()
+        assert "| family / metric | n | team | no_comm | team@item_vote | no_comm@item_vote |" in text
+        assert f"| open_ended/F1 | 2 | 0.000 | 0.000 | {want} | {want} |" in text
+    with pytest.raises(SystemExit, match="must be a system read"):
+        collaboration.main([*base[:6], "--aggregations", "item_vote", "--aggregate", "team,solo"])
+
+
+def test_reparsed_keeps_what_still_parses():
+    from m1.evaluation.harness import reparsed
+
+    lst = Question(qid="o", video="/v.mp4", question="?", answer="a, b", task_type=TaskType.OPEN_ENDED,
+                   meta={"open_metric": "set"})
+    assert reparsed("red circle, blue square", lst) == "red circle, blue square"
+    assert reparsed("a1", lst) is None and reparsed(None, lst) is None
+    assert reparsed("a1", lst.model_copy(update={"meta": {}})) == "a1"  # free text keeps it
+    assert reparsed("B", QS[0]) == "B" and reparsed("7", QS[0]) is None  # a letter of the options

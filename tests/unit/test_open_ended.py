@@ -119,6 +119,12 @@ def test_open_ended_lists_are_voted_item_by_item_or_under_the_paper_s_rule_the_s
     # the default: two agents' one-item list outvotes the summariser's (m1.team.answers.vote_items)
     voted = run_episode(q, ScriptedTeam(scripts), _NoTools(), complete_topology(3), CATALOGUE, CPPConfig(), seed=0)
     assert voted.aggregation == "item_vote" and voted.final_answer == "moves left"
+    # labels of unseen lines are no lists (students without the memory wrote them): they neither vote nor score
+    broken = [fixed("1. fine_browser {}", "a1"), fixed("1. fine_browser {}", "a2.1.2"),
+              fixed("1. fine_browser {}", "moves right, stops")]
+    ep = run_episode(q, ScriptedTeam(broken), _NoTools(), complete_topology(3), CATALOGUE, CPPConfig(), seed=0)
+    assert [a.answer for a in ep.agents] == [None, None, "moves right, stops"]
+    assert ep.agents[0].turns[-1].error_kind == "bad_answer" and ep.final_answer == "moves right, stops"
 
 
 # ------------------------------------------------------------------------------ generation

@@ -175,6 +175,16 @@ def test_parse_answer_by_task_type():
     assert parse_answer("a1.1", op, cited).value == "banana"
     assert parse_answer("a7.7", op, cited).value == "a7.7"  # names no line: plain text
     assert parse_answer("a red ball", op).value == "a red ball"
+    # a structured list (M1-Synth's open-ended family) has no item that is a label: a label of an unseen
+    # line, or a plan fragment that starts with one, is no list (seen from students without the memory)
+    lst = op.model_copy(update={"meta": {"open_metric": "set"}})
+    assert parse_answer("a1.1", lst, cited).value == "banana"  # a shown line is cited as before
+    for bad in ("a7.7", "a1", "a2.1.2", '[a3] red circle', 'a1_browser {"step":1'):
+        assert parse_answer(bad, op, cited).value == bad  # free text keeps it
+        with pytest.raises(PlanFormatError, match="not a line's label") as ei:
+            parse_answer(bad, lst, cited)
+        assert ei.value.kind == FormatErrorKind.BAD_ANSWER
+    assert parse_answer("a red circle, A1 BUS", lst).value == "a red circle, A1 BUS"  # items may start so
 
 
 def test_resolve_refs():
