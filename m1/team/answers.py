@@ -27,6 +27,7 @@ class FinalAnswer(BaseModel):
 
 CITE_RE = re.compile(r"^\[?(a\d+\.\d+)\]?$")
 LABEL_START_RE = re.compile(r"^\[?a\d")  # an evidence label's start; no item of a structured list begins so
+PLAN_SYNTAX_RE = re.compile(r'[{}\[\]":]')  # a call's arguments or a citation's brackets; no item holds one
 
 # A constrained answer writes at most this many digits before and after the point. Unbounded, a
 # model steered by the constraint could write digits until ``cpp.answer_tokens`` ran out, leaving
@@ -53,9 +54,11 @@ def parse_answer(text: str, question: Question, cited: Mapping[str, str] | None 
     candidates; a citation of a line that is not there, or shows no candidate, is a format error.
     Multiple-choice letters never match the pattern; an open-ended answer that looks like a label
     but names no shown line is plain text, except for a structured list (an open-ended question
-    with an item metric, M1-Synth's family), whose items are never labels: there a label of an
-    unseen line (``a1``, ``a2.1.2``) or a plan fragment that begins with one (``a1_browser {...``)
-    is a format error, so it neither scores nor votes as a list (:func:`vote_items`)."""
+    with an item metric, M1-Synth's family): its items name objects, motions and caption words
+    (read right or misread, always with letters), so an answer with the marks of a label or a plan
+    fragment — it begins with a label (``a1``, ``a2.1.2``), an item has no letter (``2``, ``1.1``) or
+    it holds plan syntax (``fine_browser {"step":1``) — is a format error: it neither scores nor
+    votes as a list (:func:`vote_items`). Students without the shared memory wrote all three."""
     lines = nonblank_lines(text)
     if len(lines) != 1:
         raise PlanFormatError(FormatErrorKind.BAD_ANSWER, f"an answer is one line, got {len(lines)}")
@@ -94,9 +97,20 @@ def parse_answer(text: str, question: Question, cited: Mapping[str, str] | None 
         return FinalAnswer(task_type=tt, value=f"{canonical_number(start)} {canonical_number(end)}")
     if len(raw) > 200:
         raise bad("open-ended answers are at most 200 characters")
-    if LABEL_START_RE.match(raw) and open_metric(question) is not None:
-        raise bad("a list of items, not a line's label: cite a shown line or write the items")
+    if open_metric(question) is not None and (fragment := _fragment(raw)):
+        raise bad(f"a list of items, not {fragment}: cite a shown line or write the items")
     return FinalAnswer(task_type=tt, value=raw)
+
+
+def _fragment(raw: str) -> str | None:
+    """What marks ``raw`` as a fragment of a label or a plan rather than a structured list (None: nothing)."""
+    if LABEL_START_RE.match(raw):
+        return "a line's label"
+    if PLAN_SYNTAX_RE.search(raw):
+        return "a fragment of a plan"
+    if any(not any(c.isalpha() for c in item) for _, item in answer_parts(raw)):
+        return "an item without a letter"
+    return None
 
 
 def answer_pattern(question: Question, cited: Mapping[str, str]) -> str | None:

@@ -179,12 +179,16 @@ def test_parse_answer_by_task_type():
     # line, or a plan fragment that starts with one, is no list (seen from students without the memory)
     lst = op.model_copy(update={"meta": {"open_metric": "set"}})
     assert parse_answer("a1.1", lst, cited).value == "banana"  # a shown line is cited as before
-    for bad in ("a7.7", "a1", "a2.1.2", '[a3] red circle', 'a1_browser {"step":1'):
+    for bad, what in (("a7.7", "label"), ("a1", "label"), ("a2.1.2", "label"), ("[a3] red circle", "label"),
+                      ('a1_browser {"step":1', "label"), ('fine_browser {"step":1', "plan"), ('.step":3', "plan"),
+                      ("2", "without a letter"), ("1.1", "without a letter"), ("red circle, 2", "without a letter")):
         assert parse_answer(bad, op, cited).value == bad  # free text keeps it
-        with pytest.raises(PlanFormatError, match="not a line's label") as ei:
+        with pytest.raises(PlanFormatError, match=what) as ei:
             parse_answer(bad, lst, cited)
         assert ei.value.kind == FormatErrorKind.BAD_ANSWER
-    assert parse_answer("a red circle, A1 BUS", lst).value == "a red circle, A1 BUS"  # items may start so
+    # what tools read, misread ones too (look-alike digits), is a list
+    for good in ("a red circle, WANDER", "7E4GUP, PRPGEL, FENCE", "moves up-left, stops"):
+        assert parse_answer(good, lst).value == good
 
 
 def test_resolve_refs():
