@@ -331,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     means = {spec.partition("=")[0] for spec in args.mean}
     if args.base not in preds and args.base not in means:
         raise SystemExit(f"no predictions of {args.base!r} under {args.eval_dir} or --run (found {sorted(preds)})")
+    if (args.reparse or args.aggregate) and not args.aggregations:
+        raise SystemExit("--reparse and --aggregate act on --aggregations: name the rules (e.g. --aggregations "
+                         "vote,item_vote)")
     again = [x.strip() for x in (args.aggregate or args.base).split(",") if x.strip()]
     if args.aggregations and any(x not in preds for x in again):
         raise SystemExit(f"--aggregations reads recorded answers of {again}: each must be a system read from "

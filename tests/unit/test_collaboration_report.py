@@ -282,6 +282,8 @@ def test_reparse_reads_recorded_answers_through_todays_parser_for_each_aggregate
         assert f"| open_ended/F1 | 2 | 0.000 | 0.000 | {want} | {want} |" in text
     with pytest.raises(SystemExit, match="must be a system read"):
         collaboration.main([*base[:6], "--aggregations", "item_vote", "--aggregate", "team,solo"])
+    with pytest.raises(SystemExit, match="act on --aggregations"):
+        collaboration.main([*base[:6], "--reparse"])  # alone it would change nothing, silently
 
 
 def test_reparsed_keeps_what_still_parses():
