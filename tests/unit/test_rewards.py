@@ -252,3 +252,26 @@ def test_graded_format_reward_tells_one_bad_unit_from_many():
     assert got[0] == pytest.approx(-0.5 + 0.7 * (units - 1) / units)
     assert got[1] == pytest.approx(-0.5 + 0.7 * (units - 2) / units)
     assert got[2] == pytest.approx(0.2) and got[3] == pytest.approx(-0.5)  # every unit good / none good
+
+
+def test_reward_audit_counts_turns_that_parse_and_why_the_others_did_not():
+    """R_format reads the turns' format errors; the audit shows them per family, by turn kind and error kind,
+    so that a rollout distribution where half the turns fail (as MARL's Agent Dropout rollouts of
+    complete-topology students) is seen before a MARL run is spent on it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from reward_audit import add_episode, markdown
+
+    from m1.schema import Family
+
+    mc = MC.model_copy(update={"family": Family.REASONING})
+    tally = {}
+    ep = episode([fixed('1. fine_browser {}', "B"), fixed('1. fine_browser {}', "the answer is B")], question=mc)
+    add_episode(tally, ep)
+    every = tally["all"]
+    bad = [t for a in ep.agents for t in a.turns if t.error is not None]
+    assert len(bad) == 1 and bad[0].kind == "answer"
+    assert every["turns"] == sum(len(a.turns) for a in ep.agents)
+    assert every["turns_parsed"] == every["turns"] - 1
+    assert every["turn_errors"] == {f"answer: {bad[0].error_kind}": 1}
+    row = markdown(tally).splitlines()[-1]
+    assert f"| {every['turns_parsed'] / every['turns']:.2f} |" in row and f"answer: {bad[0].error_kind} (1)" in row
