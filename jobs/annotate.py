@@ -2,7 +2,8 @@
 
 ``python jobs/annotate.py [--config YAML] [KEY=VALUE ...]`` — reads ``sft.data_dir`` (default
 ``<output_dir>/synth/train``, generated with ``sft.train_videos`` videos if missing), runs one
-teacher CPP episode per question (``sft.families`` and ``sft.max_questions`` select them;
+teacher CPP episode per question (``sft.families`` and ``sft.max_questions`` select them; the
+complete topology, or for a share ``sft.dag_fraction`` a DAG with Agent Dropout as MARL draws;
 :func:`m1.train.annotation.annotate`), applies the paper's filter and writes
 ``<sft.dataset_dir>/examples.jsonl`` (default ``<output_dir>/sft/data``) + ``manifest.json`` (yield per
 family, teacher usage).
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from m1.config import M1Config
@@ -89,7 +91,8 @@ def main(cfg: M1Config) -> dict:
     provenance = record()  # at the start: a run that crashes half-way still began at this commit
     t0 = time.perf_counter()
     examples, verdicts, episodes = annotate(questions, team, ToolRunner(cfg.tools, cfg.video), catalogue(), cfg.cpp,
-                                            cfg.sft, seed=cfg.seed, progress=True)
+                                            cfg.sft, seed=cfg.seed, progress=True,
+                                            dropout=cfg.grpo.dropout, edge_prob=cfg.grpo.edge_prob)
     blind = team.blind_answers / max(1, team.answers)
     yields = yield_by_family(verdicts)
     team_score = teacher_team_score(episodes)
@@ -97,6 +100,7 @@ def main(cfg: M1Config) -> dict:
         "teacher": teacher.name, "questions": len(questions), "data_dir": str(p["data_dir"]),
         "team_dir": str(p["team_dir"]), "seed": cfg.seed, "seconds": round(time.perf_counter() - t0, 1),
         "answer_prompts_without_candidate": round(blind, 4), "yield": yields, "teacher_team_score": team_score,
+        "topologies": dict(Counter(ep.topology.kind for ep in episodes)),
         "teacher_usage": getattr(teacher, "usage", None), "cpp": cfg.cpp.model_dump(), "sft": cfg.sft.model_dump(),
         "tools_code": code_fingerprint(), "provenance": provenance,
     }

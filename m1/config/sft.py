@@ -71,6 +71,13 @@ class SFTConfig(StrictModel):
         "badly (stop 38 of benchmarks/collaboration.md: item F1 0.269) and the longest lists (~23 tokens) overrun "
         "cpp.answer_tokens (16); false writes it out, as every team before stop 39.",
     )
+    dag_fraction: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="Share of annotated questions whose teacher episode runs on a topology MARL samples (Agent "
+        "Dropout over a random DAG, grpo.dropout and grpo.edge_prob; a deterministic draw per question) instead of "
+        "the complete one. 0 = the paper's annotation; students SFT'd on complete episodes alone parse 0.49 of their "
+        "turns on MARL's topologies against 0.83 on the complete one (benchmarks/collaboration.md, stop 42).",
+    )
     single_pass_only: bool = Field(True, description="The paper's filter (b): keep plans executed without revision.")
     revision_examples: bool = Field(
         True, description="Also train on the revision turns (KEEP/DONE/new steps) of correct trajectories."

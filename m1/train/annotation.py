@@ -15,6 +15,11 @@ The filter (:func:`judge_trajectory`), per agent trajectory:
     teammates' evidence; that does not make a weak plan good.
 (b) *single pass*: the plan was executed without revision (no ``DONE``, no replacement).
 
+Topology: the complete one (the teacher team talks fully), or, for a share ``sft.dag_fraction`` of
+the questions, a DAG with Agent Dropout drawn as MARL draws its rollouts' (:func:`m1.team.topology.sample_topology`),
+so the students also learn to plan, revise and answer from the part of the memory such a rollout
+shows them (a dropped agent writes nothing; the teacher cites only lines its prompt shows).
+
 Examples taken from a trajectory: its plan turn if (a) and (b); its revision turns if (a) and (b)
 (these are ``KEEP``), or, with ``sft.revision_examples``, if the agent's final answer is correct
 and it revised (the students learn ``DONE``); its answer turn whenever that answer is correct.
@@ -27,6 +32,7 @@ Dataset: one JSONL line per :class:`SFTExample` (prompt, target, provenance) plu
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,7 +50,7 @@ from m1.team.answers import parse_answer
 from m1.team.cpp import run_episode
 from m1.team.memory import SharedMemory
 from m1.team.plan import PlanFormatError
-from m1.team.topology import complete_topology
+from m1.team.topology import Topology, complete_topology, sample_topology
 from m1.team.trace import AgentTrace, Episode
 
 DATASET_FILE = "examples.jsonl"
@@ -172,6 +178,17 @@ def select_questions(questions: Sequence[Question], cfg: SFTConfig, where: str =
     return out[: cfg.max_questions]
 
 
+def annotation_topology(qid: str, num_agents: int, dag_fraction: float, seed: int, dropout: float = 0.25,
+                        edge_prob: float = 0.5) -> Topology:
+    """The teacher episode's topology for question ``qid``: a DAG with Agent Dropout for a share
+    ``dag_fraction`` of the questions, else the complete one; one draw per (seed, question), so
+    re-annotating a split, or a subset of it, gives every question the same topology."""
+    rng = random.Random(derive_seed(seed, "annotation-topology", qid))
+    if rng.random() >= dag_fraction:
+        return complete_topology(num_agents)
+    return sample_topology(num_agents, rng, dropout=dropout, edge_prob=edge_prob)
+
+
 def annotate(
     questions: Sequence[Question],
     team: Any,
@@ -181,9 +198,12 @@ def annotate(
     sft_cfg: SFTConfig,
     seed: int = 0,
     progress: bool = False,
+    dropout: float = 0.25,
+    edge_prob: float = 0.5,
 ) -> tuple[list[SFTExample], list[TrajectoryVerdict], list[Episode]]:
-    """Run one teacher episode per question (complete topology: the teacher team talks fully)
-    and return the filtered examples, every verdict and the episodes."""
+    """Run one teacher episode per question on :func:`annotation_topology` (``dropout`` and
+    ``edge_prob`` shape its DAGs: pass grpo's) and return the filtered examples, every verdict and
+    the episodes."""
 
     examples: list[SFTExample] = []
     verdicts: list[TrajectoryVerdict] = []
@@ -196,8 +216,8 @@ def annotate(
     for q in iterator:
         if q.answer is None:
             raise DatasetError(f"question {q.qid!r} has no ground-truth answer: the filter needs one")
-        ep = run_episode(q, team, tools, complete_topology(len(team.names)), catalogue, cpp_cfg, seed=seed,
-                         memory=SharedMemory())
+        topology = annotation_topology(q.qid, len(team.names), sft_cfg.dag_fraction, seed, dropout, edge_prob)
+        ep = run_episode(q, team, tools, topology, catalogue, cpp_cfg, seed=seed, memory=SharedMemory())
         ex, vs = examples_from_episode(ep, sft_cfg, getattr(team.teacher, "name", "teacher"))
         examples += ex
         verdicts += vs

@@ -345,3 +345,39 @@ def test_verifying_team_cross_checks_where_the_oracle_trusts_one_reading():
     assert steps["a"][0] is None and steps["b"][0] == 2.5  # independent first readings
     assert any(a.revisions for a in ep.agents)  # someone re-read, through a revision
     assert all(a.answer == "B" for a in ep.agents)
+
+
+def test_dag_fraction_annotates_a_share_on_marl_topologies_whose_answers_cite_only_visible_lines():
+    """sft.dag_fraction: that share of questions runs on a DAG with Agent Dropout (one draw per
+    question and seed, so a subset re-annotates alike); a dropped agent yields no example and every
+    cited answer cites a line its own prompt shows."""
+    from m1.checkpoint import train_tokenizer
+    from m1.team.answers import CITE_RE
+    from m1.train.annotation import annotate, annotation_topology
+    from m1.train.teachers import TeacherTeam
+
+    tok = train_tokenizer(["#plan Q: What colour? fine_browser global_sampling candidate=B KEEP"], vocab_size=300)
+    names = ["a", "b", "c", "d"]
+    qs = [MC.model_copy(update={"qid": f"q{i}"}) for i in range(12)]
+
+    def run(fraction, questions=qs):
+        team = TeacherTeam(OracleTeacher(SFTConfig(weak_plan_prob=0.0, redundant_step_prob=0.0)), names, tok,
+                           [4096] * 4)
+        return annotate(questions, team, Tools(), catalogue(), CPPConfig(), SFTConfig(dag_fraction=fraction),
+                        seed=3, dropout=0.5, edge_prob=0.5)
+
+    _, _, complete = run(0.0)
+    assert {ep.topology.kind for ep in complete} == {"complete"}
+    examples, _, dags = run(1.0)
+    assert {ep.topology.kind for ep in dags} == {"dag"}
+    assert any(sum(ep.topology.active) < 4 for ep in dags)  # dropout 0.5 over 12 questions drops someone
+    for ep in dags:
+        active = {names[i] for i in ep.topology.active_agents}
+        assert {e.agent for e in examples if e.qid == ep.question.qid} <= active
+    cited = [(e, CITE_RE.match(e.target)) for e in examples if e.kind == "answer"]
+    assert cited and all(m and m.group(1) in e.prompt for e, m in cited)
+    _, _, half = run(0.5)
+    kinds = [ep.topology.kind for ep in half]
+    assert 0 < kinds.count("dag") < len(kinds)
+    assert [ep.topology for ep in run(0.5, qs[5:])[2]] == [ep.topology for ep in half[5:]]
+    assert annotation_topology("q1", 4, 0.5, 3, 0.5, 0.5) == half[1].topology
