@@ -230,15 +230,21 @@ def table(questions: list[Question], results: dict[str, dict[str, dict]], base: 
             diffs.append(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
         label = f"**{g}**" if g == "all" else g
         lines.append(f"| {label} | {len(qs)} | " + " | ".join(cells + diffs) + " |")
-    cost = ["", "| system | frames/q | 1-fps frames/q | s/q | tool calls/q | questions with a tool error |",
-            "|---|---|---|---|---|---|"]
+    cost = ["", "| system | frames/q | 1-fps frames/q | s/q | tool calls/q | questions with a tool error "
+            f"| frames/q, {base} − it [95% CI] |", "|---|---|---|---|---|---|---|"]
     uniform = sum(uniform_frames(q) for q in questions) / len(questions)  # raises on a missing duration
     for s in names:
         r = [results[s][q.qid] for q in questions]
         calls = "—" if r[0]["tool_calls"] is None else f"{sum(x['tool_calls'] for x in r) / len(r):.2f}"
         secs = "—" if r[0]["seconds"] is None else f"{sum(x['seconds'] for x in r) / len(r):.2f}"
         errs = "—" if any(x.get("tool_errors") is None for x in r) else f"{sum(x['tool_errors'] for x in r):g}"
-        cost.append(f"| {s} | {sum(x['frames'] for x in r) / len(r):.1f} | {uniform:.1f} | {secs} | {calls} | {errs} |")
+        fewer = "—"
+        if s != base:  # the efficiency claim is about frames at equal accuracy: their difference gets an interval too
+            d, lo, hi = paired_bootstrap([x["frames"] for x in r], [results[base][q.qid]["frames"] for q in questions],
+                                         n_resamples=resamples, seed=seed)
+            fewer = f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+        cost.append(f"| {s} | {sum(x['frames'] for x in r) / len(r):.1f} | {uniform:.1f} | {secs} | {calls} | {errs} "
+                    f"| {fewer} |")
     return "\n".join(lines + cost)
 
 
