@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from m1.data import BENCHMARKS, DataError, load_benchmark
-from m1.data.loaders import videommmu
-from m1.data.loaders.base import LoadContext, run_loader
+from m1.data.loaders import charades_sta, videommmu
+from m1.data.loaders.base import LoadContext, RowError, as_float, as_int, run_loader
 from m1.data.report import IssueKind, LoadReport
 from m1.schema import Family, TaskType
 
@@ -308,6 +308,18 @@ def test_limit_and_errors(tmp_path, tiny_video):
     (tmp_path / "bad.json" / "test_Video-Holmes.json").write_text('{"not": "a list"}')
     with pytest.raises(DataError, match="expected a JSON list"):
         load_benchmark("video_holmes", tmp_path / "bad.json")
+
+
+def test_infinite_or_huge_numbers_are_row_errors_not_crashes(tmp_path):
+    """Found by the property test below: int(inf) and float(10**400) raise OverflowError."""
+    for value in (float("inf"), float("-inf")):
+        with pytest.raises(RowError, match="must be an integer"):
+            as_int({"k": value}, "k")
+    with pytest.raises(RowError, match="must be a number"):
+        as_float({"k": 10**400}, "k")
+    ctx = LoadContext(tmp_path, "test", LoadReport(benchmark="charades_sta", split="test"))
+    with pytest.raises(RowError, match="must hold numbers"):
+        charades_sta.convert(ctx, "row[0]", {"video": "v.mp4", "caption": "a person", "timestamp": [10**400, 1]})
 
 
 _VALUES = st.one_of(

@@ -110,7 +110,7 @@ def as_float(rec: dict[str, Any], key: str, *, optional: bool = False) -> float 
         raise RowError(f"missing field {key!r}")
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: float(10**400)
         raise RowError(f"field {key!r} must be a number, got {value!r}") from None
     if not math.isfinite(out) or isinstance(value, bool):
         raise RowError(f"field {key!r} must be a finite number, got {value!r}")
@@ -123,7 +123,7 @@ def as_int(rec: dict[str, Any], key: str) -> int:
         raise RowError(f"field {key!r} must be an integer, got {value!r}")
     try:
         out = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise RowError(f"field {key!r} must be an integer, got {value!r}") from None
     if isinstance(value, float) and value != out:
         raise RowError(f"field {key!r} must be an integer, got {value!r}")

@@ -62,7 +62,7 @@ def convert(ctx: LoadContext, where: str, rec: dict[str, Any]) -> Question:
             raise RowError(f"field 'timestamp' must be [start, end], got {stamp!r}")
         try:
             start, end = float(stamp[0]), float(stamp[1])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise RowError(f"field 'timestamp' must hold numbers, got {stamp!r}") from None
     if not (math.isfinite(start) and math.isfinite(end)) or not 0 <= start <= end:
         raise RowError(f"need 0 <= start <= end, got {start} {end}")
