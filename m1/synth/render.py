@@ -1,7 +1,7 @@
 """Draw an :class:`~m1.synth.world.EventLog` into frames and encode them as an H.264 MP4.
 
 Rendering is a pure function of the log (frame ``i`` shows time ``i / fps``), so the same log
-always gives the same pixels; encoding uses a single x264 thread for the same reason. This
+always gives the same pixels; colour conversion and encoding use a single thread for the same reason. This
 module knows nothing about questions.
 """
 
@@ -103,6 +103,9 @@ def encode_video(log: EventLog, path: str | Path, *, crf: int = 23, gop_seconds:
         stream.options = {"crf": str(crf), "preset": "veryfast", "g": str(gop), "threads": "1"}
         for i in range(log.num_frames):
             frame = av.VideoFrame.from_ndarray(render_frame(log, log.frame_time(i), textures), format="bgr24")
+            # converted here on one thread, not by the encoder with swscale's automatic slice threads:
+            # the same log must give the same bytes however loaded the machine is
+            frame = frame.reformat(format="yuv420p", threads=1)
             frame.pts = i
             for packet in stream.encode(frame):
                 container.mux(packet)
