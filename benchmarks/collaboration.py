@@ -95,6 +95,23 @@ def check_same_tools(dirs: dict[str, Path], allow: bool) -> str:
     return " ".join(lines)
 
 
+def per_set(value: str, i: int, n: int, what: str) -> str:
+    """The ``i``-th of ``n`` comma-separated directories of ``value`` (``value`` itself for one set)."""
+    if n == 1:
+        return value
+    parts = value.split(",")
+    if len(parts) != n:
+        raise SystemExit(f"{what}: {n} --data-dirs pool {n} question sets, so it wants {n} comma-separated "
+                         f"directories in the same order, got {len(parts)} ({value!r})")
+    return parts[i]
+
+
+def set_label(data_dirs: list[str], i: int) -> str:
+    """The prefix of set ``i``'s question ids: its directory's name, or its position where names repeat."""
+    names = [Path(d).name for d in data_dirs]
+    return names[i] if len(set(names)) == len(names) else f"set{i}"
+
+
 def scored(questions: list[Question], preds: dict[str, dict]) -> dict[str, dict[str, dict]]:
     """system → qid → score, frames, seconds, tool calls and whether a tool call failed on the way (a
     timeout under load, say: the question still counts, but the answer may differ from a quiet run's),
@@ -272,7 +289,11 @@ def inside_team(questions: list[Question], team: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--benchmark", default="m1_synth")
-    ap.add_argument("--data-dir", required=True, help="The benchmark directory m1 eval read.")
+    ap.add_argument("--data-dir", required=True, action="append", metavar="DIR",
+                    help="The benchmark directory m1 eval read. Repeat it to pool question sets (e.g. held-out sets "
+                         "of other data seeds, each evaluated on its own): every --eval-dir and --run then names one "
+                         "directory per set, comma-separated in the order of the --data-dirs, and a question's id "
+                         "is prefixed with its set's directory name, so sets may reuse ids.")
     ap.add_argument("--split", default="test")
     ap.add_argument("--eval-dir", default=None, help="m1 eval --out DIR (holds <system>/predictions.jsonl).")
     ap.add_argument("--run", action="append", default=[], metavar="NAME=DIR",
@@ -322,33 +343,51 @@ def main(argv: list[str] | None = None) -> int:
                     help="Rows per family, or per question category (e.g. the open-ended family's kinds of list).")
     ap.add_argument("--md", default=None, help="Also write the report here.")
     args = ap.parse_args(argv)
-    preds = load_systems(Path(args.eval_dir), [s.strip() for s in args.systems.split(",") if s.strip()]) \
-        if args.eval_dir else {}
-    dirs = {name: Path(args.eval_dir) / name for name in preds}
-    for spec in args.run:
-        name, sep, where = spec.partition("=")
-        if not sep or not name or not where:
-            raise SystemExit(f"--run wants NAME=DIR, got {spec!r}")
-        got, _ = read_predictions(Path(where) / "predictions.jsonl")
-        if not got:
-            raise SystemExit(f"--run {name}: no predictions in {Path(where) / 'predictions.jsonl'}")
-        preds[name], dirs[name] = got, Path(where)
-    tools_line = check_same_tools(dirs, args.allow_tool_mismatch)
+    pooled = len(args.data_dir) > 1
+    if pooled and (args.noisy_tools_json or args.teacher_teams_json or args.planner_episodes):
+        raise SystemExit("--noisy-tools-json, --teacher-teams-json and --planner-episodes read one question set: "
+                         "give one --data-dir with them")
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    sets = []  # per question set: its label, questions, predictions and run directories
+    for i, data_dir in enumerate(args.data_dir):
+        eval_dir = per_set(args.eval_dir, i, len(args.data_dir), "--eval-dir") if args.eval_dir else None
+        preds = load_systems(Path(eval_dir), systems) if eval_dir else {}
+        dirs = {name: Path(eval_dir) / name for name in preds}
+        for spec in args.run:
+            name, sep, where = spec.partition("=")
+            if not sep or not name or not where:
+                raise SystemExit(f"--run wants NAME=DIR, got {spec!r}")
+            where = per_set(where, i, len(args.data_dir), f"--run {name}")
+            got, _ = read_predictions(Path(where) / "predictions.jsonl")
+            if not got:
+                raise SystemExit(f"--run {name}: no predictions in {Path(where) / 'predictions.jsonl'}")
+            preds[name], dirs[name] = got, Path(where)
+        sets.append((set_label(args.data_dir, i) if pooled else "", data_dir, preds, dirs))
+    tools_line = check_same_tools({f"{name}[{label}]" if label else name: d for label, _, _, dirs in sets
+                                   for name, d in dirs.items()}, args.allow_tool_mismatch)
+    names = set(sets[0][2])
     means = {spec.partition("=")[0] for spec in args.mean}
-    if args.base not in preds and args.base not in means:
-        raise SystemExit(f"no predictions of {args.base!r} under {args.eval_dir} or --run (found {sorted(preds)})")
+    if args.base not in names and args.base not in means:
+        raise SystemExit(f"no predictions of {args.base!r} under {args.eval_dir} or --run (found {sorted(names)})")
     if (args.reparse or args.aggregate) and not args.aggregations:
         raise SystemExit("--reparse and --aggregate act on --aggregations: name the rules (e.g. --aggregations "
                          "vote,item_vote)")
     again = [x.strip() for x in (args.aggregate or args.base).split(",") if x.strip()]
-    if args.aggregations and any(x not in preds for x in again):
+    if args.aggregations and any(x not in names for x in again):
         raise SystemExit(f"--aggregations reads recorded answers of {again}: each must be a system read from "
-                         f"--eval-dir or --run (found {sorted(preds)}), not a --mean")
-    # durations from the videos where the format has none: a 1-fps cost must not count them as 0
-    questions = with_durations(load_benchmark(args.benchmark, args.data_dir, args.split).questions)
+                         f"--eval-dir or --run (found {sorted(names)}), not a --mean")
     rules = [r.strip() for r in args.aggregations.split(",") if r.strip()]
-    for name in again if rules else []:
-        preds |= reaggregated(questions, name, preds[name], dirs[name] / "run.json", rules, reparse=args.reparse)
+    questions, preds = [], {}
+    for label, data_dir, got, dirs in sets:
+        if set(got) != names:
+            raise SystemExit(f"question set {data_dir} has systems {sorted(got)}, the first has {sorted(names)}")
+        # durations from the videos where the format has none: a 1-fps cost must not count them as 0
+        qs = with_durations(load_benchmark(args.benchmark, data_dir, args.split).questions)
+        for name in again if rules else []:
+            got |= reaggregated(qs, name, got[name], dirs[name] / "run.json", rules, reparse=args.reparse)
+        questions += [q.model_copy(update={"qid": f"{label}:{q.qid}"}) if label else q for q in qs]
+        for name, p in got.items():
+            preds.setdefault(name, {}).update({f"{label}:{qid}" if label else qid: x for qid, x in p.items()})
     results = scored(questions, preds)
     if args.noisy_tools_json:
         results |= from_noisy_tools(Path(args.noisy_tools_json), args.noisy_tools_systems.split(","))
@@ -362,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"--mean wants NAME=A+B over systems read ({sorted(results)}), got {spec!r}")
         results[name] = seed_mean([results[m] for m in members])
     if args.planner_episodes:
-        split_dir = Path(args.data_dir) / args.split
+        split_dir = Path(args.data_dir[0]) / args.split
         qids = synth_qids(questions, split_dir) if (split_dir / "questions.jsonl").is_file() else {}
         results |= from_planner(Path(args.planner_episodes), qids)
     versus = args.versus or args.base
@@ -372,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     if not common:
         raise SystemExit("the systems share no answered question")
     text = (f"{len(common)} questions answered by every system ({', '.join(results)}) of {len(questions)} in "
-            f"{args.data_dir} ({args.split}); paired bootstrap: {args.resamples} resamples, seed {args.seed}. "
+            f"{', '.join(args.data_dir)} ({args.split}); paired bootstrap: {args.resamples} resamples, "
+            f"seed {args.seed}. "
             f"{tools_line}\n\n"
             + table(common, results, versus, args.seed, args.resamples, args.by))
     for name, got in preds.items():  # every system that records its agents' own answers (team, no_comm, runs)

@@ -296,3 +296,29 @@ def test_reparsed_keeps_what_still_parses():
     assert reparsed("a1", lst) is None and reparsed(None, lst) is None
     assert reparsed("a1", lst.model_copy(update={"meta": {}})) == "a1"  # free text keeps it
     assert reparsed("B", QS[0]) == "B" and reparsed("7", QS[0]) is None  # a letter of the options
+
+
+def test_question_sets_pool_with_their_ids_prefixed(tmp_path, monkeypatch):
+    """Several --data-dirs pool held-out sets evaluated separately (ids repeat across data seeds): each
+    --run names one directory per set, in order, and a question counts once per set."""
+    for s in ("set100", "set200"):
+        for name in ("sft", "marl"):
+            d = tmp_path / s / name
+            d.mkdir(parents=True)
+            wrong = {"q0"} if (s, name) == ("set200", "sft") else set()  # sft misses one spatial question of set200
+            d.joinpath("predictions.jsonl").write_text("".join(
+                _pred("team", q, "B" if q.qid in wrong else "A").model_dump_json() + "\n" for q in QS))
+    monkeypatch.setattr(collaboration, "load_benchmark", lambda *a: type("B", (), {"questions": QS})())
+    dirs = {name: f"{tmp_path / 'set100' / name},{tmp_path / 'set200' / name}" for name in ("sft", "marl")}
+    out = tmp_path / "r.md"
+    assert collaboration.main(["--data-dir", "/d/oeh100", "--data-dir", "/d/oeh200", "--run", f"sft={dirs['sft']}",
+                               "--run", f"marl={dirs['marl']}", "--base", "sft", "--md", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("16 questions answered by every system")
+    assert "| spatial/acc | 8 | 0.875 | 1.000 | -0.125 [" in text  # base − system, as everywhere
+    with pytest.raises(SystemExit, match="wants 2 comma-separated directories"):
+        collaboration.main(["--data-dir", "a", "--data-dir", "b", "--run", f"sft={tmp_path / 'set100' / 'sft'}"])
+    with pytest.raises(SystemExit, match="read one question set"):
+        collaboration.main(["--data-dir", "a", "--data-dir", "b", "--run", f"sft={dirs['sft']}",
+                            "--planner-episodes", "x.jsonl"])
+    assert collaboration.set_label(["/x/oeh100", "/y/oeh100"], 1) == "set1"
