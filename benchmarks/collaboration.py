@@ -18,6 +18,12 @@ summariser ``m1 models choose-summariser`` stored, from an evaluation run before
 ``item_vote`` is ``vote`` with open-ended lists voted item by item (``cpp.open_ended_aggregation``);
 ``vote`` is the paper's rule whatever the run used; ``--reparse`` reads the agents' answers through
 today's parser first.
+
+Held-out sets generated from several data seeds, each evaluated on its own, pool into one report
+(their question ids repeat, so each is prefixed with its set's directory name)::
+
+    python benchmarks/collaboration.py --data-dir /d/oeh100 --data-dir /d/oeh200 \\
+        --run sft=/e/sft_100/team,/e/sft_200/team --run marl=/e/marl_100/team,/e/marl_200/team --base sft
 """
 
 from __future__ import annotations
