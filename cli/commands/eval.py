@@ -162,10 +162,15 @@ def _run(args: argparse.Namespace) -> int:
     if team_names:
         from actors.rollout import build_backends
         from m1.evaluation.harness import team_systems
+        from m1.evaluation.summariser import unchosen_agent_note
         from m1.models import ensure_team, with_team_summariser
 
         team_dir = ensure_team(cfg, args.team).resolve()
         cfg = with_team_summariser(cfg, team_dir)
+        note = unchosen_agent_note(team_names, args.agent, cfg.cpp.summariser, [a.name for a in cfg.team.agents],
+                                   team_dir)
+        if note:
+            print(note, file=sys.stderr)
         backends = build_backends(cfg, team_dir, use_ray=args.ray)
         try:
             built.update(team_systems(team_names, backends, cfg, str(team_dir), args.agent, args.frames))

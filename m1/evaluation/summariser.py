@@ -85,6 +85,22 @@ METHODS = {"alone": (score_agents_alone, "each agent alone: the CPP loop with to
                     "each agent as the team's summariser: one team run, its recorded answers aggregated again")}
 
 
+def unchosen_agent_note(systems: Sequence[str], agent: str | None, summariser: str | None,
+                        names: Sequence[str], team_dir: str | Path) -> str | None:
+    """What to tell a user whose ``solo`` or ``no_tools`` run will not answer with the team's best
+    agent: no ``--agent`` given, no ``cpp.summariser`` set and no choice stored in ``team_dir``
+    (``summariser`` is the resolved one, :func:`m1.team.cpp.team_summariser`), so the single agent is
+    the default summariser, the last one, whatever it scores alone (stops 42-44 of
+    ``benchmarks/collaboration.md`` reported such a run as "the best agent alone"). None otherwise."""
+    single = [s for s in systems if s in ("solo", "no_tools")]
+    if not single or agent is not None or summariser is not None:
+        return None
+    verb = "answers" if len(single) == 1 else "answer"
+    return (f"note: {team_dir} stores no summariser choice, so {' and '.join(single)} {verb} with the last agent, "
+            f"{names[-1]!r}, not the team's best agent. `m1 models choose-summariser --team {team_dir} --data-dir "
+            "DIR --split val` stores the best agent on a validation split; --agent NAME names one.")
+
+
 def pick(scores: dict[str, float]) -> str:
     """The best-scoring agent; a tie goes to the later one (``scores`` in team order)."""
     if not scores:

@@ -202,3 +202,15 @@ def test_the_command_on_a_tiny_team_stores_the_choice_and_eval_and_serving_use_i
 
     assert main(["models", "choose-summariser", "--team", str(tmp_path / "nowhere"), "--data-dir", str(data)]) == 2
     assert "holds no team" in capsys.readouterr().err
+
+
+def test_a_single_agent_run_without_a_stored_choice_says_it_is_the_last_agent_not_the_best():
+    from m1.evaluation.summariser import unchosen_agent_note
+
+    names = ["qwen2-small", "qwen2-base", "qwen3-small", "qwen3-base"]
+    note = unchosen_agent_note(["team", "solo"], None, None, names, "/t")
+    assert note is not None and "'qwen3-base'" in note and "choose-summariser --team /t" in note
+    assert "solo answer" in note
+    assert unchosen_agent_note(["team", "solo"], None, "qwen2-base", names, "/t") is None  # stored or set
+    assert unchosen_agent_note(["solo"], "qwen2-small", None, names, "/t") is None  # --agent
+    assert unchosen_agent_note(["team", "no_comm"], None, None, names, "/t") is None  # no single-agent system
