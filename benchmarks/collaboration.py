@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--noisy-tools-json, --teacher-teams-json and --planner-episodes read one question set: "
                          "give one --data-dir with them")
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    sets = []  # per question set: its label, questions, predictions and run directories
+    sets = []  # per question set: its id prefix ("" for one set), data dir, predictions and run directories
     for i, data_dir in enumerate(args.data_dir):
         eval_dir = per_set(args.eval_dir, i, len(args.data_dir), "--eval-dir") if args.eval_dir else None
         preds = load_systems(Path(eval_dir), systems) if eval_dir else {}
