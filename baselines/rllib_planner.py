@@ -19,7 +19,8 @@ checkpoint. Every system of the report is played through the same environment:
 - ``ppo``: the trained policies, greedy;
 - ``solver``: every agent runs the reference solver's family plan and keeps it (= ``m1.tools.solver``);
 - ``solver_verify`` (caches with re-readings): the same plan, then re-read (= the solver's ``verify``
-  strategy);
+  strategy; on a structured open-ended list the readings are voted item by item,
+  :meth:`baselines.skeletons.QuestionCache.verify`);
 - ``random``: every agent a uniformly random skeleton, then keep (seeded);
 - ``best_per_family``: every agent the skeleton with the best mean train score for the question's
   family (a tabular planner fitted on the same train questions);
@@ -255,11 +256,17 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
     from baselines.skeletons import REREADS, precompute, save_cache
     from m1.config import load_config
+    from m1.schema import Family
     from m1.synth import read_split
+    from m1.synth.formats import of_families
 
     torch.set_num_threads(1)
     tools = load_config(args.config, args.set).tools
-    qs = [q for q in read_split(args.split) if q.answer is not None]
+    try:
+        families = [Family(f) for f in args.families.split(",")] if args.families else None
+    except ValueError:
+        raise SystemExit(f"--families {args.families!r}: each must be one of {[f.value for f in Family]}") from None
+    qs = of_families([q for q in read_split(args.split) if q.answer is not None], families, "--families", args.split)
     k, n = (int(x) for x in args.shard.split("/"))
     videos = sorted({q.video for q in qs})
     mine = set(videos[k::n])  # whole videos per shard, so a shard's calls share the video's perception cache
@@ -335,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--split", required=True, help="An M1-Synth split directory (m1 synth --out DIR --split S).")
     c.add_argument("--out", required=True, help="Cache file to write (.jsonl).")
     c.add_argument("--limit", type=int, default=0, help="Only the first N labelled questions (default: all).")
+    c.add_argument("--families", default=None, metavar="F[,F]",
+                   help="Only these question families, comma-separated, e.g. open_ended (default: all).")
     c.add_argument("--shard", default="0/1", metavar="K/N",
                    help="Only the videos with index %% N == K (run N processes; concatenate their files).")
     c.add_argument("--config", default=None, help="Project config whose `tools` section the calls use "

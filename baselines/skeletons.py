@@ -25,7 +25,12 @@ question-aware calls of :data:`REREAD_TOOLS` are also run at the other sampling 
 reference solver's ``verify`` strategy (``tools.scan_step`` x :data:`m1.tools.solver.RATE_FACTORS`,
 each an independent reading), stored as ``tool@factor``. :meth:`QuestionCache.verify` then answers
 as that strategy does — a second reading, a third on disagreement, :func:`m1.tools.solver.revise` —
-which is the re-read action of :class:`baselines.rllib_env.PlannerEnv`.
+which is the re-read action of :class:`baselines.rllib_env.PlannerEnv`. One departure from that
+strategy: readings of a structured open-ended list (M1-Synth's open-ended family, item F1) that
+disagree are voted item by item (:func:`m1.team.answers.vote_items`) instead of taking the most
+confident — exact agreement between lists is rare under noise (a misread caption, a missed object),
+so the solver's rule would keep the first reading and the re-read could never pay on lists, while
+the LLM team votes its agents' lists item by item (``cpp.open_ended_aggregation``).
 """
 
 from __future__ import annotations
@@ -38,9 +43,9 @@ from pathlib import Path
 
 from m1.config.tools import ToolsConfig
 from m1.data.answers import parse_choice, parse_interval
-from m1.data.scoring import read_number
+from m1.data.scoring import open_metric, read_number
 from m1.schema import Family, Question, TaskType, ToolCall, ToolResult
-from m1.team.answers import canonical_number, parse_answer
+from m1.team.answers import canonical_number, parse_answer, vote_items
 from m1.team.plan import PlanFormatError
 from m1.tools.context import ToolContext, VideoStore
 from m1.tools.registry import execute
@@ -129,7 +134,10 @@ class QuestionCache:
         """(answer, confidence, frames) of reading ``tool`` again the way the reference solver's
         ``verify`` strategy does: ``first`` (the answer in hand, default ``tool``'s plain call) is
         the first reading, a second comes at the next rate, a third when the two disagree, and
-        :func:`m1.tools.solver.revise` answers; frames: those of the extra readings."""
+        :func:`m1.tools.solver.revise` answers — except for a structured open-ended list (M1-Synth's
+        open-ended family) whose readings disagree, which is voted item by item over the readings
+        (:func:`m1.team.answers.vote_items`, the first reading first), the rule the LLM team's
+        aggregation applies to its agents' lists; frames: those of the extra readings."""
         if tool not in REREAD_TOOLS:
             raise CacheError(f"{tool!r} is not re-read; re-read tools: {', '.join(REREAD_TOOLS)}")
 
@@ -151,7 +159,14 @@ class QuestionCache:
                                  "(build the cache with --rereads)")
             frames |= c.frames
             readings.append(reading(c.answer, c.confidence))
-        answer, conf = revise(readings)
+        kind = open_metric(self.question)
+        got = [r for r in readings if r is not None]
+        if kind is not None and len(got) >= 2 and not agree(got[0], got[1]):
+            # a structured list the readings disagree on: vote item by item, first reading first
+            answer = vote_items([r.candidate or "" for r in got], kind)
+            conf = sum(r.confidence or 0.0 for r in got) / len(got)
+        else:
+            answer, conf = revise(readings)
         return canonical(answer, self.question), conf, frozenset(frames)
 
 

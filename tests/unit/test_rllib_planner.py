@@ -5,6 +5,9 @@ rewards that are the project's scorer's, the lookup equal to the reference solve
 on a 2-video M1-Synth test split (seed 3, the tiny settings of ``TINY`` below; 16 questions); the
 environment never opens the videos. ``planner_cache_noisy.jsonl``: the same split cached with
 ``--config configs/noisy.yaml --rereads`` (noisy tools, with the re-readings of the re-read action).
+``planner_cache_open.jsonl``: the open-ended questions of the same tiny settings' split with
+``synth.open_ended=true`` (4 questions), cached with ``--config configs/noisy_hard.yaml --rereads
+--families open_ended`` (issue 20's hard setting).
 ``test_the_lookup_is_the_reference_solver`` rebuilds such a cache from a freshly generated video and
 checks it against :func:`m1.tools.solver.solve`.
 """
@@ -27,6 +30,7 @@ from m1.data.scoring import score_question  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "planner_cache.jsonl"
 NOISY = FIXTURE.with_name("planner_cache_noisy.jsonl")
+OPEN = FIXTURE.with_name("planner_cache_open.jsonl")
 TINY = ["synth.width=192", "synth.height=108", "synth.fps=5", "synth.min_duration=6", "synth.max_duration=8",
         "synth.min_scene_seconds=3", "synth.min_object_size=12", "synth.max_object_size=30"]
 SK = {s.name: i for i, s in enumerate(SKELETONS)}
@@ -149,6 +153,8 @@ def test_bad_input_is_a_clear_error(caches, tmp_path):
         env.step({a: NUM_ACTIONS for a in env.agents})
     with pytest.raises(ValueError, match="caches"):
         PlannerEnv({})
+    with pytest.raises(SystemExit, match="--families 'opem_ended'"):
+        main(["cache", "--split", str(tmp_path), "--out", str(tmp_path / "c.jsonl"), "--families", "opem_ended"])
 
 
 def test_with_rereadings_the_env_has_a_reread_action_that_is_the_solvers_verify():
@@ -186,6 +192,41 @@ def test_with_rereadings_the_env_has_a_reread_action_that_is_the_solvers_verify(
     before = env._answers[0]
     env.step({"a0": REREAD})
     assert env._answers[0] == before
+
+
+def test_open_ended_lists_are_voted_item_by_item_by_the_team_and_by_a_re_read():
+    """The hard open-ended setting: the team's answer to a list is the item vote over the agents' lists
+    (cpp.open_ended_aggregation's default), and a re-read whose readings disagree votes them item by item."""
+    from ray.rllib.utils.pre_checks.env import check_multiagent_environments
+
+    from m1.team.answers import vote_items
+
+    caches = load_cache(OPEN)
+    assert {c.question.category for c in caches} >= {"objects_at", "caption_sequence"}
+    env = PlannerEnv({"caches": caches, "seed": 0})
+    assert env.rereads
+    check_multiagent_environments(env)
+    i, c = next((i, c) for i, c in enumerate(caches) if c.question.qid == "m1s-test-00000-open_ended-0")
+    fine = [c.calls[k].answer for k in ("fine_browser", "fine_browser@1.25", "fine_browser@0.8")]
+    assert len(set(fine)) == 3  # three different readings of the objects on screen
+    reread = vote_items(fine, "set")
+    assert reread == "cyan triangle, white circle" and reread not in fine
+    env.reset(options={"index": i})
+    env.step({"a0": SK["fine"], "a1": SK["fine"], "a2": SK["spatial"]})
+    _, _, _, _, info = env.step({"a0": KEEP, "a1": REREAD, "a2": KEEP})
+    answers = [info[a]["answer"] for a in env.agents]
+    assert answers == [fine[0], reread, c.calls["spatial"].answer]
+    # the summariser (the last agent) first, then the others in order
+    assert info["a0"]["team_answer"] == vote_items([answers[2], answers[0], answers[1]], "set")
+    assert info["a0"]["method"] == "item_vote"
+    assert info["a0"]["score"] == score_question(c.question, info["a0"]["team_answer"]).score
+    assert score_question(c.question, reread).score > score_question(c.question, fine[0]).score
+    # readings that agree exactly are kept as they are: the solver's rule
+    one, two = play(caches, scripted("solver")), play(caches, scripted("solver_verify"))
+    for c, a, b in zip(caches, one, two, strict=True):
+        first, second = c.calls["fine_browser"].answer, c.calls["fine_browser@1.25"].answer
+        if first == second:
+            assert a["team_answer"] == b["team_answer"], c.question.qid
 
 
 def test_the_command_line_has_help(capsys):
