@@ -24,6 +24,8 @@ Held-out sets generated from several data seeds, each evaluated on its own, pool
 
     python benchmarks/collaboration.py --data-dir /d/oeh100 --data-dir /d/oeh200 \\
         --run sft=/e/sft_100/team,/e/sft_200/team --run marl=/e/marl_100/team,/e/marl_200/team --base sft
+
+``--planner-episodes`` then names one RLlib planner ``episodes.jsonl`` per set, in the same order.
 """
 
 from __future__ import annotations
@@ -319,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                          "(same questions and tools), as teacher:<name>.")
     ap.add_argument("--planner-episodes", default=None,
                     help="Also compare against the RLlib planner's systems in this episodes.jsonl "
-                         "(baselines.rllib_planner train/eval --out DIR; same questions and tools), as planner:<name>.")
+                         "(baselines.rllib_planner train/eval --out DIR; same questions and tools), as planner:<name>; "
+                         "with several --data-dirs, one file per set, comma-separated in the same order.")
     ap.add_argument("--aggregations", default="",
                     help="Also score the base system's answers aggregated by these rules (comma-separated of vote, "
                          "summariser, top_score, item_vote) as BASE@RULE, from its agents' recorded answers and its "
@@ -350,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--md", default=None, help="Also write the report here.")
     args = ap.parse_args(argv)
     pooled = len(args.data_dir) > 1
-    if pooled and (args.noisy_tools_json or args.teacher_teams_json or args.planner_episodes):
-        raise SystemExit("--noisy-tools-json, --teacher-teams-json and --planner-episodes read one question set: "
+    if pooled and (args.noisy_tools_json or args.teacher_teams_json):
+        raise SystemExit("--noisy-tools-json and --teacher-teams-json read one question set: "
                          "give one --data-dir with them")
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     sets = []  # per question set: its id prefix ("" for one set), data dir, predictions and run directories
@@ -383,12 +386,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--aggregations reads recorded answers of {again}: each must be a system read from "
                          f"--eval-dir or --run (found {sorted(names)}), not a --mean")
     rules = [r.strip() for r in args.aggregations.split(",") if r.strip()]
-    questions, preds = [], {}
+    questions, preds, loaded = [], {}, []
     for label, data_dir, got, dirs in sets:
         if set(got) != names:
             raise SystemExit(f"question set {data_dir} has systems {sorted(got)}, the first has {sorted(names)}")
         # durations from the videos where the format has none: a 1-fps cost must not count them as 0
         qs = with_durations(load_benchmark(args.benchmark, data_dir, args.split).questions)
+        loaded.append(qs)
         for name in again if rules else []:
             got |= reaggregated(qs, name, got[name], dirs[name] / "run.json", rules, reparse=args.reparse)
         questions += [q.model_copy(update={"qid": f"{label}:{q.qid}"}) if label else q for q in qs]
@@ -406,10 +410,14 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not name or len(members) < 2 or any(m not in results for m in members):
             raise SystemExit(f"--mean wants NAME=A+B over systems read ({sorted(results)}), got {spec!r}")
         results[name] = seed_mean([results[m] for m in members])
-    if args.planner_episodes:
-        split_dir = Path(args.data_dir[0]) / args.split
-        qids = synth_qids(questions, split_dir) if (split_dir / "questions.jsonl").is_file() else {}
-        results |= from_planner(Path(args.planner_episodes), qids)
+    for i, ((label, data_dir, _, _), qs) in enumerate(zip(sets, loaded, strict=True)):
+        if not args.planner_episodes:
+            break
+        split_dir = Path(data_dir) / args.split
+        qids = synth_qids(qs, split_dir) if (split_dir / "questions.jsonl").is_file() else {}
+        path = Path(per_set(args.planner_episodes, i, len(sets), "--planner-episodes"))
+        for name, rows in from_planner(path, qids).items():
+            results.setdefault(name, {}).update({f"{label}:{k}" if label else k: v for k, v in rows.items()})
     versus = args.versus or args.base
     if versus not in results:
         raise SystemExit(f"--versus {versus!r} is not a system of this report ({sorted(results)})")

@@ -318,7 +318,20 @@ def test_question_sets_pool_with_their_ids_prefixed(tmp_path, monkeypatch):
     assert "| spatial/acc | 8 | 0.875 | 1.000 | -0.125 [" in text  # base − system, as everywhere
     with pytest.raises(SystemExit, match="wants 2 comma-separated directories"):
         collaboration.main(["--data-dir", "a", "--data-dir", "b", "--run", f"sft={tmp_path / 'set100' / 'sft'}"])
-    with pytest.raises(SystemExit, match="read one question set"):
+    # the RLlib planner's episodes, one file per set: ids prefixed the same way, so they pair per set
+    eps = []
+    for s in ("set100", "set200"):
+        eps.append(tmp_path / s / "episodes.jsonl")
+        eps[-1].write_text("".join(json.dumps({"system": "ppo", "qid": q.qid, "family": "x", "frames": 3,
+                                               "score": float(not (s == "set100" and q.qid == "q1"))}) + "\n"
+                                   for q in QS))
+    assert collaboration.main(["--data-dir", "/d/oeh100", "--data-dir", "/d/oeh200", "--run", f"sft={dirs['sft']}",
+                               "--planner-episodes", f"{eps[0]},{eps[1]}", "--base", "sft", "--md", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("16 questions answered by every system (sft, planner:ppo)")
+    # sft misses set200's q0, the planner set100's q1: equal means, each pair told apart
+    assert "| **all** | 16 | 0.938 | 0.938 | +0.000 [" in text
+    with pytest.raises(SystemExit, match="--planner-episodes: 2 --data-dirs pool 2 question sets"):
         collaboration.main(["--data-dir", "a", "--data-dir", "b", "--run", f"sft={dirs['sft']}",
-                            "--planner-episodes", "x.jsonl"])
+                            "--planner-episodes", "x.jsonl", "--base", "sft"])
     assert collaboration.set_label(["/x/oeh100", "/y/oeh100"], 1) == "set1"
