@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+HEAD_TEMP = "M1_TEST_RAY_HEAD_TEMP"  # own_head's env names its temp dir here, for the logs of a failed submit
 
 
 @contextlib.contextmanager
@@ -39,7 +40,7 @@ def own_head():
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"ray start --head did not come up (exit {proc.poll()})")
             time.sleep(2)
-        yield env
+        yield {**env, HEAD_TEMP: str(temp)}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # --block stops the processes it started, then exits
         try:
@@ -85,12 +86,26 @@ def _processes_under(temp: Path) -> list[int]:
     return out
 
 
-def submit(cmd: list[str], env: dict[str, str], wait_agent_s: float = 360.0) -> subprocess.CompletedProcess:
+HEAD_LOGS = ("dashboard_agent.log", "dashboard_agent.err", "dashboard.log")
+
+
+def head_logs(env: dict[str, str], names: tuple[str, ...] = HEAD_LOGS, tail: int = 2000) -> str:
+    """The last ``tail`` characters of the head's dashboard logs, to say why a job found no agent."""
+    logs = Path(env.get(HEAD_TEMP, "/nonexistent")) / "session_latest" / "logs"
+    out = []
+    for name in names:
+        with contextlib.suppress(OSError):
+            out.append(f"--- {name}\n" + (logs / name).read_text(errors="replace")[-tail:])
+    return "\n".join(out) or f"(no dashboard logs under {logs})"
+
+
+def submit(cmd: list[str], env: dict[str, str], wait_agent_s: float = 600.0) -> subprocess.CompletedProcess:
     """``ray job submit``, retried while the head's job agent has not registered yet: right after
     ``ray start --head`` on a loaded machine the job server answers 500 "No available agent to
     submit job" (no job is created then, so retrying is safe). 180 s was not enough on the 2-core
-    machine running an SFT and an annotation beside the suite; the test's own timeout leaves room
-    for the wait and the job."""
+    machine running an SFT and an annotation beside the suite, nor was 360 s at a load average of
+    10-20 (a fresh-clone suite beside an SFT, a MARL run and two evaluations); the test's own
+    timeout leaves room for the wait and the job."""
     deadline = time.monotonic() + wait_agent_s
     while True:
         r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
@@ -100,7 +115,7 @@ def submit(cmd: list[str], env: dict[str, str], wait_agent_s: float = 360.0) -> 
         time.sleep(5)
 
 
-@pytest.mark.timeout(1200)  # up to 6 min for the job agent to register, then the 1-step MARL job
+@pytest.mark.timeout(1500)  # up to 10 min for the job agent to register, then the 1-step MARL job
 def test_marl_job_runs_under_ray_job_submit(head, tmp_path):
     out = tmp_path / "run"
     # Ray 2.60 heads enable token authentication; the CLI must be told to send the token
@@ -111,7 +126,7 @@ def test_marl_job_runs_under_ray_job_submit(head, tmp_path):
            "cpp.max_rounds=1", "synth.min_duration=6", "synth.max_duration=8", "synth.width=192",
            "synth.height=108", "synth.min_scene_seconds=3", "synth.min_object_size=12", "synth.max_object_size=30"]
     r = submit(cmd, env)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:] + "\n" + head_logs(env)
     assert "succeeded" in r.stdout + r.stderr
     summary = json.loads((out / "marl" / "marl_summary.json").read_text())
     assert summary["steps"] == 1 and summary["use_ray"] is True
