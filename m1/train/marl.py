@@ -113,11 +113,15 @@ class MARLTrainer:
         if (ck / "pending.json").is_file():
             self.pending = [Episode.model_validate(e) for e in json.loads((ck / "pending.json").read_text())]
         self.sync_weights()
-        # drop log lines written after the checkpoint: the resumed run writes those steps again
+        return True
+
+    def _trim_log(self) -> None:
+        """Drop log lines of steps after ``self.step`` (the checkpoint resumed from, or 0 for a fresh
+        start): this run writes those steps again, and a run stopped before its first checkpoint
+        must not leave its steps in front of a fresh start's."""
         if self.log_path.is_file():
             keep = [ln for ln in self.log_path.read_text().splitlines() if json.loads(ln)["step"] <= self.step]
             self.log_path.write_text("".join(x + "\n" for x in keep))
-        return True
 
     def save(self) -> None:
         ck = self.out / CHECKPOINT
@@ -209,6 +213,7 @@ class MARLTrainer:
     def run(self, progress: bool = True) -> list[dict[str, Any]]:
         if self.cfg.marl.resume and self.resume():
             print(f"resumed from step {self.step} ({self.out / CHECKPOINT})")
+        self._trim_log()
         records = []
         bar: Any = None
         if progress:

@@ -90,6 +90,13 @@ def test_resume_repeats_exactly_the_uninterrupted_steps(setup, tmp_path):
     assert strip(rest) == strip(straight[1:])
     logged = [json.loads(x)["step"] for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert logged == [1, 2, 3]
+    # a run stopped before its first checkpoint left log lines: a fresh start replaces them
+    stale = tmp_path / "c"
+    stale.mkdir()
+    (stale / "metrics.jsonl").write_text('{"step": 1, "accuracy": 0.5}\n{"step": 2, "accuracy": 0.5}\n')
+    again = _trainer(one, qs, root / "team", stale).run(progress=False)
+    lines = [json.loads(x) for x in (stale / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [1] and lines[0]["samples"] == again[0]["samples"]
     png = plot_metrics(tmp_path / "b" / "metrics.jsonl", tmp_path / "curves.png")
     assert png.stat().st_size > 10_000
 
