@@ -29,7 +29,7 @@ which is the re-read action of :class:`baselines.rllib_env.PlannerEnv`. One depa
 strategy: readings of a structured open-ended list (M1-Synth's open-ended family, item F1) that
 disagree are voted item by item (:func:`m1.team.answers.vote_items`) instead of taking the most
 confident — exact agreement between lists is rare under noise (a misread caption, a missed object),
-so the solver's rule would keep the first reading and the re-read could never pay on lists, while
+so the solver's rule would keep the first reading and the re-read would rarely pay on lists, while
 the LLM team votes its agents' lists item by item (``cpp.open_ended_aggregation``).
 """
 

@@ -410,9 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not name or len(members) < 2 or any(m not in results for m in members):
             raise SystemExit(f"--mean wants NAME=A+B over systems read ({sorted(results)}), got {spec!r}")
         results[name] = seed_mean([results[m] for m in members])
-    for i, ((label, data_dir, _, _), qs) in enumerate(zip(sets, loaded, strict=True)):
-        if not args.planner_episodes:
-            break
+    planner_sets = enumerate(zip(sets, loaded, strict=True)) if args.planner_episodes else ()
+    for i, ((label, data_dir, _, _), qs) in planner_sets:
         split_dir = Path(data_dir) / args.split
         qids = synth_qids(qs, split_dir) if (split_dir / "questions.jsonl").is_file() else {}
         path = Path(per_set(args.planner_episodes, i, len(sets), "--planner-episodes"))
