@@ -18,6 +18,8 @@ Systems (:class:`EvalSystem`, one question at a time):
 (flushed at once, so an interruption loses only the questions in flight) and, on a rerun, skips
 every qid already there. A torn last line (a crash in the middle of a write) is cut off and its
 question rerun; anything else malformed, or a qid twice, is an :class:`EvalError`, not a guess.
+While a run writes ``<dir>``, it holds ``<dir>/.lock`` (:func:`held`): a second run into the same
+directory, which would write every question both have to answer twice, is refused with the first's pid.
 A question whose answer met a tool error (a hung tool's timeout, often only because the machine was
 loaded) still counts; ``retry_tool_errors`` drops those answers and asks the questions again, so a run
 made under load can be brought to what a quiet machine gives without redoing the rest.
@@ -38,12 +40,13 @@ with the one scorer (:func:`m1.data.scoring.score_question`); this harness score
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -476,6 +479,49 @@ def run_system(
     questions) that met a tool error, so they are asked again."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with held(out):
+        return _run_system(system, questions, out, manifest, progress, on_prediction, retry_tool_errors)
+
+
+LOCK = ".lock"
+
+
+@contextlib.contextmanager
+def held(out: Path) -> Iterator[None]:
+    """Hold ``out`` for this process (an advisory ``flock`` on ``out/.lock``, released when the process
+    ends however it ends): a second run answering into the same predictions file would write every
+    question it shares with the first twice, so it is refused with the holder's pid."""
+    import fcntl  # noqa: PLC0415 (POSIX; the project runs on Linux)
+
+    f = (out / LOCK).open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise EvalError(f"{out} is being written by another run (pid {holder}): wait for it to finish, or give "
+                        "another --out") from None
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
+def _run_system(
+    system: EvalSystem,
+    questions: Sequence[Question],
+    out: Path,
+    manifest: Mapping[str, Any],
+    progress: bool,
+    on_prediction: Callable[[Prediction], None] | None,
+    retry_tool_errors: bool,
+) -> RunResult:
     from m1.tools import code_fingerprint
 
     check_manifest(out / MANIFEST, {**manifest, "system": system.name, "settings": system.settings(),

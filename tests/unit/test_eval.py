@@ -135,6 +135,28 @@ def test_interrupted_run_resumes_without_duplication(tmp_path):
     assert p0.agent_answers == {"agent0": "B", "agent1": "B", "agent2": "B"} and p0.plan_parse == 1.0
 
 
+def test_a_second_run_into_the_same_directory_is_refused(tmp_path):
+    """Two processes answering into one predictions file would each write the questions they share:
+    the second is refused, naming the first; a holder that dies holds nothing."""
+    import subprocess
+    import sys
+
+    hold = ("import sys, time; from pathlib import Path; from m1.evaluation.harness import held\n"
+            "with held(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(120)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[2])
+    system, _ = team_system(FlakyTools())
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(EvalError, match=rf"being written by another run \(pid {holder.pid}\)"):
+            run_system(system, QUESTIONS, tmp_path, MANIFEST)
+        assert not (tmp_path / PREDICTIONS).exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_system(system, QUESTIONS, tmp_path, MANIFEST).ran == len(QUESTIONS)
+
+
 def test_concurrent_run_keeps_every_finished_question(tmp_path):
     tools = FlakyTools(fail_on="q2")
     system, _ = team_system(tools)
