@@ -39,7 +39,8 @@ from pathlib import Path
 from m1.config import CPPConfig
 from m1.data import load_benchmark
 from m1.data.scoring import score_question
-from m1.evaluation.harness import EvalError, Prediction, read_predictions, reaggregate, recorded_cpp
+from m1.evaluation.harness import reaggregate, recorded_cpp
+from m1.evaluation.predictions import EvalError, Prediction, read_predictions
 from m1.evaluation.stats import paired_bootstrap
 from m1.evaluation.summary import uniform_frames, with_durations
 from m1.schema import Question, TaskType

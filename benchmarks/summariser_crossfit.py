@@ -26,7 +26,8 @@ from pathlib import Path
 from m1.config import CPPConfig
 from m1.data import load_benchmark
 from m1.data.scoring import score_question
-from m1.evaluation.harness import read_predictions, reaggregate, recorded_cpp, records_team_answers
+from m1.evaluation.harness import reaggregate, recorded_cpp, records_team_answers
+from m1.evaluation.predictions import read_predictions
 from m1.evaluation.stats import paired_bootstrap
 from m1.evaluation.summariser import pick
 from m1.schema import Question

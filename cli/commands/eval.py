@@ -104,15 +104,8 @@ def command_line(args: argparse.Namespace, systems: list[str]) -> str:
 def _run(args: argparse.Namespace) -> int:
     from m1.data import DataError, get_spec, load_benchmark
     from m1.errors import UserError
-    from m1.evaluation.harness import (
-        MANIFEST,
-        METRICS,
-        PREDICTIONS,
-        EvalError,
-        SolverSystem,
-        run_system,
-        system_metrics,
-    )
+    from m1.evaluation.harness import METRICS, SolverSystem, run_system, system_metrics
+    from m1.evaluation.predictions import MANIFEST, PREDICTIONS, EvalError
 
     cfg = config_from_args(args)
     systems = parse_systems(args.system, args.compare)

@@ -88,7 +88,7 @@ def _choose_summariser(args: argparse.Namespace) -> int:
     from m1.checkpoint import TeamDir  # noqa: PLC0415
     from m1.data import DataError, get_spec, load_benchmark  # noqa: PLC0415
     from m1.errors import UserError  # noqa: PLC0415
-    from m1.evaluation.harness import EvalError  # noqa: PLC0415
+    from m1.evaluation.predictions import EvalError  # noqa: PLC0415
     from m1.evaluation.summariser import choose_summariser  # noqa: PLC0415
 
     cfg = config_from_args(args)

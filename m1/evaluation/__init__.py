@@ -2,6 +2,8 @@
 
 - :mod:`m1.evaluation.harness` — systems (team, no_comm, solver, no_tools, solo), resumable prediction
   files, official metrics with frames and seconds per query (``m1 eval``);
+- :mod:`m1.evaluation.predictions` — an evaluation directory's files: the predictions, ``run.json``
+  and the lock a run holds;
 - :mod:`m1.evaluation.report` — ``metrics.json``, ``report.md`` and ``report.png``;
 - :mod:`m1.evaluation.summary` — the one per-family summary of scored answers, and a small
   helper that runs a team on labelled questions;

@@ -18,8 +18,9 @@ Systems (:class:`EvalSystem`, one question at a time):
 (flushed at once, so an interruption loses only the questions in flight) and, on a rerun, skips
 every qid already there. A torn last line (a crash in the middle of a write) is cut off and its
 question rerun; anything else malformed, or a qid twice, is an :class:`EvalError`, not a guess.
-While a run writes ``<dir>``, it holds ``<dir>/.lock`` (:func:`held`): a second run into the same
-directory, which would write every question both have to answer twice, is refused with the first's pid.
+While a run writes ``<dir>``, it holds ``<dir>/.lock``: a second run into the same directory, which
+would write every question both have to answer twice, is refused with the first's pid. The directory's
+files — the :class:`Prediction` lines, ``run.json`` and the lock — are :mod:`m1.evaluation.predictions`'.
 A question whose answer met a tool error (a hung tool's timeout, often only because the machine was
 loaded) still counts; ``retry_tool_errors`` drops those answers and asks the questions again, so a run
 made under load can be brought to what a quiet machine gives without redoing the rest.
@@ -40,19 +41,15 @@ with the one scorer (:func:`m1.data.scoring.score_question`); this harness score
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from m1.config.cpp import CPPConfig
 from m1.config.sampling import SamplingConfig
@@ -60,6 +57,17 @@ from m1.config.tools import ToolsConfig
 from m1.config.video import VideoConfig
 from m1.data import score
 from m1.engines.base import SamplingSettings
+from m1.evaluation.predictions import (
+    MANIFEST,
+    PREDICTIONS,
+    PROVENANCE,
+    EvalError,
+    Prediction,
+    check_manifest,
+    held,
+    provenance,
+    read_predictions,
+)
 from m1.schema import Question, ToolCall, ToolResult, ToolSpec
 from m1.seeding import derive_seed
 from m1.team.answers import parse_answer
@@ -68,38 +76,7 @@ from m1.team.plan import Evidence, PlanFormatError, compose_answer_prompt
 from m1.team.topology import Topology, complete_topology
 
 SYSTEMS = ("team", "no_comm", "solver", "no_tools", "solo", "endpoint_team")
-PREDICTIONS = "predictions.jsonl"
-MANIFEST = "run.json"
 METRICS = "metrics.json"
-PROVENANCE = "provenance"  # run.json's key that a resume does not compare
-
-
-class EvalError(ValueError):
-    """An evaluation cannot go on as asked: a corrupt predictions file, a resume with other settings,
-    a system that answered the wrong question."""
-
-
-class Prediction(BaseModel):
-    """One finished question: one line of ``predictions.jsonl``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    qid: str
-    system: str
-    prediction: str = Field(description="The text scored by the benchmark's official parser; '' = no answer.")
-    frames: int = Field(ge=0, description="Distinct frames decoded for this question.")
-    seconds: float = Field(ge=0.0, description="Wall time of the question, end to end.")
-    tool_calls: int = Field(0, ge=0, description="Tool calls executed (episode cache hits excluded).")
-    tool_seconds: float = Field(0.0, ge=0.0)
-    agent_answers: dict[str, str | None] = Field(
-        default_factory=dict, description="Each agent's own parsed answer (None: unparseable), by agent name.")
-    agent_scores: dict[str, float | None] = Field(
-        default_factory=dict, description="Each agent's mean token log-prob over its answer, by agent name (what "
-        "cpp.aggregation=top_score compares; None: no log-probs). Empty in predictions written before it existed.")
-    aggregation: str | None = Field(None, description="vote | median | summariser | none | single | solver.")
-    plan_parse: float | None = Field(None, ge=0.0, le=1.0, description="Share of agents whose plan parsed.")
-    answer_parse: float | None = Field(None, ge=0.0, le=1.0, description="Share of agents whose answer parsed.")
-    error: str | None = Field(None, description="A tool error met on the way (the question still counts).")
 
 
 class EvalSystem(Protocol):
@@ -394,76 +371,6 @@ class RunResult:
     retried: int = 0  # earlier answers that met a tool error, dropped and asked again (retry_tool_errors)
 
 
-def read_predictions(path: Path, system: str | None = None, repair: bool = False) -> tuple[dict[str, Prediction], bool]:
-    """Read a predictions file → (qid → Prediction, whether a torn last line was found).
-
-    ``repair`` cuts a torn last line off the file (so appends start on a fresh line)."""
-    if not path.is_file():
-        return {}, False
-    data = path.read_bytes()
-    out: dict[str, Prediction] = {}
-    offset, torn = 0, False
-    lines = data.split(b"\n")
-    for i, raw in enumerate(lines):
-        last = i == len(lines) - 1
-        if raw.strip():
-            try:
-                p = Prediction.model_validate_json(raw)
-            except ValidationError as e:
-                if last:  # no newline after it: the write was interrupted
-                    torn = True
-                    break
-                raise EvalError(f"{path}: line {i + 1} is not a prediction ({e.error_count()} error(s): "
-                                f"{e.errors()[0]['msg']}); fix or delete the file") from None
-            if system is not None and p.system != system:
-                raise EvalError(f"{path}: line {i + 1} is a prediction of system {p.system!r}, not {system!r}")
-            if p.qid in out:
-                raise EvalError(f"{path}: qid {p.qid!r} appears twice (lines of two runs mixed?); "
-                                "fix or delete the file")
-            out[p.qid] = p
-        offset += len(raw) + (0 if last else 1)
-    if torn and repair:
-        with path.open("r+b") as f:
-            f.truncate(offset)
-    return out, torn
-
-
-def provenance() -> dict[str, Any]:
-    """Where a run came from, recorded in ``run.json`` but not compared on a resume: the project's git
-    commit, whether its tree had uncommitted changes, the packages and the machine
-    (:func:`m1.provenance.record`)."""
-    from m1.provenance import record
-
-    return record()
-
-
-def check_manifest(path: Path, manifest: Mapping[str, Any]) -> None:
-    """Write ``run.json`` on a fresh run; on a resume refuse settings that differ from the recorded ones
-    (all but ``provenance``, which records the first run's commit)."""
-    new = json.loads(json.dumps(manifest, sort_keys=True, default=str))
-    if not path.is_file():
-        path.write_text(json.dumps(new, indent=1, sort_keys=True) + "\n")
-        return
-    try:
-        old = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise EvalError(f"{path} is not JSON ({e}); delete it (and the predictions beside it) to start over") from None
-    diff = _diff({k: v for k, v in old.items() if k != PROVENANCE}, {k: v for k, v in new.items() if k != PROVENANCE})
-    if diff:
-        shown = "; ".join(f"{k}: was {a!r}, now {b!r}" for k, a, b in diff[:6])
-        raise EvalError(f"{path.parent} holds predictions made with other settings ({shown}"
-                        f"{'; ...' if len(diff) > 6 else ''}); pass --restart to discard them or choose another --out")
-
-
-def _diff(old: Any, new: Any, key: str = "") -> list[tuple[str, Any, Any]]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for k in sorted(set(old) | set(new)):
-            out += _diff(old.get(k), new.get(k), f"{key}.{k}" if key else k)
-        return out
-    return [] if old == new else [(key, old, new)]
-
-
 def run_system(
     system: EvalSystem,
     questions: Sequence[Question],
@@ -481,36 +388,6 @@ def run_system(
     out.mkdir(parents=True, exist_ok=True)
     with held(out):
         return _run_system(system, questions, out, manifest, progress, on_prediction, retry_tool_errors)
-
-
-LOCK = ".lock"
-
-
-@contextlib.contextmanager
-def held(out: Path) -> Iterator[None]:
-    """Hold ``out`` for this process (an advisory ``flock`` on ``out/.lock``, released when the process
-    ends however it ends): a second run answering into the same predictions file would write every
-    question it shares with the first twice, so it is refused with the holder's pid."""
-    import fcntl  # noqa: PLC0415 (POSIX; the project runs on Linux)
-
-    f = (out / LOCK).open("a+", encoding="utf-8")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.seek(0)
-        holder = f.read().strip() or "unknown"
-        f.close()
-        raise EvalError(f"{out} is being written by another run (pid {holder}): wait for it to finish, or give "
-                        "another --out") from None
-    try:
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-        yield
-    finally:
-        fcntl.flock(f, fcntl.LOCK_UN)
-        f.close()
 
 
 def _run_system(

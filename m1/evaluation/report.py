@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from m1.data import LoadReport
-from m1.evaluation.harness import METRICS, Prediction
+from m1.evaluation.harness import METRICS
+from m1.evaluation.predictions import Prediction
 from m1.schema import Question
 
 REPORT_MD = "report.md"

@@ -38,13 +38,13 @@ from typing import Any
 
 from m1.checkpoint import TeamDir
 from m1.evaluation.harness import (
-    EvalError,
     reaggregate,
     records_team_answers,
     run_system,
     system_metrics,
     team_systems,
 )
+from m1.evaluation.predictions import EvalError
 from m1.schema import Question
 
 

@@ -14,11 +14,8 @@ from test_cpp import CATALOGUE, RecordingTools, ScriptedTeam, fixed  # noqa: E40
 from m1.checkpoint import ModelError, TeamDir  # noqa: E402
 from m1.config import CPPConfig, TeamConfig, load_config  # noqa: E402
 from m1.data import load_benchmark, score  # noqa: E402
-from m1.evaluation.harness import (  # noqa: E402
-    EvalError,
-    Prediction,
-    solo_topology,  # noqa: E402
-)
+from m1.evaluation.harness import solo_topology  # noqa: E402
+from m1.evaluation.predictions import EvalError, Prediction  # noqa: E402
 from m1.evaluation.summariser import choose_summariser, pick  # noqa: E402
 from m1.models import with_team_summariser  # noqa: E402
 from m1.schema import Question, TaskType  # noqa: E402

@@ -10,17 +10,8 @@ import pytest
 
 from m1.config import CPPConfig
 from m1.engines.base import Completion
-from m1.evaluation.harness import (
-    PREDICTIONS,
-    EvalError,
-    NoToolsSystem,
-    Prediction,
-    TeamSystem,
-    no_comm_topology,
-    read_predictions,
-    run_system,
-    system_metrics,
-)
+from m1.evaluation.harness import NoToolsSystem, TeamSystem, no_comm_topology, run_system, system_metrics
+from m1.evaluation.predictions import PREDICTIONS, EvalError, Prediction, read_predictions
 from m1.evaluation.report import render_markdown, write_report
 from m1.schema import Question, TaskType, ToolResult, ToolSpec
 from m1.team.plan import PromptLimits, byte_counter
@@ -141,7 +132,7 @@ def test_a_second_run_into_the_same_directory_is_refused(tmp_path):
     import subprocess
     import sys
 
-    hold = ("import sys, time; from pathlib import Path; from m1.evaluation.harness import held\n"
+    hold = ("import sys, time; from pathlib import Path; from m1.evaluation.predictions import held\n"
             "with held(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(120)")
     holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True,
                               cwd=Path(__file__).resolve().parents[2])

@@ -7,7 +7,7 @@ import pytest
 from cli import main
 from m1.config import load_config
 from m1.data import load_benchmark, score
-from m1.evaluation.harness import Prediction
+from m1.evaluation.predictions import Prediction
 
 pytestmark = pytest.mark.slow
 

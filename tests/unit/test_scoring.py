@@ -175,7 +175,8 @@ def test_an_evaluation_aggregates_again_exactly_as_the_episode_would(question, a
     """Aggregation runs after every agent has answered, so the agents' recorded answers (and answer
     log-probs) give each rule's team answer without running the episode again: the aggregation rows
     of the ablation table are read from one evaluation."""
-    from m1.evaluation.harness import EvalError, reaggregate
+    from m1.evaluation.harness import reaggregate
+    from m1.evaluation.predictions import EvalError
 
     scripts = [script('1. global_sampling {"n":4}', a) for a in answers]
     rules = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from m1.evaluation.harness import Prediction
+from m1.evaluation.predictions import Prediction
 from m1.schema import Family, Question, TaskType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
