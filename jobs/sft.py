@@ -13,6 +13,8 @@ trains each agent of ``team.agents`` from ``sft.team_dir`` — full fine-tuning 
 With ``sft.val_fraction`` > 0 whole questions are held out for validation loss; each agent exports its
 lowest-validation-loss step, stops at a plateau only when ``sft.patience`` is set (off by default: a small
 validation set's loss is noisy enough to stop training far too early), and the summary states the epoch.
+With ``sft.choose_summariser`` the same held-out questions then choose the team's summariser, its best
+agent alone with the tools (:func:`choose_on_held_out`; predictions in ``<out>/summariser_eval/``).
 
 Re-running resumes each agent from its newest checkpoint.
 """
@@ -86,9 +88,32 @@ def main(cfg: M1Config) -> dict:
                 title=f"SFT loss ({cfg.sft.mode})")
     summary = {"wall_seconds": round(wall, 1), "use_ray": cfg.sft.use_ray, "mode": cfg.sft.mode,
                "team": str(team_out), "val_questions": len(held), "agents": results, "provenance": started}
+    if cfg.sft.choose_summariser:
+        t1 = time.perf_counter()
+        choice = choose_on_held_out(cfg, p, held)
+        summary["summariser"] = {"agent": choice["agent"], "scores": choice["scores"],
+                                 "questions": choice["questions"], "seconds": round(time.perf_counter() - t1, 1)}
     (p["out"] / "sft_summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=1))
     return summary
+
+
+def choose_on_held_out(cfg: M1Config, p: dict[str, Path], held: set[str]) -> dict:
+    """Store the trained team's summariser: each agent answers the questions SFT held out for validation
+    alone (``m1 models choose-summariser``'s rule, :func:`m1.evaluation.summariser.choose_summariser`),
+    and the best is written to ``team.json``. No trained agent saw these questions; they chose only each
+    agent's exported step. A rerun resumes the predictions in ``<out>/summariser_eval/``."""
+    from actors.rollout import build_backends
+    from m1.evaluation.summariser import choose_summariser
+    from m1.synth import read_split
+
+    questions = [q for q in read_split(p["data_dir"]) if q.qid in held]
+    backends = build_backends(cfg, p["team_out"], use_ray=False)
+    choice = choose_summariser(backends, cfg, p["team_out"], "m1_synth", "sft-val", questions, p["data_dir"],
+                               p["out"] / "summariser_eval", progress=not cfg.sft.use_ray)
+    print(f"summariser of {p['team_out']}: {choice['agent']} (each agent alone on the {len(questions)} questions "
+          f"held out for validation: {', '.join(f'{k} {v:.1f}%' for k, v in choice['scores'].items())})")
+    return choice
 
 
 def cli(argv: list[str] | None = None) -> int:

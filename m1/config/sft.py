@@ -115,6 +115,13 @@ class SFTConfig(StrictModel):
         "on everything and exports the last step.",
     )
     eval_every: int = Field(50, ge=1, description="Steps between validation-loss measurements (val_fraction > 0).")
+    choose_summariser: bool = Field(
+        False,
+        description="After training, store the team's summariser as `m1 models choose-summariser` does: every agent "
+        "answers the questions held out for validation (needs val_fraction > 0) alone with the tools, and the best "
+        "is recorded in team.json (MARL carries it over). Off: the team stores no choice, and its last agent "
+        "summarises until that command runs.",
+    )
     patience: int | None = Field(
         None, ge=1,
         description="With val_fraction > 0: stop once this many measurements in a row bring no new best validation "
@@ -135,6 +142,13 @@ class SFTConfig(StrictModel):
     use_ray: bool = Field(True, description="Train agents as parallel Ray tasks (num_cpus=1 each); else in turn.")
     cpus_per_agent: float = Field(1.0, gt=0.0, description="Ray CPUs reserved per agent's training task.")
     train_timeout: float = Field(3600.0, gt=0, description="Seconds to wait for one agent's training on Ray.")
+
+    @model_validator(mode="after")
+    def _choice_needs_held_out_questions(self) -> SFTConfig:
+        if self.choose_summariser and self.val_fraction <= 0:
+            raise ValueError("choose_summariser chooses on the questions held out for validation: set "
+                             "sft.val_fraction > 0 (e.g. 0.1), or run `m1 models choose-summariser` on a split")
+        return self
 
     @model_validator(mode="after")
     def _lora_targets_known(self) -> SFTConfig:

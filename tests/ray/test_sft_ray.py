@@ -1,14 +1,16 @@
 """End to end on a local Ray: a small rendered M1-Synth split, oracle annotation through the CPP
 loop (jobs/annotate.py), SFT of a two-agent tiny team as parallel Ray tasks (jobs/sft.py), then
-a resumed re-run, and the trained team loads and runs an episode."""
+a resumed re-run, a run that holds out questions and chooses the summariser on them, and the trained team
+loads and runs an episode."""
 
 import json
 
 import pytest
 import torch
 
-from m1.checkpoint import agent_dir, load_agent
+from m1.checkpoint import TeamDir, agent_dir, load_agent
 from m1.config import AgentSpec, TeamConfig, load_config
+from m1.evaluation.summariser import pick
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -57,11 +59,20 @@ def test_annotate_then_sft_on_ray_then_resume(cfg):
         again = sft.main(cfg)  # every agent resumes from its final checkpoint: nothing to redo
         assert all(a["resumed"] and a["steps"] == 4 for a in again["agents"])
         # whole questions held out for validation loss: every agent measures it and exports its best step
+        # and they choose the team's summariser: each agent alone on them, the best stored in team.json
         held = cfg.model_copy(update={"sft": cfg.sft.model_copy(update={
-            "val_fraction": 0.3, "eval_every": 2, "out_dir": str(out["out"].parent / "sft_val")})})
+            "val_fraction": 0.3, "eval_every": 2, "out_dir": str(out["out"].parent / "sft_val"),
+            "choose_summariser": True})})
         val = sft.main(held)
         assert val["val_questions"] >= 1
         assert all(a["val_examples"] >= 1 and a["best_step"] in (2, 4) for a in val["agents"])
+        choice = TeamDir(val["team"]).summariser_choice()
+        assert choice["split"] == "sft-val" and choice["questions"] == val["val_questions"]
+        assert set(choice["scores"]) == {"q2", "q3"} and choice["agent"] == pick(choice["scores"])
+        assert val["summariser"]["agent"] == choice["agent"]
+        preds = out["out"].parent / "sft_val" / "summariser_eval"
+        assert all(len((preds / n / "predictions.jsonl").read_text().splitlines()) == val["val_questions"]
+                   for n in ("q2", "q3"))
     finally:
         ray.shutdown()
     from m1.synth import read_split

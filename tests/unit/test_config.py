@@ -40,6 +40,12 @@ def test_cross_field_validation_names_fields():
         load_config(overrides=["synth.min_duration=100", "synth.max_duration=10"])
 
 
+def test_choosing_the_summariser_after_sft_needs_held_out_questions():
+    with pytest.raises(ConfigError, match="sft.val_fraction > 0"):
+        load_config(overrides=["sft.choose_summariser=true"])
+    assert load_config(overrides=["sft.choose_summariser=true", "sft.val_fraction=0.1"]).sft.choose_summariser
+
+
 def test_override_without_equals_is_error():
     with pytest.raises(ConfigError, match="key.subkey=value"):
         load_config(overrides=["synth.fps"])
