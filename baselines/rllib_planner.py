@@ -316,16 +316,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def module_dir(checkpoint: Path) -> Path:
+    """The RLModules of a ``train`` run: ``checkpoint`` is its ``--out`` directory or the ``checkpoint/`` in it."""
+    for root in (checkpoint / "checkpoint", checkpoint):
+        mods = root / "learner_group" / "learner" / "rl_module"
+        if mods.is_dir():
+            return mods
+    raise SystemExit(f"--checkpoint {checkpoint}: no trained policies there (expected a `train --out` directory or "
+                     "its checkpoint/ folder)")
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     train, test = _load(args.train), _load(args.eval)
     policy = None
     if args.checkpoint:
         from ray.rllib.core.rl_module.rl_module import RLModule
 
-        root = Path(args.checkpoint) / "learner_group" / "learner" / "rl_module"
+        root = module_dir(Path(args.checkpoint))
         mods = {p.name: RLModule.from_checkpoint(p) for p in sorted(root.iterdir()) if p.is_dir()}
         if not mods:
             raise SystemExit(f"no RLModules under {root}")
+        if "shared" not in mods and len(mods) != args.num_agents:
+            raise SystemExit(f"--checkpoint {args.checkpoint} holds {len(mods)} agents' policies ({sorted(mods)}); "
+                             f"pass --num-agents {len(mods)} (got {args.num_agents})")
         mapping = (lambda j: "shared") if "shared" in mods else (lambda j: f"p{j}")
         policy = module_policy(mods, mapping)
     systems, summary = evaluate(test, train, policy, args.num_agents, args.frame_cost, args.seed)
@@ -371,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
             t.add_argument("--entropy", type=float, default=0.01)
             t.add_argument("--shared-policy", action="store_true", help="One policy for all agents.")
         else:
-            t.add_argument("--checkpoint", default=None, help="A `train` checkpoint directory (none: baselines only).")
+            t.add_argument("--checkpoint", default=None,
+                           help="A `train --out` directory, or the checkpoint/ folder in it (none: baselines only).")
         t.set_defaults(func=fn)
     return p
 

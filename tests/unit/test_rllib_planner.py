@@ -281,11 +281,22 @@ def test_ppo_trains_and_plays_greedily(caches, tmp_path):
         assert len(ppo) == len(caches) and all(0 <= r["score"] <= 1 for r in ppo)
         again = play(caches, module_policy({f"p{i}": algo.get_module(f"p{i}") for i in range(3)}, lambda j: f"p{j}"))
         assert ppo == again  # greedy play is deterministic
-        ckpt = algo.save_to_path(str(tmp_path / "ckpt"))
+        ckpt = algo.save_to_path(str(tmp_path / "run" / "checkpoint"))  # where `train --out run` saves
         algo.stop()
-        # the eval command reloads the RLModules from the checkpoint and plays the same greedy episodes
+        # the eval command reloads the RLModules from the checkpoint and plays the same greedy episodes;
+        # --checkpoint names the train run's --out directory or the checkpoint in it
         assert main(["eval", "--train", str(FIXTURE), "--eval", str(FIXTURE), "--checkpoint", str(ckpt),
                      "--out", str(tmp_path / "eval")]) == 0
+        assert main(["eval", "--train", str(FIXTURE), "--eval", str(FIXTURE), "--checkpoint", str(tmp_path / "run"),
+                     "--out", str(tmp_path / "eval_run")]) == 0
+        episodes = [(tmp_path / d / "episodes.jsonl").read_text() for d in ("eval", "eval_run")]
+        assert episodes[0] == episodes[1]
+        with pytest.raises(SystemExit, match="holds 3 agents' policies.*pass --num-agents 3"):
+            main(["eval", "--train", str(FIXTURE), "--eval", str(FIXTURE), "--checkpoint", str(ckpt),
+                  "--num-agents", "2", "--out", str(tmp_path / "eval2")])
+        with pytest.raises(SystemExit, match="no trained policies there"):
+            main(["eval", "--train", str(FIXTURE), "--eval", str(FIXTURE), "--checkpoint", str(tmp_path),
+                  "--out", str(tmp_path / "eval3")])
         rows = [json.loads(x) for x in (tmp_path / "eval" / "episodes.jsonl").read_text().splitlines()]
         assert [r["score"] for r in rows if r["system"] == "ppo"] == [r["score"] for r in ppo]
         assert [r["actions"] for r in rows if r["system"] == "ppo"] == [r["actions"] for r in ppo]
