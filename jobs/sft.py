@@ -102,15 +102,21 @@ def choose_on_held_out(cfg: M1Config, p: dict[str, Path], held: set[str]) -> dic
     """Store the trained team's summariser: each agent answers the questions SFT held out for validation
     alone (``m1 models choose-summariser``'s rule, :func:`m1.evaluation.summariser.choose_summariser`),
     and the best is written to ``team.json``. No trained agent saw these questions; they chose only each
-    agent's exported step. A rerun resumes the predictions in ``<out>/summariser_eval/``."""
+    agent's exported step. Every run chooses from scratch (the predictions in ``<out>/summariser_eval/``
+    are replaced): a rerun with more epochs exports other weights under the same team folder, and answers
+    of the earlier weights would otherwise be resumed as theirs."""
+    import shutil
+
     from actors.rollout import build_backends
     from m1.evaluation.summariser import choose_summariser
     from m1.synth import read_split
 
     questions = [q for q in read_split(p["data_dir"]) if q.qid in held]
+    out = p["out"] / "summariser_eval"
+    shutil.rmtree(out, ignore_errors=True)
     backends = build_backends(cfg, p["team_out"], use_ray=False)
-    choice = choose_summariser(backends, cfg, p["team_out"], "m1_synth", "sft-val", questions, p["data_dir"],
-                               p["out"] / "summariser_eval", progress=not cfg.sft.use_ray)
+    choice = choose_summariser(backends, cfg, p["team_out"], "m1_synth", "sft-val", questions, p["data_dir"], out,
+                               progress=not cfg.sft.use_ray)
     print(f"summariser of {p['team_out']}: {choice['agent']} (each agent alone on the {len(questions)} questions "
           f"held out for validation: {', '.join(f'{k} {v:.1f}%' for k, v in choice['scores'].items())})")
     return choice

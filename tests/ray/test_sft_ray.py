@@ -73,6 +73,10 @@ def test_annotate_then_sft_on_ray_then_resume(cfg):
         preds = out["out"].parent / "sft_val" / "summariser_eval"
         assert all(len((preds / n / "predictions.jsonl").read_text().splitlines()) == val["val_questions"]
                    for n in ("q2", "q3"))
+        # a rerun chooses again from scratch instead of resuming answers that earlier weights gave
+        (preds / "q2" / "predictions.jsonl").write_text("not a prediction\n")
+        assert sft.main(held)["summariser"]["agent"] == choice["agent"]
+        assert len((preds / "q2" / "predictions.jsonl").read_text().splitlines()) == val["val_questions"]
     finally:
         ray.shutdown()
     from m1.synth import read_split
