@@ -212,3 +212,15 @@ def test_a_jobs_embedded_defaults_sit_below_the_yaml_file(tmp_path):
     cfg = load_config(None, ["marl.steps=3"], defaults=PIPELINE_DEFAULTS)
     assert cfg.output_dir == "runs/pipeline" and cfg.marl.steps == 3
     assert cfg.sft.out_dir.startswith("runs/pipeline")  # interpolation follows the default layer too
+
+
+def test_homogeneous_ablation_configs_change_only_the_team():
+    """Each homogeneous-team ablation restates its noise setting (YAML files do not include each other):
+    outside ``team`` it must equal the setting it ablates, or its rows stop being comparable."""
+    from pathlib import Path
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    for ablation, base in [("homogeneous_noisy.yaml", "noisy.yaml"), ("homogeneous_hard.yaml", "noisy_hard.yaml")]:
+        a, b = load_config(configs / "ablations" / ablation), load_config(configs / base)
+        assert a.model_dump(exclude={"team"}) == b.model_dump(exclude={"team"}), ablation
+        assert {s.arch for s in a.team.agents} == {"qwen3"} and len(a.team.agents) == len(b.team.agents)
