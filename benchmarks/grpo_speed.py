@@ -230,7 +230,7 @@ def main() -> None:
         trl_update = TRLUpdate(Path(tmp) / "policy", tok, args, Path(tmp) / "trl-out")
         ours = TeamLearner([model], pad_id,
                            OurGRPOConfig(lr=args.lr, kl_coef=args.kl_coef, clip_low=args.clip, clip_high=args.clip,
-                                         loss_agg="token_mean"))
+                                         loss_agg="token_mean", micro_batch_tokens=16384))  # one micro-batch
         import transformers
         import trl
 

@@ -69,7 +69,10 @@ class GRPOConfig(StrictModel):
         "left greedy answers unchanged after 8 steps); the paper used 1e-7 on 3-8B models.",
     )
     micro_batch_tokens: int = Field(
-        16384, ge=64, description="Learner micro-batch size (prompt + completion tokens); gradients accumulate."
+        1024, ge=64,
+        description="Learner micro-batch size (prompt + completion tokens); gradients accumulate to the same "
+        "update. On the CPU team 1024 takes 0.22x the learner's peak memory of 16384 and 0.61x its time "
+        "(benchmarks/learner_memory.md); raise it on a GPU with room to spare.",
     )
     epsilon: float = Field(1e-6, gt=0.0, description="Added to the group std.")
     ppo_epochs: int = Field(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import random
+import resource
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,17 @@ from m1.seeding import derive_seed
 from m1.team.trace import Episode
 from m1.train.grpo import per_agent_advantages, policy_loss
 from m1.train.rewards import AgentReward, agent_rewards
+
+
+def peak_memory() -> dict[str, float]:
+    """Peak memory so far of the process holding the learner, in GB (1e9 bytes): ``peak_rss_gb``
+    (its resident set: on the CPU path the models, optimiser states and the largest micro-batch's
+    activations and logits; in-process runs without Ray count the rollouts too) and, with CUDA,
+    ``peak_cuda_gb`` (torch's peak allocated memory over all of the process's devices)."""
+    out = {"peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}
+    if torch.cuda.is_available():
+        out["peak_cuda_gb"] = sum(torch.cuda.max_memory_allocated(d) for d in range(torch.cuda.device_count())) / 1e9
+    return out
 
 
 @dataclass
@@ -149,7 +161,8 @@ class TeamLearner:
         samples, each shuffled (seeded by the seed, step, agent and epoch, so a resumed run shuffles
         alike) and split into ``grpo.mini_batches`` optimiser steps. Returns metrics per agent and
         their mean: the loss terms averaged over the optimiser steps, ``ratio_last``/``clip_frac_last``
-        of the last step, ``opt_steps``. :attr:`updates` keeps every optimiser step's metrics."""
+        of the last step, ``opt_steps``, and :func:`peak_memory`'s figures. :attr:`updates` keeps every
+        optimiser step's metrics."""
         metrics: dict[str, float] = {}
         self.updates = {}
         for a, model in enumerate(self.models):
@@ -177,6 +190,7 @@ class TeamLearner:
             vals = [v for k, v in metrics.items() if k.endswith("/" + key)]
             if vals:
                 metrics[key] = sum(vals) / len(vals)
+        metrics.update(peak_memory())
         return metrics
 
     def mini_batches(self, mine: Sequence[Sample], agent: int, epoch: int) -> list[list[Sample]]:

@@ -206,6 +206,7 @@ class MARLTrainer:
             "time_rollout": t_rollout, "time_tools": sum(e.tool_seconds for e in episodes),
             "time_learner": t_learn, "time_sync": t_sync, "staleness": int(stale),
             "time_learner_and_next_rollouts": t_overlap,
+            **{k: lm[k] for k in ("peak_rss_gb", "peak_cuda_gb") if k in lm},
             **{f"time_sync/{k}": v for k, v in (getattr(self, "sync_seconds", {}) if samples else {}).items()},
         }
         return rec
@@ -253,7 +254,8 @@ class MARLTrainer:
 
 
 def plot_metrics(log_path: str | Path, out_png: str | Path) -> Path:
-    """Training curves (reward and its parts, accuracy, parse rate, KL, frames/query) as a PNG."""
+    """Training curves (reward and its parts, accuracy, parse rate, KL, frames/query, and the learner's
+    peak memory where the log has it) as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -264,6 +266,9 @@ def plot_metrics(log_path: str | Path, out_png: str | Path) -> Path:
     panels = [("reward", ["reward", "reward_outcome", "reward_format", "reward_collab"]),
               ("accuracy / parse rate", ["accuracy", "parse_rate"]), ("KL, clip fraction", ["kl", "clip_frac"]),
               ("frames per query", ["frames_per_query"])]
+    memory = [k for k in ("peak_rss_gb", "peak_cuda_gb") if any(k in r for r in recs)]
+    if memory:
+        panels.append(("learner peak memory (GB)", memory))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
     for ax, (title, keys) in zip(axes, panels, strict=True):
         for k in keys:

@@ -66,6 +66,9 @@ def test_every_agent_changes_after_a_step(tokenizer):
     learner = TeamLearner(tiny_models(tokenizer), tokenizer.pad_token_id, GRPOConfig(lr=1e-3, kl_coef=0.05))
     before = [{k: v.clone() for k, v in m.state_dict().items()} for m in learner.models]
     m = learner.step(samples(tokenizer))
+    # the step reports the process's peak resident set in GB (1e9 bytes): the kernel's high-water mark
+    hwm_gb = int(next(x for x in open("/proc/self/status") if x.startswith("VmHWM:")).split()[1]) * 1024 / 1e9
+    assert abs(m["peak_rss_gb"] - hwm_gb) <= 0.005 * hwm_gb and ("peak_cuda_gb" in m) == torch.cuda.is_available()
     for b, model in zip(before, learner.models, strict=True):
         changed = [k for k, v in model.state_dict().items() if not torch.equal(v, b[k])]
         assert len(changed) > 0.8 * len(b)

@@ -84,7 +84,7 @@ def test_resume_repeats_exactly_the_uninterrupted_steps(setup, tmp_path):
     rest = resumed.run(progress=False)
     assert [r["step"] for r in rest] == [2, 3]
     volatile = {"tokens_per_s", "time_rollout", "time_tools", "time_learner", "time_sync",
-                "time_learner_and_next_rollouts"}
+                "time_learner_and_next_rollouts", "peak_rss_gb", "peak_cuda_gb"}
     strip = lambda rs: [{k: v for k, v in r.items() if k not in volatile and not k.startswith("time_sync/")}  # noqa: E731
                         for r in rs]
     assert strip(rest) == strip(straight[1:])
@@ -97,6 +97,7 @@ def test_resume_repeats_exactly_the_uninterrupted_steps(setup, tmp_path):
     again = _trainer(one, qs, root / "team", stale).run(progress=False)
     lines = [json.loads(x) for x in (stale / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [1] and lines[0]["samples"] == again[0]["samples"]
+    assert all(r["peak_rss_gb"] > 0 for r in rest)
     png = plot_metrics(tmp_path / "b" / "metrics.jsonl", tmp_path / "curves.png")
     assert png.stat().st_size > 10_000
 
@@ -131,7 +132,7 @@ def test_off_policy_overlap_is_one_step_stale_and_resumes_exactly(setup, tmp_pat
     rest = _trainer(cfg, qs, root / "team", tmp_path / "b", learner_team=other).run(progress=False)
     assert [r["step"] for r in rest] == [2, 3]
     volatile = {"tokens_per_s", "time_rollout", "time_tools", "time_learner", "time_sync",
-                "time_learner_and_next_rollouts"}
+                "time_learner_and_next_rollouts", "peak_rss_gb", "peak_cuda_gb"}
     strip = lambda rs: [{k: v for k, v in r.items() if k not in volatile and not k.startswith("time_sync/")}  # noqa: E731
                         for r in rs]
     assert strip(rest) == strip(straight_b[1:])
