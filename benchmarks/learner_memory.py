@@ -1,18 +1,23 @@
-"""The GRPO learner's peak memory and update time against ``grpo.micro_batch_tokens``, on the CPU.
+"""The GRPO learner's peak memory and update time against ``grpo.micro_batch_tokens`` and the way
+samples are packed into micro-batches, on the CPU.
 
 Builds the config's tiny team from nothing (``m1.models.init_team``: its tokenizer and
 architectures, random weights: memory and time do not depend on the weights), makes one MARL
 step's worth of samples with a seeded length distribution, and runs ``TeamLearner.step`` on them,
-once per micro-batch size, each in a fresh process so that each peak resident set is its own.
-Prints peak RSS and seconds per update with their ratio to the first size (the baseline), and the
-largest difference of the updated weights from the baseline's: gradient accumulation should give
-the same update at any micro-batch size, up to float summation order.
+once per (packing, micro-batch size), each in a fresh process so that each peak resident set is its
+own. Packings: ``sorted`` is the learner's (``m1.train.learner.pack_micro_batches``: longest first,
+padded tokens counted); ``in_order`` is the packing before stop 51 (samples in order, unpadded tokens
+counted), kept here as a baseline. Prints peak RSS and seconds per update with their ratio to the
+first row (the baseline), and the largest difference of the updated weights from the baseline's:
+gradient accumulation should give the same update at any packing and size, up to float summation
+order.
 
 Default lengths: 62 samples per agent (a 4-question, group-4 MARL step of the hard open-ended
 setting gives 231-262 samples over four agents), prompts of 300-700 tokens and completions of
 4-24 (its annotated examples average 493 tokens, 10.5 of them targets). Run:
 
-    .venv/bin/python benchmarks/learner_memory.py --config configs/noisy_hard.yaml --tokens 16384 4096 1024
+    .venv/bin/python benchmarks/learner_memory.py --config configs/noisy_hard.yaml --tokens 16384 4096 1024 \\
+        --packing in_order sorted
 """
 
 from __future__ import annotations
@@ -44,10 +49,31 @@ def make_samples(n_agents: int, per_agent: int, vocab: int, prompt: tuple[int, i
     return out
 
 
+def in_order(samples, budget: int):
+    """The learner's packing before stop 51: samples in the order given, cut when the *unpadded*
+    prompt + completion tokens would pass ``budget`` (so a micro-batch's padded tensor could be far
+    larger than the budget)."""
+    chunks, used = [[]], 0
+    for smp in samples:
+        size = len(smp.prompt_ids) + len(smp.completion_ids)
+        if chunks[-1] and used + size > budget:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(smp)
+        used += size
+    return chunks
+
+
+def padded_tokens(chunks) -> int:
+    return sum(len(c) * max(len(s.prompt_ids) + len(s.completion_ids) for s in c) for c in chunks)
+
+
 def one(args: argparse.Namespace) -> None:
-    """Child process: one update at ``args.one`` micro-batch tokens; prints a JSON line."""
+    """Child process: one update at ``args.one`` micro-batch tokens packed by ``args.packing``; prints
+    a JSON line."""
     import torch
 
+    import m1.train.learner as learner_mod
     from m1.config import load_config
     from m1.models import init_team
     from m1.train.learner import TeamLearner, peak_memory
@@ -61,13 +87,23 @@ def one(args: argparse.Namespace) -> None:
         learner = TeamLearner.from_dirs(list(dirs.values()), grpo, seed=args.seed)
         vocab = learner.models[0].get_input_embeddings().num_embeddings
         samples = make_samples(len(dirs), args.samples, vocab, tuple(args.prompt), tuple(args.completion), args.seed)
+        packing = args.packing[0]  # the parent passes one
+        if packing == "in_order":
+            learner_mod.pack_micro_batches = in_order
+        chunks = [learner_mod.pack_micro_batches([s for s in samples if s.agent == a], args.one)
+                  for a in range(len(dirs))]
         before = peak_memory()["peak_rss_gb"]
         t0 = time.perf_counter()
         m = learner.step(samples)
         seconds = time.perf_counter() - t0
         torch.save([{k: v.detach().clone() for k, v in mod.state_dict().items()} for mod in learner.models],
                    args.weights)
-    print(json.dumps({"micro_batch_tokens": args.one, "peak_rss_gb": m["peak_rss_gb"], "rss_before_gb": before,
+    print(json.dumps({"packing": packing, "micro_batch_tokens": args.one,
+                      "largest_padded": max(len(c) * max(len(s.prompt_ids) + len(s.completion_ids) for s in c)
+                                            for ch in chunks for c in ch),
+                      "padding": 1 - sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
+                      / sum(padded_tokens(ch) for ch in chunks),
+                      "peak_rss_gb": m["peak_rss_gb"], "rss_before_gb": before,
                       "seconds": seconds, "micro_batches": max(v for k, v in m.items() if k.endswith("/micro_batches")),
                       "tokens": sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples),
                       "loss": m["loss"]}))
@@ -77,7 +113,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="configs/noisy_hard.yaml", help="config whose team and grpo settings are used")
     ap.add_argument("--tokens", type=int, nargs="+", default=[16384, 4096, 1024],
-                    help="micro_batch_tokens values; the first is the baseline of the ratios")
+                    help="micro_batch_tokens values")
+    ap.add_argument("--packing", nargs="+", choices=["sorted", "in_order"], default=["in_order", "sorted"],
+                    help="packings to run at every size; the first row (first packing, first size) is the "
+                    "baseline of the ratios")
     ap.add_argument("--samples", type=int, default=62, help="samples per agent in the step")
     ap.add_argument("--prompt", type=int, nargs=2, default=[300, 700], metavar=("MIN", "MAX"), help="prompt tokens")
     ap.add_argument("--completion", type=int, nargs=2, default=[4, 24], metavar=("MIN", "MAX"),
@@ -95,15 +134,19 @@ def main() -> None:
 
     rows, base_w = [], None
     with tempfile.TemporaryDirectory() as tmp:
-        for i, mbt in enumerate(args.tokens):
+        runs = [(p, t) for p in args.packing for t in args.tokens]
+        for i, (packing, mbt) in enumerate(runs):
             w = str(Path(tmp) / f"w{i}.pt")
-            cmd = [sys.executable, __file__, "--one", str(mbt), "--weights", w, "--config", args.config,
+            cmd = [sys.executable, __file__, "--one", str(mbt), "--packing", packing, "--weights", w,
+                   "--config", args.config,
                    "--samples", str(args.samples), "--prompt", *map(str, args.prompt),
                    "--completion", *map(str, args.completion), "--seed", str(args.seed), "--threads", str(args.threads)]
-            print(f"micro_batch_tokens={mbt} ...", file=sys.stderr, flush=True)
+            print(f"[{i + 1}/{len(runs)}] packing={packing} micro_batch_tokens={mbt} ...", file=sys.stderr,
+                  flush=True)
             res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
             if res.returncode != 0:
-                sys.exit(f"micro_batch_tokens={mbt} failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+                sys.exit(f"packing={packing} micro_batch_tokens={mbt} failed (exit {res.returncode}):\n"
+                         f"{res.stderr[-3000:]}")
             row = json.loads(res.stdout.strip().splitlines()[-1])
             weights = torch.load(w)
             if base_w is None:
@@ -113,11 +156,12 @@ def main() -> None:
             rows.append(row)
     b = rows[0]
     print(f"\n{args.config}: {b['tokens']} tokens per step, {args.samples} samples per agent, seed {args.seed}\n")
-    print("| micro_batch_tokens | micro-batches per agent | peak RSS (GB) | ratio | update (s) | ratio "
-          "| max weight difference from the baseline |")
-    print("|---|---|---|---|---|---|---|")
+    print("| packing | micro_batch_tokens | micro-batches per agent | largest micro-batch, padded (tokens) "
+          "| padding | peak RSS (GB) | ratio | update (s) | ratio | max weight difference from the baseline |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['micro_batch_tokens']} | {r['micro_batches']} | {r['peak_rss_gb']:.2f} "
+        print(f"| {r['packing']} | {r['micro_batch_tokens']} | {r['micro_batches']} | {r['largest_padded']} "
+              f"| {r['padding']:.0%} | {r['peak_rss_gb']:.2f} "
               f"| {r['peak_rss_gb'] / b['peak_rss_gb']:.2f}x | {r['seconds']:.1f} | {r['seconds'] / b['seconds']:.2f}x "
               f"| {r['max_weight_diff']:.1e} |")
     if args.json:

@@ -70,8 +70,9 @@ class GRPOConfig(StrictModel):
     )
     micro_batch_tokens: int = Field(
         1024, ge=64,
-        description="Learner micro-batch size (prompt + completion tokens); gradients accumulate to the same "
-        "update. On the CPU team 1024 takes 0.22x the learner's peak memory of 16384 and 0.61x its time "
+        description="Learner micro-batch size: prompt + completion tokens as padded (rows x the longest sequence; "
+        "sequences sorted longest first, one longer than this goes alone); gradients accumulate to the same update. "
+        "On the CPU team 1024 takes 0.22x the learner's peak memory of 16384 and 0.61x its time "
         "(benchmarks/learner_memory.md); raise it on a GPU with room to spare.",
     )
     epsilon: float = Field(1e-6, gt=0.0, description="Added to the group std.")

@@ -86,6 +86,27 @@ def build_samples(
     return samples, rewards
 
 
+def pack_micro_batches(samples: Sequence[Sample], budget: int) -> list[list[Sample]]:
+    """``samples`` cut into micro-batches of at most ``budget`` tokens *as padded*: rows x the longest
+    prompt + completion, which is the tensor :func:`completion_logprobs` builds and what
+    :func:`m1.resources.learner_demand` plans activations for. Longest first (the largest activations
+    come first, so a micro-batch that does not fit fails at once) and packed greedily; a sequence
+    sorted beside sequences of about its length wastes little padding. A sample longer than the budget
+    is a micro-batch of its own. Ties keep their order, so the cut is deterministic."""
+    order = sorted(samples, key=lambda s: -_width(s))
+    chunks: list[list[Sample]] = []
+    for smp in order:
+        if chunks and (len(chunks[-1]) + 1) * _width(chunks[-1][0]) <= budget:
+            chunks[-1].append(smp)
+        else:
+            chunks.append([smp])
+    return chunks
+
+
+def _width(smp: Sample) -> int:
+    return len(smp.prompt_ids) + len(smp.completion_ids)
+
+
 def _pad(rows: Sequence[Sequence[float]], width: int) -> torch.Tensor:
     out = torch.zeros((len(rows), width), dtype=torch.float32)
     for i, r in enumerate(rows):
@@ -206,19 +227,11 @@ class TeamLearner:
         return [order[cuts[i]:cuts[i + 1]] for i in range(k)]
 
     def _accumulate(self, a: int, model: torch.nn.Module, mine: Sequence[Sample]) -> dict[str, float]:
-        """Backward of agent ``a``'s loss over micro-batches of at most ``grpo.micro_batch_tokens``
-        (prompt + completion) tokens. Each micro-batch's mean loss is weighted by its share of the
-        batch's tokens (``token_mean``) or sequences (``seq_mean_token_mean``), so the summed
-        gradient equals that of the whole batch in one pass."""
-        chunks: list[list[Sample]] = [[]]
-        used = 0
-        for smp in mine:
-            size = len(smp.prompt_ids) + len(smp.completion_ids)
-            if chunks[-1] and used + size > self.cfg.micro_batch_tokens:
-                chunks.append([])
-                used = 0
-            chunks[-1].append(smp)
-            used += size
+        """Backward of agent ``a``'s loss over the micro-batches of :func:`pack_micro_batches` (at most
+        ``grpo.micro_batch_tokens`` padded prompt + completion tokens each). Each micro-batch's mean
+        loss is weighted by its share of the batch's tokens (``token_mean``) or sequences
+        (``seq_mean_token_mean``), so the summed gradient equals that of the whole batch in one pass."""
+        chunks = pack_micro_batches(mine, self.cfg.micro_batch_tokens)
         by_tokens = self.cfg.loss_agg == "token_mean"
         total = sum(len(s.completion_ids) for s in mine) if by_tokens else len(mine)
         sums = {"loss": 0.0, "pg_loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "ratio_mean": 0.0}

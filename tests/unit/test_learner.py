@@ -14,7 +14,7 @@ from m1.config import GRPOConfig, RewardConfig  # noqa: E402
 from m1.config.team import AgentSpec  # noqa: E402
 from m1.team.cpp import run_episode  # noqa: E402
 from m1.team.topology import complete_topology  # noqa: E402
-from m1.train.learner import Sample, TeamLearner, build_samples  # noqa: E402
+from m1.train.learner import Sample, TeamLearner, build_samples, pack_micro_batches  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,22 @@ def test_micro_batches_accumulate_to_the_full_batch_update(tokenizer, agg):
         for pa, pb in zip(oa.param_groups[0]["params"], ob.param_groups[0]["params"], strict=True):
             ga, gb = oa.state[pa]["exp_avg"], ob.state[pb]["exp_avg"]
             assert torch.allclose(ga, gb, rtol=1e-4, atol=1e-9)
+
+
+def test_micro_batches_are_bounded_by_their_padded_size_and_keep_every_sample():
+    """The budget bounds the tensor the learner builds (rows x the longest sequence), not the unpadded
+    sum; sorting puts like lengths together; nothing is lost, repeated or cut nondeterministically."""
+    lengths = [(300, 20), (40, 4), (620, 8), (45, 5), (300, 19), (700, 24), (44, 6), (80, 2), (1500, 10)]
+    smp = [Sample(i % 2, [5] * p, [6] * c, [-1.0] * c, 1.0) for i, (p, c) in enumerate(lengths)]
+    chunks = pack_micro_batches(smp, 1024)
+    assert sorted(map(id, (s for c in chunks for s in c))) == sorted(map(id, smp))
+    for c in chunks:
+        width = max(len(s.prompt_ids) + len(s.completion_ids) for s in c)
+        assert len(c) * width <= 1024 or len(c) == 1  # a sequence over the budget goes alone
+    # longest first; ties keep their order (the two 50-token samples: index 3 before index 6)
+    assert [[len(s.prompt_ids) for s in c] for c in chunks] == [[1500], [700], [620], [300, 300, 80], [45, 44, 40]]
+    assert pack_micro_batches(smp, 1024) == chunks
+    assert pack_micro_batches([], 1024) == []
 
 
 @pytest.mark.parametrize("threads, expected", [(1, 1), (2, 2), (None, min(8, os.cpu_count() or 1))])
