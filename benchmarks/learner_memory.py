@@ -64,8 +64,9 @@ def in_order(samples, budget: int):
     return chunks
 
 
-def padded_tokens(chunks) -> int:
-    return sum(len(c) * max(len(s.prompt_ids) + len(s.completion_ids) for s in c) for c in chunks)
+def padded(chunk) -> int:
+    """Tokens of the tensor the learner builds for ``chunk``: rows x the longest prompt + completion."""
+    return len(chunk) * max(len(s.prompt_ids) + len(s.completion_ids) for s in chunk)
 
 
 def one(args: argparse.Namespace) -> None:
@@ -90,8 +91,9 @@ def one(args: argparse.Namespace) -> None:
         packing = args.packing[0]  # the parent passes one
         if packing == "in_order":
             learner_mod.pack_micro_batches = in_order
-        chunks = [learner_mod.pack_micro_batches([s for s in samples if s.agent == a], args.one)
-                  for a in range(len(dirs))]
+        sizes = [padded(c) for a in range(len(dirs))
+                 for c in learner_mod.pack_micro_batches([s for s in samples if s.agent == a], args.one)]
+        tokens = sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
         before = peak_memory()["peak_rss_gb"]
         t0 = time.perf_counter()
         m = learner.step(samples)
@@ -99,13 +101,10 @@ def one(args: argparse.Namespace) -> None:
         torch.save([{k: v.detach().clone() for k, v in mod.state_dict().items()} for mod in learner.models],
                    args.weights)
     print(json.dumps({"packing": packing, "micro_batch_tokens": args.one,
-                      "largest_padded": max(len(c) * max(len(s.prompt_ids) + len(s.completion_ids) for s in c)
-                                            for ch in chunks for c in ch),
-                      "padding": 1 - sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
-                      / sum(padded_tokens(ch) for ch in chunks),
+                      "largest_padded": max(sizes), "padding": 1 - tokens / sum(sizes),
                       "peak_rss_gb": m["peak_rss_gb"], "rss_before_gb": before,
                       "seconds": seconds, "micro_batches": max(v for k, v in m.items() if k.endswith("/micro_batches")),
-                      "tokens": sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples),
+                      "tokens": tokens,
                       "loss": m["loss"]}))
 
 
